@@ -1,0 +1,199 @@
+"""The fold: one pure function from a claim's events to its current state.
+
+The API's as-of replay and the workers' views both call ``fold``/``replay``, so they
+cannot disagree. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .scales import DEFAULT_SCALES, Scales
+
+
+class FoldableEvent(Protocol):
+    """What the fold needs of an event (``RecordedEvent`` satisfies it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def claim_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def data(self) -> Mapping[str, Any] | None: ...
+    @property
+    def occurred_at(self) -> str: ...
+    @property
+    def recorded_at(self) -> str: ...
+
+
+@dataclass(slots=True)
+class Effects:
+    """What a claim's ``EntryCorrected`` events do to the entries they target."""
+
+    voided: set[str] = field(default_factory=set)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def corrections(events: Sequence[FoldableEvent]) -> Effects:
+    """Apply every ``EntryCorrected`` in order: voids, corrections, clarifications."""
+    effects = Effects()
+    present = {e.id: e for e in events}
+    for event in events:
+        if event.type != "EntryCorrected" or event.data is None:
+            continue
+        target_id = event.data["target_event_id"]
+        target = present.get(target_id)
+        if target is None or target.type == "EntryCorrected" or target_id in effects.voided:
+            continue
+        kind = event.data["kind"]
+        effects.notes.setdefault(target_id, []).append(
+            {
+                "event_id": event.id,
+                "kind": kind,
+                "reason": event.data.get("reason"),
+                "recorded_at": event.recorded_at,
+            }
+        )
+        if kind == "void":
+            effects.voided.add(target_id)
+        elif kind == "correction":
+            base = effects.data.get(target_id, dict(target.data or {}))
+            effects.data[target_id] = {**base, **(event.data.get("changes") or {})}
+    return effects
+
+
+def current_data(event: FoldableEvent, effects: Effects) -> dict[str, Any]:
+    """An entry's payload with its corrections applied (empty if redacted)."""
+    return effects.data.get(event.id, dict(event.data or {}))
+
+
+def _entry(event: FoldableEvent, data: Mapping[str, Any], effects: Effects) -> dict[str, Any]:
+    entry = {"event_id": event.id, **data, "occurred_at": event.occurred_at}
+    if event.id in effects.notes:
+        entry["corrections"] = effects.notes[event.id]
+    return entry
+
+
+def fold(
+    events: Iterable[FoldableEvent], scales: Scales = DEFAULT_SCALES
+) -> dict[str, Any] | None:
+    """Fold a claim's events (in version order) into its state; None if not recorded."""
+    ordered = sorted(events, key=lambda e: e.version)
+    recorded = next((e for e in ordered if e.type == "ClaimRecorded"), None)
+    if recorded is None:
+        return None
+    effects = corrections(ordered)
+    active = [e for e in ordered if e.id not in effects.voided]
+    claim = current_data(recorded, effects)
+
+    appearances: list[dict[str, Any]] = []
+    corroborations: list[dict[str, Any]] = []
+    denials: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    retraction: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = None
+    for event in active:
+        data = current_data(event, effects)
+        kind = event.type
+        if kind in ("ClaimRecorded", "AppearanceAdded") and "appearance" in data:
+            appearances.append(_entry(event, data["appearance"], effects))
+        elif kind == "ClaimCorroborated":
+            corroborations.append(_entry(event, data, effects))
+        elif kind == "ClaimDenied":
+            denials.append(_entry(event, data, effects))
+        elif kind == "ClaimRetracted":
+            retraction = _entry(event, data, effects)
+        elif kind == "NoteAdded":
+            notes.append(_entry(event, data, effects))
+        elif kind == "VerdictIssued":
+            verdict = _verdict(event, data, scales)
+
+    if recorded.id in effects.voided:
+        status = "voided"
+    elif retraction is not None:
+        status = "retracted"
+    elif corroborations and denials:
+        status = "disputed"
+    elif corroborations:
+        status = "corroborated"
+    elif denials:
+        status = "denied"
+    else:
+        status = "unverified"
+
+    last = ordered[-1]
+    return {
+        "id": recorded.claim_id,
+        "statement": claim.get("statement"),
+        "claimant": claim.get("claimant"),
+        "language": claim.get("language"),
+        "tags": list(claim.get("tags") or []),
+        "appearances": appearances,
+        "first_appearance": _first(appearances),
+        "status": status,
+        "verdict": verdict,
+        "corroborations": corroborations,
+        "denials": denials,
+        "retraction": retraction,
+        "notes": notes,
+        "counts": {
+            "corroborations": len(corroborations),
+            "denials": len(denials),
+            "appearances": len(appearances),
+        },
+        "voided_event_ids": sorted(effects.voided),
+        "version": last.version,
+        "created_at": recorded.recorded_at,
+        "updated_at": last.recorded_at,
+    }
+
+
+def replay(
+    events: Iterable[FoldableEvent],
+    *,
+    as_of: str | None = None,
+    valid_at: str | None = None,
+    scales: Scales = DEFAULT_SCALES,
+) -> dict[str, Any] | None:
+    """Bitemporal replay: fold what was recorded by ``as_of`` and occurred by ``valid_at``.
+
+    ``EntryCorrected`` is about the record, not the world: ``valid_at`` ignores its
+    ``occurred_at``. Times are canonical ``...ffffffZ`` strings, so they compare as text.
+    """
+    chosen = [
+        e
+        for e in events
+        if (as_of is None or e.recorded_at <= as_of)
+        and (valid_at is None or e.type == "EntryCorrected" or e.occurred_at <= valid_at)
+    ]
+    return fold(chosen, scales)
+
+
+def _verdict(event: FoldableEvent, data: Mapping[str, Any], scales: Scales) -> dict[str, Any]:
+    scale = scales.get(data.get("scale", ""))
+    rating = scale.get(data.get("value", "")) if scale else None
+    return {
+        "event_id": event.id,
+        "scale": data.get("scale"),
+        "value": data.get("value"),
+        "label": rating.label if rating else data.get("value"),
+        "rating": rating.rating if rating else None,
+        "best_rating": scale.best if scale else None,
+        "worst_rating": scale.worst if scale else None,
+        "explanation": data.get("explanation"),
+        "reviewer": data.get("reviewer"),
+        "issued_at": event.occurred_at,
+    }
+
+
+def _first(appearances: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    if not appearances:
+        return None
+    return dict(min(appearances, key=lambda a: a.get("published_at") or a["occurred_at"]))

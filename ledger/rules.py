@@ -1,0 +1,55 @@
+"""Rules an ``EntryCorrected`` must satisfy against the claim it belongs to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import ValidationFailed
+from .events import schema_for, validate_payload
+from .fold import FoldableEvent, corrections, current_data
+from .scales import DEFAULT_SCALES, Scales
+
+
+def check_correction(
+    data: Mapping[str, Any],
+    history: Sequence[FoldableEvent],
+    *,
+    path: str = "data",
+    scales: Scales = DEFAULT_SCALES,
+) -> dict[str, Any]:
+    """Check an ``EntryCorrected`` payload against its claim; returns it normalised.
+
+    The target must be an earlier event of the same claim, not itself a correction and
+    not voided; ``changes`` may name only the target's payload fields and the corrected
+    payload must still pass the target's schema.
+    """
+    target_id = data["target_event_id"]
+    target = next((e for e in history if e.id == target_id), None)
+    field = f"{path}.target_event_id"
+    if target is None:
+        raise ValidationFailed("no such event in this claim", {field: ["No such event in this claim."]})
+    if target.type == "EntryCorrected":
+        raise ValidationFailed(
+            "a correction cannot target another correction",
+            {field: ["Targets an EntryCorrected; correct the original entry instead."]},
+        )
+    effects = corrections(history)
+    if target_id in effects.voided:
+        raise ValidationFailed("the entry is already voided", {field: ["Already voided."]})
+    if data["kind"] != "correction":
+        return dict(data)
+    changes: Mapping[str, Any] = data["changes"]
+    known = set(schema_for(target.type).fields)
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ValidationFailed(
+            "changes name fields the target does not have",
+            {f"{path}.changes.{name}": [f"Not a field of {target.type}."] for name in unknown},
+        )
+    if target.data is None:
+        raise ValidationFailed("the target was redacted", {field: ["Redacted; cannot be corrected."]})
+    merged = {**current_data(target, effects), **changes}
+    normalised = validate_payload(target.type, merged, scales, path=f"{path}.changes")
+    return {**data, "changes": {name: normalised.get(name) for name in changes}}
+

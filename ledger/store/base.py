@@ -1,0 +1,351 @@
+"""The event store interface and the append logic shared by every backend.
+
+A backend supplies a ``WriteTransaction`` (taken under the ledger's one append lock)
+and a handful of reads; hashing, versioning, idempotency and the domain rules live
+here once, so both backends behave identically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .. import hashing
+from ..envelope import NewEvent, RecordedEvent
+from ..errors import (
+    ClaimNotFound,
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    IntegrityError,
+    StoreNotEmpty,
+    ValidationFailed,
+)
+from ..events import EVENT_TYPES
+from ..rules import check_correction
+from ..scales import DEFAULT_SCALES, Scales
+from ..timeutil import format_time, parse_time, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An idempotency key (scoped to the actor) and a fingerprint of the request."""
+
+    key: str
+    fingerprint: str
+
+
+def fingerprint(value: Any) -> str:
+    """A stable SHA-256 hex fingerprint of a JSON-able request."""
+    return hashlib.sha256(hashing.canonical_json(value)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An idempotency key as stored: its fingerprint and the positions it wrote."""
+
+    fingerprint: str
+    first_position: int
+    last_position: int
+
+
+class WriteTransaction(ABC):
+    """One write transaction holding the ledger's append lock."""
+
+    @abstractmethod
+    def head(self) -> tuple[int, str | None]:
+        """The last position and its ``recorded_at`` (0, None when empty)."""
+
+    @abstractmethod
+    def claim_head(self, claim_id: str) -> tuple[int, str | None]:
+        """A claim's current version and last leaf hash (0, None if it does not exist)."""
+
+    @abstractmethod
+    def claim_events(self, claim_id: str) -> list[RecordedEvent]:
+        """A claim's committed events in version order."""
+
+    @abstractmethod
+    def claim_exists(self, claim_id: str) -> bool:
+        """Whether a claim has any events."""
+
+    @abstractmethod
+    def find_key(self, actor: str, key: str) -> StoredKey | None:
+        """A stored idempotency key, if any."""
+
+    @abstractmethod
+    def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes]) -> None:
+        """Insert events and their canonical payloads."""
+
+    @abstractmethod
+    def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
+        """Remember an idempotency key."""
+
+    @abstractmethod
+    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
+        """Events with positions in ``[first, last]``."""
+
+
+class EventStore(ABC):
+    """An append-only, hash-chained event log with one stream per claim."""
+
+    #: a short name for logs and benchmarks
+    backend: str = "abstract"
+    #: verdict scales corrections are checked against
+    scales: Scales = DEFAULT_SCALES
+
+    # --- backend primitives -------------------------------------------------
+    @abstractmethod
+    def init(self) -> None:
+        """Create or migrate the schema; safe to repeat."""
+
+    @abstractmethod
+    def write_transaction(self) -> AbstractContextManager[WriteTransaction]:
+        """Begin a write transaction under the ledger's append lock."""
+
+    @abstractmethod
+    def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
+        """A claim's events in version order, optionally only those recorded by ``as_of``."""
+
+    @abstractmethod
+    def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events with ``position > after`` in position order, at most ``limit``."""
+
+    @abstractmethod
+    def head(self) -> int:
+        """The last committed position (0 when empty)."""
+
+    @abstractmethod
+    def get_event(self, event_id: str) -> RecordedEvent | None:
+        """One event by id."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` if the database cannot be reached."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    # --- shared logic -------------------------------------------------------
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        actor: str,
+        expected_versions: Mapping[str, int] | None = None,
+        idempotency: Idempotency | None = None,
+        now: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Append events for one or several claims in one all-or-nothing transaction.
+
+        ``expected_versions`` maps claim ids to the version the caller last saw; a
+        stale one raises ``ConcurrencyConflict``. A repeated idempotency key with the
+        same fingerprint returns the original events and writes nothing.
+        """
+        if not events:
+            raise ValidationFailed("nothing to append", {"events": ["At least one event."]})
+        for event in events:
+            if event.type not in EVENT_TYPES:
+                raise ValidationFailed(f"unknown event type {event.type!r}", {"type": ["Unknown."]})
+        with self.write_transaction() as tx:
+            if idempotency is not None:
+                stored = tx.find_key(actor, idempotency.key)
+                if stored is not None:
+                    if stored.fingerprint != idempotency.fingerprint:
+                        raise IdempotencyConflict(
+                            "this idempotency key was already used with a different request"
+                        )
+                    return tx.read_range(stored.first_position, stored.last_position)
+            position, last_recorded = tx.head()
+            clock = format_time(now or utcnow())
+            recorded_at = clock if last_recorded is None or clock > last_recorded else last_recorded
+            for claim_id, expected in (expected_versions or {}).items():
+                actual, _ = tx.claim_head(claim_id)
+                if actual != expected:
+                    raise ConcurrencyConflict(claim_id, expected, actual)
+            heads: dict[str, tuple[int, str | None]] = {}
+            pending: dict[str, list[RecordedEvent]] = {}
+            records: list[RecordedEvent] = []
+            payloads: list[bytes] = []
+            for index, new in enumerate(events):
+                head = heads.get(new.claim_id)
+                if head is None:
+                    head = tx.claim_head(new.claim_id)
+                version, prev_hash = head
+                new = _check_stream_rules(tx, new, version, pending, index, len(events), self.scales)
+                position += 1
+                payload = hashing.canonical_json(dict(new.data))
+                record = _seal(new, position, version + 1, prev_hash, recorded_at, actor, payload)
+                heads[new.claim_id] = (record.version, record.leaf_hash)
+                pending.setdefault(new.claim_id, []).append(record)
+                records.append(record)
+                payloads.append(payload)
+            tx.insert(records, payloads)
+            if idempotency is not None:
+                tx.insert_key(
+                    actor,
+                    idempotency.key,
+                    StoredKey(idempotency.fingerprint, records[0].position, records[-1].position),
+                    recorded_at,
+                )
+        return records
+
+    def iter_all(self, batch: int = 1000) -> Iterator[RecordedEvent]:
+        """Every event in position order, read in batches."""
+        after = 0
+        while True:
+            page = self.read_all(after, batch)
+            if not page:
+                return
+            yield from page
+            after = page[-1].position
+
+    def restore(self, events: Iterable[RecordedEvent], batch: int = 1000) -> int:
+        """Load exported events verbatim into an empty store, re-verifying every hash.
+
+        Raises ``StoreNotEmpty`` unless the store is empty and ``IntegrityError`` at the
+        first event whose payload hash, leaf hash, chain link or numbering is wrong;
+        nothing is written unless everything verifies.
+        """
+        count = 0
+        with self.write_transaction() as tx:
+            if tx.head()[0] != 0:
+                raise StoreNotEmpty("restore needs an empty store")
+            heads: dict[str, tuple[int, str | None]] = {}
+            last_recorded = ""
+            chunk: list[RecordedEvent] = []
+            payloads: list[bytes] = []
+            for event in events:
+                count += 1
+                payload = verify_recorded(event, count, heads, last_recorded)
+                last_recorded = event.recorded_at
+                heads[event.claim_id] = (event.version, event.leaf_hash)
+                chunk.append(event)
+                payloads.append(payload)
+                if len(chunk) >= batch:
+                    tx.insert(chunk, payloads)
+                    chunk, payloads = [], []
+            if chunk:
+                tx.insert(chunk, payloads)
+        return count
+
+
+def verify_recorded(
+    event: RecordedEvent,
+    expected_position: int,
+    heads: Mapping[str, tuple[int, str | None]],
+    last_recorded: str,
+) -> bytes:
+    """Check one exported event against its predecessors; returns its canonical payload."""
+    where = f"position {event.position}"
+    if event.position != expected_position:
+        raise IntegrityError(
+            f"{where}: expected position {expected_position} (gap or reordering)", event.position
+        )
+    if event.data is None:
+        raise IntegrityError(f"{where}: redacted events cannot be restored yet", event.position)
+    payload = hashing.canonical_json(dict(event.data))
+    if hashlib.sha256(payload).hexdigest() != event.payload_sha256:
+        raise IntegrityError(f"{where}: payload does not match payload_sha256", event.position)
+    version, prev = heads.get(event.claim_id, (0, None))
+    if event.version != version + 1:
+        raise IntegrityError(f"{where}: claim version {event.version} after {version}", event.position)
+    if event.prev_hash != prev:
+        raise IntegrityError(f"{where}: prev_hash does not link to the claim's chain", event.position)
+    if event.recorded_at < last_recorded:
+        raise IntegrityError(f"{where}: recorded_at goes backwards", event.position)
+    if hashing.leaf_hash(event.leaf_input()).hex() != event.leaf_hash:
+        raise IntegrityError(f"{where}: leaf_hash does not match the leaf input", event.position)
+    return payload
+
+
+def _check_stream_rules(
+    tx: WriteTransaction,
+    new: NewEvent,
+    version: int,
+    pending: Mapping[str, list[RecordedEvent]],
+    index: int,
+    total: int,
+    scales: Scales,
+) -> NewEvent:
+    """The stream's structural rules: creation first, corrections that make sense."""
+    where = f"events[{index}]" if total > 1 else "data"
+    if new.type == "ClaimRecorded":
+        if version != 0:
+            raise ValidationFailed(
+                "the claim already exists", {"claim_id": ["A claim is recorded only once."]}
+            )
+        return new
+    if version == 0:
+        raise ClaimNotFound(new.claim_id)
+    related = new.data.get("related_claim_id")
+    if related is not None and not (tx.claim_exists(related) or related in pending):
+        raise ValidationFailed(
+            "the related claim does not exist", {f"{where}.related_claim_id": ["Unknown claim."]}
+        )
+    if new.type == "EntryCorrected":
+        history = tx.claim_events(new.claim_id) + pending.get(new.claim_id, [])
+        data = check_correction(new.data, history, path=where, scales=scales)
+        return NewEvent(new.claim_id, new.type, data, new.occurred_at, new.metadata)
+    return new
+
+
+def _seal(
+    new: NewEvent,
+    position: int,
+    version: int,
+    prev_hash: str | None,
+    recorded_at: str,
+    actor: str,
+    payload: bytes,
+) -> RecordedEvent:
+    """Give a new event its identity, times and hashes."""
+    event_type = EVENT_TYPES[new.type]
+    event_id = str(uuid.uuid4())
+    occurred_at = new.occurred_at or recorded_at
+    payload_sha = hashlib.sha256(payload).hexdigest()
+    leaf = hashing.leaf_input(
+        position=position,
+        id=event_id,
+        claim_id=new.claim_id,
+        version=version,
+        type=new.type,
+        schema_version=event_type.schema_version,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        actor=actor,
+        payload_sha256=payload_sha,
+        prev_hash=prev_hash,
+    )
+    return RecordedEvent(
+        id=event_id,
+        claim_id=new.claim_id,
+        version=version,
+        position=position,
+        type=new.type,
+        schema_version=event_type.schema_version,
+        data=new.data,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        actor=actor,
+        metadata=new.metadata,
+        payload_sha256=payload_sha,
+        prev_hash=prev_hash,
+        leaf_hash=hashing.leaf_hash(leaf).hex(),
+    )
+
+
+def metadata_json(metadata: Mapping[str, Any]) -> str:
+    """Metadata as compact JSON text for storage."""
+    return json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def check_time(text: str) -> str:
+    """Validate an ``as_of`` style time string and return its canonical form."""
+    return format_time(parse_time(text))

@@ -1,0 +1,269 @@
+"""The SQLite event store: WAL, synchronous FULL, ``BEGIN IMMEDIATE`` as the append lock."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..envelope import RecordedEvent
+from ..errors import StoreUnavailable
+from .base import EventStore, StoredKey, WriteTransaction, metadata_json
+
+MIGRATIONS: list[str] = [
+    # 1: the log, its payloads, idempotency keys; UPDATE/DELETE refused by triggers
+    """
+    CREATE TABLE events (
+        position INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        claim_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        schema_version INTEGER NOT NULL,
+        occurred_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        payload_sha256 TEXT NOT NULL,
+        prev_hash TEXT,
+        leaf_hash TEXT NOT NULL,
+        UNIQUE (claim_id, version)
+    );
+    CREATE TABLE payloads (
+        position INTEGER PRIMARY KEY REFERENCES events (position),
+        data TEXT NOT NULL
+    );
+    CREATE TABLE idempotency_keys (
+        actor TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        first_position INTEGER NOT NULL,
+        last_position INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (actor, key)
+    );
+    CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on events refused'); END;
+    CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on events refused'); END;
+    CREATE TRIGGER payloads_refuse_update BEFORE UPDATE ON payloads
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on payloads refused'); END;
+    CREATE TRIGGER payloads_refuse_delete BEFORE DELETE ON payloads
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on payloads refused'); END;
+    """,
+]
+
+_SELECT = (
+    "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
+    " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
+    " e.leaf_hash FROM events e LEFT JOIN payloads p ON p.position = e.position"
+)
+
+
+def _row(row: Sequence[Any]) -> RecordedEvent:
+    return RecordedEvent(
+        id=row[0],
+        claim_id=row[1],
+        version=row[2],
+        position=row[3],
+        type=row[4],
+        schema_version=row[5],
+        data=json.loads(row[6]) if row[6] is not None else None,
+        occurred_at=row[7],
+        recorded_at=row[8],
+        actor=row[9],
+        metadata=json.loads(row[10]),
+        payload_sha256=row[11],
+        prev_hash=row[12],
+        leaf_hash=row[13],
+    )
+
+
+class _SQLiteWrite(WriteTransaction):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def head(self) -> tuple[int, str | None]:
+        row = self.conn.execute(
+            "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def claim_head(self, claim_id: str) -> tuple[int, str | None]:
+        row = self.conn.execute(
+            "SELECT version, leaf_hash FROM events WHERE claim_id = ? ORDER BY version DESC LIMIT 1",
+            (claim_id,),
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def claim_events(self, claim_id: str) -> list[RecordedEvent]:
+        rows = self.conn.execute(_SELECT + " WHERE e.claim_id = ? ORDER BY e.version", (claim_id,))
+        return [_row(r) for r in rows]
+
+    def claim_exists(self, claim_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM events WHERE claim_id = ? LIMIT 1", (claim_id,))
+        return row.fetchone() is not None
+
+    def find_key(self, actor: str, key: str) -> StoredKey | None:
+        row = self.conn.execute(
+            "SELECT fingerprint, first_position, last_position FROM idempotency_keys"
+            " WHERE actor = ? AND key = ?",
+            (actor, key),
+        ).fetchone()
+        return StoredKey(row[0], row[1], row[2]) if row else None
+
+    def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes]) -> None:
+        self.conn.executemany(
+            "INSERT INTO events (position, id, claim_id, version, type, schema_version,"
+            " occurred_at, recorded_at, actor, metadata, payload_sha256, prev_hash, leaf_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.position, e.id, e.claim_id, e.version, e.type, e.schema_version,
+                    e.occurred_at, e.recorded_at, e.actor, metadata_json(e.metadata),
+                    e.payload_sha256, e.prev_hash, e.leaf_hash,
+                )
+                for e in events
+            ],
+        )
+        self.conn.executemany(
+            "INSERT INTO payloads (position, data) VALUES (?, ?)",
+            [(e.position, p.decode("utf-8")) for e, p in zip(events, payloads, strict=True)],
+        )
+
+    def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
+        self.conn.execute(
+            "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?)",
+            (actor, key, stored.fingerprint, stored.first_position, stored.last_position,
+             created_at),
+        )
+
+    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
+        rows = self.conn.execute(
+            _SELECT + " WHERE e.position BETWEEN ? AND ? ORDER BY e.position", (first, last)
+        )
+        return [_row(r) for r in rows]
+
+
+class SQLiteEventStore(EventStore):
+    """An event store in one SQLite file; one connection per thread."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30000) -> None:
+        self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+        self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+
+    def init(self) -> None:
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS ledger_schema"
+                    " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
+                done = {r[0] for r in conn.execute("SELECT version FROM ledger_schema")}
+                for number, script in enumerate(MIGRATIONS, start=1):
+                    if number in done:
+                        continue
+                    for statement in _split(script):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO ledger_schema VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
+                        (number,),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[WriteTransaction]:
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteWrite(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
+        with self._guard() as conn:
+            if as_of is None:
+                rows = conn.execute(_SELECT + " WHERE e.claim_id = ? ORDER BY e.version", (claim_id,))
+            else:
+                rows = conn.execute(
+                    _SELECT + " WHERE e.claim_id = ? AND e.recorded_at <= ? ORDER BY e.version",
+                    (claim_id, as_of),
+                )
+            return [_row(r) for r in rows]
+
+    def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        with self._guard() as conn:
+            rows = conn.execute(
+                _SELECT + " WHERE e.position > ? ORDER BY e.position LIMIT ?", (after, limit)
+            )
+            return [_row(r) for r in rows]
+
+    def head(self) -> int:
+        with self._guard() as conn:
+            row = conn.execute("SELECT max(position) FROM events").fetchone()
+            return int(row[0] or 0)
+
+    def get_event(self, event_id: str) -> RecordedEvent | None:
+        with self._guard() as conn:
+            row = conn.execute(_SELECT + " WHERE e.id = ?", (event_id,)).fetchone()
+            return _row(row) if row else None
+
+    def ping(self) -> None:
+        with self._guard() as conn:
+            conn.execute("SELECT 1 FROM ledger_schema LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _split(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return statements

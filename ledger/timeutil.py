@@ -1,0 +1,49 @@
+"""Times as the ledger stores and hashes them: UTC, microseconds, ``...ffffffZ``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?"
+    r"([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def format_time(value: datetime) -> str:
+    """Format an aware datetime as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: a time zone is required")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 date-time that carries a zone; returns an aware UTC datetime.
+
+    Fractions beyond microseconds are truncated, since the ledger keeps microseconds.
+    """
+    match = _RFC3339.match(text)
+    if match is None:
+        raise ValueError("not an RFC 3339 date-time with a time zone")
+    frac = match.group(7) or ""
+    digits = (frac[1:] + "000000")[:6] if frac else "000000"
+    zone = match.group(8)
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    base = f"{match.group(1)}-{match.group(2)}-{match.group(3)}T{match.group(4)}:"
+    base += f"{match.group(5)}:{match.group(6)}.{digits}{zone}"
+    try:
+        parsed = datetime.fromisoformat(base)
+    except ValueError as exc:
+        raise ValueError(f"invalid date-time: {exc}") from None
+    return parsed.astimezone(UTC)
+
+
+def normalize_time(text: str) -> str:
+    """Return the canonical UTC form of an RFC 3339 date-time string."""
+    return format_time(parse_time(text))
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC, truncated to microseconds."""
+    return datetime.now(UTC)
