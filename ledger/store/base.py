@@ -47,6 +47,19 @@ def fingerprint(value: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """An API token as stored: never the token itself, only its SHA-256."""
+
+    id: str
+    name: str
+    role: str
+    created_at: str
+    created_by: str
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredKey:
     """An idempotency key as stored: its fingerprint and the positions it wrote."""
 
@@ -123,6 +136,26 @@ class EventStore(ABC):
     @abstractmethod
     def get_event(self, event_id: str) -> RecordedEvent | None:
         """One event by id."""
+
+    @abstractmethod
+    def create_token(self, record: TokenRecord, token_sha256: str) -> None:
+        """Store a new token (by hash) and log who created it."""
+
+    @abstractmethod
+    def find_token(self, token_sha256: str) -> TokenRecord | None:
+        """The active (unrevoked) token with this hash, if any."""
+
+    @abstractmethod
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token ever created, revoked ones included, oldest first."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, *, actor: str, at: str) -> bool:
+        """Revoke a token; False if it does not exist or is already revoked."""
+
+    @abstractmethod
+    def token_log(self) -> list[dict[str, str]]:
+        """Who created or revoked which token, and when: ``{token_id, action, actor, at}``."""
 
     @abstractmethod
     def ping(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
-from .base import EventStore, StoredKey, WriteTransaction, metadata_json
+from .base import EventStore, StoredKey, TokenRecord, WriteTransaction, metadata_json
 
 MIGRATIONS: list[str] = [
     # 1: the log, its payloads, idempotency keys; UPDATE/DELETE refused by triggers
@@ -55,12 +55,36 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER payloads_refuse_delete BEFORE DELETE ON payloads
     BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on payloads refused'); END;
     """,
+    # 2: API tokens (hash only) and the log of who created or revoked them
+    """
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT
+    );
+    CREATE TABLE api_token_log (
+        seq INTEGER PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    """,
 ]
 
 _SELECT = (
     "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
     " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
     " e.leaf_hash FROM events e LEFT JOIN payloads p ON p.position = e.position"
+)
+
+_TOKEN_SELECT = (
+    "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by FROM api_tokens"
 )
 
 
@@ -245,6 +269,65 @@ class SQLiteEventStore(EventStore):
         with self._guard() as conn:
             row = conn.execute(_SELECT + " WHERE e.id = ?", (event_id,)).fetchone()
             return _row(row) if row else None
+
+    def create_token(self, record: TokenRecord, token_sha256: str) -> None:
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT INTO api_tokens (id, name, role, token_sha256, created_at, created_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.id, record.name, record.role, token_sha256, record.created_at,
+                     record.created_by),
+                )
+                conn.execute(
+                    "INSERT INTO api_token_log (token_id, action, actor, at) VALUES (?, ?, ?, ?)",
+                    (record.id, "created", record.created_by, record.created_at),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def find_token(self, token_sha256: str) -> TokenRecord | None:
+        with self._guard() as conn:
+            row = conn.execute(
+                _TOKEN_SELECT + " WHERE token_sha256 = ? AND revoked_at IS NULL", (token_sha256,)
+            ).fetchone()
+            return TokenRecord(*row) if row else None
+
+    def list_tokens(self) -> list[TokenRecord]:
+        with self._guard() as conn:
+            rows = conn.execute(_TOKEN_SELECT + " ORDER BY created_at, id").fetchall()
+            return [TokenRecord(*r) for r in rows]
+
+    def revoke_token(self, token_id: str, *, actor: str, at: str) -> bool:
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "UPDATE api_tokens SET revoked_at = ?, revoked_by = ?"
+                    " WHERE id = ? AND revoked_at IS NULL",
+                    (at, actor, token_id),
+                )
+                if cur.rowcount:
+                    conn.execute(
+                        "INSERT INTO api_token_log (token_id, action, actor, at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (token_id, "revoked", actor, at),
+                    )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return bool(cur.rowcount)
+
+    def token_log(self) -> list[dict[str, str]]:
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT token_id, action, actor, at FROM api_token_log ORDER BY seq"
+            ).fetchall()
+            return [{"token_id": r[0], "action": r[1], "actor": r[2], "at": r[3]} for r in rows]
 
     def ping(self) -> None:
         with self._guard() as conn:
