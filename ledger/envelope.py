@@ -11,13 +11,18 @@ from . import hashing
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event proposed for appending; ``data`` is already validated."""
+    """An event proposed for appending; ``data`` is already validated.
+
+    ``id`` may be chosen by the caller (an import that refers to its own events);
+    otherwise the store assigns a random UUID.
+    """
 
     claim_id: str
     type: str
     data: Mapping[str, Any]
     occurred_at: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

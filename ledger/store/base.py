@@ -325,7 +325,7 @@ def _check_stream_rules(
     if new.type == "EntryCorrected":
         history = tx.claim_events(new.claim_id) + pending.get(new.claim_id, [])
         data = check_correction(new.data, history, path=where, scales=scales)
-        return NewEvent(new.claim_id, new.type, data, new.occurred_at, new.metadata)
+        return NewEvent(new.claim_id, new.type, data, new.occurred_at, new.metadata, new.id)
     return new
 
 
@@ -340,7 +340,7 @@ def _seal(
 ) -> RecordedEvent:
     """Give a new event its identity, times and hashes."""
     event_type = EVENT_TYPES[new.type]
-    event_id = str(uuid.uuid4())
+    event_id = new.id or str(uuid.uuid4())
     occurred_at = new.occurred_at or recorded_at
     payload_sha = hashlib.sha256(payload).hexdigest()
     leaf = hashing.leaf_input(

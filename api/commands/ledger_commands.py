@@ -1,0 +1,198 @@
+"""Commands over the log itself: init, import, export, restore, show, history, claims."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import click
+
+from ledger import hashing
+from ledger.envelope import RecordedEvent
+from ledger.errors import ClaimNotFound, ValidationFailed
+from ledger.fold import fold, replay
+from ledger.importing import plan_import
+from ledger.scales import load_scales
+from ledger.store import EventStore, open_store
+from ledger.timeutil import normalize_time
+
+from ..settings import Settings
+
+
+def store_from(settings: Settings) -> EventStore:
+    """Open the configured store with the configured verdict scales."""
+    store = open_store(settings.database_url)
+    store.scales = load_scales(settings.scales_file)
+    return store
+
+
+def _time(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalize_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+@click.command()
+@click.pass_obj
+def init(settings: Settings) -> None:
+    """Create or migrate the store schema (and, once the log has keys, the signing key)."""
+    store = store_from(settings)
+    store.init()
+    for hook in _init_hooks():
+        hook(settings, store)
+    click.echo(f"ledger ready at {_safe_url(settings.database_url)} (head {store.head()})")
+
+
+def _init_hooks() -> list[object]:
+    return []
+
+
+@click.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.pass_obj
+def import_(settings: Settings, file: IO[bytes]) -> None:
+    """Append an NDJSON file in the /v1/imports line format, all or nothing."""
+    store = store_from(settings)
+    plan = plan_import(file, scales=store.scales, metadata={"source": "cli-import"})
+    events = store.append(plan.events, actor=settings.actor)
+    click.echo(
+        f"imported {len(events)} events into {len(plan.claims) or len({e.claim_id for e in events})}"
+        f" claims (positions {events[0].position}-{events[-1].position})"
+    )
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write here, not stdout")
+@click.pass_obj
+def export(settings: Settings, out: str | None) -> None:
+    """Write the whole log as NDJSON envelopes in position order."""
+    store = store_from(settings)
+    target: IO[bytes] = open(out, "wb") if out else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for event in store.iter_all():
+            target.write(hashing.canonical_json(event.to_json()) + b"\n")
+    finally:
+        if out:
+            target.close()
+        else:
+            target.flush()
+
+
+def _read_export(path: Path) -> Iterator[RecordedEvent]:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield RecordedEvent.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValidationFailed(f"{path}: line {number} is not an exported event ({exc})") from None
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def restore(settings: Settings, file: Path) -> None:
+    """Load an export into an empty store verbatim, re-verifying every hash."""
+    store = store_from(settings)
+    store.init()
+    count = store.restore(_read_export(file))
+    click.echo(f"restored {count} events; every payload, leaf and chain link verified")
+
+
+@click.command()
+@click.argument("claim_id")
+@click.option("--as-of", help="what the ledger said at this time (RFC 3339)")
+@click.option("--valid-at", help="what had happened in the world by this time (RFC 3339)")
+@click.option("--json", "as_json", is_flag=True, help="print the state as JSON")
+@click.pass_obj
+def show(
+    settings: Settings, claim_id: str, as_of: str | None, valid_at: str | None, as_json: bool
+) -> None:
+    """Show a claim's current (or replayed) state."""
+    store = store_from(settings)
+    events = store.read_claim(claim_id, as_of=_time(as_of, "--as-of"))
+    state = replay(events, valid_at=_time(valid_at, "--valid-at"), scales=store.scales)
+    if state is None:
+        raise ClaimNotFound(claim_id)
+    if as_json:
+        click.echo(json.dumps(state, indent=2, ensure_ascii=False))
+        return
+    verdict = state["verdict"]
+    click.echo(f"{state['id']}  [{state['status']}]  version {state['version']}")
+    click.echo(f"  “{state['statement']}”")
+    click.echo(f"  claimant: {(state['claimant'] or {}).get('name')}")
+    click.echo(f"  verdict: {verdict['label'] + ' (' + verdict['scale'] + ')' if verdict else '—'}")
+    counts = state["counts"]
+    click.echo(
+        f"  appearances {counts['appearances']}, corroborations {counts['corroborations']},"
+        f" denials {counts['denials']}"
+    )
+    for entry in state["denials"]:
+        click.echo(f"  denied by {entry['by']['name']} ({entry['occurred_at']})")
+    for entry in state["corroborations"]:
+        click.echo(f"  corroborated by {entry['by']['name']} ({entry['occurred_at']})")
+
+
+@click.command()
+@click.argument("claim_id")
+@click.option("--json", "as_json", is_flag=True, help="print the envelopes as JSON")
+@click.pass_obj
+def history(settings: Settings, claim_id: str, as_json: bool) -> None:
+    """Show a claim's events in version order."""
+    store = store_from(settings)
+    events = store.read_claim(claim_id)
+    if not events:
+        raise ClaimNotFound(claim_id)
+    if as_json:
+        click.echo(json.dumps([e.to_json() for e in events], indent=2, ensure_ascii=False))
+        return
+    voided = set((fold(events, store.scales) or {}).get("voided_event_ids", []))
+    for e in events:
+        mark = "  (voided)" if e.id in voided else ""
+        click.echo(
+            f"v{e.version:<3} #{e.position:<6} {e.occurred_at}  {e.type:<18} by {e.actor}"
+            f"  leaf {e.leaf_hash[:16]}…{mark}"
+        )
+
+
+@click.command()
+@click.option("--all", "show_all", is_flag=True, help="include voided claims")
+@click.pass_obj
+def claims(settings: Settings, show_all: bool) -> None:
+    """Summarise every claim, folded from the log."""
+    store = store_from(settings)
+    streams: dict[str, list[RecordedEvent]] = {}
+    for event in store.iter_all():
+        streams.setdefault(event.claim_id, []).append(event)
+    for claim_id, events in streams.items():
+        state = fold(events, store.scales)
+        if state is None or (state["status"] == "voided" and not show_all):
+            continue
+        verdict = state["verdict"]["label"] if state["verdict"] else "no verdict"
+        statement = state["statement"] or ""
+        short = statement if len(statement) <= 70 else statement[:69] + "…"
+        click.echo(f"{claim_id}  {state['status']:<12} {verdict:<13} {short}")
+    click.echo(f"{len(streams)} claims, {store.head()} events")
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with any password masked."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the CLI group."""
+    for command in (init, import_, export, restore, show, history, claims):
+        group.add_command(command)

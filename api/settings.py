@@ -1,0 +1,83 @@
+"""Configuration: every setting from one environment variable with a documented default."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 0 or 1, not {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ledger's configuration (see docs/operations.md for every variable)."""
+
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    signing_key: Path
+    log_origin: str
+    public_read: bool
+    scales_file: str | None
+    max_body_bytes: int
+    actor: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from the environment; raises ``ConfigError`` on a bad value."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("LEDGER_DATA_DIR") or "var")
+        database_url = env.get("LEDGER_DATABASE_URL") or f"sqlite:///{data_dir / 'ledger.db'}"
+        if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ConfigError("LEDGER_DATABASE_URL must start with sqlite:/// or postgresql://")
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "database_url": database_url,
+            "redis_url": env.get("LEDGER_REDIS_URL") or "redis://127.0.0.1:6379/0",
+            "signing_key": Path(env.get("LEDGER_SIGNING_KEY") or data_dir / "signing.key"),
+            "log_origin": env.get("LEDGER_LOG_ORIGIN") or "claimledger.local/log",
+            "public_read": _flag(env, "LEDGER_PUBLIC_READ", False),
+            "scales_file": env.get("LEDGER_SCALES_FILE") or None,
+            "max_body_bytes": _int(env, "LEDGER_MAX_BODY_BYTES", 1024 * 1024, 1024),
+            "actor": env.get("LEDGER_ACTOR") or f"cli:{_user()}",
+        }
+        known = {f.name for f in fields(cls)}
+        values.update({k: v for k, v in overrides.items() if k in known and v is not None})
+        return cls(**values)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
