@@ -10,11 +10,15 @@ from marshmallow import ValidationError, fields, validate
 
 from .timeutil import normalize_time
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f]")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+# C0 and C1 control characters (Unicode category Cc); multiline text keeps \t, \n, \r.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Anchored with \Z, not $: "$" also matches just before a trailing newline.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f-\x9f<>\"{}|\\^`]+\Z")
+_NO_CONTROL = re.compile(r"^[^\x00-\x1f\x7f-\x9f]*\Z")
+_CANONICAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*\Z")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\Z")
 
 
 class Text(fields.String):
@@ -68,9 +72,15 @@ class Timestamp(fields.String):
         if len(text) > 40:
             raise ValidationError("Not an RFC 3339 date-time.")
         try:
-            return normalize_time(text)
+            canonical = normalize_time(text)
         except ValueError as exc:
             raise ValidationError(f"Not an RFC 3339 date-time with a time zone: {exc}.") from None
+        except OverflowError:
+            raise ValidationError("Out of range once converted to UTC.") from None
+        if not _CANONICAL_TIME.match(canonical):
+            # e.g. years before 1000, which strftime would not pad to four digits
+            raise ValidationError("Out of range: the year must be between 1000 and 9999.")
+        return canonical
 
 
 class UUIDText(fields.String):
@@ -94,6 +104,7 @@ class HttpUrl(fields.String):
             validate=[
                 validate.Length(max=2048),
                 validate.URL(schemes={"http", "https"}, require_tld=False),
+                validate.Regexp(_NO_CONTROL, error="Control characters are not allowed."),
             ],
             **kwargs,
         )

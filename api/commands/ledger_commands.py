@@ -55,10 +55,14 @@ def _init_hooks() -> list[object]:
 
 @click.command("import")
 @click.argument("file", type=click.File("rb"))
+@click.option("--if-empty", is_flag=True, help="import only into an empty ledger")
 @click.pass_obj
-def import_(settings: Settings, file: IO[bytes]) -> None:
+def import_(settings: Settings, file: IO[bytes], if_empty: bool) -> None:
     """Append an NDJSON file in the /v1/imports line format, all or nothing."""
     store = store_from(settings)
+    if if_empty and store.head() != 0:
+        click.echo("the ledger already holds events: nothing imported")
+        return
     plan = plan_import(file, scales=store.scales, metadata={"source": "cli-import"})
     events = store.append(plan.events, actor=settings.actor)
     click.echo(

@@ -1,0 +1,25 @@
+# Shared by scripts/run and scripts/test: make .venv and install the project into it.
+# Usage: source scripts/_venv.sh EXTRAS   (EXTRAS like "dev" or "" )
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "claim ledger needs Python >= 3.11 (found: $("$PY" --version 2>&1)); set PYTHON=..." >&2
+  exit 1
+fi
+if [[ ! -x "$ROOT/.venv/bin/python" ]]; then
+  echo "› creating .venv"
+  "$PY" -m venv "$ROOT/.venv"
+fi
+VPY="$ROOT/.venv/bin/python"
+extras="${1:-}"
+spec="$ROOT"
+[[ -n "$extras" ]] && spec="$ROOT[$extras]"
+stamp="$ROOT/.venv/.installed-${extras:-base}"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "› installing claim ledger${extras:+ with [$extras]} into .venv"
+  "$VPY" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+  "$VPY" -m pip install --quiet --disable-pip-version-check -e "$spec"
+  echo "$want" > "$stamp"
+fi
