@@ -7,6 +7,8 @@ from that text alone, so it must never change.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,8 +30,40 @@ LEAF_FIELDS = (
 )
 
 
+_SAFE_INT = 2**53 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def _simple(value: Any) -> bool:
+    """Whether the stdlib encoder's output is already RFC 8785 for this value.
+
+    True for strings without lone surrogates, safe integers, booleans, null, and
+    arrays and objects of those whose keys are ASCII (so code-point order equals
+    RFC 8785's UTF-16 order). Floats always take the reference path.
+    """
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _SURROGATE.search(value) is None
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _simple(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_simple(v) for v in value)
+    if kind is int:
+        return -_SAFE_INT <= value <= _SAFE_INT
+    return value is None or kind is bool
+
+
 def canonical_json(value: Any) -> bytes:
-    """The RFC 8785 (JCS) canonical UTF-8 form of a JSON value."""
+    """The RFC 8785 (JCS) canonical UTF-8 form of a JSON value.
+
+    The ``rfc8785`` package is the reference; values it is known to agree with the
+    stdlib encoder on (see ``_simple``, checked by property tests) skip its pure-Python
+    serialiser, which otherwise dominates the cost of an append.
+    """
+    if _simple(value):
+        return _encode(value).encode("utf-8")
     return bytes(rfc8785.dumps(value))
 
 
@@ -53,6 +87,21 @@ def leaf_input(
     prev_hash: str | None,
 ) -> bytes:
     """The canonical bytes a leaf commits to (times already in ``...ffffffZ`` form)."""
+    text = id + claim_id + type + occurred_at + recorded_at + actor + payload_sha256
+    if (
+        _PLAIN.fullmatch(text) is not None
+        and (prev_hash is None or _PLAIN.fullmatch(prev_hash) is not None)
+        and 0 <= min(position, version, schema_version)
+        and max(position, version, schema_version) <= _SAFE_INT
+    ):
+        # RFC 8785 key order; plain printable ASCII needs no escaping
+        prev = "null" if prev_hash is None else f'"{prev_hash}"'
+        return (
+            f'{{"actor":"{actor}","claim_id":"{claim_id}","id":"{id}",'
+            f'"occurred_at":"{occurred_at}","payload_sha256":"{payload_sha256}",'
+            f'"position":{position},"prev_hash":{prev},"recorded_at":"{recorded_at}",'
+            f'"schema_version":{schema_version},"type":"{type}","version":{version}}}'
+        ).encode("ascii")
     return canonical_json(
         {
             "position": position,

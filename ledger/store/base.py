@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -68,6 +70,35 @@ class StoredKey:
     last_position: int
 
 
+class HeadCache:
+    """Claim heads this process wrote, trusted only while the log's head has not moved.
+
+    Appends hold the ledger's lock, so if the head read inside a transaction equals
+    the position this cache was last brought to, no other writer has committed since
+    and the cached ``(version, leaf_hash)`` pairs are exact; otherwise they are ignored.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._position = -1
+        self._heads: dict[str, tuple[int, str | None]] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def lookup(self, position: int, claim_ids: Iterable[str]) -> dict[str, Any]:
+        """Known heads at ``position``; None for each claim not known."""
+        with self._lock:
+            known = self._heads if self._position == position else {}
+            return {claim_id: known.get(claim_id) for claim_id in claim_ids}
+
+    def remember(self, before: int, after: int, heads: Mapping[str, tuple[int, str | None]]) -> None:
+        """Record the heads a transaction that moved the log from ``before`` to ``after`` left."""
+        with self._lock:
+            if self._position != before or len(self._heads) > self._limit:
+                self._heads = {}
+            self._heads.update(heads)
+            self._position = after
+
+
 class WriteTransaction(ABC):
     """One write transaction holding the ledger's append lock."""
 
@@ -78,6 +109,10 @@ class WriteTransaction(ABC):
     @abstractmethod
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
         """A claim's current version and last leaf hash (0, None if it does not exist)."""
+
+    def claim_heads(self, claim_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        """``claim_head`` for several claims at once (backends may do it in one query)."""
+        return {claim_id: self.claim_head(claim_id) for claim_id in claim_ids}
 
     @abstractmethod
     def claim_events(self, claim_id: str) -> list[RecordedEvent]:
@@ -166,6 +201,13 @@ class EventStore(ABC):
         """Release connections."""
 
     # --- shared logic -------------------------------------------------------
+    @property
+    def _heads(self) -> HeadCache:
+        cache: HeadCache | None = self.__dict__.get("_head_cache")
+        if cache is None:
+            cache = self.__dict__["_head_cache"] = HeadCache()
+        return cache
+
     def append(
         self,
         events: Sequence[NewEvent],
@@ -196,21 +238,22 @@ class EventStore(ABC):
                         )
                     return tx.read_range(stored.first_position, stored.last_position)
             position, last_recorded = tx.head()
+            before = position
             clock = format_time(now or utcnow())
             recorded_at = clock if last_recorded is None or clock > last_recorded else last_recorded
-            for claim_id, expected in (expected_versions or {}).items():
-                actual, _ = tx.claim_head(claim_id)
-                if actual != expected:
-                    raise ConcurrencyConflict(claim_id, expected, actual)
-            heads: dict[str, tuple[int, str | None]] = {}
+            expected = expected_versions or {}
+            heads = self._heads.lookup(position, {e.claim_id for e in events} | set(expected))
+            missing = [c for c, head in heads.items() if head is None]
+            if missing:
+                heads.update(tx.claim_heads(missing))
+            for claim_id, version in expected.items():
+                if heads[claim_id][0] != version:
+                    raise ConcurrencyConflict(claim_id, version, heads[claim_id][0])
             pending: dict[str, list[RecordedEvent]] = {}
             records: list[RecordedEvent] = []
             payloads: list[bytes] = []
             for index, new in enumerate(events):
-                head = heads.get(new.claim_id)
-                if head is None:
-                    head = tx.claim_head(new.claim_id)
-                version, prev_hash = head
+                version, prev_hash = heads[new.claim_id]
                 new = _check_stream_rules(tx, new, version, pending, index, len(events), self.scales)
                 position += 1
                 payload = hashing.canonical_json(dict(new.data))
@@ -227,6 +270,7 @@ class EventStore(ABC):
                     StoredKey(idempotency.fingerprint, records[0].position, records[-1].position),
                     recorded_at,
                 )
+        self._heads.remember(before, position, heads)
         return records
 
     def iter_all(self, batch: int = 1000) -> Iterator[RecordedEvent]:
@@ -329,6 +373,39 @@ def _check_stream_rules(
     return new
 
 
+_entropy = threading.local()
+
+
+def _random_bytes(count: int) -> bytes:
+    """Bytes from os.urandom, fetched 4 KiB at a time (a syscall per id is costly)."""
+    buffer: bytes = getattr(_entropy, "buffer", b"")
+    if len(buffer) < count:
+        buffer = os.urandom(4096)
+    _entropy.buffer = buffer[count:]
+    return buffer[:count]
+
+
+def _forget_entropy() -> None:
+    _entropy.buffer = b""
+
+
+os.register_at_fork(after_in_child=_forget_entropy)
+
+
+def new_uuid() -> str:
+    """A new time-ordered UUID (version 7, RFC 9562).
+
+    Time order keeps inserts at the right edge of the id indexes, which makes appends
+    cheaper than with random version 4 ids; the time it reveals is public anyway.
+    """
+    millis = time.time_ns() // 1_000_000
+    raw = bytearray(millis.to_bytes(6, "big") + _random_bytes(10))
+    raw[6] = (raw[6] & 0x0F) | 0x70
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _seal(
     new: NewEvent,
     position: int,
@@ -340,7 +417,7 @@ def _seal(
 ) -> RecordedEvent:
     """Give a new event its identity, times and hashes."""
     event_type = EVENT_TYPES[new.type]
-    event_id = new.id or str(uuid.uuid4())
+    event_id = new.id or new_uuid()
     occurred_at = new.occurred_at or recorded_at
     payload_sha = hashlib.sha256(payload).hexdigest()
     leaf = hashing.leaf_input(
@@ -376,6 +453,8 @@ def _seal(
 
 def metadata_json(metadata: Mapping[str, Any]) -> str:
     """Metadata as compact JSON text for storage."""
+    if not metadata:
+        return "{}"
     return json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 

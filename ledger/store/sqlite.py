@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,21 @@ class _SQLiteWrite(WriteTransaction):
             (claim_id,),
         ).fetchone()
         return (row[0], row[1]) if row else (0, None)
+
+    def claim_heads(self, claim_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        ids = list(claim_ids)
+        heads: dict[str, tuple[int, str | None]] = dict.fromkeys(ids, (0, None))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                "SELECT claim_id, max(version), leaf_hash FROM events"
+                f" WHERE claim_id IN ({marks}) GROUP BY claim_id",  # noqa: S608 - placeholders only
+                chunk,
+            )
+            for claim_id, version, leaf in rows:
+                heads[claim_id] = (version, leaf)
+        return heads
 
     def claim_events(self, claim_id: str) -> list[RecordedEvent]:
         rows = self.conn.execute(_SELECT + " WHERE e.claim_id = ? ORDER BY e.version", (claim_id,))

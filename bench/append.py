@@ -1,0 +1,176 @@
+"""Append throughput, ours beside the ``eventsourcing`` library, on SQLite and PostgreSQL.
+
+Scenarios (names fixed, shared with scripts/bench): ``append-1-<db>`` (one event per
+transaction, CLAIMS claims × EVENTS events, one writer) and ``append-batch-<db>``
+(100 events per transaction). Run: ``python -m bench.append [--quick] [--postgres URL]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ledger.envelope import NewEvent
+from ledger.events import validate_payload
+from ledger.store import EventStore, open_store
+
+CLAIM = {
+    "statement": "Kerry asked Zarif for Iran's cooperation against ISIL.",
+    "claimant": {"name": "Ali Khamenei", "same_as": "https://www.wikidata.org/wiki/Q57336"},
+    "appearance": {"outlet": "Fars News Agency", "published_at": "2014-09-15T09:00:00Z"},
+    "tags": ["iran", "isil"],
+}
+NOTE = {"by": {"name": "US State Department"}, "note": "Spokeswoman Marie Harf denied it."}
+
+
+def _our_events(claims: int, events: int) -> list[list[NewEvent]]:
+    """Per claim, its events (validated payloads, as the API would hand them over)."""
+    first = validate_payload("ClaimRecorded", CLAIM)
+    later = validate_payload("ClaimDenied", NOTE)
+    streams = []
+    for _ in range(claims):
+        cid = str(uuid.uuid4())
+        streams.append(
+            [NewEvent(cid, "ClaimRecorded", first)]
+            + [NewEvent(cid, "ClaimDenied", later) for _ in range(events - 1)]
+        )
+    return streams
+
+
+def ours(store: EventStore, claims: int, events: int, batch: int) -> float:
+    """Events per second appending through our store, ``batch`` events per transaction."""
+    store.init()
+    streams = _our_events(claims, events)
+    # interleave round-robin so each transaction touches the head of several claims
+    flat = [s[i] for i in range(events) for s in streams]
+    start = time.perf_counter()
+    if batch == 1:
+        for event in flat:
+            store.append([event], actor="bench")
+    else:
+        for i in range(0, len(flat), batch):
+            store.append(flat[i : i + batch], actor="bench")
+    elapsed = time.perf_counter() - start
+    assert store.head() == len(flat)
+    return len(flat) / elapsed
+
+
+def peer(env: dict[str, str], claims: int, events: int, batch: int) -> float:
+    """Events per second through eventsourcing 9.5 (aggregates kept in memory)."""
+    from .peer_eventsourcing import Claim, Ledger
+
+    app = Ledger(env=env)
+    aggregates = []
+    count = 0
+    start = time.perf_counter()
+    if batch == 1:
+        for _ in range(claims):
+            claim = Claim(**CLAIM)
+            app.save(claim)
+            aggregates.append(claim)
+            count += 1
+        for _ in range(events - 1):
+            for claim in aggregates:
+                claim.deny(**NOTE)
+                app.save(claim)
+                count += 1
+    else:
+        per_save = max(1, batch // events)
+        for i in range(0, claims, per_save):
+            group = []
+            for _ in range(per_save):
+                claim = Claim(**CLAIM)
+                for _ in range(events - 1):
+                    claim.deny(**NOTE)
+                group.append(claim)
+            app.save(*group)
+            count += per_save * events
+    elapsed = time.perf_counter() - start
+    app.close()
+    return count / elapsed
+
+
+def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
+    """Every append scenario; returns rows for scripts/bench."""
+    claims, events = (100, 10) if quick else (500, 10)
+    rows: list[dict[str, Any]] = []
+    tmp = tempfile.mkdtemp(prefix="bench-append-", dir=os.environ.get("BENCH_DIR", "var"))
+    try:
+        for db in ("sqlite", "postgres"):
+            if db == "postgres" and not postgres:
+                continue
+            for label, batch in (("append-1", 1), ("append-batch", 100)):
+                scale = claims * (4 if batch > 1 else 1)
+                if db == "sqlite":
+                    url = f"sqlite:///{tmp}/{label}-ours.db"
+                    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                           "SQLITE_DBNAME": f"{tmp}/{label}-peer.db"}
+                else:
+                    assert postgres is not None
+                    url, env = _pg_pair(postgres, label)
+                store = open_store(url)
+                try:
+                    mine = ours(store, scale, events, batch)
+                finally:
+                    store.close()
+                theirs = peer(env, scale, events, batch)
+                rows.append({
+                    "scenario": f"{label}-{db}", "unit": "events/s", "ours": round(mine),
+                    "peer": round(theirs), "peer_name": "eventsourcing 9.5",
+                    "ratio": round(mine / theirs, 2),
+                })
+                print(f"{label}-{db:<8} ours {mine:>9.0f} ev/s   eventsourcing {theirs:>9.0f} ev/s"
+                      f"   ratio {mine / theirs:.2f}", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def _pg_pair(base: str, label: str) -> tuple[str, dict[str, str]]:
+    """A fresh schema for us and a fresh database-qualified table set for the peer."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    schema = f"bench_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE SCHEMA {schema}_peer")
+    sep = "&" if "?" in base else "?"
+    url = f"{base}{sep}options=-csearch_path%3D{schema}"
+    info = conninfo_to_dict(base)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname", "test")),
+        "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(info.get("port", "5432")),
+        "POSTGRES_USER": str(info.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_SCHEMA": f"{schema}_peer",
+        "POSTGRES_CREATE_TABLE": "y",
+    }
+    return url, env
+
+
+def main(argv: list[str] | None = None, emit: Callable[[str], None] = print) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--postgres", default=os.environ.get("LEDGER_TEST_POSTGRES_URL"))
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    rows = run(args.quick, args.postgres)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, indent=2)
+    emit(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
