@@ -14,6 +14,7 @@ from .timeutil import normalize_time
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Anchored with \Z, not $: "$" also matches just before a trailing newline.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f-\x9f<>\"{}|\\^`]+\Z")
 _NO_CONTROL = re.compile(r"^[^\x00-\x1f\x7f-\x9f]*\Z")
 _CANONICAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
@@ -33,6 +34,8 @@ class Text(fields.String):
         pattern = _CONTROL if self.multiline else _CONTROL_SINGLE_LINE
         if pattern.search(text):
             raise ValidationError("Control characters are not allowed.")
+        if _SURROGATE.search(text):
+            raise ValidationError("Not valid Unicode text (lone surrogate).")
         if not text.strip():
             raise ValidationError("Must not be blank.")
         return text

@@ -254,9 +254,11 @@ class EventStore(ABC):
             payloads: list[bytes] = []
             for index, new in enumerate(events):
                 version, prev_hash = heads[new.claim_id]
-                new = _check_stream_rules(tx, new, version, pending, index, len(events), self.scales)
+                if new.type in _CHECKED or version == 0 or "related_claim_id" in new.data:
+                    new = _check_stream_rules(tx, new, version, pending, index, len(events), self.scales)
                 position += 1
-                payload = hashing.canonical_json(dict(new.data))
+                data = new.data if type(new.data) is dict else dict(new.data)
+                payload = hashing.canonical_json(data)
                 record = _seal(new, position, version + 1, prev_hash, recorded_at, actor, payload)
                 heads[new.claim_id] = (record.version, record.leaf_hash)
                 pending.setdefault(new.claim_id, []).append(record)
@@ -342,6 +344,10 @@ def verify_recorded(
     return payload
 
 
+#: types whose stream rules need more than "the claim exists"
+_CHECKED = frozenset({"ClaimRecorded", "EntryCorrected"})
+
+
 def _check_stream_rules(
     tx: WriteTransaction,
     new: NewEvent,
@@ -416,7 +422,7 @@ def _seal(
     payload: bytes,
 ) -> RecordedEvent:
     """Give a new event its identity, times and hashes."""
-    event_type = EVENT_TYPES[new.type]
+    schema_version = EVENT_TYPES[new.type].schema_version
     event_id = new.id or new_uuid()
     occurred_at = new.occurred_at or recorded_at
     payload_sha = hashlib.sha256(payload).hexdigest()
@@ -426,28 +432,18 @@ def _seal(
         claim_id=new.claim_id,
         version=version,
         type=new.type,
-        schema_version=event_type.schema_version,
+        schema_version=schema_version,
         occurred_at=occurred_at,
         recorded_at=recorded_at,
         actor=actor,
         payload_sha256=payload_sha,
         prev_hash=prev_hash,
     )
+    # positional: this runs once per appended event
     return RecordedEvent(
-        id=event_id,
-        claim_id=new.claim_id,
-        version=version,
-        position=position,
-        type=new.type,
-        schema_version=event_type.schema_version,
-        data=new.data,
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-        actor=actor,
-        metadata=new.metadata,
-        payload_sha256=payload_sha,
-        prev_hash=prev_hash,
-        leaf_hash=hashing.leaf_hash(leaf).hex(),
+        event_id, new.claim_id, version, position, new.type, schema_version, new.data,
+        occurred_at, recorded_at, actor, new.metadata, payload_sha, prev_hash,
+        hashing.leaf_hash(leaf).hex(),
     )
 
 
