@@ -193,7 +193,8 @@ def _verdict(event: FoldableEvent, data: Mapping[str, Any], scales: Scales) -> d
     }
 
 
-def _first(appearances: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+def _first(appearances: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     if not appearances:
         return None
-    return dict(min(appearances, key=lambda a: a.get("published_at") or a["occurred_at"]))
+    earliest = min(appearances, key=lambda a: str(a.get("published_at") or a["occurred_at"]))
+    return dict(earliest)

@@ -51,7 +51,7 @@ def _simple(value: Any) -> bool:
     if kind is list or kind is tuple:
         return all(_simple(v) for v in value)
     if kind is int:
-        return -_SAFE_INT <= value <= _SAFE_INT
+        return bool(-_SAFE_INT <= value <= _SAFE_INT)
     return value is None or kind is bool
 
 
