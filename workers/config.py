@@ -1,0 +1,145 @@
+"""Configuration of the projections and the Redis key layout of the views.
+
+Every view key of a generation ``g`` and partition ``p`` starts with
+``{namespace}:g{g}:{p{p}}:`` so a whole partition lives in one Redis Cluster slot
+(the ``{pN}`` hash tag) and a whole generation can be found by prefix.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from redis import Redis
+
+#: queue of catch-up and tick jobs
+QUEUE = "claimledger"
+#: queue of rebuild and generation-drop jobs (long running)
+REBUILD_QUEUE = "claimledger-rebuild"
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """What a projection job needs to know; passed to every job as a plain dict."""
+
+    database_url: str
+    partitions: int = 1
+    scales_file: str | None = None
+    namespace: str = "cl"
+    batch_size: int = 2000
+    rebuild_batch_size: int = 5000
+    lock_ttl: float = 10.0
+    tick_interval: float = 5.0
+    drop_delay: float = 10.0
+    cache_events: int = 200_000
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (for RQ job arguments)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViewConfig:
+        """Rebuild a config from ``to_dict`` output, ignoring unknown keys."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def keys(self) -> Keys:
+        """The key layout for this namespace."""
+        return Keys(self.namespace)
+
+
+def partition_of(claim_id: str, partitions: int) -> int:
+    """The partition of a claim: a stable hash (CRC-32) of its id."""
+    if partitions <= 1:
+        return 0
+    return zlib.crc32(claim_id.encode("utf-8")) % partitions
+
+
+class Keys:
+    """Names of every Redis key the views use."""
+
+    def __init__(self, namespace: str = "cl") -> None:
+        self.ns = namespace
+
+    @property
+    def pointer(self) -> str:
+        """JSON ``{generation, partitions, switched_at}`` of the live generation."""
+        return f"{self.ns}:live"
+
+    @property
+    def generation_seq(self) -> str:
+        """Counter handing out generation numbers."""
+        return f"{self.ns}:genseq"
+
+    @property
+    def rebuild_lock(self) -> str:
+        """Held (value: the RQ job id) while a rebuild runs."""
+        return f"{self.ns}:rebuild"
+
+    @property
+    def building(self) -> str:
+        """JSON ``{generation, partitions, job_id}`` of the generation being built."""
+        return f"{self.ns}:building"
+
+    @property
+    def stats(self) -> str:
+        """Hash of counters: jobs enqueued by kind, batches and events applied."""
+        return f"{self.ns}:stats"
+
+    def generation_prefix(self, generation: int) -> str:
+        """The prefix shared by every key of a generation."""
+        return f"{self.ns}:g{generation}:"
+
+    def part(self, generation: int, partition: int) -> PartitionKeys:
+        """The keys of one partition of one generation."""
+        return PartitionKeys(f"{self.ns}:g{generation}:{{p{partition}}}:")
+
+    def pending(self, partition: int) -> str:
+        """Set (value: job id) while a catch-up job for the partition is queued or running."""
+        return f"{self.ns}:pending:{{p{partition}}}"
+
+    def tick_job_id(self, slot: int) -> str:
+        """The RQ job id of the tick due in a time slot (so each slot ticks once)."""
+        return f"{self.ns}-tick-{slot}"
+
+
+class PartitionKeys:
+    """Keys of one partition of one generation; all share one hash tag."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    @property
+    def checkpoint(self) -> str:
+        """The last log position applied to this partition (absent: no such generation)."""
+        return self.prefix + "cp"
+
+    @property
+    def lock(self) -> str:
+        """Held by the one job applying batches to this partition."""
+        return self.prefix + "lock"
+
+    def claim(self, claim_id: str) -> str:
+        """Hash ``{state, member, index}`` of one claim."""
+        return self.prefix + "c:" + claim_id
+
+    def index(self, name: str) -> str:
+        """A lexicographic sorted set of ``updated_at|claim_id`` members."""
+        return self.prefix + "i:" + name
+
+
+def text(value: bytes | str | None) -> str | None:
+    """A Redis reply as text (works with and without ``decode_responses``)."""
+    if value is None:
+        return None
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def connect(url: str, *, timeout: float = 5.0) -> Redis:
+    """A Redis client with bounded timeouts (RQ needs ``decode_responses=False``)."""
+    return Redis.from_url(
+        url, socket_connect_timeout=min(timeout, 2.0), socket_timeout=timeout,
+        health_check_interval=30,
+    )

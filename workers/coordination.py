@@ -1,0 +1,262 @@
+"""Who runs which job: coalesced catch-up triggers, the rebuild lock and the tick.
+
+Coalescing: a per-partition ``pending`` key (value: a job id) is set with SET NX by
+whoever wants that partition caught up; only the caller that sets it enqueues a job.
+The job keeps the key while it drains, deletes it, re-reads the head and, if the log
+moved meanwhile, takes the key back and drains again; so a burst of appends during a
+job costs no new job, and an append after the job's last look always finds the key
+free and enqueues one. The tick repairs keys whose job died.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job
+
+from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, text
+
+log = logging.getLogger(__name__)
+
+#: how long a trigger key or rebuild lock lasts while its job waits in the queue
+QUEUED_TTL = 600
+#: job states in which a job will still run (or is running)
+ALIVE = frozenset({"queued", "started", "scheduled", "deferred", "created"})
+#: job states in which a job has not started yet
+WAITING = ALIVE - {"started"}
+
+
+@dataclass(frozen=True)
+class Live:
+    """The live generation as named by the pointer key."""
+
+    generation: int
+    partitions: int
+    switched_at: str | None = None
+
+
+def read_pointer(redis: Redis, keys: Keys) -> Live | None:
+    """The live generation, or None when there are no views (never built, or flushed)."""
+    raw = text(redis.get(keys.pointer))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return Live(int(data["generation"]), int(data["partitions"]), data.get("switched_at"))
+
+
+def write_pointer(redis: Redis, keys: Keys, generation: int, partitions: int) -> None:
+    """Switch the live generation (one SET: atomic for every reader)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    redis.set(
+        keys.pointer,
+        json.dumps({"generation": generation, "partitions": partitions, "switched_at": now}),
+    )
+
+
+def job_id(config: ViewConfig, kind: str) -> str:
+    """A fresh RQ job id for one of our jobs."""
+    ns = re.sub(r"[^A-Za-z0-9_-]", "-", config.namespace)
+    return f"{ns}-{kind}-{uuid.uuid4().hex[:16]}"
+
+
+def job_state(redis: Redis, job_id_: str | None) -> str | None:
+    """An RQ job's status, or None if there is no such job."""
+    if not job_id_:
+        return None
+    try:
+        return str(Job.fetch(job_id_, connection=redis).get_status(refresh=False).value)
+    except (NoSuchJobError, ValueError):
+        return None
+
+
+def count(redis: Redis, keys: Keys, name: str, amount: int = 1) -> None:
+    """Bump a counter in the stats hash (jobs enqueued, batches, events)."""
+    redis.hincrby(keys.stats, name, amount)
+
+
+def enqueue_catch_up(redis: Redis, config: ViewConfig, partition: int, id_: str) -> None:
+    """Put one catch-up job for a partition on the queue."""
+    Queue(QUEUE, connection=redis).enqueue(
+        "workers.jobs.catch_up",
+        config.to_dict(),
+        partition,
+        job_id=id_,
+        job_timeout=3600,
+        result_ttl=60,
+        failure_ttl=24 * 3600,
+        description=f"catch up partition {partition}",
+    )
+    count(redis, config.keys, "catch_up_jobs")
+
+
+def request_catch_up(
+    redis: Redis, config: ViewConfig, partitions: Iterable[int] | None = None
+) -> int:
+    """Ask for the views to catch up (after an append commits); never raises.
+
+    Costs a few Redis round trips; returns the number of jobs enqueued (0 when one is
+    already pending for every partition, or when Redis is unreachable).
+    """
+    try:
+        keys = config.keys
+        live = read_pointer(redis, keys)
+        if live is None:
+            start_rebuild(redis, config, reason="no views")
+            return 1
+        wanted = range(live.partitions) if partitions is None else partitions
+        enqueued = 0
+        for partition in wanted:
+            id_ = job_id(config, f"catchup-p{partition}")
+            if redis.set(keys.pending(partition), id_, nx=True, ex=QUEUED_TTL):
+                enqueue_catch_up(redis, config, partition, id_)
+                enqueued += 1
+        return enqueued
+    except Exception:  # the caller has already committed; views catch up on the tick
+        log.warning("could not request a views catch-up", exc_info=True)
+        return 0
+
+
+def repair_trigger(redis: Redis, config: ViewConfig, partition: int) -> bool:
+    """Enqueue a catch-up unless a job still waiting in the queue holds the trigger.
+
+    Call it only while nobody holds the partition's lock: a job that RQ says has
+    started but holds no lock has died (a killed worker) or is about to exit.
+    """
+    keys = config.keys
+    holder = text(redis.get(keys.pending(partition)))
+    if holder is not None and job_state(redis, holder) in WAITING:
+        return False
+    id_ = job_id(config, f"catchup-p{partition}")
+    redis.set(keys.pending(partition), id_, ex=QUEUED_TTL)
+    enqueue_catch_up(redis, config, partition, id_)
+    return True
+
+
+def start_rebuild(redis: Redis, config: ViewConfig, *, reason: str = "operator") -> str:
+    """Enqueue a rebuild unless one is queued or running; returns its RQ job id."""
+    keys = config.keys
+    for _ in range(3):
+        id_ = job_id(config, "rebuild")
+        if redis.set(keys.rebuild_lock, id_, nx=True, ex=QUEUED_TTL):
+            Queue(REBUILD_QUEUE, connection=redis).enqueue(
+                "workers.jobs.rebuild",
+                config.to_dict(),
+                reason,
+                job_id=id_,
+                job_timeout=24 * 3600,
+                result_ttl=24 * 3600,
+                failure_ttl=24 * 3600,
+                description=f"rebuild the views ({reason})",
+                meta={"kind": "rebuild", "reason": reason, "processed": 0, "head": None,
+                      "percent": 0.0},
+            )
+            count(redis, keys, "rebuild_jobs")
+            return id_
+        holder = text(redis.get(keys.rebuild_lock))
+        if holder is not None and job_state(redis, holder) in ALIVE:
+            return holder
+        if holder is not None:  # its job died or vanished: release its lock
+            release_if(redis, keys.rebuild_lock, holder)
+    raise RuntimeError("could not take the rebuild lock")
+
+
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then"
+    " return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+)
+
+
+def release_if(redis: Redis, key: str, value: str) -> bool:
+    """Delete a key only if it still holds ``value``."""
+    return bool(redis.eval(_RELEASE, 1, key, value))
+
+
+def renew_if(redis: Redis, key: str, value: str, ttl: float) -> bool:
+    """Extend a key's TTL only if it still holds ``value``."""
+    return bool(redis.eval(_RENEW, 1, key, value, int(ttl * 1000)))
+
+
+def arm_tick(redis: Redis, config: ViewConfig, *, now: float | None = None) -> bool:
+    """Schedule (via RQ's scheduler) the tick of the next time slot, once per slot."""
+    interval = max(config.tick_interval, 0.5)
+    slot = int((now if now is not None else time.time()) // interval) + 1
+    when = datetime.fromtimestamp(slot * interval, UTC)
+    try:
+        Queue(QUEUE, connection=redis).enqueue_at(
+            when,
+            "workers.jobs.tick",
+            config.to_dict(),
+            job_id=config.keys.tick_job_id(slot),
+            unique=True,
+            job_timeout=600,
+            result_ttl=max(int(interval * 4), 10),
+            failure_ttl=3600,
+            description="views tick",
+        )
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def schedule_drop(redis: Redis, config: ViewConfig, generation: int, partitions: int) -> str:
+    """Delete a generation's keys after ``drop_delay`` seconds (readers finish first)."""
+    id_ = job_id(config, f"drop-g{generation}")
+    Queue(REBUILD_QUEUE, connection=redis).enqueue_in(
+        timedelta(seconds=config.drop_delay),
+        "workers.jobs.drop_generation",
+        config.to_dict(),
+        generation,
+        partitions,
+        job_id=id_,
+        job_timeout=3600,
+        result_ttl=3600,
+        failure_ttl=24 * 3600,
+        description=f"drop views generation {generation}",
+    )
+    return id_
+
+
+def job_info(redis: Redis, id_: str) -> dict[str, Any] | None:
+    """An RQ job as JSON for ``GET /v1/jobs/{id}``: status, progress, times, error."""
+    try:
+        job = Job.fetch(id_, connection=redis)
+    except (NoSuchJobError, ValueError):
+        return None
+    meta = dict(job.get_meta(refresh=False) or {})
+    error = None
+    if job.get_status(refresh=False).value == "failed":
+        result = job.latest_result()
+        error = (result.exc_string or "").strip().splitlines()[-1:] if result else None
+    return {
+        "id": job.id,
+        "kind": meta.pop("kind", (job.func_name or "").rsplit(".", 1)[-1]),
+        "status": job.get_status(refresh=False).value,
+        "progress": {k: meta.get(k) for k in ("processed", "head", "percent")},
+        "meta": meta,
+        "enqueued_at": _iso(job.enqueued_at),
+        "started_at": _iso(job.started_at),
+        "ended_at": _iso(job.ended_at),
+        "error": error[0] if error else None,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,136 @@
+"""The RQ jobs: catch-up of a partition, rebuild, the periodic tick, generation drop.
+
+Each job gets the ``ViewConfig`` as a dict and uses the Redis connection RQ gave it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+
+from . import rebuild as rebuilding
+from .config import ViewConfig, text
+from .coordination import (
+    ALIVE,
+    arm_tick,
+    job_state,
+    read_pointer,
+    repair_trigger,
+    start_rebuild,
+)
+from .rebuild import open_configured_store
+
+log = logging.getLogger(__name__)
+
+
+def _current() -> tuple[Redis, Job]:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("this function runs as an RQ job")
+    return job.connection, job
+
+
+def catch_up(config: dict[str, Any], partition: int) -> int:
+    """Drain one partition of the live views to the head; returns its checkpoint."""
+    redis, job = _current()
+    cfg = ViewConfig.from_dict(config)
+    store = open_configured_store(cfg)
+    try:
+        return rebuilding.catch_up(redis, store, cfg, partition, job.id)
+    finally:
+        store.close()
+
+
+def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
+    """Build a new generation of the views and switch to it; progress in ``job.meta``."""
+    redis, job = _current()
+    cfg = ViewConfig.from_dict(config)
+    store = open_configured_store(cfg)
+    last = 0.0
+
+    def progress(processed: int, head: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < 0.2 and processed < head:
+            return
+        last = now
+        job.meta.update(
+            processed=processed,
+            head=head,
+            percent=round(100.0 * processed / head, 1) if head else 100.0,
+        )
+        job.save_meta()  # type: ignore[no-untyped-call]
+
+    try:
+        job.meta.update(kind="rebuild", reason=reason, head=store.head(), processed=0)
+        job.save_meta()  # type: ignore[no-untyped-call]
+        result = rebuilding.rebuild(redis, store, cfg, job.id, on_progress=progress)
+    finally:
+        store.close()
+    if result is None:
+        return {"skipped": "another rebuild is running"}
+    job.meta.update(generation=result.generation, percent=100.0)
+    job.save_meta()  # type: ignore[no-untyped-call]
+    return {
+        "generation": result.generation,
+        "previous": result.previous,
+        "head": result.head,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def diagnose(redis: Redis, config: ViewConfig, head: int) -> str | None:
+    """Why the views need a rebuild (missing, incomplete, stale), or None if they don't."""
+    keys = config.keys
+    live = read_pointer(redis, keys)
+    if live is None:
+        return "no views"
+    if live.partitions != config.partitions:
+        return f"partitions changed from {live.partitions} to {config.partitions}"
+    raw = redis.mget([keys.part(live.generation, p).checkpoint for p in range(live.partitions)])
+    if any(value is None for value in raw):
+        return "views incomplete"
+    if any(int(text(value) or 0) > head for value in raw):
+        return "views ahead of the log (a different or restored log?)"
+    return None
+
+
+def tick(config: dict[str, Any]) -> dict[str, Any]:
+    """Periodic check: rebuild missing views, re-trigger lagging partitions, re-arm."""
+    redis, _ = _current()
+    cfg = ViewConfig.from_dict(config)
+    keys = cfg.keys
+    arm_tick(redis, cfg)
+    store = open_configured_store(cfg)
+    try:
+        head = store.head()
+    finally:
+        store.close()
+    redis.hset(keys.stats, "last_tick", time.time())
+    reason = diagnose(redis, cfg, head)
+    if reason is not None:
+        holder = text(redis.get(keys.rebuild_lock))
+        if holder is not None and job_state(redis, holder) in ALIVE:
+            return {"rebuild": holder}
+        log.warning("views need a rebuild: %s", reason)
+        return {"rebuild": start_rebuild(redis, cfg, reason=reason), "reason": reason}
+    live = read_pointer(redis, keys)
+    assert live is not None
+    repaired = []
+    for p in range(live.partitions):
+        pk = keys.part(live.generation, p)
+        cp = int(text(redis.get(pk.checkpoint)) or 0)
+        if cp < head and not redis.exists(pk.lock) and repair_trigger(redis, cfg, p):
+            repaired.append(p)
+    return {"head": head, "repaired": repaired}
+
+
+def drop_generation(config: dict[str, Any], generation: int, partitions: int) -> int:
+    """Delete an old generation's keys in chunks; returns how many were deleted."""
+    redis, _ = _current()
+    return rebuilding.drop_generation(redis, ViewConfig.from_dict(config), generation, partitions)

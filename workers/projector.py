@@ -1,0 +1,212 @@
+"""Applying the log to the views: batches, one atomic Redis transaction each.
+
+A batch is a page of ``read_all``. For every claim it touches, the claim's whole
+stream (up to the batch's last position) is folded with ``ledger.fold.fold`` and the
+result stored verbatim; the claim records, the index changes and the partition's
+checkpoint are written by one Lua script that first checks the checkpoint is where the
+job left it. A worker killed at any instant therefore leaves either the whole batch or
+none of it, and two jobs on one partition can never interleave: the loser's check
+fails and it re-reads the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from redis import Redis
+
+from ledger.envelope import RecordedEvent
+from ledger.fold import fold
+from ledger.scales import Scales
+from ledger.store import EventStore
+
+from .config import Keys, PartitionKeys, ViewConfig, partition_of, text
+from .indexes import index_names, member
+
+Progress = Callable[[int, int], None]
+
+
+class GenerationGone(RuntimeError):
+    """The generation being written has no checkpoint: it was dropped or flushed."""
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as stored in the views."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class StreamCache:
+    """Recently folded claim streams, so a claim spread over batches is read once."""
+
+    def __init__(self, max_events: int) -> None:
+        self.max_events = max_events
+        self.size = 0
+        self._streams: OrderedDict[str, list[RecordedEvent]] = OrderedDict()
+
+    def get(self, claim_id: str) -> list[RecordedEvent] | None:
+        """A cached stream (marked as recently used), or None."""
+        stream = self._streams.get(claim_id)
+        if stream is not None:
+            self._streams.move_to_end(claim_id)
+        return stream
+
+    def put(self, claim_id: str, stream: list[RecordedEvent]) -> None:
+        """Remember a stream, evicting the least recently used beyond the bound."""
+        old = self._streams.pop(claim_id, None)
+        self.size += len(stream) - (len(old) if old else 0)
+        self._streams[claim_id] = stream
+        while self.size > self.max_events and self._streams:
+            _, evicted = self._streams.popitem(last=False)
+            self.size -= len(evicted)
+
+
+class Projector:
+    """Folds batches of the log into the views of one generation."""
+
+    def __init__(self, redis: Redis, store: EventStore, config: ViewConfig, scales: Scales) -> None:
+        self.redis = redis
+        self.store = store
+        self.config = config
+        self.scales = scales
+        self.keys: Keys = config.keys
+        self.cache = StreamCache(config.cache_events)
+        self.events_applied = 0
+        self.batches = 0
+        self._apply_script = redis.register_script(APPLY_BATCH)
+
+    def checkpoint(self, generation: int, partition: int) -> int | None:
+        """A partition's checkpoint in a generation, None if the generation is gone."""
+        raw = text(self.redis.get(self.keys.part(generation, partition).checkpoint))
+        return None if raw is None else int(raw)
+
+    def run(
+        self,
+        generation: int,
+        partitions: int,
+        mine: Sequence[int],
+        *,
+        batch_size: int | None = None,
+        until: int | None = None,
+        on_batch: Progress | None = None,
+    ) -> int:
+        """Apply the log to partitions ``mine`` up to the head (or ``until``).
+
+        Reads the log once for all of them; returns the lowest checkpoint reached.
+        Raises ``GenerationGone`` if a checkpoint disappears.
+        """
+        size = batch_size or self.config.batch_size
+        cps = {p: self._require(generation, p) for p in mine}
+        after = min(cps.values())
+        while until is None or after < until:
+            page = self.store.read_all(after, size if until is None else min(size, until - after))
+            if not page:
+                break
+            end = page[-1].position
+            slices: dict[int, list[RecordedEvent]] = {p: [] for p in mine}
+            for event in page:
+                p = partition_of(event.claim_id, partitions)
+                if p in slices and event.position > cps[p]:
+                    slices[p].append(event)
+            for p in mine:
+                if cps[p] >= end:
+                    continue
+                pk = self.keys.part(generation, p)
+                if self.apply(pk, slices[p], end, cps[p]):
+                    cps[p] = end
+                    self.events_applied += len(slices[p])
+                else:
+                    cps[p] = self._require(generation, p)
+            self.batches += 1
+            after = min(cps.values())
+            if on_batch is not None:
+                on_batch(len(page), end)
+        return min(cps.values())
+
+    def _require(self, generation: int, partition: int) -> int:
+        cp = self.checkpoint(generation, partition)
+        if cp is None:
+            raise GenerationGone(f"generation {generation} partition {partition} has no checkpoint")
+        return cp
+
+    def fold_claims(
+        self, events: Iterable[RecordedEvent], end: int
+    ) -> dict[str, dict[str, Any] | None]:
+        """The folded state of every claim the events touch, as of position ``end``."""
+        touched: dict[str, list[RecordedEvent]] = {}
+        for event in events:
+            touched.setdefault(event.claim_id, []).append(event)
+        states: dict[str, dict[str, Any] | None] = {}
+        for claim_id, new in touched.items():
+            stream = self._stream(claim_id, new, end)
+            states[claim_id] = fold(stream, self.scales)
+        return states
+
+    def _stream(self, claim_id: str, new: list[RecordedEvent], end: int) -> list[RecordedEvent]:
+        cached = self.cache.get(claim_id)
+        if cached is not None and cached[-1].version + 1 == new[0].version:
+            stream = cached + new
+        elif new[0].version == 1:
+            stream = new
+        else:
+            stream = [e for e in self.store.read_claim(claim_id) if e.position <= end]
+            if not stream or stream[-1].version != new[-1].version:
+                raise RuntimeError(f"claim {claim_id}: the log disagrees with read_all")
+        self.cache.put(claim_id, stream)
+        return stream
+
+    def apply(
+        self, pk: PartitionKeys, events: Sequence[RecordedEvent], end: int, expected: int
+    ) -> bool:
+        """Write one batch and move the checkpoint from ``expected`` to ``end`` atomically.
+
+        Returns False (writing nothing) if the checkpoint is not ``expected``: another
+        job got there first, or the generation is gone.
+        """
+        states = self.fold_claims(events, end)
+        args: list[str | int] = [expected, end, pk.prefix]
+        for claim_id, state in states.items():
+            if state is None:
+                args += [claim_id, "", "", ""]
+            else:
+                args += [claim_id, member(state), "\n".join(index_names(state)), dumps(state)]
+        return bool(self._apply_script(keys=[pk.checkpoint], args=args))
+
+
+#: One batch as one atomic server-side step: check the checkpoint, then for every claim
+#: replace its record and move its index memberships (old ones read from the record),
+#: then set the checkpoint. All keys share the checkpoint's hash tag (one cluster slot).
+APPLY_BATCH = """
+local cp = redis.call('GET', KEYS[1])
+if cp == false or cp ~= ARGV[1] then return 0 end
+local prefix = ARGV[3]
+for i = 4, #ARGV, 4 do
+  local key = prefix .. 'c:' .. ARGV[i]
+  local m, names, state = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local new = {}
+  for name in string.gmatch(names, '[^\\n]+') do new[name] = true end
+  local old = redis.call('HMGET', key, 'member', 'index')
+  local kept = {}
+  if old[1] then
+    for name in string.gmatch(old[2] or '', '[^\\n]+') do
+      if old[1] == m and new[name] then
+        kept[name] = true
+      else
+        redis.call('ZREM', prefix .. 'i:' .. name, old[1])
+      end
+    end
+  end
+  if state == '' then
+    redis.call('DEL', key)
+  else
+    for name in pairs(new) do
+      if not kept[name] then redis.call('ZADD', prefix .. 'i:' .. name, 0, m) end
+    end
+    redis.call('HSET', key, 'state', state, 'member', m, 'index', names)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""

@@ -1,0 +1,236 @@
+"""Catch-up of one partition, zero-downtime rebuild, and dropping old generations.
+
+A rebuild writes a new generation beside the live one (readers keep using the old
+one through the pointer), drains it to the head, and switches the pointer only once
+the new generation is at least as far along as the live one, so a reader never sees
+the views go backwards. The old generation is deleted later, in chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis import Redis
+from redis.exceptions import LockError
+
+from ledger.scales import load_scales
+from ledger.store import EventStore, open_store
+
+from .config import ViewConfig, text
+from .coordination import (
+    Live,
+    read_pointer,
+    release_if,
+    renew_if,
+    request_catch_up,
+    schedule_drop,
+    write_pointer,
+)
+from .projector import GenerationGone, Projector
+
+log = logging.getLogger(__name__)
+
+#: called with (events processed, head) after every rebuild batch
+RebuildProgress = Callable[[int, int], None]
+
+
+def open_configured_store(config: ViewConfig) -> EventStore:
+    """The event store a job reads, with the configured verdict scales."""
+    store = open_store(config.database_url)
+    store.scales = load_scales(config.scales_file)
+    return store
+
+
+def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int, id_: str) -> int:
+    """Drain one partition of the live generation to the head; returns its checkpoint."""
+    keys = config.keys
+    live = read_pointer(redis, keys)
+    if live is None or partition >= live.partitions:
+        release_if(redis, keys.pending(partition), id_)
+        if live is None:
+            request_catch_up(redis, config)  # starts a rebuild
+        return 0
+    pk = keys.part(live.generation, partition)
+    lock = redis.lock(pk.lock, timeout=config.lock_ttl, sleep=0.01,
+                      blocking_timeout=config.lock_ttl + 1)
+    if not lock.acquire():
+        return -1
+    projector = Projector(redis, store, config, store.scales)
+    try:
+        while True:
+            cp = projector.run(live.generation, live.partitions, [partition],
+                               on_batch=lambda _n, _end: lock.reacquire())
+            redis.delete(keys.pending(partition))
+            if cp >= store.head():
+                return cp
+            if not redis.set(keys.pending(partition), id_, nx=True, ex=600):
+                return cp  # a newer job holds the trigger and will drain
+    except (GenerationGone, LockError) as exc:
+        log.info("catch-up of partition %s stopped: %s", partition, exc)
+        return -1
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+@dataclass
+class RebuildResult:
+    """What a rebuild did."""
+
+    generation: int
+    previous: int | None
+    head: int
+    seconds: float
+
+
+def rebuild(
+    redis: Redis,
+    store: EventStore,
+    config: ViewConfig,
+    id_: str,
+    *,
+    on_progress: RebuildProgress | None = None,
+) -> RebuildResult | None:
+    """Build a new generation and switch to it; None if another rebuild owns the lock."""
+    keys = config.keys
+    started = time.perf_counter()
+    lock_ttl = config.lock_ttl * 3
+    if not (redis.set(keys.rebuild_lock, id_, nx=True, ex=600) or renew_if(
+        redis, keys.rebuild_lock, id_, lock_ttl
+    )):
+        return None
+    try:
+        _drop_abandoned(redis, config)
+        live = read_pointer(redis, keys)
+        generation = _new_generation(redis, config, live)
+        parts = list(range(config.partitions))
+        projector = Projector(redis, store, config, store.scales)
+        helper = _LiveHelper(redis, store, config)
+        processed = 0
+        head = store.head()
+
+        def batch_done(count: int, end: int) -> None:
+            nonlocal processed, head
+            processed += count
+            head = max(head, end)
+            if not renew_if(redis, keys.rebuild_lock, id_, lock_ttl):
+                raise GenerationGone("the rebuild lock was lost")
+            helper.maybe_help()
+            if on_progress is not None:
+                on_progress(processed, head)
+
+        while True:
+            head = store.head()
+            reached = projector.run(generation, config.partitions, parts,
+                                    batch_size=config.rebuild_batch_size, on_batch=batch_done)
+            if reached >= head and _ahead_of_live(redis, config, live, reached):
+                break
+        write_pointer(redis, keys, generation, config.partitions)
+        redis.delete(keys.building)
+        if on_progress is not None:
+            on_progress(processed, max(head, reached))
+        if live is not None:
+            schedule_drop(redis, config, live.generation, live.partitions)
+        log.info("views generation %s is live (%s events)", generation, reached)
+    finally:
+        release_if(redis, keys.rebuild_lock, id_)
+    request_catch_up(redis, config)
+    return RebuildResult(generation, live.generation if live else None, reached,
+                         time.perf_counter() - started)
+
+
+def _new_generation(redis: Redis, config: ViewConfig, live: Live | None) -> int:
+    keys = config.keys
+    generation = int(redis.incr(keys.generation_seq))
+    if live is not None and generation <= live.generation:
+        redis.set(keys.generation_seq, live.generation + 1)
+        generation = live.generation + 1
+    with redis.pipeline(transaction=False) as pipe:
+        for p in range(config.partitions):
+            pipe.set(keys.part(generation, p).checkpoint, 0)
+        pipe.set(keys.building, json.dumps(
+            {"generation": generation, "partitions": config.partitions}
+        ))
+        pipe.execute()
+    return generation
+
+
+def _ahead_of_live(redis: Redis, config: ViewConfig, live: Live | None, reached: int) -> bool:
+    """Whether the new generation is at least where every live partition is."""
+    if live is None:
+        return True
+    keys = config.keys
+    cps = redis.mget([keys.part(live.generation, p).checkpoint for p in range(live.partitions)])
+    return all(raw is None or int(text(raw) or 0) <= reached for raw in cps)
+
+
+def _drop_abandoned(redis: Redis, config: ViewConfig) -> None:
+    """Schedule the deletion of a half-built generation left by a dead rebuild."""
+    keys = config.keys
+    raw = text(redis.get(keys.building))
+    if raw is None:
+        return
+    abandoned = json.loads(raw)
+    live = read_pointer(redis, keys)
+    if live is None or live.generation != int(abandoned["generation"]):
+        drop_generation(redis, config, int(abandoned["generation"]), int(abandoned["partitions"]))
+    redis.delete(keys.building)
+
+
+class _LiveHelper:
+    """Keeps the live generation current during a long rebuild on a single worker."""
+
+    def __init__(self, redis: Redis, store: EventStore, config: ViewConfig) -> None:
+        self.redis, self.store, self.config = redis, store, config
+        self.last = time.monotonic()
+
+    def maybe_help(self) -> None:
+        if time.monotonic() - self.last < 1.0:
+            return
+        self.last = time.monotonic()
+        live = read_pointer(self.redis, self.config.keys)
+        if live is None:
+            return
+        projector = Projector(self.redis, self.store, self.config, self.store.scales)
+        for p in range(live.partitions):
+            pk = self.config.keys.part(live.generation, p)
+            lock = self.redis.lock(pk.lock, timeout=self.config.lock_ttl, blocking=False)
+            if not lock.acquire():
+                continue
+            try:
+                projector.run(live.generation, live.partitions, [p])
+            except GenerationGone:
+                return
+            finally:
+                with contextlib.suppress(LockError):
+                    lock.release()
+
+
+def drop_generation(
+    redis: Redis, config: ViewConfig, generation: int, partitions: int, chunk: int = 1000
+) -> int:
+    """Delete every key of a generation (never the live one); returns how many."""
+    keys = config.keys
+    live = read_pointer(redis, keys)
+    if live is not None and live.generation == generation:
+        return 0
+    # checkpoints first: a job still writing to this generation then fails its EXEC
+    with redis.pipeline(transaction=False) as pipe:
+        for p in range(partitions):
+            pipe.delete(keys.part(generation, p).checkpoint)
+        pipe.execute()
+    deleted = 0
+    batch: list[bytes | str] = []
+    for key in redis.scan_iter(match=keys.generation_prefix(generation) + "*", count=chunk):
+        batch.append(key)
+        if len(batch) >= chunk:
+            deleted += int(redis.unlink(*batch))
+            batch = []
+    if batch:
+        deleted += int(redis.unlink(*batch))
+    return deleted

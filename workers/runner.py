@@ -1,0 +1,96 @@
+"""Running the projections: the RQ worker with its scheduler and tick keeper, and status."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+from .config import QUEUE, REBUILD_QUEUE, ViewConfig, connect
+from .coordination import arm_tick
+from .views import ViewReader
+
+log = logging.getLogger(__name__)
+
+
+class TickKeeper(threading.Thread):
+    """Arms the next tick through RQ's scheduler every interval, whatever happened.
+
+    The tick job re-arms itself too; this thread (one per worker process) re-creates the
+    schedule after Redis was flushed or a worker died in the middle of a tick.
+    """
+
+    def __init__(self, redis_url: str, config: ViewConfig) -> None:
+        super().__init__(name="claimledger-tick-keeper", daemon=True)
+        self.redis_url = redis_url
+        self.config = config
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        """Arm a tick now and then once per interval until stopped."""
+        redis = connect(self.redis_url)
+        while not self.stopped.is_set():
+            try:
+                arm_tick(redis, self.config)
+            except (RedisError, OSError) as exc:
+                log.warning("cannot arm the views tick: %s", exc)
+            self.stopped.wait(max(self.config.tick_interval, 0.5))
+
+    def stop(self) -> None:
+        """Stop at the next wake-up."""
+        self.stopped.set()
+
+
+def run_worker(
+    redis_url: str,
+    config: ViewConfig,
+    *,
+    burst: bool = False,
+    name: str | None = None,
+    logging_level: str = "INFO",
+) -> bool:
+    """Run an RQ worker on the projection queues with the scheduler and the tick keeper."""
+    redis = connect(redis_url)
+    queues = [Queue(QUEUE, connection=redis), Queue(REBUILD_QUEUE, connection=redis)]
+    # imported here so the forked job processes start with the job code loaded
+    from . import jobs  # noqa: F401
+
+    worker = Worker(queues, connection=redis, name=name)
+    keeper = TickKeeper(redis_url, config)
+    if not burst:
+        keeper.start()
+    try:
+        return bool(worker.work(burst=burst, with_scheduler=True, logging_level=logging_level))
+    finally:
+        keeper.stop()
+
+
+def queue_depth(redis: Redis) -> dict[str, int]:
+    """Jobs waiting, scheduled and running on the projection queues."""
+    depth: dict[str, int] = {}
+    for name in (QUEUE, REBUILD_QUEUE):
+        queue = Queue(name, connection=redis)
+        depth[f"{name}:queued"] = queue.count
+        depth[f"{name}:scheduled"] = ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
+        depth[f"{name}:started"] = StartedJobRegistry(queue=queue).count
+    return depth
+
+
+def status_summary(redis: Redis, config: ViewConfig, head: int) -> dict[str, Any]:
+    """What ``claimledger status`` shows: the projections, queue depth and workers."""
+    summary = ViewReader(redis, namespace=config.namespace).projections(head)
+    summary["queues"] = queue_depth(redis)
+    summary["workers"] = Worker.count(connection=redis)
+    summary["configured_partitions"] = config.partitions
+    stats = redis.hgetall(config.keys.stats)
+    summary["stats"] = {
+        (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes)
+                                                           else str(v))
+        for k, v in stats.items()
+    }
+    return summary
