@@ -13,10 +13,13 @@ from .timeutil import normalize_time
 # C0 and C1 control characters (Unicode category Cc); multiline text keeps \t, \n, \r.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# Anchored with \Z, not $: "$" also matches just before a trailing newline.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f-\x9f<>\"{}|\\^`]+\Z")
-_NO_CONTROL = re.compile(r"^[^\x00-\x1f\x7f-\x9f]*\Z")
+# Anchored with \Z, not $: "$" also matches just before a trailing newline.
+# URIs and URLs exclude control characters and lone surrogates (not hashable as UTF-8).
+_URI = re.compile(
+    r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff<>\"{}|\\^`]+\Z"
+)
+_NO_CONTROL = re.compile(r"^[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*\Z")
 _CANONICAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*\Z")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\Z")
@@ -107,7 +110,7 @@ class HttpUrl(fields.String):
             validate=[
                 validate.Length(max=2048),
                 validate.URL(schemes={"http", "https"}, require_tld=False),
-                validate.Regexp(_NO_CONTROL, error="Control characters are not allowed."),
+                validate.Regexp(_NO_CONTROL, error="Control characters or invalid Unicode."),
             ],
             **kwargs,
         )
