@@ -38,6 +38,23 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in ("0", "off", "none", "false"):
+        return None
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must look like '50/second;1000/minute' or 'off', not {raw!r}"
+        ) from None
+    return raw.strip()
+
+
 @dataclass(frozen=True)
 class Settings:
     """The ledger's configuration (see docs/operations.md for every variable)."""
@@ -51,6 +68,12 @@ class Settings:
     scales_file: str | None
     max_body_bytes: int
     actor: str
+    #: per-token request limits ("50/second;1000/minute"), None when rate limiting is off
+    rate_limit: str | None = "50/second"
+    #: where the rate limiter keeps its counters: memory:// (per process) or redis://…
+    rate_limit_storage: str = "memory://"
+    max_import_bytes: int = 64 * 1024 * 1024
+    max_import_events: int = 100_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -70,6 +93,10 @@ class Settings:
             "scales_file": env.get("LEDGER_SCALES_FILE") or None,
             "max_body_bytes": _int(env, "LEDGER_MAX_BODY_BYTES", 1024 * 1024, 1024),
             "actor": env.get("LEDGER_ACTOR") or f"cli:{_user()}",
+            "rate_limit": _rate_limit(env, "LEDGER_RATE_LIMIT", "50/second"),
+            "rate_limit_storage": env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
+            "max_import_bytes": _int(env, "LEDGER_MAX_IMPORT_BYTES", 64 * 1024 * 1024, 1024),
+            "max_import_events": _int(env, "LEDGER_MAX_IMPORT_EVENTS", 100_000, 1),
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known and v is not None})

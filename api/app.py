@@ -1,0 +1,145 @@
+"""The app factory: settings, the store, OpenAPI, auth, limits, errors, metrics, headers."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import flask_smorest
+from flask import Flask, Response, g, request
+from flask_smorest.utils import prepare_response
+from werkzeug.wrappers import Response as BaseResponse
+
+from ledger import fields as ledger_fields
+
+from . import errors
+from .auth import SECURITY_SCHEME, authenticate, principal
+from .commands.ledger_commands import store_from
+from .health import blp as health_blp
+from .metrics import Metrics
+from .metrics import blp as metrics_blp
+from .ratelimit import init_rate_limits
+from .resources import claims, entries, events, imports, tokens
+from .schemas import ProblemSchema
+from .settings import Settings
+from .state import EXTENSION, LedgerState, ledger_state
+
+#: the CDN the /docs page loads Swagger UI from (the page is served even when it is offline)
+SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net;"
+    " style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src data: https:;"
+    " connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+class LedgerApi(flask_smorest.Api):  # type: ignore[misc]
+    """flask-smorest's Api, documenting errors as RFC 9457 problems."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        for status in HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "An RFC 9457 problem", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, errors.PROBLEM_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
+
+    def handle_http_exception(self, error: Any) -> BaseResponse:
+        """Every HTTP error as a problem document."""
+        return errors.handle_http_exception(error)
+
+
+def _settings(config: dict[str, Any]) -> Settings:
+    """Settings from the environment, overridden by upper-case setting names in ``config``."""
+    settings = config.pop("LEDGER_SETTINGS", None) or Settings.from_env()
+    names = {f.name for f in dataclasses.fields(Settings)}
+    overrides = {k.lower(): config.pop(k) for k in list(config) if k.lower() in names}
+    return dataclasses.replace(settings, **overrides) if overrides else settings
+
+
+def build_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the API app (see ``api.create_app``)."""
+    rest = dict(config or {})
+    settings = _settings(rest)
+    app = Flask("api")
+    app.config.update(
+        API_TITLE="claim ledger",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "An event-sourced, verifiable ledger of claims. Errors are"
+                " RFC 9457 problems (application/problem+json). See docs/api.md."
+            },
+        },
+    )
+    app.config.update(rest)
+    app.url_map.merge_slashes = False
+
+    state = LedgerState(settings=settings, store=store_from(settings), metrics=Metrics())
+    state.ready_checks["store"] = state.store.ping
+    app.extensions[EXTENSION] = state
+
+    app.before_request(_start_request)
+    app.before_request(authenticate)  # before the limiter, which counts per token
+    init_rate_limits(app, settings)
+    app.after_request(_finish_request)
+
+    api = LedgerApi(app)
+    api.spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer"})
+    for field_class, kind, fmt in (
+        (ledger_fields.Timestamp, "string", "date-time"),
+        (ledger_fields.UUIDText, "string", "uuid"),
+        (ledger_fields.HttpUrl, "string", "uri"),
+        (ledger_fields.Uri, "string", "uri"),
+    ):
+        api.register_field(field_class, kind, fmt)
+    for blueprint in (
+        claims.blp, entries.blp, events.blp, imports.blp, tokens.blp, health_blp, metrics_blp,
+    ):
+        api.register_blueprint(blueprint)
+    errors.register(app)
+    return app
+
+
+def _start_request() -> None:
+    g.started = time.perf_counter()
+    given = request.headers.get("X-Request-Id", "")
+    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _finish_request(response: Response) -> Response:
+    headers = response.headers
+    headers["X-Request-Id"] = g.get("request_id", "")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    csp = _DOCS_CSP if request.path == "/docs" else _API_CSP
+    headers.setdefault("Content-Security-Policy", csp)
+    if principal().token_id is not None or not request.path.startswith("/v1/"):
+        headers["Cache-Control"] = "no-store"
+    else:
+        headers.setdefault("Cache-Control", "no-cache")
+    started = g.get("started")
+    if started is not None:
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        ledger_state().metrics.observe(
+            request.method, rule, response.status_code, time.perf_counter() - started
+        )
+    return response

@@ -1,0 +1,67 @@
+"""``claimledger serve``: the API under gunicorn, with the same LEDGER_* settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ledger.errors import StoreUnavailable
+
+from ..settings import Settings
+from .ledger_commands import store_from
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="LEDGER_HOST")
+@click.option("--port", default=8000, show_default=True, envvar="LEDGER_PORT",
+              type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, envvar="LEDGER_WORKERS",
+              type=click.IntRange(1, 64), help="gunicorn worker processes")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="threads per worker (more than 1 selects gunicorn's gthread worker)")
+@click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
+              help="seconds before a silent worker is restarted")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="log each request to stdout (never headers, so never tokens)")
+@click.pass_obj
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    timeout: int,
+    access_log: bool,
+) -> None:
+    """Run the HTTP API under gunicorn (this process becomes the gunicorn master)."""
+    store = store_from(settings)
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        raise click.ClickException(
+            f"the store is not ready (run `claimledger init` first): {exc}"
+        ) from None
+    finally:
+        store.close()
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "--config", "python:api.gunicorn_conf",
+        "--bind", bind,
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--timeout", str(timeout),
+    ]
+    if access_log:
+        argv += ["--access-logfile", "-"]
+    env = dict(os.environ, LEDGER_DATABASE_URL=settings.database_url)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [*argv, "api.wsgi:app"], env)  # noqa: S606 (no shell involved)
+
+
+def register(group: click.Group) -> None:
+    """Add ``serve`` to the CLI group."""
+    group.add_command(serve)

@@ -1,0 +1,55 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response
+from flask.views import MethodView
+
+from .errors import RETRY_AFTER_SECONDS, problem_response
+from .parsing import Blueprint
+from .responses import json_response
+from .schemas import HealthSchema, ReadySchema
+from .state import ledger_state
+
+blp = Blueprint("health", __name__, description="Liveness and readiness")
+log = logging.getLogger("api.health")
+
+
+@blp.route("/healthz")
+class Health(MethodView):
+    """``/healthz``."""
+
+    @blp.response(200, HealthSchema)
+    def get(self) -> Response:
+        """Liveness: the process answers (no dependency is checked)."""
+        return json_response({"status": "ok"})
+
+
+@blp.route("/readyz")
+class Ready(MethodView):
+    """``/readyz``."""
+
+    @blp.response(200, ReadySchema)
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def get(self) -> Response:
+        """Readiness: the event store (and, once the views exist, Redis) answer."""
+        checks: dict[str, str] = {}
+        for name, check in ledger_state().ready_checks.items():
+            try:
+                check()
+                checks[name] = "ok"
+            except Exception as exc:
+                log.warning("readiness check %s failed: %s", name, exc)
+                checks[name] = "unavailable"
+        if all(state == "ok" for state in checks.values()):
+            return json_response({"status": "ready", "checks": checks})
+        failed = ", ".join(name for name, state in checks.items() if state != "ok")
+        return problem_response(
+            503,
+            f"Not ready: {failed} unavailable.",
+            slug="not-ready",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            checks=checks,
+        )

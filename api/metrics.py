@@ -1,0 +1,84 @@
+"""Prometheus metrics: requests by route and status, latency histograms, appends by type.
+
+Under gunicorn the metrics are shared by all workers through prometheus_client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set up by ``api/gunicorn_conf.py``);
+without it, each process exposes its own.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Response
+from flask.views import MethodView
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .parsing import Blueprint
+from .state import ledger_state
+
+#: latency buckets in seconds, tuned for a service whose appends take about a millisecond
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """One app's metrics, in a registry of its own (several apps may share a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ledger_http_requests",
+            "HTTP requests answered, by method, route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ledger_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route.",
+            ["method", "route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.appends = Counter(
+            "ledger_events_appended",
+            "Events appended through the API, by event type.",
+            ["type"],
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def appended(self, event_type: str) -> None:
+        """Count one appended event."""
+        self.appends.labels(event_type).inc()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format: every worker's metrics in multiprocess mode."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+blp = Blueprint("metrics", __name__, description="Prometheus metrics")
+
+
+@blp.route("/metrics")
+class MetricsPage(MethodView):
+    """``/metrics``."""
+
+    @blp.response(200, {"type": "string"}, content_type="text/plain")
+    def get(self) -> Response:
+        """Prometheus text exposition format."""
+        body = ledger_state().metrics.exposition()
+        return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,376 @@
+"""HTTP schemas: request bodies built on the ledger's own payload schemas, and the answers.
+
+A write body is an event payload plus ``occurred_at``. Its schema inherits the ledger's
+payload schema, so the OpenAPI document shows exactly what the ledger accepts, and it
+loads by handing the payload to ``ledger.events.validate_payload`` (one source of truth,
+verdict scales included). Response schemas document JSON the views build directly from
+``RecordedEvent.to_json()`` and the fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ledger.errors import ValidationFailed
+from ledger.events import (
+    AgentSchema,
+    AppearanceAddedSchema,
+    AppearanceSchema,
+    ClaimCorroboratedSchema,
+    ClaimDeniedSchema,
+    ClaimRecordedSchema,
+    ClaimRetractedSchema,
+    EntryCorrectedSchema,
+    NoteAddedSchema,
+    VerdictIssuedSchema,
+    validate_payload,
+)
+from ledger.fields import Timestamp
+
+from .errors import body_paths
+from .state import ledger_state
+from .tokens import ROLES
+
+_MAX_POSITION = 2**63 - 1
+_TIME = {"format": "date-time"}
+
+
+# --- request bodies -----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EventBody:
+    """A loaded write body: the validated payload and the optional ``occurred_at``."""
+
+    data: dict[str, Any]
+    occurred_at: str | None
+
+
+class EventBodySchema(Schema):
+    """Base of the write bodies: a payload of ``event_type`` plus ``occurred_at``."""
+
+    event_type: ClassVar[str] = ""
+    occurred_at = Timestamp(
+        metadata={
+            "description": "When it happened in the world (RFC 3339 with a zone);"
+            " defaults to the time the ledger records it."
+        }
+    )
+
+    def load(self, data: Any, *args: Any, **kwargs: Any) -> EventBody:
+        """Split off ``occurred_at`` and validate the rest as the event's payload."""
+        if not isinstance(data, Mapping):
+            raise ValidationError({"body": ["Send a JSON object."]})
+        payload = dict(data)
+        errors: dict[str, Any] = {}
+        occurred_at: str | None = None
+        if "occurred_at" in payload:
+            try:
+                occurred_at = self.fields["occurred_at"].deserialize(payload.pop("occurred_at"))
+            except ValidationError as exc:
+                errors["occurred_at"] = exc.messages
+        try:
+            payload = validate_payload(self.event_type, payload, ledger_state().store.scales)
+        except ValidationFailed as exc:
+            errors.update(body_paths(exc.errors))
+        if errors:
+            raise ValidationError(errors)
+        return EventBody(payload, occurred_at)
+
+
+class NewClaimSchema(EventBodySchema, ClaimRecordedSchema):
+    """Body of ``POST /v1/claims``: a ``ClaimRecorded`` payload."""
+
+    event_type = "ClaimRecorded"
+
+
+class NewAppearanceSchema(EventBodySchema, AppearanceAddedSchema):
+    """Body of ``POST /v1/claims/{id}/appearances``: an ``AppearanceAdded`` payload."""
+
+    event_type = "AppearanceAdded"
+
+
+class NewCorroborationSchema(EventBodySchema, ClaimCorroboratedSchema):
+    """Body of ``POST /v1/claims/{id}/corroborations``: a ``ClaimCorroborated`` payload."""
+
+    event_type = "ClaimCorroborated"
+
+
+class NewDenialSchema(EventBodySchema, ClaimDeniedSchema):
+    """Body of ``POST /v1/claims/{id}/denials``: a ``ClaimDenied`` payload."""
+
+    event_type = "ClaimDenied"
+
+
+class NewRetractionSchema(EventBodySchema, ClaimRetractedSchema):
+    """Body of ``POST /v1/claims/{id}/retractions``: a ``ClaimRetracted`` payload."""
+
+    event_type = "ClaimRetracted"
+
+
+class NewVerdictSchema(EventBodySchema, VerdictIssuedSchema):
+    """Body of ``POST /v1/claims/{id}/verdicts``: a ``VerdictIssued`` payload."""
+
+    event_type = "VerdictIssued"
+
+
+class NewCorrectionSchema(EventBodySchema, EntryCorrectedSchema):
+    """Body of ``POST /v1/claims/{id}/corrections``: an ``EntryCorrected`` payload."""
+
+    event_type = "EntryCorrected"
+
+
+class NewNoteSchema(EventBodySchema, NoteAddedSchema):
+    """Body of ``POST /v1/claims/{id}/notes``: a ``NoteAdded`` payload."""
+
+    event_type = "NoteAdded"
+
+
+# --- headers and query strings ------------------------------------------------------
+class WriteHeadersSchema(Schema):
+    """Optional headers of every write."""
+
+    if_match = fields.String(
+        data_key="If-Match",
+        metadata={
+            "description": 'The claim version the write expects, e.g. "3" (412 when stale;'
+            " 400 when malformed)."
+        },
+    )
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        metadata={
+            "description": "1-200 printable ASCII characters; a repeat with the same body"
+            " answers the original 201 and writes nothing, with another body 409."
+        },
+    )
+
+
+class ReadHeadersSchema(Schema):
+    """Optional headers of conditional reads."""
+
+    if_none_match = fields.String(
+        data_key="If-None-Match",
+        metadata={"description": "304 Not Modified when it names the current ETag."},
+    )
+
+
+class ClaimQuerySchema(Schema):
+    """Query of ``GET /v1/claims/{id}``: bitemporal replay."""
+
+    as_of = Timestamp(metadata={"description": "What the ledger said at this time."})
+    valid_at = Timestamp(
+        metadata={"description": "Of the events recorded so far, those that occurred by then."}
+    )
+
+
+class HistoryQuerySchema(Schema):
+    """Query of ``GET /v1/claims/{id}/history``."""
+
+    as_of = Timestamp(metadata={"description": "Only the events recorded by this time."})
+
+
+class EventsQuerySchema(Schema):
+    """Query of ``GET /v1/events``: a page of the global feed."""
+
+    after = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=_MAX_POSITION),
+        metadata={"description": "Answer events with a position greater than this."},
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+# --- answers -------------------------------------------------------------------------
+class EventSchema(Schema):
+    """An event envelope as the log holds it; hashes in lowercase hex, times in UTC."""
+
+    id = fields.UUID(required=True)
+    claim_id = fields.UUID(required=True)
+    version = fields.Integer(required=True, metadata={"minimum": 1})
+    position = fields.Integer(required=True, metadata={"minimum": 1})
+    type = fields.String(required=True)
+    schema_version = fields.Integer(required=True)
+    data = fields.Dict(required=True, allow_none=True, metadata={"description": "null if redacted"})
+    occurred_at = fields.String(required=True, metadata=_TIME)
+    recorded_at = fields.String(required=True, metadata=_TIME)
+    actor = fields.String(required=True)
+    metadata = fields.Dict(required=True)
+    payload_sha256 = fields.String(required=True)
+    prev_hash = fields.String(required=True, allow_none=True)
+    leaf_hash = fields.String(required=True)
+    redaction = fields.Dict()
+
+
+class CorrectionNoteSchema(Schema):
+    """A correction, clarification or void applied to an entry."""
+
+    event_id = fields.UUID(required=True)
+    kind = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+    recorded_at = fields.String(required=True, metadata=_TIME)
+
+
+class _EntrySchema(Schema):
+    event_id = fields.UUID(required=True)
+    occurred_at = fields.String(required=True, metadata=_TIME)
+    corrections = fields.List(fields.Nested(CorrectionNoteSchema))
+
+
+class AppearanceEntrySchema(_EntrySchema):
+    """An appearance of the claim (the first one comes from ``ClaimRecorded``)."""
+
+    outlet = fields.String()
+    url = fields.String()
+    published_at = fields.String(metadata=_TIME)
+    quote = fields.String()
+
+
+class ResponseEntrySchema(_EntrySchema):
+    """A corroboration, denial or retraction."""
+
+    by = fields.Nested(AgentSchema)
+    appearance = fields.Nested(AppearanceSchema)
+    note = fields.String()
+    related_claim_id = fields.UUID()
+
+
+class NoteEntrySchema(_EntrySchema):
+    """An internal editorial note."""
+
+    text = fields.String()
+
+
+class VerdictSchema(Schema):
+    """The latest active verdict, with its place on its scale."""
+
+    event_id = fields.UUID(required=True)
+    scale = fields.String(required=True, allow_none=True)
+    value = fields.String(required=True, allow_none=True)
+    label = fields.String(required=True, allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    best_rating = fields.Integer(allow_none=True)
+    worst_rating = fields.Integer(allow_none=True)
+    explanation = fields.String(required=True, allow_none=True)
+    reviewer = fields.Nested(AgentSchema, allow_none=True)
+    issued_at = fields.String(required=True, metadata=_TIME)
+
+
+class CountsSchema(Schema):
+    """Active entries only."""
+
+    corroborations = fields.Integer(required=True)
+    denials = fields.Integer(required=True)
+    appearances = fields.Integer(required=True)
+
+
+STATUSES = ("unverified", "corroborated", "denied", "disputed", "retracted", "voided")
+
+
+class ClaimSchema(Schema):
+    """A claim's state, folded from its events."""
+
+    id = fields.UUID(required=True)
+    statement = fields.String(required=True, allow_none=True)
+    claimant = fields.Nested(AgentSchema, required=True, allow_none=True)
+    language = fields.String(allow_none=True)
+    tags = fields.List(fields.String(), required=True)
+    appearances = fields.List(fields.Nested(AppearanceEntrySchema), required=True)
+    first_appearance = fields.Nested(AppearanceEntrySchema, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    verdict = fields.Nested(VerdictSchema, required=True, allow_none=True)
+    corroborations = fields.List(fields.Nested(ResponseEntrySchema), required=True)
+    denials = fields.List(fields.Nested(ResponseEntrySchema), required=True)
+    retraction = fields.Nested(ResponseEntrySchema, allow_none=True)
+    notes = fields.List(fields.Nested(NoteEntrySchema))
+    counts = fields.Nested(CountsSchema, required=True)
+    voided_event_ids = fields.List(fields.UUID())
+    version = fields.Integer(required=True)
+    created_at = fields.String(required=True, metadata=_TIME)
+    updated_at = fields.String(required=True, metadata=_TIME)
+
+
+class HistorySchema(Schema):
+    """A claim's events in version order."""
+
+    claim_id = fields.UUID(required=True)
+    events = fields.List(fields.Nested(EventSchema), required=True)
+
+
+class EventPageSchema(Schema):
+    """A page of the global feed; ask again with ``after=next_after`` for the next one."""
+
+    items = fields.List(fields.Nested(EventSchema), required=True)
+    next_after = fields.Integer(required=True)
+
+
+class ImportResultSchema(Schema):
+    """What an import appended, and the claim id behind each ``claim_ref``."""
+
+    count = fields.Integer(required=True)
+    first_position = fields.Integer(required=True)
+    last_position = fields.Integer(required=True)
+    claims = fields.Dict(keys=fields.String(), values=fields.UUID(), required=True)
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document (``application/problem+json``)."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Messages by field path, for validation failures."},
+    )
+    current_version = fields.Integer(metadata={"description": "With 412: the claim's version."})
+
+
+class HealthSchema(Schema):
+    """Liveness."""
+
+    status = fields.String(required=True)
+
+
+class ReadySchema(Schema):
+    """Readiness, with the state of each dependency."""
+
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class TokenSchema(Schema):
+    """An API token as stored (never the token itself)."""
+
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    created_at = fields.String(required=True, metadata=_TIME)
+    created_by = fields.String(required=True)
+    revoked_at = fields.String(required=True, allow_none=True, metadata=_TIME)
+    revoked_by = fields.String(required=True, allow_none=True)
+
+
+class TokenListSchema(Schema):
+    """Every token ever created, revoked ones included."""
+
+    items = fields.List(fields.Nested(TokenSchema), required=True)
+
+
+class TokenLogEntrySchema(Schema):
+    """Who created or revoked which token, and when."""
+
+    token_id = fields.String(required=True)
+    action = fields.String(required=True)
+    actor = fields.String(required=True)
+    at = fields.String(required=True, metadata=_TIME)
+
+
+class TokenLogSchema(Schema):
+    """The token log, oldest first."""
+
+    items = fields.List(fields.Nested(TokenLogEntrySchema), required=True)

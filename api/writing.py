@@ -1,0 +1,96 @@
+"""The write path: one request, one append, with If-Match and Idempotency-Key honoured."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Response, g, request
+
+from ledger.envelope import NewEvent, RecordedEvent
+from ledger.errors import ValidationFailed
+from ledger.store import Idempotency, fingerprint
+from ledger.store.base import new_uuid
+
+from .auth import principal
+from .errors import body_paths
+from .parsing import idempotency_key, if_match
+from .responses import etag, json_response
+from .schemas import EventBody
+from .state import ledger_state
+
+log = logging.getLogger("api.writing")
+
+#: set on a 201 that repeats an earlier answer for the same Idempotency-Key
+REPLAYED_HEADER = "Idempotency-Replayed"
+
+
+def request_metadata(key: str | None) -> dict[str, Any]:
+    """What the events of this request carry in ``metadata``."""
+    metadata: dict[str, Any] = {"request_id": g.request_id}
+    if key is not None:
+        metadata["idempotency_key"] = key
+    return metadata
+
+
+def request_fingerprint(body: Any) -> str:
+    """Fingerprint of (method, route, path arguments, body) for idempotency checks."""
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    arguments = {name: str(value) for name, value in (request.view_args or {}).items()}
+    return fingerprint({"method": request.method, "route": rule, "args": arguments, "body": body})
+
+
+def after_append(events: Sequence[RecordedEvent]) -> None:
+    """Count what was written and run the app's append hooks (which must not fail the write)."""
+    state = ledger_state()
+    for event in events:
+        state.metrics.appended(event.type)
+    for hook in state.append_hooks:
+        try:
+            hook(events)
+        except Exception:  # the events are committed: a failing hook must not turn that into a 500
+            log.exception("append hook %r failed", hook)
+
+
+#: how a write's 201 is documented
+WRITE_HEADERS = {
+    "Location": {"description": "/v1/claims/{claim_id}", "schema": {"type": "string"}},
+    "ETag": {"description": 'The claim\'s new version, quoted: "3"', "schema": {"type": "string"}},
+}
+
+
+def append_event(
+    event_type: str, claim_id: str, body: EventBody, headers: Mapping[str, str]
+) -> Response:
+    """Append one event from a validated body; 201 with the envelope, Location and ETag."""
+    state = ledger_state()
+    expected = if_match(headers.get("if_match"))
+    key = idempotency_key(headers.get("idempotency_key"))
+    event_id = new_uuid()
+    new = NewEvent(
+        claim_id, event_type, body.data, body.occurred_at, request_metadata(key), event_id
+    )
+    idempotency = None
+    if key is not None:
+        whole = {"data": body.data, "occurred_at": body.occurred_at}
+        idempotency = Idempotency(key, request_fingerprint(whole))
+    expected_versions: Mapping[str, int] | None = None
+    if expected is not None:
+        expected_versions = {claim_id: expected}
+    try:
+        events = state.store.append(
+            [new],
+            actor=principal().actor,
+            expected_versions=expected_versions,
+            idempotency=idempotency,
+        )
+    except ValidationFailed as exc:
+        raise ValidationFailed(str(exc), body_paths(exc.errors)) from None
+    event = events[0]
+    headers = {"Location": f"/v1/claims/{event.claim_id}", "ETag": etag(event.version)}
+    if event.id == event_id:
+        after_append(events)
+    else:
+        headers[REPLAYED_HEADER] = "true"
+    return json_response(event.to_json(), 201, headers)

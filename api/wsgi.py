@@ -1,0 +1,7 @@
+"""The WSGI entry point for gunicorn: ``gunicorn api.wsgi:app`` (settings from LEDGER_*)."""
+
+from __future__ import annotations
+
+from . import create_app
+
+app = create_app()
