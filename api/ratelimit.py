@@ -54,8 +54,8 @@ def init_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
     return Limiter(
         key_func=_key,
         app=app,
-        default_limits=[settings.rate_limit],
-        default_limits_exempt_when=_exempt,
+        application_limits=[settings.rate_limit],
+        application_limits_exempt_when=_exempt,
         storage_uri=settings.rate_limit_storage,
         strategy="sliding-window-counter",
         headers_enabled=False,
