@@ -74,6 +74,8 @@ class Settings:
     rate_limit_storage: str = "memory://"
     max_import_bytes: int = 64 * 1024 * 1024
     max_import_events: int = 100_000
+    #: how many partitions the views' projection work is spread over (LEDGER_PARTITIONS)
+    partitions: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -97,6 +99,7 @@ class Settings:
             "rate_limit_storage": env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
             "max_import_bytes": _int(env, "LEDGER_MAX_IMPORT_BYTES", 64 * 1024 * 1024, 1024),
             "max_import_events": _int(env, "LEDGER_MAX_IMPORT_EVENTS", 100_000, 1),
+            "partitions": _int(env, "LEDGER_PARTITIONS", 1, 1),
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known and v is not None})

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 #: queue of catch-up and tick jobs
 QUEUE = "claimledger"
@@ -138,8 +140,11 @@ def text(value: bytes | str | None) -> str | None:
 
 
 def connect(url: str, *, timeout: float = 5.0) -> Redis:
-    """A Redis client with bounded timeouts (RQ needs ``decode_responses=False``)."""
+    """A Redis client that fails fast when Redis is down (bytes replies, as RQ needs)."""
     return Redis.from_url(
-        url, socket_connect_timeout=min(timeout, 2.0), socket_timeout=timeout,
+        url,
+        socket_connect_timeout=min(timeout, 1.0),
+        socket_timeout=timeout,
         health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
     )

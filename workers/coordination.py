@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from redis import Redis
 from rq import Queue
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: how long a trigger key or rebuild lock lasts while its job waits in the queue
 QUEUED_TTL = 600
+#: seconds request_catch_up leaves Redis alone after a failure
+BACKOFF = 1.0
+_DOWN: WeakKeyDictionary[Any, float] = WeakKeyDictionary()
 #: job states in which a job will still run (or is running)
 ALIVE = frozenset({"queued", "started", "scheduled", "deferred", "created"})
 #: job states in which a job has not started yet
@@ -48,10 +52,15 @@ class Live:
 
 def read_pointer(redis: Redis, keys: Keys) -> Live | None:
     """The live generation, or None when there are no views (never built, or flushed)."""
-    raw = text(redis.get(keys.pointer))
-    if raw is None:
+    return parse_pointer(redis.get(keys.pointer))
+
+
+def parse_pointer(raw: bytes | str | None) -> Live | None:
+    """The pointer key's value as a ``Live``."""
+    value = text(raw)
+    if value is None:
         return None
-    data = json.loads(raw)
+    data = json.loads(value)
     return Live(int(data["generation"]), int(data["partitions"]), data.get("switched_at"))
 
 
@@ -105,25 +114,46 @@ def request_catch_up(
 ) -> int:
     """Ask for the views to catch up (after an append commits); never raises.
 
-    Costs a few Redis round trips; returns the number of jobs enqueued (0 when one is
-    already pending for every partition, or when Redis is unreachable).
+    Costs one Redis round trip (plus an enqueue when no job is pending); returns the
+    number of jobs enqueued. After a failure it skips Redis for ``BACKOFF`` seconds, so
+    appends do not each pay a connection timeout while Redis is down; the tick catches
+    the views up when it is back.
     """
+    pool = redis.connection_pool
+    if time.monotonic() < _DOWN.get(pool, 0.0):
+        return 0
     try:
         keys = config.keys
-        live = read_pointer(redis, keys)
+        guess = list(range(config.partitions) if partitions is None else partitions)
+        ids = {p: job_id(config, f"catchup-p{p}") for p in guess}
+        # one round trip in the usual case: the pointer and every trigger together
+        pipe = redis.pipeline(transaction=False)
+        pipe.get(keys.pointer)
+        for p in guess:
+            pipe.set(keys.pending(p), ids[p], nx=True, ex=QUEUED_TTL)
+        raw, *taken = pipe.execute()
+        won = [p for p, ok in zip(guess, taken, strict=True) if ok]
+        live = parse_pointer(raw)
         if live is None:
+            for p in won:
+                release_if(redis, keys.pending(p), ids[p])
             start_rebuild(redis, config, reason="no views")
             return 1
-        wanted = range(live.partitions) if partitions is None else partitions
-        enqueued = 0
-        for partition in wanted:
-            id_ = job_id(config, f"catchup-p{partition}")
-            if redis.set(keys.pending(partition), id_, nx=True, ex=QUEUED_TTL):
-                enqueue_catch_up(redis, config, partition, id_)
-                enqueued += 1
-        return enqueued
-    except Exception:  # the caller has already committed; views catch up on the tick
-        log.warning("could not request a views catch-up", exc_info=True)
+        for p in won:
+            if p >= live.partitions:  # configured for more partitions than the views have
+                release_if(redis, keys.pending(p), ids[p])
+        won = [p for p in won if p < live.partitions]
+        if partitions is None:
+            for p in range(len(guess), live.partitions):  # the views have more partitions
+                ids[p] = job_id(config, f"catchup-p{p}")
+                if redis.set(keys.pending(p), ids[p], nx=True, ex=QUEUED_TTL):
+                    won.append(p)
+        for p in won:
+            enqueue_catch_up(redis, config, p, ids[p])
+        return len(won)
+    except Exception as exc:  # the caller has already committed; views catch up on the tick
+        _DOWN[pool] = time.monotonic() + BACKOFF
+        log.warning("could not request a views catch-up: %s", exc)
         return 0
 
 

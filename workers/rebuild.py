@@ -105,13 +105,12 @@ def rebuild(
     )):
         return None
     try:
-        _drop_abandoned(redis, config)
         live = read_pointer(redis, keys)
-        generation = _new_generation(redis, config, live)
+        generation = _resume_abandoned(redis, config, live) or _new_generation(redis, config, live)
         parts = list(range(config.partitions))
         projector = Projector(redis, store, config, store.scales)
         helper = _LiveHelper(redis, store, config)
-        processed = 0
+        processed = min(projector.checkpoint(generation, p) or 0 for p in parts)
         head = store.head()
 
         def batch_done(count: int, end: int) -> None:
@@ -169,17 +168,24 @@ def _ahead_of_live(redis: Redis, config: ViewConfig, live: Live | None, reached:
     return all(raw is None or int(text(raw) or 0) <= reached for raw in cps)
 
 
-def _drop_abandoned(redis: Redis, config: ViewConfig) -> None:
-    """Schedule the deletion of a half-built generation left by a dead rebuild."""
+def _resume_abandoned(redis: Redis, config: ViewConfig, live: Live | None) -> int | None:
+    """A half-built generation left by a dead rebuild: resume it if it fits, else drop it."""
     keys = config.keys
     raw = text(redis.get(keys.building))
     if raw is None:
-        return
-    abandoned = json.loads(raw)
-    live = read_pointer(redis, keys)
-    if live is None or live.generation != int(abandoned["generation"]):
-        drop_generation(redis, config, int(abandoned["generation"]), int(abandoned["partitions"]))
+        return None
+    building = json.loads(raw)
+    generation, partitions = int(building["generation"]), int(building["partitions"])
+    if live is not None and live.generation == generation:
+        redis.delete(keys.building)
+        return None
+    cps = redis.mget([keys.part(generation, p).checkpoint for p in range(partitions)])
+    if partitions == config.partitions and all(cp is not None for cp in cps):
+        log.info("resuming the rebuild of generation %s", generation)
+        return generation
+    drop_generation(redis, config, generation, partitions)
     redis.delete(keys.building)
+    return None
 
 
 class _LiveHelper:

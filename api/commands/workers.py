@@ -1,0 +1,175 @@
+"""Commands over the views: ``worker``, ``rebuild`` and ``status``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Worker
+
+from workers.config import ViewConfig, connect
+from workers.coordination import job_info, start_rebuild
+from workers.rebuild import open_configured_store, rebuild
+from workers.runner import run_worker, status_summary
+
+from ..settings import ConfigError, Settings
+
+#: optional tuning knobs (seconds or events), mostly for tests and benchmarks
+TUNING = {
+    "LEDGER_VIEWS_TICK_SECONDS": ("tick_interval", float),
+    "LEDGER_VIEWS_LOCK_TTL": ("lock_ttl", float),
+    "LEDGER_VIEWS_DROP_DELAY": ("drop_delay", float),
+    "LEDGER_VIEWS_BATCH": ("batch_size", int),
+}
+
+
+def view_config(settings: Settings, env: Mapping[str, str] | None = None) -> ViewConfig:
+    """The projection settings of this deployment (LEDGER_PARTITIONS and tuning knobs)."""
+    env = os.environ if env is None else env
+    tuning: dict[str, Any] = {}
+    for variable, (name, kind) in TUNING.items():
+        raw = env.get(variable)
+        if raw:
+            try:
+                tuning[name] = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{variable} must be a number, not {raw!r}") from None
+    return ViewConfig(
+        database_url=settings.database_url,
+        partitions=settings.partitions,
+        scales_file=settings.scales_file,
+        **tuning,
+    )
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="exit once the queues are empty")
+@click.option("--name", help="worker name (default: host and pid)")
+@click.pass_obj
+def worker(settings: Settings, burst: bool, name: str | None) -> None:
+    """Run an RQ worker for the projection queues, with the scheduler and the tick."""
+    config = view_config(settings)
+    click.echo(
+        f"worker on {_safe(settings.redis_url)}, {config.partitions} partition(s),"
+        f" tick every {config.tick_interval:g}s",
+        err=True,
+    )
+    run_worker(settings.redis_url, config, burst=burst, name=name)
+
+
+@click.command("rebuild")
+@click.option("--inline", is_flag=True, help="build in this process instead of on a worker")
+@click.option("--no-wait", is_flag=True, help="print the job id and return")
+@click.pass_obj
+def rebuild_command(settings: Settings, inline: bool, no_wait: bool) -> None:
+    """Rebuild the views beside the live ones, then switch (zero downtime)."""
+    config = view_config(settings)
+    redis = connect(settings.redis_url)
+    if inline:
+        _rebuild_inline(settings, config)
+        return
+    job_id = start_rebuild(redis, config, reason="operator")
+    click.echo(f"rebuild job {job_id}", err=True)
+    if no_wait:
+        click.echo(job_id)
+        return
+    _follow(redis, job_id)
+
+
+def _rebuild_inline(settings: Settings, config: ViewConfig) -> None:
+    redis = connect(settings.redis_url)
+    store = open_configured_store(config)
+    head = store.head()
+    with click.progressbar(length=max(head, 1), label="rebuilding views") as bar:
+        shown = 0
+
+        def progress(processed: int, new_head: int) -> None:
+            nonlocal shown
+            bar.length = max(new_head, 1)
+            bar.update(processed - shown)
+            shown = processed
+
+        result = rebuild(redis, store, config, f"inline-{time.time_ns()}", on_progress=progress)
+    if result is None:
+        raise click.ClickException("another rebuild is running; see `claimledger status`")
+    click.echo(
+        f"generation {result.generation} is live: {result.head} events in {result.seconds:.1f}s"
+    )
+
+
+def _follow(redis: Redis, job_id: str) -> None:
+    with click.progressbar(length=100, label="rebuilding views") as bar:
+        shown = 0
+        waited = 0.0
+        while True:
+            info = job_info(redis, job_id)
+            if info is None:
+                raise click.ClickException(f"job {job_id} vanished (Redis flushed?)")
+            percent = int(info["progress"].get("percent") or 0)
+            bar.update(percent - shown)
+            shown = percent
+            if info["status"] == "finished":
+                break
+            if info["status"] in ("failed", "stopped", "canceled"):
+                raise click.ClickException(f"rebuild {info['status']}: {info.get('error')}")
+            if info["status"] == "queued" and waited > 5 and Worker.count(connection=redis) == 0:
+                raise click.ClickException(
+                    "no worker is running: start `claimledger worker` (the job stays"
+                    " queued) or use `claimledger rebuild --inline`"
+                )
+            time.sleep(0.2)
+            waited += 0.2
+    click.echo(f"rebuild finished: generation {info['meta'].get('generation')} is live")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@click.pass_obj
+def status(settings: Settings, as_json: bool) -> None:
+    """Show the log head, the views' checkpoint and lag, generation and queue depth."""
+    config = view_config(settings)
+    store = open_configured_store(config)
+    head = store.head()
+    try:
+        summary = status_summary(connect(settings.redis_url), config, head)
+    except RedisError as exc:
+        raise click.ClickException(
+            f"Redis unavailable at {_safe(settings.redis_url)}: {exc}"
+        ) from None
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    lag = summary["lag"]
+    click.echo(f"head          {head}")
+    click.echo(f"checkpoint    {summary['checkpoint']}  (lag {lag if lag is not None else '—'})")
+    click.echo(
+        f"generation    {summary['generation']}  ({summary['partitions']} partition(s);"
+        f" configured {config.partitions})"
+    )
+    rebuilding = summary["rebuilding"]
+    click.echo(
+        f"rebuilding    {'yes, job ' + str(summary['rebuild_job_id']) if rebuilding else 'no'}"
+    )
+    queued = sum(v for k, v in summary["queues"].items() if k.endswith(":queued"))
+    click.echo(f"queue depth   {queued}  {summary['queues']}")
+    click.echo(f"workers       {summary['workers']}")
+
+
+def _safe(url: str) -> str:
+    """A Redis URL with any password masked."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the CLI group."""
+    for command in (worker, rebuild_command, status):
+        group.add_command(command)

@@ -1,0 +1,136 @@
+"""Real redis-server, real ``claimledger worker`` processes: the views end up equal to the log."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from rq import Worker
+
+from ledger.envelope import NewEvent
+from ledger.store import open_store
+from tests.workers_fixtures import (  # noqa: F401 (fixtures)
+    SEED_CLAIMS,
+    Deployment,
+    deployment_fixture,
+    redis_server_fixture,
+    seeded_log_fixture,
+    wait_until,
+)
+from workers.config import ViewConfig
+from workers.coordination import read_pointer, request_catch_up
+from workers.synthetic import fill_store
+from workers.views import ViewReader
+
+
+def _checkpoint(deployment: Deployment) -> int:
+    try:
+        return ViewReader(deployment.redis()).checkpoint()
+    except Exception:
+        return -1
+
+
+def test_a_worker_builds_views_equal_to_a_fold_of_a_30000_event_import(
+    deployment: Deployment,
+) -> None:
+    head = deployment.store().head()
+    assert head >= 30_000
+    started = time.monotonic()
+    deployment.start_worker()
+    snapshot = deployment.wait_for_views(timeout=60)
+    assert len(snapshot.claims) == SEED_CLAIMS
+    print(f"\nviews of {head} events built in {time.monotonic() - started:.1f}s"
+          " (worker start included)")
+
+
+def test_views_survive_a_worker_killed_with_sigkill_three_times_during_catch_up(
+    deployment: Deployment,
+) -> None:
+    # views of an empty log first, then a 30,000-event import to catch up on
+    deployment.db_path.unlink()
+    open_store(deployment.database_url).init()
+    deployment.start_worker()
+    wait_until(lambda: _checkpoint(deployment) == 0, 30, "empty views")
+    deployment.workers[-1].stop()
+    store = deployment.store()
+    head = fill_store(store, SEED_CLAIMS, seed=11)
+    deployment.env_overrides["LEDGER_VIEWS_BATCH"] = "250"
+    kills = []
+    for fraction in (0.2, 0.45, 0.7):
+        before = max(_checkpoint(deployment), 0)
+        worker = deployment.start_worker()
+
+        def past(before: int = before, fraction: float = fraction) -> int:
+            cp = _checkpoint(deployment)
+            return cp if cp > before and cp >= fraction * head else 0
+
+        reached = wait_until(past, 60, f"catch-up past {fraction:.0%}", every=0.005)
+        assert reached < head, "the catch-up finished before the kill; make batches smaller"
+        worker.kill()
+        kills.append(_checkpoint(deployment))
+    deployment.start_worker()
+    deployment.wait_for_views(timeout=90)
+    print(f"\nkilled at checkpoints {kills} of {head}; views equal the log afterwards")
+
+
+def test_views_come_back_after_flushall_with_no_operator_action(
+    deployment: Deployment,
+) -> None:
+    deployment.start_worker()
+    deployment.wait_for_views(timeout=60)
+    client = deployment.redis()
+    client.flushall()
+    assert read_pointer(client, deployment.config.keys) is None
+    started = time.monotonic()
+    deployment.wait_for_views(timeout=60)
+    print(f"\nviews rebuilt {time.monotonic() - started:.1f}s after FLUSHALL")
+
+
+def test_four_partitions_on_two_workers_give_views_equal_to_the_log(
+    deployment: Deployment,
+) -> None:
+    deployment.partitions = 4
+    deployment.start_worker()
+    deployment.start_worker()
+    deployment.wait_for_views(timeout=60)
+    client = deployment.redis()
+    config = deployment.config
+    store = deployment.store()
+    claims = sorted(deployment.expected().claims)
+    rng = random.Random(3)
+    for wave in range(5):
+        notes = [NewEvent(rng.choice(claims), "NoteAdded", {"text": f"wave {wave} note {i}"})
+                 for i in range(400)]
+        store.append(notes, actor="desk@example.org")
+        request_catch_up(client, config)
+        wait_until(lambda: _checkpoint(deployment) == store.head(), 30, f"wave {wave}")
+    deployment.wait_for_views(timeout=60)
+    live = read_pointer(client, config.keys)
+    assert live is not None
+    assert live.partitions == 4
+    done = {w.name: w.successful_job_count for w in Worker.all(connection=client)}
+    assert len(done) == 2
+    assert all(count > 0 for count in done.values()), done
+
+
+def test_a_burst_of_10000_single_event_appends_makes_far_fewer_jobs_than_events(
+    deployment: Deployment,
+) -> None:
+    deployment.move_store_to_memory()
+    deployment.start_worker()
+    deployment.wait_for_views(timeout=60)
+    client = deployment.redis()
+    config: ViewConfig = deployment.config
+    store = deployment.store()
+    claims = sorted(deployment.expected().claims)
+    jobs_before = int(client.hget(config.keys.stats, "catch_up_jobs") or 0)
+    started = time.monotonic()
+    for i in range(10_000):
+        event = NewEvent(claims[i % len(claims)], "NoteAdded", {"text": f"burst {i}"})
+        store.append([event], actor="desk@example.org")
+        request_catch_up(client, config)
+    appended = time.monotonic() - started
+    deployment.wait_for_views(timeout=60)
+    jobs = int(client.hget(config.keys.stats, "catch_up_jobs") or 0) - jobs_before
+    print(f"\n10,000 single-event appends in {appended:.1f}s made {jobs} catch-up jobs")
+    assert jobs <= 1000
