@@ -15,7 +15,12 @@ def format_time(value: datetime) -> str:
     """Format an aware datetime as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC."""
     if value.tzinfo is None:
         raise ValueError("naive datetime: a time zone is required")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    v = value.astimezone(UTC)
+    # not strftime: its %Y does not zero-pad years before 1000 on every platform
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:"
+        f"{v.second:02d}.{v.microsecond:06d}Z"
+    )
 
 
 def parse_time(text: str) -> datetime:
@@ -33,10 +38,9 @@ def parse_time(text: str) -> datetime:
     base = f"{match.group(1)}-{match.group(2)}-{match.group(3)}T{match.group(4)}:"
     base += f"{match.group(5)}:{match.group(6)}.{digits}{zone}"
     try:
-        parsed = datetime.fromisoformat(base)
-    except ValueError as exc:
+        return datetime.fromisoformat(base).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"invalid date-time: {exc}") from None
-    return parsed.astimezone(UTC)
 
 
 def normalize_time(text: str) -> str:
