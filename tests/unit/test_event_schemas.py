@@ -266,7 +266,6 @@ def test_times_are_rfc_3339_normalised_to_utc_with_six_fractional_digits(
         "2014-09-15T06:30:00+25:00",
         "1410762600",
         "x" * 41,
-        "0999-01-01T00:00:00Z",  # would not format as YYYY
         "0001-01-01T00:00:00+01:00",  # out of range once in UTC
         "9999-12-31T23:30:00-01:00",
     ],
@@ -490,3 +489,10 @@ def test_changes_must_be_an_object_with_short_keys() -> None:
     assert "data.changes" in errors_of("EntryCorrected", {**base, "changes": ["statement"]})
     errors = errors_of("EntryCorrected", {**base, "changes": {"k" * 101: 1}})
     assert all(path.startswith("data.changes.") for path in errors)
+
+
+def test_a_year_before_1000_is_kept_with_four_digits() -> None:
+    loaded = validate_payload(
+        "AppearanceAdded", {"appearance": {"outlet": "Annals", "published_at": "0999-01-01T00:00:00Z"}}
+    )
+    assert loaded["appearance"]["published_at"] == "0999-01-01T00:00:00.000000Z"
