@@ -91,7 +91,7 @@ def leaf_input(
     if (
         _PLAIN.fullmatch(text) is not None
         and (prev_hash is None or _PLAIN.fullmatch(prev_hash) is not None)
-        and 0 <= min(position, version, schema_version)
+        and min(position, version, schema_version) >= 0
         and max(position, version, schema_version) <= _SAFE_INT
     ):
         # RFC 8785 key order; plain printable ASCII needs no escaping

@@ -48,7 +48,9 @@ def test_redis_runs_with_the_append_only_file(compose: dict[str, Any]) -> None:
 def test_every_long_running_service_has_a_health_check(compose: dict[str, Any]) -> None:
     for name in ("postgres", "redis", "api"):
         check = compose["services"][name]["healthcheck"]
-        assert check["test"] and check["interval"] and check["retries"] > 0
+        assert check["test"]
+        assert check["interval"]
+        assert check["retries"] > 0
     assert "/readyz" in " ".join(compose["services"]["api"]["healthcheck"]["test"])
 
 
@@ -107,6 +109,8 @@ def test_the_image_runs_as_a_non_root_user_without_build_tools() -> None:
     stages = re.split(r"^FROM ", dockerfile, flags=re.MULTILINE)[1:]
     assert len(stages) == 2, "a build stage and a final stage"
     final = stages[-1]
-    assert "build-essential" not in final and "gcc" not in final
+    assert "build-essential" not in final
+    assert "gcc" not in final
     user = re.search(r"^USER (\S+)$", final, re.MULTILINE)
-    assert user is not None and user.group(1) not in ("root", "0")
+    assert user is not None
+    assert user.group(1) not in ("root", "0")

@@ -492,7 +492,6 @@ def test_changes_must_be_an_object_with_short_keys() -> None:
 
 
 def test_a_year_before_1000_is_kept_with_four_digits() -> None:
-    loaded = validate_payload(
-        "AppearanceAdded", {"appearance": {"outlet": "Annals", "published_at": "0999-01-01T00:00:00Z"}}
-    )
+    appearance = {"outlet": "Annals", "published_at": "0999-01-01T00:00:00Z"}
+    loaded = validate_payload("AppearanceAdded", {"appearance": appearance})
     assert loaded["appearance"]["published_at"] == "0999-01-01T00:00:00.000000Z"
