@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from redis import Redis
@@ -95,35 +96,65 @@ class Projector:
         """Apply the log to partitions ``mine`` up to the head (or ``until``).
 
         Reads the log once for all of them; returns the lowest checkpoint reached.
+        While Redis applies one batch, the next is read and folded: a batch is sent
+        before the previous one's answer is known, which is safe because each batch
+        applies only if the checkpoint is where the previous one left it.
         Raises ``GenerationGone`` if a checkpoint disappears.
         """
         size = batch_size or self.config.batch_size
         cps = {p: self._require(generation, p) for p in mine}
-        after = min(cps.values())
-        while until is None or after < until:
-            page = self.store.read_all(after, size if until is None else min(size, until - after))
-            if not page:
-                break
-            end = page[-1].position
-            slices: dict[int, list[RecordedEvent]] = {p: [] for p in mine}
-            for event in page:
-                p = partition_of(event.claim_id, partitions)
-                if p in slices and event.position > cps[p]:
-                    slices[p].append(event)
-            for p in mine:
-                if cps[p] >= end:
-                    continue
-                pk = self.keys.part(generation, p)
-                if self.apply(pk, slices[p], end, cps[p]):
-                    cps[p] = end
-                    self.events_applied += len(slices[p])
-                else:
-                    cps[p] = self._require(generation, p)
-            self.batches += 1
-            after = min(cps.values())
-            if on_batch is not None:
-                on_batch(len(page), end)
+        expected = dict(cps)  # where the checkpoints will be once the batches in flight land
+        inflight: list[tuple[int, int, int, Future[Any]]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="views-writer") as writer:
+            try:
+                while True:
+                    after = min(expected.values())
+                    if until is not None and after >= until:
+                        break
+                    limit = size if until is None else min(size, until - after)
+                    page = self.store.read_all(after, limit)
+                    if not page:
+                        break
+                    end = page[-1].position
+                    slices: dict[int, list[RecordedEvent]] = {p: [] for p in mine}
+                    for event in page:
+                        p = partition_of(event.claim_id, partitions)
+                        if p in slices and event.position > expected[p]:
+                            slices[p].append(event)
+                    sent = []
+                    for p in mine:
+                        if expected[p] >= end:
+                            continue
+                        pk = self.keys.part(generation, p)
+                        args = self.prepare(pk, slices[p], end, expected[p])
+                        future = writer.submit(self._apply_script, keys=[pk.checkpoint], args=args)
+                        sent.append((p, end, len(slices[p]), future))
+                        expected[p] = end
+                    if not self._land(inflight, cps):
+                        self._land(sent, cps)
+                        expected = {p: self._require(generation, p) for p in mine}
+                        cps = dict(expected)
+                        inflight = []
+                        continue
+                    inflight = sent
+                    self.batches += 1
+                    if on_batch is not None:
+                        on_batch(len(page), end)
+            finally:
+                self._land(inflight, cps)
         return min(cps.values())
+
+    def _land(self, sent: list[tuple[int, int, int, Future[Any]]], cps: dict[int, int]) -> bool:
+        """Wait for batches in flight; record the checkpoints they moved. All landed?"""
+        landed = True
+        for p, end, count, future in sent:
+            if future.result():
+                cps[p] = end
+                self.events_applied += count
+            else:
+                landed = False
+        sent.clear()
+        return landed
 
     def _require(self, generation: int, partition: int) -> int:
         cp = self.checkpoint(generation, partition)
@@ -157,6 +188,19 @@ class Projector:
         self.cache.put(claim_id, stream)
         return stream
 
+    def prepare(
+        self, pk: PartitionKeys, events: Sequence[RecordedEvent], end: int, expected: int
+    ) -> list[str | int]:
+        """Fold the claims a batch touches into the arguments of ``APPLY_BATCH``."""
+        states = self.fold_claims(events, end)
+        args: list[str | int] = [expected, end, pk.prefix]
+        for claim_id, state in states.items():
+            if state is None:
+                args += [claim_id, "", "", ""]
+            else:
+                args += [claim_id, member(state), "\n".join(index_names(state)), dumps(state)]
+        return args
+
     def apply(
         self, pk: PartitionKeys, events: Sequence[RecordedEvent], end: int, expected: int
     ) -> bool:
@@ -165,13 +209,7 @@ class Projector:
         Returns False (writing nothing) if the checkpoint is not ``expected``: another
         job got there first, or the generation is gone.
         """
-        states = self.fold_claims(events, end)
-        args: list[str | int] = [expected, end, pk.prefix]
-        for claim_id, state in states.items():
-            if state is None:
-                args += [claim_id, "", "", ""]
-            else:
-                args += [claim_id, member(state), "\n".join(index_names(state)), dumps(state)]
+        args = self.prepare(pk, events, end, expected)
         return bool(self._apply_script(keys=[pk.checkpoint], args=args))
 
 
@@ -182,6 +220,12 @@ APPLY_BATCH = """
 local cp = redis.call('GET', KEYS[1])
 if cp == false or cp ~= ARGV[1] then return 0 end
 local prefix = ARGV[3]
+local adds, removes = {}, {}
+local function push(sets, name, value)
+  local list = sets[name]
+  if not list then list = {}; sets[name] = list end
+  list[#list + 1] = value
+end
 for i = 4, #ARGV, 4 do
   local key = prefix .. 'c:' .. ARGV[i]
   local m, names, state = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -191,20 +235,32 @@ for i = 4, #ARGV, 4 do
   local kept = {}
   if old[1] then
     for name in string.gmatch(old[2] or '', '[^\\n]+') do
-      if old[1] == m and new[name] then
-        kept[name] = true
-      else
-        redis.call('ZREM', prefix .. 'i:' .. name, old[1])
-      end
+      if old[1] == m and new[name] then kept[name] = true else push(removes, name, old[1]) end
     end
   end
   if state == '' then
     redis.call('DEL', key)
   else
     for name in pairs(new) do
-      if not kept[name] then redis.call('ZADD', prefix .. 'i:' .. name, 0, m) end
+      if not kept[name] then push(adds, name, m) end
     end
     redis.call('HSET', key, 'state', state, 'member', m, 'index', names)
+  end
+end
+for name, members in pairs(removes) do
+  for j = 1, #members, 1000 do
+    redis.call('ZREM', prefix .. 'i:' .. name, unpack(members, j, math.min(j + 999, #members)))
+  end
+end
+for name, members in pairs(adds) do
+  local key = prefix .. 'i:' .. name
+  for j = 1, #members, 1000 do
+    local args = {}
+    for k = j, math.min(j + 999, #members) do
+      args[#args + 1] = 0
+      args[#args + 1] = members[k]
+    end
+    redis.call('ZADD', key, unpack(args))
   end
 end
 redis.call('SET', KEYS[1], ARGV[2])
