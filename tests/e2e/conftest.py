@@ -1,0 +1,174 @@
+"""End-to-end fixtures: a real ``claimledger serve`` (gunicorn) on a free port, a temporary
+data directory, and one API token per role made through the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.tokens import ROLES, TOKEN_PREFIX
+from ledger.store import EventStore, open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-c", "from api.cli import main; main()"]
+EXAMPLE = ROOT / "examples" / "seed-2014-09-15.ndjson"
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float, message: str, every: float = 0.05
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def ledger_env(directory: Path, **extra: str) -> dict[str, str]:
+    """An environment with its own data directory and no LEDGER_* from outside."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "PROMETHEUS_"))}
+    env.update(
+        LEDGER_DATA_DIR=str(directory),
+        LEDGER_DATABASE_URL=f"sqlite:///{directory / 'ledger.db'}",
+        LEDGER_ACTOR="cli:e2e",
+        LEDGER_RATE_LIMIT="off",
+    )
+    env.update(extra)
+    return env
+
+
+def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run one ``claimledger`` command."""
+    result = subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"claimledger {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def create_token(env: dict[str, str], name: str, role: str) -> str:
+    """A new token made by ``claimledger tokens create``, which prints it alone on stdout."""
+    out = cli(env, "tokens", "create", "--name", name, "--role", role).stdout
+    token = out.strip()
+    assert out == token + "\n"
+    assert token.startswith(TOKEN_PREFIX)
+    return token
+
+
+@dataclass
+class Server:
+    """A running ``claimledger serve`` and what a test needs to talk to it."""
+
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, role: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An HTTP client, authenticated as ``role`` unless None."""
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+    def store(self) -> EventStore:
+        """The server's event store, opened directly (to check what was written)."""
+        return open_store(self.env["LEDGER_DATABASE_URL"])
+
+    def head(self) -> int:
+        """The log's last position."""
+        store = self.store()
+        try:
+            return store.head()
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        """SIGTERM (gunicorn's graceful stop), then SIGKILL to the group if it lingers."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+def start_server(directory: Path, workers: int = 2, **env_extra: str) -> Server:
+    """Initialise a ledger in ``directory``, make a token per role, serve it, wait until ready."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = ledger_env(directory, **env_extra)
+    cli(env, "init")
+    tokens = {role: create_token(env, f"e2e-{role}", role) for role in ROLES}
+    port = free_port()
+    log = directory / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", env, process, log, tokens)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}: {log.read_text()}")
+        try:
+            return httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(ready, 60, "the API to answer /readyz")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One API server for the whole session (tests must not depend on its log being empty)."""
+    running = start_server(tmp_path_factory.mktemp("serve"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers with their own settings; all are stopped when the test ends."""
+    started: list[Server] = []
+
+    def start(workers: int = 2, **env_extra: str) -> Server:
+        running = start_server(tmp_path / f"serve-{len(started)}", workers, **env_extra)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
