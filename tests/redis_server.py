@@ -50,7 +50,7 @@ class RedisServer:
     """One redis-server process on a free port with its files in ``directory``."""
 
     def __init__(self, directory: Path, *, startup_timeout: float = 10.0) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()
         self.startup_timeout = startup_timeout
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None

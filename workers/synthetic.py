@@ -133,10 +133,13 @@ def fill_store(
     batch: int = 5000,
     actor: str = "synthetic@example.org",
     mean_events: float = 5.0,
+    limit: int | None = None,
 ) -> int:
-    """Append a synthetic history in big batches; returns the new head."""
+    """Append a synthetic history in big batches (at most ``limit`` events); returns the head."""
     chunk: list[NewEvent] = []
-    for event in synthetic_events(claims, seed=seed, mean_events=mean_events):
+    for count, event in enumerate(synthetic_events(claims, seed=seed, mean_events=mean_events)):
+        if limit is not None and count >= limit:
+            break
         chunk.append(event)
         if len(chunk) >= batch:
             store.append(chunk, actor=actor)
