@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -16,6 +15,7 @@ from flask_smorest.utils import prepare_response
 from werkzeug.wrappers import Response as BaseResponse
 
 from ledger import fields as ledger_fields
+from ledger.store.base import new_uuid
 
 from . import errors
 from .auth import SECURITY_SCHEME, authenticate, principal
@@ -122,24 +122,25 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _start_request() -> None:
     g.started = time.perf_counter()
     given = request.headers.get("X-Request-Id", "")
-    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = given if _REQUEST_ID.fullmatch(given) else new_uuid()
 
 
 def _finish_request(response: Response) -> Response:
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup
+    path = req.path
     headers = response.headers
     headers["X-Request-Id"] = g.get("request_id", "")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
-    csp = _DOCS_CSP if request.path == "/docs" else _API_CSP
-    headers.setdefault("Content-Security-Policy", csp)
-    if principal().token_id is not None or not request.path.startswith("/v1/"):
+    headers.setdefault("Content-Security-Policy", _DOCS_CSP if path == "/docs" else _API_CSP)
+    if principal().token_id is not None or not path.startswith("/v1/"):
         headers["Cache-Control"] = "no-store"
     else:
         headers.setdefault("Cache-Control", "no-cache")
     started = g.get("started")
     if started is not None:
-        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        rule = req.url_rule.rule if req.url_rule is not None else "unmatched"
         ledger_state().metrics.observe(
-            request.method, rule, response.status_code, time.perf_counter() - started
+            req.method, rule, response.status_code, time.perf_counter() - started
         )
     return response

@@ -26,6 +26,8 @@ PUBLIC_ROLES = frozenset({"reader", "auditor"})
 #: the OpenAPI security scheme every protected operation names
 SECURITY_SCHEME = "bearerAuth"
 _CHALLENGE = 'Bearer realm="claimledger"'
+#: app.extensions key of the (endpoint, method) -> role cache
+_ROLES = "claimledger.roles"
 
 log = logging.getLogger("api.auth")
 
@@ -64,6 +66,14 @@ def required_role() -> str | None:
     endpoint = request.endpoint
     if endpoint is None:  # no route matched: the 404/405 handler answers
         return None
+    roles: dict[tuple[str, str], str | None] = current_app.extensions.setdefault(_ROLES, {})
+    key = (endpoint, request.method)
+    if key not in roles:
+        roles[key] = _declared_role(endpoint)
+    return roles[key]
+
+
+def _declared_role(endpoint: str) -> str | None:
     view = current_app.view_functions.get(endpoint)
     view_class = getattr(view, "view_class", None)
     handler: Any = view
@@ -71,7 +81,8 @@ def required_role() -> str | None:
         method = "get" if request.method == "HEAD" else request.method.lower()
         handler = getattr(view_class, method, None)
     role: str | None = getattr(handler, "required_role", None)
-    if role is None and request.path.startswith("/v1/"):
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    if role is None and rule.startswith("/v1/"):
         log.warning("%s declares no role: only admins may call it", endpoint)
         return "admin"
     return role

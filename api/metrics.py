@@ -8,6 +8,7 @@ without it, each process exposes its own.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Response
 from flask.views import MethodView
@@ -51,11 +52,19 @@ class Metrics:
             ["type"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:  # labels() validates and locks; look each series up once
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def appended(self, event_type: str) -> None:
         """Count one appended event."""

@@ -47,8 +47,8 @@ class Claims(MethodView):
     """``/v1/claims``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewClaimSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewClaimSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody) -> Response:
         """Record a claim (a ClaimRecorded event; the claim's id is new)."""
@@ -60,8 +60,8 @@ class Claim(MethodView):
     """``/v1/claims/{id}``."""
 
     @requires("reader")
-    @blp.arguments(ReadHeadersSchema, location="headers")
-    @blp.arguments(ClaimQuerySchema, location="query")
+    @blp.arguments(ReadHeadersSchema(), location="headers")
+    @blp.arguments(ClaimQuerySchema(), location="query")
     @blp.response(200, ClaimSchema, headers=_ETAG_HEADER)
     @blp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
     def get(self, _headers: dict[str, Any], query: dict[str, str], claim_id: UUID) -> Response:
@@ -89,8 +89,8 @@ class History(MethodView):
     """``/v1/claims/{id}/history``."""
 
     @requires("reader")
-    @blp.arguments(ReadHeadersSchema, location="headers")
-    @blp.arguments(HistoryQuerySchema, location="query")
+    @blp.arguments(ReadHeadersSchema(), location="headers")
+    @blp.arguments(HistoryQuerySchema(), location="query")
     @blp.response(200, HistorySchema, headers=_ETAG_HEADER)
     @blp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
     def get(self, _headers: dict[str, Any], query: dict[str, str], claim_id: UUID) -> Response:

@@ -34,8 +34,8 @@ class Appearances(MethodView):
     """``/v1/claims/{id}/appearances``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewAppearanceSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewAppearanceSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Add an appearance: the claim repeated or reported elsewhere (AppearanceAdded)."""
@@ -47,8 +47,8 @@ class Corroborations(MethodView):
     """``/v1/claims/{id}/corroborations``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewCorroborationSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewCorroborationSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Record a corroboration (ClaimCorroborated)."""
@@ -60,8 +60,8 @@ class Denials(MethodView):
     """``/v1/claims/{id}/denials``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewDenialSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewDenialSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Record a denial (ClaimDenied)."""
@@ -73,8 +73,8 @@ class Retractions(MethodView):
     """``/v1/claims/{id}/retractions``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewRetractionSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewRetractionSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Record that the claim was withdrawn (ClaimRetracted)."""
@@ -86,8 +86,8 @@ class Verdicts(MethodView):
     """``/v1/claims/{id}/verdicts``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewVerdictSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewVerdictSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Issue a verdict on a named scale (VerdictIssued); the value must be on the scale."""
@@ -99,8 +99,8 @@ class Corrections(MethodView):
     """``/v1/claims/{id}/corrections``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewCorrectionSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewCorrectionSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Correct, clarify or void an earlier entry of this claim (EntryCorrected).
@@ -116,8 +116,8 @@ class Notes(MethodView):
     """``/v1/claims/{id}/notes``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
-    @blp.arguments(NewNoteSchema)
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(NewNoteSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Add an internal editorial note (NoteAdded)."""

@@ -19,7 +19,7 @@ class Events(MethodView):
     """``/v1/events``."""
 
     @requires("auditor")
-    @blp.arguments(EventsQuerySchema, location="query")
+    @blp.arguments(EventsQuerySchema(), location="query")
     @blp.response(200, EventPageSchema)
     def get(self, query: dict[str, int]) -> Response:
         """Events with a position greater than ``after``, oldest first.

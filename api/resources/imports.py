@@ -70,7 +70,7 @@ class Imports(MethodView):
     """``/v1/imports``."""
 
     @requires("editor")
-    @blp.arguments(WriteHeadersSchema, location="headers")
+    @blp.arguments(WriteHeadersSchema(), location="headers")
     @blp.doc(
         requestBody={
             "required": True,
