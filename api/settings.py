@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,19 @@ class Settings:
     max_import_events: int = 100_000
     #: how many partitions the views' projection work is spread over (LEDGER_PARTITIONS)
     partitions: int = 1
+    #: signs the desk's session cookies (LEDGER_SECRET_KEY); None: generated under data_dir
+    secret_key: str | None = field(default=None, repr=False)
+    #: mark the desk's session cookie Secure (LEDGER_COOKIE_SECURE=1 behind HTTPS)
+    cookie_secure: bool = False
+    #: who publishes the ClaimReviews (LEDGER_REVIEW_AUTHOR, LEDGER_REVIEW_AUTHOR_URL)
+    review_author: str = "claim ledger"
+    review_author_url: str | None = None
+    #: the public base URL of the API and desk (LEDGER_PUBLIC_URL), for links in exports
+    public_url: str | None = None
+    #: seconds an event stream stays open before its client reconnects (LEDGER_STREAM_MAX_SECONDS)
+    stream_max_seconds: int = 25
+    #: seconds between heartbeats on an idle event stream (LEDGER_STREAM_HEARTBEAT_SECONDS)
+    stream_heartbeat_seconds: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -100,6 +113,13 @@ class Settings:
             "max_import_bytes": _int(env, "LEDGER_MAX_IMPORT_BYTES", 64 * 1024 * 1024, 1024),
             "max_import_events": _int(env, "LEDGER_MAX_IMPORT_EVENTS", 100_000, 1),
             "partitions": _int(env, "LEDGER_PARTITIONS", 1, 1),
+            "secret_key": env.get("LEDGER_SECRET_KEY") or None,
+            "cookie_secure": _flag(env, "LEDGER_COOKIE_SECURE", False),
+            "review_author": env.get("LEDGER_REVIEW_AUTHOR") or "claim ledger",
+            "review_author_url": env.get("LEDGER_REVIEW_AUTHOR_URL") or None,
+            "public_url": (env.get("LEDGER_PUBLIC_URL") or "").rstrip("/") or None,
+            "stream_max_seconds": _int(env, "LEDGER_STREAM_MAX_SECONDS", 25, 1),
+            "stream_heartbeat_seconds": _int(env, "LEDGER_STREAM_HEARTBEAT_SECONDS", 10, 1),
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known and v is not None})

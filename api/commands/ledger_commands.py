@@ -11,6 +11,7 @@ from typing import IO
 import click
 
 from ledger import hashing
+from ledger.claimreview import ReviewAuthor, reviews_from_log, write_reviews
 from ledger.envelope import RecordedEvent
 from ledger.errors import ClaimNotFound, ValidationFailed
 from ledger.fold import fold, replay
@@ -73,12 +74,25 @@ def import_(settings: Settings, file: IO[bytes], if_empty: bool) -> None:
 
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write here, not stdout")
+@click.option(
+    "--format", "fmt", type=click.Choice(["log", "claimreview", "claimreview-ndjson"]),
+    default="log", show_default=True,
+    help="log: every envelope; claimreview: every rated claim as schema.org ClaimReview"
+    " (a JSON array; claimreview-ndjson: one per line)",
+)
 @click.pass_obj
-def export(settings: Settings, out: str | None) -> None:
-    """Write the whole log as NDJSON envelopes in position order."""
+def export(settings: Settings, out: str | None, fmt: str = "log") -> None:
+    """Write the log as NDJSON envelopes in position order (or rated claims as ClaimReview)."""
     store = store_from(settings)
     target: IO[bytes] = open(out, "wb") if out else sys.stdout.buffer  # noqa: SIM115
     try:
+        if fmt != "log":
+            author = ReviewAuthor(settings.review_author, settings.review_author_url)
+            reviews = reviews_from_log(
+                store.iter_all(), author=author, base_url=settings.public_url, scales=store.scales
+            )
+            write_reviews(reviews, target, ndjson=fmt == "claimreview-ndjson")
+            return
         for event in store.iter_all():
             target.write(hashing.canonical_json(event.to_json()) + b"\n")
     finally:
