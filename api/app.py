@@ -12,7 +12,6 @@ from typing import Any
 import flask_smorest
 from flask import Flask, Response, g, request
 from flask_smorest.utils import prepare_response
-from werkzeug.wrappers import Response as BaseResponse
 
 from ledger import fields as ledger_fields
 from ledger.store.base import new_uuid
@@ -24,7 +23,7 @@ from .health import blp as health_blp
 from .metrics import Metrics
 from .metrics import blp as metrics_blp
 from .ratelimit import init_rate_limits
-from .resources import claimreview, claims, entries, events, imports, tokens
+from .resources import claims, entries, events, imports, tokens
 from .schemas import ProblemSchema
 from .settings import Settings
 from .state import EXTENSION, LedgerState, ledger_state
@@ -41,7 +40,10 @@ _DOCS_CSP = (
 
 
 class LedgerApi(flask_smorest.Api):  # type: ignore[misc]
-    """flask-smorest's Api, documenting errors as RFC 9457 problems."""
+    """flask-smorest's Api, documenting errors as RFC 9457 problems.
+
+    Its own HTTP error handler is replaced by ``errors.register`` once blueprints are in.
+    """
 
     ERROR_SCHEMA = ProblemSchema
 
@@ -55,10 +57,6 @@ class LedgerApi(flask_smorest.Api):  # type: ignore[misc]
         default = {"description": "An RFC 9457 problem", "schema": self.ERROR_SCHEMA}
         prepare_response(default, self.spec, errors.PROBLEM_TYPE)
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
-
-    def handle_http_exception(self, error: Any) -> BaseResponse:
-        """Every HTTP error as a problem document."""
-        return errors.handle_http_exception(error)
 
 
 def _settings(config: dict[str, Any]) -> Settings:
@@ -115,7 +113,6 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         claims.blp, entries.blp, events.blp, imports.blp, tokens.blp, health_blp, metrics_blp,
     ):
         api.register_blueprint(blueprint)
-    api.register_blueprint(claimreview.blp)  # schema.org ClaimReview of rated claims
     errors.register(app)
     return app
 
