@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from api import create_app
-from tests.integration.test_api_support import CLAIM, DENIAL, ApiHarness, assert_problem, body
+from tests.integration.test_api_support import (
+    CLAIM,
+    DENIAL,
+    HOSTILE_BODIES,
+    HOSTILE_FIELDS,
+    ApiHarness,
+    assert_problem,
+    body,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,30 +40,8 @@ def raw(api: ApiHarness, path: str, data: bytes | str, content_type: str = "appl
     )
 
 
-JSON = "application/json"
-
-#: (name, body bytes, content type, expected status)
-BODIES: list[tuple[str, bytes, str, int]] = [
-    ("malformed JSON", b'{"by": {"name": "x"', "application/json", 400),
-    ("truncated JSON", json.dumps(DENIAL).encode()[:-7], "application/json", 400),
-    ("empty body", b"", "application/json", 400),
-    ("JSON nested 50,000 deep", b"[" * 50_000 + b"]" * 50_000, "application/json", 400),
-    ("objects nested 50,000 deep", b'{"a":' * 50_000 + b"1" + b"}" * 50_000, JSON, 400),
-    ("NaN", b'{"by": {"name": NaN}}', "application/json", 400),
-    ("an integer of 5,000 digits", b'{"by": {"name": ' + b"9" * 5000 + b"}}", JSON, 400),
-    ("not UTF-8", b'{"by": {"name": "\xff\xfe"}}', "application/json", 400),
-    ("a JSON array", b"[1, 2]", "application/json", 422),
-    ("a JSON string", b'"denied"', "application/json", 422),
-    ("null", b"null", "application/json", 422),
-    ("text/plain", json.dumps(DENIAL).encode(), "text/plain", 415),
-    ("form encoded", b"by=x", "application/x-www-form-urlencoded", 415),
-    ("no content type", json.dumps(DENIAL).encode(), "", 415),
-    ("ndjson to a JSON endpoint", json.dumps(DENIAL).encode(), "application/x-ndjson", 415),
-]
-
-
 @pytest.mark.parametrize(
-    ("name", "data", "content_type", "status"), BODIES, ids=[b[0] for b in BODIES]
+    ("name", "data", "content_type", "status"), HOSTILE_BODIES, ids=[b[0] for b in HOSTILE_BODIES]
 )
 def test_hostile_bodies(
     api: ApiHarness, claim: str, name: str, data: bytes, content_type: str, status: int
@@ -65,29 +51,9 @@ def test_hostile_bodies(
     assert api.store.head() == head
 
 
-#: (name, JSON body for a denial, field paths the problem must name)
-FIELDS: list[tuple[str, Any, tuple[str, ...]]] = [
-    ("unknown field", body(DENIAL, verdict="true"), ("verdict",)),
-    ("missing field", {"note": "no by"}, ("by",)),
-    ("wrong type", body(DENIAL, by="State Department"), ("by",)),
-    ("wrong nested type", body(DENIAL, by={"name": 42}), ("by.name",)),
-    ("string of 200,000 characters", body(DENIAL, note="x" * 200_000), ("note",)),
-    ("NUL character", body(DENIAL, by={"name": "State\u0000Dept"}), ("by.name",)),
-    ("control character", body(DENIAL, by={"name": "State\u001bDept"}), ("by.name",)),
-    ("C1 control character", body(DENIAL, note="a\u0085b"), ("note",)),
-    ("lone surrogate", body(DENIAL, note="\ud800"), ("note",)),
-    ("zone-less time", body(DENIAL, occurred_at="2014-09-15T12:00:00"), ("occurred_at",)),
-    ("invalid time", body(DENIAL, occurred_at="2014-02-30T12:00:00Z"), ("occurred_at",)),
-    ("time as a number", body(DENIAL, occurred_at=1410782400), ("occurred_at",)),
-    ("null time", body(DENIAL, occurred_at=None) | {"occurred_at": None}, ("occurred_at",)),
-    ("year 0", body(DENIAL, occurred_at="0000-01-01T00:00:00Z"), ("occurred_at",)),
-    ("malformed related id", body(DENIAL, related_claim_id="42"), ("related_claim_id",)),
-    ("javascript URL", body(DENIAL, appearance={"outlet": "x", "url": "javascript:alert(1)"}),
-     ("appearance.url",)),
-]
-
-
-@pytest.mark.parametrize(("name", "payload", "paths"), FIELDS, ids=[f[0] for f in FIELDS])
+@pytest.mark.parametrize(
+    ("name", "payload", "paths"), HOSTILE_FIELDS, ids=[f[0] for f in HOSTILE_FIELDS]
+)
 def test_invalid_fields_are_422_by_path(
     api: ApiHarness, claim: str, name: str, payload: Any, paths: tuple[str, ...]
 ) -> None:

@@ -6,6 +6,7 @@ Not a test module (it has no tests); the ``test_api_`` name keeps it beside its 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,49 @@ def body(template: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+JSON = "application/json"
+
+#: hostile bodies for a denial: (name, body bytes, content type, expected status)
+HOSTILE_BODIES: list[tuple[str, bytes, str, int]] = [
+    ("malformed JSON", b'{"by": {"name": "x"', "application/json", 400),
+    ("truncated JSON", json.dumps(DENIAL).encode()[:-7], "application/json", 400),
+    ("empty body", b"", "application/json", 400),
+    ("JSON nested 50,000 deep", b"[" * 50_000 + b"]" * 50_000, "application/json", 400),
+    ("objects nested 50,000 deep", b'{"a":' * 50_000 + b"1" + b"}" * 50_000, JSON, 400),
+    ("NaN", b'{"by": {"name": NaN}}', "application/json", 400),
+    ("an integer of 5,000 digits", b'{"by": {"name": ' + b"9" * 5000 + b"}}", JSON, 400),
+    ("not UTF-8", b'{"by": {"name": "\xff\xfe"}}', "application/json", 400),
+    ("a JSON array", b"[1, 2]", "application/json", 422),
+    ("a JSON string", b'"denied"', "application/json", 422),
+    ("null", b"null", "application/json", 422),
+    ("text/plain", json.dumps(DENIAL).encode(), "text/plain", 415),
+    ("form encoded", b"by=x", "application/x-www-form-urlencoded", 415),
+    ("no content type", json.dumps(DENIAL).encode(), "", 415),
+    ("ndjson to a JSON endpoint", json.dumps(DENIAL).encode(), "application/x-ndjson", 415),
+]
+
+#: (name, JSON body for a denial, field paths the problem must name)
+HOSTILE_FIELDS: list[tuple[str, Any, tuple[str, ...]]] = [
+    ("unknown field", body(DENIAL, verdict="true"), ("verdict",)),
+    ("missing field", {"note": "no by"}, ("by",)),
+    ("wrong type", body(DENIAL, by="State Department"), ("by",)),
+    ("wrong nested type", body(DENIAL, by={"name": 42}), ("by.name",)),
+    ("string of 200,000 characters", body(DENIAL, note="x" * 200_000), ("note",)),
+    ("NUL character", body(DENIAL, by={"name": "State\u0000Dept"}), ("by.name",)),
+    ("control character", body(DENIAL, by={"name": "State\u001bDept"}), ("by.name",)),
+    ("C1 control character", body(DENIAL, note="a\u0085b"), ("note",)),
+    ("lone surrogate", body(DENIAL, note="\ud800"), ("note",)),
+    ("zone-less time", body(DENIAL, occurred_at="2014-09-15T12:00:00"), ("occurred_at",)),
+    ("invalid time", body(DENIAL, occurred_at="2014-02-30T12:00:00Z"), ("occurred_at",)),
+    ("time as a number", body(DENIAL, occurred_at=1410782400), ("occurred_at",)),
+    ("null time", body(DENIAL, occurred_at=None) | {"occurred_at": None}, ("occurred_at",)),
+    ("year 0", body(DENIAL, occurred_at="0000-01-01T00:00:00Z"), ("occurred_at",)),
+    ("malformed related id", body(DENIAL, related_claim_id="42"), ("related_claim_id",)),
+    ("javascript URL", body(DENIAL, appearance={"outlet": "x", "url": "javascript:alert(1)"}),
+     ("appearance.url",)),
+]
 
 
 @dataclass
