@@ -23,7 +23,7 @@ from .health import blp as health_blp
 from .metrics import Metrics
 from .metrics import blp as metrics_blp
 from .ratelimit import init_rate_limits
-from .resources import claimreview, claims, entries, events, imports, tokens
+from .resources import claimreview, claims, entries, events, imports, stream, tokens
 from .schemas import ProblemSchema
 from .settings import Settings
 from .state import EXTENSION, LedgerState, ledger_state
@@ -113,7 +113,9 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         claims.blp, entries.blp, events.blp, imports.blp, tokens.blp, health_blp, metrics_blp,
     ):
         api.register_blueprint(blueprint)
-    api.register_blueprint(claimreview.blp)  # schema.org ClaimReview of rated claims
+    for blueprint in (claimreview.blp, stream.blp):  # ClaimReview and the live feed
+        api.register_blueprint(blueprint)
+    stream.init_app(app)
     errors.register(app)
     return app
 
