@@ -19,7 +19,12 @@ stamp="$ROOT/.venv/.installed-${extras:-base}"
 want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "› installing claim ledger${extras:+ with [$extras]} into .venv"
-  "$VPY" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  "$VPY" -m pip install --quiet --disable-pip-version-check -e "$spec"
+  log="$ROOT/.venv/install.log"
+  if ! { "$VPY" -m pip install --disable-pip-version-check --upgrade pip \
+         && "$VPY" -m pip install --disable-pip-version-check -e "$spec"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "installing failed; the whole log is in $log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
