@@ -116,6 +116,9 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (claimreview.blp, stream.blp):  # ClaimReview and the live feed
         api.register_blueprint(blueprint)
     stream.init_app(app)
+    from .desk import init_app as init_desk  # the desk's pages (not in the OpenAPI document)
+
+    init_desk(app)
     errors.register(app)
     return app
 
