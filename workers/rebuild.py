@@ -71,7 +71,11 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
             if not redis.set(keys.pending(partition), id_, nx=True, ex=600):
                 return cp  # a newer job holds the trigger and will drain
     except (GenerationGone, LockError) as exc:
+        # a rebuild switched generations (or another job took over): hand the trigger on
         log.info("catch-up of partition %s stopped: %s", partition, exc)
+        release_if(redis, keys.pending(partition), id_)
+        if isinstance(exc, GenerationGone):
+            request_catch_up(redis, config, [partition])
         return -1
     finally:
         with contextlib.suppress(LockError):

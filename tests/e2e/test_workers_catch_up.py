@@ -98,7 +98,7 @@ def test_four_partitions_on_two_workers_give_views_equal_to_the_log(
     store = deployment.store()
     claims = sorted(deployment.expected().claims)
     rng = random.Random(3)
-    for wave in range(5):
+    for wave in range(3):
         notes = [NewEvent(rng.choice(claims), "NoteAdded", {"text": f"wave {wave} note {i}"})
                  for i in range(400)]
         store.append(notes, actor="desk@example.org")
