@@ -145,19 +145,29 @@ def status(settings: Settings, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    lag = summary["lag"]
+    queues = summary["queues"]
     click.echo(f"head          {head}")
-    click.echo(f"checkpoint    {summary['checkpoint']}  (lag {lag if lag is not None else '—'})")
-    click.echo(
-        f"generation    {summary['generation']}  ({summary['partitions']} partition(s);"
-        f" configured {config.partitions})"
-    )
-    rebuilding = summary["rebuilding"]
-    click.echo(
-        f"rebuilding    {'yes, job ' + str(summary['rebuild_job_id']) if rebuilding else 'no'}"
-    )
-    queued = sum(v for k, v in summary["queues"].items() if k.endswith(":queued"))
-    click.echo(f"queue depth   {queued}  {summary['queues']}")
+    if summary["generation"] is None:
+        click.echo("checkpoint    no views yet (a worker builds them on its next tick)")
+    else:
+        click.echo(f"checkpoint    {summary['checkpoint']}  (lag {summary['lag']})")
+        click.echo(
+            f"generation    {summary['generation']}  ({summary['partitions']} partition(s),"
+            f" configured {config.partitions}; live since {summary['switched_at']})"
+        )
+    rebuild_job = summary["rebuild_job_id"]
+    if rebuild_job:
+        info = job_info(connect(settings.redis_url), rebuild_job) or {}
+        percent = (info.get("progress") or {}).get("percent")
+        click.echo(f"rebuilding    job {rebuild_job}: {info.get('status', 'unknown')}"
+                   + (f", {percent}%" if percent is not None else ""))
+    else:
+        click.echo("rebuilding    no")
+    for name, label in (("claimledger", "catch-up"), ("claimledger-rebuild", "rebuild")):
+        click.echo(
+            f"queue         {label}: {queues[name + ':queued']} queued,"
+            f" {queues[name + ':scheduled']} scheduled, {queues[name + ':started']} running"
+        )
     click.echo(f"workers       {summary['workers']}")
 
 
