@@ -80,7 +80,9 @@ class Timestamp(fields.String):
         try:
             canonical = normalize_time(text)
         except ValueError as exc:
-            raise ValidationError(f"Not an RFC 3339 date-time with a time zone: {exc}.") from None
+            detail = str(exc).removeprefix("not an RFC 3339 date-time with a time zone")
+            message = "Not an RFC 3339 date-time with a time zone"
+            raise ValidationError(f"{message}{': ' + detail if detail else ''}.") from None
         if not _CANONICAL_TIME.match(canonical):
             raise ValidationError("Out of range once converted to UTC.")
         return canonical

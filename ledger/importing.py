@@ -80,11 +80,15 @@ def plan_import(
     schema = ImportLineSchema()
     base_metadata = dict(metadata or {})
     for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if not text.strip():
-            continue
         if len(errors) >= MAX_ERRORS:
             break
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            errors.add(number, "", "Not valid UTF-8.")
+            continue
+        if not text.strip():
+            continue
         if max_events is not None and len(plan.events) >= max_events:
             errors.add(number, "", f"Too many events in one import (at most {max_events}).")
             break
@@ -93,6 +97,9 @@ def plan_import(
             line = schema.load(obj)
         except json.JSONDecodeError as exc:
             errors.add(number, "", f"Not valid JSON: {exc.msg} at column {exc.colno}.")
+            continue
+        except ValueError as exc:  # e.g. an integer longer than Python will parse
+            errors.add(number, "", f"Not acceptable JSON: {exc}.")
             continue
         except ValidationError as exc:
             errors.merge(number, _flatten(exc.messages))
