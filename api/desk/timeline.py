@@ -127,7 +127,14 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     if not drawn:
         return Markup("")
     times = {e.id: parse_time(e.occurred_at) for e in drawn}
-    start, end = min(times.values()), max(times.values())
+    # a correction is about the record, not the world: it sits beside its target and
+    # does not stretch the axis (its occurred_at is usually just when it was typed)
+    worldly = [times[e.id] for e in drawn if e.type != "EntryCorrected"] or list(times.values())
+    start, end = min(worldly), max(worldly)
+    for event in drawn:
+        target = (event.data or {}).get("target_event_id")
+        if event.type == "EntryCorrected":
+            times[event.id] = times.get(str(target), end) if target else end
     span = (end - start).total_seconds()
     pad = span * 0.04
     plot = WIDTH - LEFT - RIGHT
@@ -140,7 +147,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     axis_y = TOP + LANE * len(LANES) + 6
     height = axis_y + 44
     parts: list[str] = [
-        f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="100%" role="group"'
+        f'<svg class="timeline" viewBox="0 0 {WIDTH:.0f} {height:.0f}" width="100%" role="group"'
         ' aria-labelledby="timeline-title" xmlns="http://www.w3.org/2000/svg">',
         '<title id="timeline-title">Timeline of the claim\'s entries by the time they'
         " occurred (UTC)</title>",
@@ -172,7 +179,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
         x = x_of(times[event.id])
         near = [other for other in stacked.setdefault(style.lane, []) if abs(other - x) < 14]
         stacked[style.lane].append(x)
-        y = TOP + LANE * style.lane + LANE / 2 - 4 + (len(near) % 3) * 9 - (9 if near else 0)
+        y = TOP + LANE * style.lane + LANE / 2 - 4 + (0, -12, 12)[len(near) % 3]
         where[event.id] = (x, y)
     links: list[str] = []
     marks: list[str] = []

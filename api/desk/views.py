@@ -83,6 +83,9 @@ def _load_session() -> BaseResponse | None:
 def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
+    # not no-referrer: with it, browsers send "Origin: null" on form posts, and the CSRF
+    # check compares the Origin with our own
+    response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint != "desk.static":
         desk_session.save(response)
         response.headers["Cache-Control"] = "no-store"
@@ -302,6 +305,14 @@ def new_claim() -> BaseResponse:
         return _page("new.html", 422, spec=NEW_CLAIM, form=outcome, key=secrets.token_urlsafe(24))
     desk_session.notify("Claim recorded.")
     return redirect(url_for("desk.claim", claim_id=outcome["claim_id"]), 303)
+
+
+@bp.get("/claims/<uuid:claim_id>/<kind>")
+def entry_form(claim_id: Any, kind: str) -> BaseResponse:
+    """A form's address (reloaded after a failed post): the claim page at that form."""
+    if kind not in FORMS_BY_KIND:
+        raise NotFound()
+    return redirect(url_for("desk.claim", claim_id=claim_id, _anchor=f"form-{kind}"))
 
 
 @bp.post("/claims/<uuid:claim_id>/<kind>")

@@ -24,7 +24,7 @@
       return;
     }
     busy = true;
-    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    fetch(root.getAttribute("data-page") || window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (!response.ok) {
           throw new Error("HTTP " + response.status);
