@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
-from .base import EventStore, StoredKey, TokenRecord, WriteTransaction, metadata_json
+from .base import EventStore, StoredKey, TokenRecord, WriteTransaction, check_time, metadata_json
 
 MIGRATIONS: list[str] = [
     # 1: the log, its payloads, idempotency keys; UPDATE/DELETE refused by triggers
@@ -76,6 +78,9 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+#: connections inherited across fork: kept referenced so this process never closes them
+_INHERITED: list[sqlite3.Connection] = []
 
 _SELECT = (
     "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
@@ -201,18 +206,20 @@ class SQLiteEventStore(EventStore):
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
-            return conn
+            if self._local.pid == os.getpid():
+                return conn
+            _INHERITED.append(conn)  # forked: never use (nor finalise) the parent's connection
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn, self.busy_timeout_ms / 1000)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
-        self._local.conn = conn
+        self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     @contextmanager
@@ -252,10 +259,11 @@ class SQLiteEventStore(EventStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteWrite(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # also after a failed COMMIT, which keeps the lock
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
         with self._guard() as conn:
@@ -264,7 +272,7 @@ class SQLiteEventStore(EventStore):
             else:
                 rows = conn.execute(
                     _SELECT + " WHERE e.claim_id = ? AND e.recorded_at <= ? ORDER BY e.version",
-                    (claim_id, as_of),
+                    (claim_id, check_time(as_of)),
                 )
             return [_row(r) for r in rows]
 
@@ -299,10 +307,11 @@ class SQLiteEventStore(EventStore):
                     "INSERT INTO api_token_log (token_id, action, actor, at) VALUES (?, ?, ?, ?)",
                     (record.id, "created", record.created_by, record.created_at),
                 )
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def find_token(self, token_sha256: str) -> TokenRecord | None:
         with self._guard() as conn:
@@ -331,10 +340,11 @@ class SQLiteEventStore(EventStore):
                         " VALUES (?, ?, ?, ?)",
                         (token_id, "revoked", actor, at),
                     )
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return bool(cur.rowcount)
 
     def token_log(self) -> list[dict[str, str]]:
@@ -351,8 +361,24 @@ class SQLiteEventStore(EventStore):
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            conn.close()
+            if self._local.pid == os.getpid():
+                conn.close()
+            else:
+                _INHERITED.append(conn)
             self._local.conn = None
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL; the switch ignores busy_timeout, so retry while others open the file."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _split(script: str) -> list[str]:
