@@ -8,7 +8,7 @@ Every view key of a generation ``g`` and partition ``p`` starts with
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from redis import Redis
@@ -35,6 +35,8 @@ class ViewConfig:
     tick_interval: float = 5.0
     drop_delay: float = 10.0
     cache_events: int = 200_000
+    linger: float = 2.0
+    linger_max: float = 60.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (for RQ job arguments)."""
@@ -46,10 +48,21 @@ class ViewConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def tuned_by(self, other: ViewConfig) -> ViewConfig:
+        """This config (what to project) with ``other``'s tuning (how to run)."""
+        return replace(self, **{name: getattr(other, name) for name in TUNING_FIELDS})
+
     @property
     def keys(self) -> Keys:
         """The key layout for this namespace."""
         return Keys(self.namespace)
+
+
+#: settings about how jobs run (a worker's own win over the enqueuer's)
+TUNING_FIELDS = (
+    "batch_size", "rebuild_batch_size", "lock_ttl", "tick_interval", "drop_delay",
+    "cache_events", "linger", "linger_max",
+)
 
 
 def partition_of(claim_id: str, partitions: int) -> int:
@@ -101,6 +114,10 @@ class Keys:
     def pending(self, partition: int) -> str:
         """Set (value: job id) while a catch-up job for the partition is queued or running."""
         return f"{self.ns}:pending:{{p{partition}}}"
+
+    def wake(self, partition: int) -> str:
+        """A list a trigger pushes to, waking a catch-up job that lingers at the head."""
+        return f"{self.ns}:wake:{{p{partition}}}"
 
     def tick_job_id(self, slot: int) -> str:
         """The RQ job id of the tick due in a time slot (so each slot ticks once)."""

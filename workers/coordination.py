@@ -131,7 +131,11 @@ def request_catch_up(
         pipe.get(keys.pointer)
         for p in guess:
             pipe.set(keys.pending(p), ids[p], nx=True, ex=QUEUED_TTL)
-        raw, *taken = pipe.execute()
+        for p in guess:  # wakes a job lingering at the head, if there is one
+            pipe.lpush(keys.wake(p), 1)
+            pipe.ltrim(keys.wake(p), 0, 0)
+        raw, *replies = pipe.execute()
+        taken = replies[: len(guess)]
         won = [p for p, ok in zip(guess, taken, strict=True) if ok]
         live = parse_pointer(raw)
         if live is None:

@@ -27,6 +27,20 @@ from .rebuild import open_configured_store
 
 log = logging.getLogger(__name__)
 
+#: the worker process's own config; its tuning applies to every job it runs
+_worker_config: ViewConfig | None = None
+
+
+def use_worker_config(config: ViewConfig) -> None:
+    """Make this process's jobs use ``config``'s tuning (batch sizes, linger, …)."""
+    global _worker_config
+    _worker_config = config
+
+
+def _config(data: dict[str, Any]) -> ViewConfig:
+    config = ViewConfig.from_dict(data)
+    return config if _worker_config is None else config.tuned_by(_worker_config)
+
 
 def _current() -> tuple[Redis, Job]:
     job = get_current_job()
@@ -38,7 +52,7 @@ def _current() -> tuple[Redis, Job]:
 def catch_up(config: dict[str, Any], partition: int) -> int:
     """Drain one partition of the live views to the head; returns its checkpoint."""
     redis, job = _current()
-    cfg = ViewConfig.from_dict(config)
+    cfg = _config(config)
     store = open_configured_store(cfg)
     try:
         return rebuilding.catch_up(redis, store, cfg, partition, job.id)
@@ -49,7 +63,7 @@ def catch_up(config: dict[str, Any], partition: int) -> int:
 def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     """Build a new generation of the views and switch to it; progress in ``job.meta``."""
     redis, job = _current()
-    cfg = ViewConfig.from_dict(config)
+    cfg = _config(config)
     store = open_configured_store(cfg)
     last = 0.0
 
@@ -103,7 +117,7 @@ def diagnose(redis: Redis, config: ViewConfig, head: int) -> str | None:
 def tick(config: dict[str, Any]) -> dict[str, Any]:
     """Periodic check: rebuild missing views, re-trigger lagging partitions, re-arm."""
     redis, _ = _current()
-    cfg = ViewConfig.from_dict(config)
+    cfg = _config(config)
     keys = cfg.keys
     arm_tick(redis, cfg)
     store = open_configured_store(cfg)
@@ -133,4 +147,4 @@ def tick(config: dict[str, Any]) -> dict[str, Any]:
 def drop_generation(config: dict[str, Any], generation: int, partitions: int) -> int:
     """Delete an old generation's keys in chunks; returns how many were deleted."""
     redis, _ = _current()
-    return rebuilding.drop_generation(redis, ViewConfig.from_dict(config), generation, partitions)
+    return rebuilding.drop_generation(redis, _config(config), generation, partitions)

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import LockError
+from rq import Queue
 
 from ledger.scales import load_scales
 from ledger.store import EventStore, open_store
 
-from .config import ViewConfig, text
+from .config import QUEUE, REBUILD_QUEUE, ViewConfig, text
 from .coordination import (
     Live,
+    parse_pointer,
     read_pointer,
     release_if,
     renew_if,
@@ -47,7 +49,13 @@ def open_configured_store(config: ViewConfig) -> EventStore:
 
 
 def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int, id_: str) -> int:
-    """Drain one partition of the live generation to the head; returns its checkpoint."""
+    """Drain one partition of the live generation to the head; returns its checkpoint.
+
+    Once at the head the job lingers up to ``config.linger`` seconds, woken by each
+    trigger (a push on the partition's wake list), so a steady stream of appends is
+    served by one hot job instead of a job each; it leaves at once when other jobs are
+    queued or the live generation changes.
+    """
     keys = config.keys
     live = read_pointer(redis, keys)
     if live is None or partition >= live.partitions:
@@ -61,10 +69,20 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
     if not lock.acquire():
         return -1
     projector = Projector(redis, store, config, store.scales)
+    started = time.monotonic()
     try:
+        idle_until = started + config.linger
         while True:
             cp = projector.run(live.generation, live.partitions, [partition],
                                on_batch=lambda _n, _end: lock.reacquire())
+            lock.reacquire()
+            if cp < store.head():
+                continue
+            until = min(idle_until, started + config.linger_max)
+            woken = _linger(redis, config, partition, live.generation, until)
+            if woken:
+                idle_until = time.monotonic() + config.linger
+                continue
             redis.delete(keys.pending(partition))
             if cp >= store.head():
                 return cp
@@ -80,6 +98,33 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
     finally:
         with contextlib.suppress(LockError):
             lock.release()
+
+
+def _linger(redis: Redis, config: ViewConfig, partition: int, generation: int,
+            until: float) -> bool:
+    """Wait for a trigger until ``until``; False when it is time to leave instead.
+
+    Leaves when another job waits for this worker (ticks excepted: a job draining its
+    partition is the progress they check for) or when the live generation changed.
+    """
+    keys = config.keys
+    catch_up_queue = Queue(QUEUE, connection=redis).key
+    rebuild_queue = Queue(REBUILD_QUEUE, connection=redis).key
+    while time.monotonic() < until:
+        pipe = redis.pipeline(transaction=False)
+        pipe.get(keys.pointer)
+        pipe.lrange(catch_up_queue, 0, 20)
+        pipe.llen(rebuild_queue)
+        pointer, queued, rebuilds = pipe.execute()
+        live = parse_pointer(pointer)
+        if live is None or live.generation != generation:
+            raise GenerationGone("the live generation changed")
+        if rebuilds or any("-tick-" not in (text(job) or "") for job in queued):
+            return False
+        timeout = max(0.01, min(0.1, until - time.monotonic()))
+        if redis.blpop([keys.wake(partition)], timeout=timeout):
+            return True
+    return False
 
 
 @dataclass

@@ -58,8 +58,9 @@ def run_worker(
     redis = connect(redis_url)
     queues = [Queue(QUEUE, connection=redis), Queue(REBUILD_QUEUE, connection=redis)]
     # imported here so the forked job processes start with the job code loaded
-    from . import jobs  # noqa: F401
+    from . import jobs
 
+    jobs.use_worker_config(config)
     worker = Worker(queues, connection=redis, name=name)
     keeper = TickKeeper(redis_url, config)
     if not burst:

@@ -26,6 +26,7 @@ TUNING = {
     "LEDGER_VIEWS_LOCK_TTL": ("lock_ttl", float),
     "LEDGER_VIEWS_DROP_DELAY": ("drop_delay", float),
     "LEDGER_VIEWS_BATCH": ("batch_size", int),
+    "LEDGER_VIEWS_LINGER": ("linger", float),
 }
 
 
