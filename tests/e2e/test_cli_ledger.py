@@ -95,6 +95,8 @@ def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped afterwards."""
     base = os.environ.get("LEDGER_TEST_POSTGRES_URL")
     if not base:
+        if os.environ.get("LEDGER_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("LEDGER_TEST_REQUIRE_POSTGRES=1 but LEDGER_TEST_POSTGRES_URL is not set")
         pytest.skip("LEDGER_TEST_POSTGRES_URL is not set")
     import psycopg
 
@@ -169,10 +171,20 @@ def test_show_and_history_read_a_claim_and_an_unknown_claim_is_one_clear_line(
     state = json.loads(run(["show", first["claim_id"], "--json"], env).stdout)
     assert state["id"] == first["claim_id"]
     assert state["statement"] == first["data"]["statement"]
-    before = json.loads(
+    # one import is one transaction: every event of it shares recorded_at
+    at = json.loads(
         run(["show", first["claim_id"], "--json", "--as-of", first["recorded_at"]], env).stdout
     )
-    assert before["version"] == 1
+    assert at == state
+    earlier = first["recorded_at"].replace("Z", "+00:01")  # a minute before the import
+    before = run(["show", first["claim_id"], "--as-of", earlier], env, check=False)
+    assert before.returncode == 1
+    assert "does not exist" in before.stderr
+    then = json.loads(
+        run(["show", first["claim_id"], "--json", "--valid-at", first["occurred_at"]], env).stdout
+    )
+    assert then["counts"]["denials"] == 0
+    assert then["counts"] != state["counts"]
     history = run(["history", first["claim_id"]], env).stdout
     assert "ClaimRecorded" in history
     missing = run(["show", str(uuid.uuid4())], env, check=False)
