@@ -116,10 +116,25 @@ class CompactTree:
         self._size = 0
         self._edge: list[tuple[int, bytes]] = []  # (level, hash), levels decreasing
 
+    @classmethod
+    def resume(cls, size: int, edge: Sequence[bytes]) -> CompactTree:
+        """A tree of ``size`` leaves from its perfect subtrees' hashes (``perfect_subtrees``)."""
+        levels = [level for level, _ in perfect_subtrees(0, size)]
+        if len(levels) != len(edge):
+            raise ValueError(f"a tree of size {size} has {len(levels)} perfect subtrees")
+        tree = cls()
+        tree._size = size
+        tree._edge = [(level, bytes(value)) for level, value in zip(levels, edge, strict=True)]
+        return tree
+
     @property
     def size(self) -> int:
         """Number of leaves appended so far."""
         return self._size
+
+    def edge(self) -> list[bytes]:
+        """The hashes of the perfect subtrees tiling the tree, left to right."""
+        return [value for _, value in self._edge]
 
     def append(self, leaf_hash: bytes) -> list[Node]:
         """Add one leaf; return the ``(level, index, hash)`` nodes it completes."""

@@ -30,9 +30,11 @@ from ..errors import (
     ValidationFailed,
 )
 from ..events import EVENT_TYPES
+from ..merkle import Node
 from ..rules import check_correction
 from ..scales import DEFAULT_SCALES, Scales
 from ..timeutil import format_time, parse_time, utcnow
+from .tree import Key, Redaction, TreeStore, append_nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +129,29 @@ class WriteTransaction(ABC):
         """A stored idempotency key, if any."""
 
     @abstractmethod
-    def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes]) -> None:
-        """Insert events and their canonical payloads."""
+    def insert(
+        self,
+        events: Sequence[RecordedEvent],
+        payloads: Sequence[bytes | None],
+        nodes: Sequence[Node] = (),
+    ) -> None:
+        """Insert events, their canonical payloads (None: redacted) and tree nodes at once."""
+
+    @abstractmethod
+    def get_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """The stored tree nodes among ``keys`` (one query)."""
+
+    @abstractmethod
+    def insert_nodes(self, nodes: Sequence[Node]) -> None:
+        """Insert tree node rows ``(level, index, hash)``."""
+
+    @abstractmethod
+    def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
+        """Record redactions (before their payloads are deleted)."""
+
+    @abstractmethod
+    def delete_payload(self, position: int) -> None:
+        """Delete a payload whose redaction is recorded (the database refuses any other)."""
 
     @abstractmethod
     def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
@@ -139,8 +162,8 @@ class WriteTransaction(ABC):
         """Events with positions in ``[first, last]``."""
 
 
-class EventStore(ABC):
-    """An append-only, hash-chained event log with one stream per claim."""
+class EventStore(TreeStore, ABC):
+    """An append-only, hash-chained event log with one stream per claim, and its tree."""
 
     #: a short name for logs and benchmarks
     backend: str = "abstract"
@@ -264,7 +287,10 @@ class EventStore(ABC):
                 pending.setdefault(new.claim_id, []).append(record)
                 records.append(record)
                 payloads.append(payload)
-            tx.insert(records, payloads)
+            nodes, frontier = append_nodes(
+                tx, self._frontier, before, [bytes.fromhex(r.leaf_hash) for r in records]
+            )
+            tx.insert(records, payloads, nodes)
             if idempotency is not None:
                 tx.insert_key(
                     actor,
@@ -273,6 +299,7 @@ class EventStore(ABC):
                     recorded_at,
                 )
         self._heads.remember(before, position, heads)
+        self._frontier.remember(position, frontier)
         return records
 
     def iter_all(self, batch: int = 1000) -> Iterator[RecordedEvent]:
@@ -290,7 +317,8 @@ class EventStore(ABC):
 
         Raises ``StoreNotEmpty`` unless the store is empty and ``IntegrityError`` at the
         first event whose payload hash, leaf hash, chain link or numbering is wrong;
-        nothing is written unless everything verifies.
+        nothing is written unless everything verifies. Redacted events (no payload, a
+        redaction) keep their redaction; the tree nodes are written as they complete.
         """
         count = 0
         with self.write_transaction() as tx:
@@ -299,7 +327,7 @@ class EventStore(ABC):
             heads: dict[str, tuple[int, str | None]] = {}
             last_recorded = ""
             chunk: list[RecordedEvent] = []
-            payloads: list[bytes] = []
+            payloads: list[bytes | None] = []
             for event in events:
                 count += 1
                 payload = verify_recorded(event, count, heads, last_recorded)
@@ -308,11 +336,31 @@ class EventStore(ABC):
                 chunk.append(event)
                 payloads.append(payload)
                 if len(chunk) >= batch:
-                    tx.insert(chunk, payloads)
+                    _write_restored(tx, count - len(chunk), chunk, payloads)
                     chunk, payloads = [], []
             if chunk:
-                tx.insert(chunk, payloads)
+                _write_restored(tx, count - len(chunk), chunk, payloads)
+        self._frontier.remember(-1, ())
         return count
+
+
+def _write_restored(
+    tx: WriteTransaction,
+    size: int,
+    events: Sequence[RecordedEvent],
+    payloads: Sequence[bytes | None],
+) -> None:
+    """Insert verified events, their payloads, redactions and the tree nodes they complete."""
+    nodes, _ = append_nodes(tx, None, size, [bytes.fromhex(e.leaf_hash) for e in events])
+    tx.insert(events, payloads, nodes)
+    redactions = [
+        Redaction(e.position, e.id, e.redaction["actor"], e.redaction["reason"],
+                  e.redaction["redacted_at"])
+        for e in events
+        if e.data is None and e.redaction is not None
+    ]
+    if redactions:
+        tx.insert_redactions(redactions)
 
 
 def verify_recorded(
@@ -320,18 +368,24 @@ def verify_recorded(
     expected_position: int,
     heads: Mapping[str, tuple[int, str | None]],
     last_recorded: str,
-) -> bytes:
-    """Check one exported event against its predecessors; returns its canonical payload."""
+) -> bytes | None:
+    """Check one exported event against its predecessors; its payload (None if redacted)."""
     where = f"position {event.position}"
     if event.position != expected_position:
         raise IntegrityError(
             f"{where}: expected position {expected_position} (gap or reordering)", event.position
         )
+    payload: bytes | None = None
     if event.data is None:
-        raise IntegrityError(f"{where}: redacted events cannot be restored yet", event.position)
-    payload = hashing.canonical_json(dict(event.data))
-    if hashlib.sha256(payload).hexdigest() != event.payload_sha256:
-        raise IntegrityError(f"{where}: payload does not match payload_sha256", event.position)
+        redaction = event.redaction or {}
+        if not all(isinstance(redaction.get(k), str) for k in ("actor", "reason", "redacted_at")):
+            raise IntegrityError(
+                f"{where}: the payload is missing and no redaction is recorded", event.position
+            )
+    else:
+        payload = hashing.canonical_json(dict(event.data))
+        if hashlib.sha256(payload).hexdigest() != event.payload_sha256:
+            raise IntegrityError(f"{where}: payload does not match payload_sha256", event.position)
     version, prev = heads.get(event.claim_id, (0, None))
     if event.version != version + 1:
         raise IntegrityError(f"{where}: claim version {event.version} after {version}", event.position)

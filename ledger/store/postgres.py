@@ -26,7 +26,10 @@ from psycopg_pool import ConnectionPool
 
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
+from ..merkle import Node
 from .base import EventStore, StoredKey, TokenRecord, WriteTransaction, check_time, metadata_json
+from .postgres_tree import MIGRATION as TREE_MIGRATION
+from .postgres_tree import PostgresTreeReads, PostgresTreeWrite
 
 #: ``pg_advisory_xact_lock`` key serialising appends ("ledger" in ASCII).
 APPEND_LOCK_KEY: Final = 0x6C6564676572
@@ -83,21 +86,28 @@ MIGRATIONS: Final[list[str]] = [
         token_id TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL
     );
     """,
+    # 3: tree nodes, checkpoints, redactions; payloads deletable only once redacted
+    TREE_MIGRATION,
 ]
 
 _SELECT = (
     "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
     " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
-    " e.leaf_hash FROM events e LEFT JOIN payloads p ON p.position = e.position"
+    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
+    " LEFT JOIN payloads p ON p.position = e.position"
+    " LEFT JOIN redactions r ON r.position = e.position"
 )
 
-# One round trip for any number of events: both tables filled from parallel arrays.
+# One round trip for any number of events: events, tree nodes and payloads filled from
+# parallel arrays.
 _INSERT = (
     "WITH new_events AS (INSERT INTO events (position, id, claim_id, version, type,"
     " schema_version, occurred_at, recorded_at, actor, metadata, payload_sha256, prev_hash,"
     " leaf_hash) SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::int[],"
     " %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::text[]))"
+    " %s::text[], %s::text[])),"
+    " new_nodes AS (INSERT INTO merkle_nodes (level, idx, hash)"
+    " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[]))"
     " INSERT INTO payloads (position, data) SELECT * FROM unnest(%s::bigint[], %s::text[])"
 )
 
@@ -130,13 +140,17 @@ _STORES: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
 def _row(row: Sequence[Any]) -> RecordedEvent:
     """A row of ``_SELECT`` (columns in ``RecordedEvent`` field order) as an event."""
     data = json.loads(row[6]) if row[6] is not None else None
+    redaction = (
+        {"actor": row[14], "reason": row[15], "redacted_at": row[16]} if row[14] is not None
+        else None
+    )
     return RecordedEvent(
         row[0], row[1], row[2], row[3], row[4], row[5], data,
-        row[7], row[8], row[9], json.loads(row[10]), row[11], row[12], row[13],
+        row[7], row[8], row[9], json.loads(row[10]), row[11], row[12], row[13], redaction,
     )
 
 
-class _PostgresWrite(WriteTransaction):
+class _PostgresWrite(PostgresTreeWrite, WriteTransaction):
     def __init__(self, conn: Conn, head: tuple[int, str | None]) -> None:
         self.conn = conn
         self._head: tuple[int, str | None] | None = head
@@ -184,7 +198,12 @@ class _PostgresWrite(WriteTransaction):
         ).fetchone()
         return StoredKey(row[0], row[1], row[2]) if row else None
 
-    def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes]) -> None:
+    def insert(
+        self,
+        events: Sequence[RecordedEvent],
+        payloads: Sequence[bytes | None],
+        nodes: Sequence[Node] = (),
+    ) -> None:
         columns: tuple[list[Any], ...] = tuple([] for _ in range(13))
         for e in events:
             values = (
@@ -194,8 +213,12 @@ class _PostgresWrite(WriteTransaction):
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        texts = [p.decode("utf-8") for p in payloads]
-        self.conn.execute(_INSERT, (*columns, columns[0], texts))
+        kept = [(e.position, p.decode("utf-8")) for e, p in zip(events, payloads, strict=True)
+                if p is not None]
+        self.conn.execute(_INSERT, (
+            *columns, [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes],
+            [k[0] for k in kept], [k[1] for k in kept],
+        ))
 
     def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
         self.conn.execute(
@@ -212,7 +235,7 @@ class _PostgresWrite(WriteTransaction):
         return [_row(r) for r in rows]
 
 
-class PostgresEventStore(EventStore):
+class PostgresEventStore(PostgresTreeReads, EventStore):
     """An event store in PostgreSQL; one connection pool per process, opened on first use."""
 
     backend = "postgresql"

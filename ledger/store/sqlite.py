@@ -14,7 +14,10 @@ from typing import Any
 
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
+from ..merkle import Node
 from .base import EventStore, StoredKey, TokenRecord, WriteTransaction, check_time, metadata_json
+from .sqlite_tree import MIGRATION as TREE_MIGRATION
+from .sqlite_tree import SQLiteTreeReads, SQLiteTreeWrite
 
 MIGRATIONS: list[str] = [
     # 1: the log, its payloads, idempotency keys; UPDATE/DELETE refused by triggers
@@ -77,6 +80,8 @@ MIGRATIONS: list[str] = [
         at TEXT NOT NULL
     );
     """,
+    # 3: tree nodes, checkpoints, redactions; payloads deletable only once redacted
+    TREE_MIGRATION,
 ]
 
 #: connections inherited across fork: kept referenced so this process never closes them
@@ -85,7 +90,9 @@ _INHERITED: list[sqlite3.Connection] = []
 _SELECT = (
     "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
     " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
-    " e.leaf_hash FROM events e LEFT JOIN payloads p ON p.position = e.position"
+    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
+    " LEFT JOIN payloads p ON p.position = e.position"
+    " LEFT JOIN redactions r ON r.position = e.position"
 )
 
 _TOKEN_SELECT = (
@@ -109,10 +116,15 @@ def _row(row: Sequence[Any]) -> RecordedEvent:
         payload_sha256=row[11],
         prev_hash=row[12],
         leaf_hash=row[13],
+        redaction=(
+            {"actor": row[14], "reason": row[15], "redacted_at": row[16]}
+            if row[14] is not None
+            else None
+        ),
     )
 
 
-class _SQLiteWrite(WriteTransaction):
+class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
@@ -160,7 +172,12 @@ class _SQLiteWrite(WriteTransaction):
         ).fetchone()
         return StoredKey(row[0], row[1], row[2]) if row else None
 
-    def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes]) -> None:
+    def insert(
+        self,
+        events: Sequence[RecordedEvent],
+        payloads: Sequence[bytes | None],
+        nodes: Sequence[Node] = (),
+    ) -> None:
         self.conn.executemany(
             "INSERT INTO events (position, id, claim_id, version, type, schema_version,"
             " occurred_at, recorded_at, actor, metadata, payload_sha256, prev_hash, leaf_hash)"
@@ -176,8 +193,13 @@ class _SQLiteWrite(WriteTransaction):
         )
         self.conn.executemany(
             "INSERT INTO payloads (position, data) VALUES (?, ?)",
-            [(e.position, p.decode("utf-8")) for e, p in zip(events, payloads, strict=True)],
+            [
+                (e.position, p.decode("utf-8"))
+                for e, p in zip(events, payloads, strict=True)
+                if p is not None
+            ],
         )
+        self.insert_nodes(nodes)
 
     def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
         self.conn.execute(
@@ -193,7 +215,7 @@ class _SQLiteWrite(WriteTransaction):
         return [_row(r) for r in rows]
 
 
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(SQLiteTreeReads, EventStore):
     """An event store in one SQLite file; one connection per thread."""
 
     backend = "sqlite"

@@ -244,8 +244,8 @@ def _big_append_child(url: str, claim_id: str, count: int, results: Any, pause: 
             with original() as tx:
                 insert = tx.insert
 
-                def insert_then_wait(records: Any, payloads: Any) -> None:
-                    insert(records, payloads)
+                def insert_then_wait(records: Any, payloads: Any, *nodes: Any) -> None:
+                    insert(records, payloads, *nodes)
                     results.put(("inserted", len(records)))
                     threading.Event().wait()
 

@@ -1,0 +1,161 @@
+"""PostgreSQL storage of the tree nodes, checkpoints and redactions (migration 3)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+
+from .. import merkle
+from .tree import Key, Redaction, StoredCheckpoint
+
+#: migration 3: tree nodes, checkpoints and redactions, all append-only; a payload may
+#: be deleted only once a redaction of its position is recorded (a row trigger checks)
+MIGRATION = """
+CREATE TABLE merkle_nodes (
+    level SMALLINT NOT NULL,
+    idx BIGINT NOT NULL,
+    hash BYTEA NOT NULL CHECK (octet_length(hash) = 32),
+    PRIMARY KEY (level, idx)
+);
+CREATE TABLE checkpoints (
+    size BIGINT PRIMARY KEY,
+    root BYTEA NOT NULL CHECK (octet_length(root) = 32),
+    note TEXT NOT NULL,
+    issued_at TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE redactions (
+    position BIGINT PRIMARY KEY REFERENCES events (position),
+    event_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    redacted_at TEXT NOT NULL
+);
+CREATE TRIGGER merkle_nodes_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON merkle_nodes
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER checkpoints_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER redactions_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON redactions
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+DROP TRIGGER payloads_refuse_change ON payloads;
+CREATE TRIGGER payloads_refuse_change BEFORE UPDATE OR TRUNCATE ON payloads
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE FUNCTION ledger_refuse_unredacted_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM redactions r WHERE r.position = OLD.position) THEN
+        RAISE EXCEPTION 'the ledger is append-only: DELETE on payloads refused unless redacted'
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER payloads_refuse_unredacted_delete BEFORE DELETE ON payloads
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_unredacted_delete();
+"""
+
+_NODES = (
+    "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS k (level, idx)"
+    " JOIN merkle_nodes n ON n.level = k.level AND n.idx = k.idx"
+)
+_CHECKPOINT = "SELECT size, root, note, issued_at FROM checkpoints"
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def _select_nodes(conn: Conn, keys: Sequence[Key]) -> dict[Key, bytes]:
+    if not keys:
+        return {}
+    rows = conn.execute(_NODES, ([k[0] for k in keys], [k[1] for k in keys]))
+    return {(level, index): bytes(value) for level, index, value in rows}
+
+
+def _checkpoint(row: Any) -> StoredCheckpoint | None:
+    if row is None:
+        return None
+    size, root, note, issued_at = row
+    return StoredCheckpoint(int(size), bytes(root), str(note), str(issued_at))
+
+
+class PostgresTreeWrite:
+    """The write transaction's tree, redaction and payload statements."""
+
+    conn: Conn
+
+    def get_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """Stored nodes among ``keys``."""
+        return _select_nodes(self.conn, keys)
+
+    def insert_nodes(self, nodes: Sequence[merkle.Node]) -> None:
+        """Insert ``(level, index, hash)`` rows in one statement."""
+        if not nodes:
+            return
+        self.conn.execute(
+            "INSERT INTO merkle_nodes (level, idx, hash)"
+            " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+            ([n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes]),
+        )
+
+    def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
+        """Record redactions (before their payloads are deleted)."""
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO redactions (position, event_id, actor, reason, redacted_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                [(r.position, r.event_id, r.actor, r.reason, r.redacted_at) for r in redactions],
+            )
+
+    def delete_payload(self, position: int) -> None:
+        """Delete a redacted payload (the trigger refuses it without a redaction)."""
+        self.conn.execute("DELETE FROM payloads WHERE position = %s", (position,))
+
+
+class PostgresTreeReads:
+    """The store's reads of nodes and checkpoints, and checkpoint writes."""
+
+    @abstractmethod
+    def _connection(self) -> AbstractContextManager[Conn]:
+        """A pooled connection, with errors mapped to StoreUnavailable."""
+
+    def _read_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        with self._connection() as conn:
+            return _select_nodes(conn, keys)
+
+    def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """``(index, hash)`` of stored nodes at ``level`` from index ``start``, in order."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT idx, hash FROM merkle_nodes WHERE level = %s AND idx >= %s"
+                " ORDER BY idx LIMIT %s",
+                (level, start, limit),
+            )
+            return [(index, bytes(value)) for index, value in rows]
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:
+        """Store a checkpoint; the one already stored for that size wins."""
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (size, root, note, issued_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (size) DO NOTHING",
+                (checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.issued_at),
+            )
+            stored = _checkpoint(
+                conn.execute(_CHECKPOINT + " WHERE size = %s", (checkpoint.size,)).fetchone()
+            )
+        assert stored is not None
+        return stored
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree, if any."""
+        with self._connection() as conn:
+            row = conn.execute(_CHECKPOINT + " ORDER BY size DESC LIMIT 1").fetchone()
+            return _checkpoint(row)
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint issued for ``size`` leaves, if any."""
+        with self._connection() as conn:
+            return _checkpoint(
+                conn.execute(_CHECKPOINT + " WHERE size = %s", (size,)).fetchone()
+            )

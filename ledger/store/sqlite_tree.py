@@ -1,0 +1,158 @@
+"""SQLite storage of the tree nodes, checkpoints and redactions (migration 3)."""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .. import merkle
+from .tree import Key, Redaction, StoredCheckpoint
+
+#: migration 3: tree nodes, checkpoints and redactions, all append-only; a payload may
+#: be deleted only once a redaction of its position is recorded
+MIGRATION = """
+CREATE TABLE merkle_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY,
+    root BLOB NOT NULL CHECK (length(root) = 32),
+    note TEXT NOT NULL,
+    issued_at TEXT NOT NULL
+);
+CREATE TABLE redactions (
+    position INTEGER PRIMARY KEY REFERENCES events (position),
+    event_id TEXT NOT NULL UNIQUE,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    redacted_at TEXT NOT NULL
+);
+CREATE TRIGGER merkle_nodes_refuse_update BEFORE UPDATE ON merkle_nodes
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on merkle_nodes refused'); END;
+CREATE TRIGGER merkle_nodes_refuse_delete BEFORE DELETE ON merkle_nodes
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on merkle_nodes refused'); END;
+CREATE TRIGGER checkpoints_refuse_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on checkpoints refused'); END;
+CREATE TRIGGER checkpoints_refuse_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on checkpoints refused'); END;
+CREATE TRIGGER redactions_refuse_update BEFORE UPDATE ON redactions
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on redactions refused'); END;
+CREATE TRIGGER redactions_refuse_delete BEFORE DELETE ON redactions
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on redactions refused'); END;
+DROP TRIGGER payloads_refuse_delete;
+CREATE TRIGGER payloads_refuse_delete BEFORE DELETE ON payloads
+WHEN NOT EXISTS (SELECT 1 FROM redactions r WHERE r.position = OLD.position)
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on payloads refused unless redacted');
+END;
+"""
+
+_CHECKPOINT = "SELECT size, root, note, issued_at FROM checkpoints"
+_INSERT_NODES = "INSERT INTO merkle_nodes (level, idx, hash) VALUES "
+#: node rows per INSERT statement (3 bound parameters each)
+INSERT_CHUNK = 500
+
+
+def _keys_query(count: int) -> str:
+    values = ",".join(["(?,?)"] * count)
+    return (
+        f"SELECT n.level, n.idx, n.hash FROM (VALUES {values}) AS k"  # noqa: S608 - marks only
+        " JOIN merkle_nodes n ON n.level = k.column1 AND n.idx = k.column2"
+    )
+
+
+def _select_nodes(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
+    if not keys:
+        return {}
+    params = [part for key in keys for part in key]
+    rows = conn.execute(_keys_query(len(keys)), params)
+    return {(level, index): bytes(value) for level, index, value in rows}
+
+
+def _checkpoint(row: Any) -> StoredCheckpoint | None:
+    if row is None:
+        return None
+    size, root, note, issued_at = row
+    return StoredCheckpoint(int(size), bytes(root), str(note), str(issued_at))
+
+
+class SQLiteTreeWrite:
+    """The write transaction's tree, redaction and payload statements."""
+
+    conn: sqlite3.Connection
+
+    def get_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """Stored nodes among ``keys``."""
+        return _select_nodes(self.conn, keys)
+
+    def insert_nodes(self, nodes: Sequence[merkle.Node]) -> None:
+        """Insert ``(level, index, hash)`` rows, many per statement (cheaper than executemany)."""
+        for start in range(0, len(nodes), INSERT_CHUNK):
+            chunk = nodes[start : start + INSERT_CHUNK]
+            self.conn.execute(
+                _INSERT_NODES + ",".join(["(?,?,?)"] * len(chunk)),
+                [part for node in chunk for part in node],
+            )
+
+    def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
+        """Record redactions (before their payloads are deleted)."""
+        self.conn.executemany(
+            "INSERT INTO redactions (position, event_id, actor, reason, redacted_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(r.position, r.event_id, r.actor, r.reason, r.redacted_at) for r in redactions],
+        )
+
+    def delete_payload(self, position: int) -> None:
+        """Delete a redacted payload (the trigger refuses it without a redaction)."""
+        self.conn.execute("DELETE FROM payloads WHERE position = ?", (position,))
+
+
+class SQLiteTreeReads:
+    """The store's reads of nodes and checkpoints, and checkpoint writes."""
+
+    @abstractmethod
+    def _guard(self) -> AbstractContextManager[sqlite3.Connection]:
+        """The thread's connection, with errors mapped to StoreUnavailable."""
+
+    def _read_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        with self._guard() as conn:
+            return _select_nodes(conn, keys)
+
+    def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """``(index, hash)`` of stored nodes at ``level`` from index ``start``, in order."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT idx, hash FROM merkle_nodes WHERE level = ? AND idx >= ?"
+                " ORDER BY idx LIMIT ?",
+                (level, start, limit),
+            )
+            return [(index, bytes(value)) for index, value in rows]
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:
+        """Store a checkpoint; the one already stored for that size wins."""
+        with self._guard() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (size, root, note, issued_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (size) DO NOTHING",
+                (checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.issued_at),
+            )
+            stored = _checkpoint(
+                conn.execute(_CHECKPOINT + " WHERE size = ?", (checkpoint.size,)).fetchone()
+            )
+        assert stored is not None
+        return stored
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree, if any."""
+        with self._guard() as conn:
+            return _checkpoint(conn.execute(_CHECKPOINT + " ORDER BY size DESC LIMIT 1").fetchone())
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint issued for ``size`` leaves, if any."""
+        with self._guard() as conn:
+            return _checkpoint(conn.execute(_CHECKPOINT + " WHERE size = ?", (size,)).fetchone())
