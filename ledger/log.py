@@ -1,0 +1,180 @@
+"""The log service: signed checkpoints and JSON-ready proofs over one event store.
+
+Checkpoints are issued on request (``issue``) and after appends at most once per
+``interval`` seconds (``after_append``); every issued one is stored, so any of them
+can be served again. Proofs are dicts of lowercase hex, exactly the API's bodies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from . import checkpoint as cp
+from .envelope import RecordedEvent
+from .errors import ClaimNotFound, IntegrityError
+from .store import EventStore
+from .store.tree import StoredCheckpoint
+from .timeutil import format_time, parse_time, utcnow
+
+#: seconds between checkpoints issued after appends, unless configured
+DEFAULT_INTERVAL = 1.0
+
+
+class LogService:
+    """Checkpoints and proofs for one store, signed with one Ed25519 key."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        key: Ed25519PrivateKey,
+        origin: str,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Serve ``store``'s log as ``origin``; ``interval`` throttles ``after_append``."""
+        if not cp.is_valid_key_name(origin):
+            raise cp.CheckpointError(f"the log origin {origin!r} cannot be a key name")
+        self.store = store
+        self.key = key
+        self.origin = origin
+        self.interval = interval
+        self._clock = clock
+        self._last_issue = float("-inf")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        store: EventStore,
+        key_path: str | Path,
+        origin: str,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> LogService:
+        """A service signing with the key file at ``key_path`` (created by ``claimledger init``)."""
+        if not Path(key_path).exists():
+            raise cp.CheckpointError(
+                f"no signing key at {key_path}: run `claimledger init` to create it"
+            )
+        return cls(store, cp.load_signing_key(key_path), origin, interval=interval)
+
+    # --- keys ---------------------------------------------------------------------------
+    @property
+    def verifier_key(self) -> str:
+        """The signed-note verifier key auditors pin."""
+        return cp.verifier_key(self.origin, self.key.public_key())
+
+    def key_info(self) -> dict[str, str]:
+        """``{"origin", "public_key" (hex), "verifier_key"}``."""
+        return {
+            "origin": self.origin,
+            "public_key": cp.public_key_bytes(self.key).hex(),
+            "verifier_key": self.verifier_key,
+        }
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def issue(self) -> StoredCheckpoint:
+        """Sign and store a checkpoint for the current head (the stored one if it exists)."""
+        size = self.store.head()
+        root = self.store.root(size)
+        note = cp.sign_checkpoint(self.origin, size, root, self.key)
+        stored = self.store.add_checkpoint(
+            StoredCheckpoint(size, root, note, format_time(utcnow()))
+        )
+        if stored.root != root:
+            raise IntegrityError(
+                f"the checkpoint stored for size {size} has another root than the tree", size
+            )
+        with self._lock:
+            self._last_issue = self._clock()
+        return stored
+
+    def after_append(self, *_: Any) -> StoredCheckpoint | None:
+        """Issue a checkpoint unless this process issued one less than ``interval`` ago."""
+        with self._lock:
+            now = self._clock()
+            if now - self._last_issue < self.interval:
+                return None
+            self._last_issue = now
+        return self.issue()
+
+    def current(self) -> StoredCheckpoint:
+        """The latest checkpoint; a new one when none exists or it lags and is old enough."""
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            return self.issue()
+        if latest.size < self.store.head():
+            age = utcnow() - parse_time(latest.issued_at)
+            if age >= timedelta(seconds=self.interval):
+                return self.issue()
+        return latest
+
+    def covering(self, size: int) -> StoredCheckpoint:
+        """The latest checkpoint if it covers ``size`` leaves, else a new one."""
+        latest = self.store.latest_checkpoint()
+        if latest is not None and latest.size >= size:
+            return latest
+        return self.issue()
+
+    # --- proofs ---------------------------------------------------------------------------
+    def _size(self, size: int | None) -> int:
+        return self.current().size if size is None else size
+
+    def inclusion(self, index: int, size: int | None = None) -> dict[str, Any]:
+        """``{"index", "size", "leaf_hash", "root", "proof"}`` (size: the checkpoint's)."""
+        proof = self.store.inclusion_proof(index, self._size(size))
+        return {
+            "index": proof.index,
+            "size": proof.size,
+            "leaf_hash": proof.leaf_hash.hex(),
+            "root": proof.root.hex(),
+            "proof": [h.hex() for h in proof.proof],
+        }
+
+    def consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
+        """``{"from", "to", "root_from", "root_to", "proof"}`` (to: the checkpoint's)."""
+        proof = self.store.consistency_proof(first, self._size(second))
+        return {
+            "from": proof.first,
+            "to": proof.second,
+            "root_from": proof.root_first.hex(),
+            "root_to": proof.root_second.hex(),
+            "proof": [h.hex() for h in proof.proof],
+        }
+
+    def event_proofs(
+        self, events: Sequence[RecordedEvent]
+    ) -> tuple[StoredCheckpoint, dict[int, dict[str, Any]]]:
+        """One checkpoint covering ``events`` and, by position, ``leaf_index`` and proof."""
+        last = max((e.position for e in events), default=0)
+        checkpoint = self.covering(last)
+        indexes = [e.position - 1 for e in events]
+        root, proofs = self.store.inclusion_proofs(indexes, checkpoint.size)
+        if root != checkpoint.root:
+            raise IntegrityError(
+                f"the tree root at size {checkpoint.size} is not the checkpoint's", checkpoint.size
+            )
+        return checkpoint, {
+            index + 1: {"leaf_index": index, "inclusion_proof": [h.hex() for h in proof]}
+            for index, proof in zip(indexes, proofs, strict=True)
+        }
+
+    def history(self, claim_id: str, *, as_of: str | None = None) -> dict[str, Any]:
+        """A claim's history with proofs: ``{"claim_id", "checkpoint", "events"}``."""
+        events = self.store.read_claim(claim_id, as_of=as_of)
+        if not events:
+            raise ClaimNotFound(claim_id)
+        checkpoint, proofs = self.event_proofs(events)
+        return {
+            "claim_id": claim_id,
+            "checkpoint": checkpoint.note,
+            "events": [{**e.to_json(), **proofs[e.position]} for e in events],
+        }
