@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -42,7 +42,7 @@ def _time(value: str | None, name: str) -> str | None:
 @click.command()
 @click.pass_obj
 def init(settings: Settings) -> None:
-    """Create or migrate the store schema (and, once the log has keys, the signing key)."""
+    """Create or migrate the store schema, build missing tree nodes, create the signing key."""
     store = store_from(settings)
     store.init()
     for hook in _init_hooks():
@@ -50,8 +50,10 @@ def init(settings: Settings) -> None:
     click.echo(f"ledger ready at {_safe_url(settings.database_url)} (head {store.head()})")
 
 
-def _init_hooks() -> list[object]:
-    return []
+def _init_hooks() -> list[Callable[[Settings, EventStore], None]]:
+    from .log import init_log
+
+    return [init_log]
 
 
 @click.command("import")

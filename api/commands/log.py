@@ -1,0 +1,132 @@
+"""Commands over the verifiable log: verify, audit, checkpoint and redact (and init's part)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ledger import checkpoint as cp
+from ledger.audit import audit as run_audit
+from ledger.log import DEFAULT_INTERVAL, LogService
+from ledger.remote import RemoteLog, verify_remote
+from ledger.store import EventStore
+
+from ..settings import ConfigError, Settings
+from .ledger_commands import store_from
+
+#: seconds between checkpoints issued after appends
+INTERVAL_ENV = "LEDGER_CHECKPOINT_INTERVAL"
+
+
+def checkpoint_interval(env: dict[str, str] | None = None) -> float:
+    """``LEDGER_CHECKPOINT_INTERVAL`` in seconds (default 1; 0 issues one after every append)."""
+    raw = (os.environ if env is None else env).get(INTERVAL_ENV, "")
+    if not raw.strip():
+        return DEFAULT_INTERVAL
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{INTERVAL_ENV} must be a number of seconds, not {raw!r}") from None
+    if not value >= 0:
+        raise ConfigError(f"{INTERVAL_ENV} must not be negative")
+    return value
+
+
+def log_service(settings: Settings, store: EventStore) -> LogService:
+    """The log service for the configured store, key and origin."""
+    return LogService.open(
+        store, settings.signing_key, settings.log_origin, interval=checkpoint_interval()
+    )
+
+
+def init_log(settings: Settings, store: EventStore) -> None:
+    """``claimledger init``'s part: the tree nodes of older logs, the signing key, a checkpoint."""
+    head = store.head()
+    with click.progressbar(
+        length=head, label="building tree nodes", file=sys.stderr
+    ) as bar:
+        built = store.backfill_nodes(progress=bar.update)
+    if built:
+        click.echo(f"built the tree nodes of {built} events")
+    created = not Path(settings.signing_key).exists()
+    cp.load_or_create_signing_key(settings.signing_key)
+    service = log_service(settings, store)
+    if created:
+        click.echo(f"created the signing key {settings.signing_key}")
+    checkpoint = service.issue()
+    click.echo(f"checkpoint at size {checkpoint.size}; verifier key {service.verifier_key}")
+
+
+@click.command()
+@click.option("--key", "key", help="verifier key for the checkpoint (default: the signing key's)")
+@click.option("--batch", default=2000, show_default=True, help="events read per query")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.pass_obj
+def audit(settings: Settings, key: str | None, batch: int, quiet: bool) -> None:
+    """Recompute every leaf, chain link, tree node and the latest checkpoint from the store."""
+    store = store_from(settings)
+    if key is None and Path(settings.signing_key).exists():
+        signing = cp.load_signing_key(settings.signing_key)
+        key = cp.verifier_key(settings.log_origin, signing.public_key())
+    head = store.head()
+    with click.progressbar(
+        length=head, label="auditing", file=sys.stderr, hidden=quiet
+    ) as bar:
+        report = run_audit(store, key, batch=batch, progress=bar.update)
+    click.echo(report.summary())
+    if report.failure is not None:
+        raise click.ClickException(f"audit failed at {report.failure}")
+
+
+@click.command()
+@click.pass_obj
+def checkpoint(settings: Settings) -> None:
+    """Issue a signed checkpoint for the current head now and print it."""
+    store = store_from(settings)
+    click.echo(log_service(settings, store).issue().note, nl=False)
+
+
+@click.command()
+@click.argument("event_id")
+@click.option("--reason", required=True, help="why the payload must go (recorded for good)")
+@click.pass_obj
+def redact(settings: Settings, event_id: str, reason: str) -> None:
+    """Remove an event's payload (legal takedown); the leaf keeps its hash, proofs still hold."""
+    store = store_from(settings)
+    event = store.redact(event_id, actor=settings.actor, reason=reason)
+    click.echo(
+        f"redacted the payload of event {event.id} (position {event.position}, claim"
+        f" {event.claim_id}); payload_sha256 {event.payload_sha256} stays committed"
+    )
+
+
+@click.command()
+@click.option("--url", required=True, help="the ledger API, e.g. https://ledger.example.org")
+@click.option("--claim", "claim_id", help="also verify this claim's whole history")
+@click.option("--key", "key", required=True, envvar="LEDGER_VERIFIER_KEY",
+              help="the log's verifier key, pinned (name+id+key)")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="file keeping the last verified checkpoint between runs")
+@click.option("--token", envvar="LEDGER_TOKEN", help="bearer token (auditor role) if needed")
+def verify(url: str, claim_id: str | None, key: str, state: Path | None, token: str | None) -> None:
+    """Independently check the log over HTTP: signature, consistency, a claim's proofs."""
+    try:
+        cp.parse_verifier_key(key)
+    except cp.CheckpointError as exc:
+        raise click.BadParameter(str(exc), param_hint="--key") from None
+    report = verify_remote(RemoteLog(url, token), key, claim_id=claim_id, state=state)
+    for line in report.lines:
+        click.echo(line)
+    first = report.result.first_failure
+    if first is not None:
+        raise click.ClickException(f"verification failed at {first}")
+    click.echo("OK")
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the CLI group."""
+    for command in (verify, audit, checkpoint, redact):
+        group.add_command(command)

@@ -1,0 +1,256 @@
+"""The operator's audit: recompute the whole log from the stored events, in one stream.
+
+For every position in order it checks that no position is missing or out of place,
+that the payload hashes to ``payload_sha256`` (or was redacted, with a record of it),
+that the leaf hash is the hash of the eleven committed fields, that the claim's chain
+link and version follow its previous event, that ``recorded_at`` never decreases, and
+that the stored level-0 node is that leaf. A ``CompactTree`` rebuilds the tree on the
+way and every stored perfect-subtree node is compared as it completes; the latest
+checkpoint's signature and root are checked against the rebuilt tree. Memory stays
+flat: events and nodes are read page by page and only a bounded cache of claim heads
+is kept. The first disagreement stops the audit and names its position.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import checkpoint as cp
+from . import hashing, merkle
+from .envelope import RecordedEvent
+from .store import EventStore
+from .store.tree import StoredCheckpoint
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFailure:
+    """The first disagreement: the position it concerns (None: the log), which check, why."""
+
+    position: int | None
+    check: str
+    message: str
+
+    def __str__(self) -> str:
+        """One line naming the position."""
+        where = f"position {self.position}" if self.position is not None else "the log"
+        return f"{where}: {self.check} check failed: {self.message}"
+
+
+@dataclass(slots=True)
+class AuditReport:
+    """What the audit covered, and its first failure if any."""
+
+    head: int = 0
+    events: int = 0
+    nodes: int = 0
+    redacted: list[int] = field(default_factory=list)
+    checkpoint: StoredCheckpoint | None = None
+    signature_checked: bool = False
+    failure: AuditFailure | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return self.failure is None
+
+    def summary(self) -> str:
+        """A short report for the operator."""
+        rate = self.events / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"audited {self.events} of {self.head} events and {self.nodes} tree nodes"
+            f" in {self.seconds:.1f} s ({rate:,.0f} events/s)"
+        ]
+        if self.redacted:
+            shown = ", ".join(map(str, self.redacted[:10]))
+            shown += " …" if len(self.redacted) > 10 else ""
+            lines.append(f"{len(self.redacted)} redacted payloads (hashes kept): positions {shown}")
+        if self.checkpoint is None:
+            lines.append("no checkpoint issued yet")
+        else:
+            signed = "signature verified" if self.signature_checked else "signature NOT checked"
+            lines.append(f"latest checkpoint: size {self.checkpoint.size}, {signed}")
+        lines.append("OK" if self.failure is None else f"FAILED at {self.failure}")
+        return "\n".join(lines)
+
+
+class _Stop(Exception):
+    def __init__(self, failure: AuditFailure) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def _fail(position: int | None, check: str, message: str) -> _Stop:
+    return _Stop(AuditFailure(position, check, message))
+
+
+class _Nodes:
+    """Stored nodes of one level, read page by page in index order."""
+
+    def __init__(self, store: EventStore, level: int, batch: int) -> None:
+        self.store, self.level, self.batch = store, level, batch
+        self.page: list[tuple[int, bytes]] = []
+        self.at = 0
+        self.start = 0
+
+    def expect(self, index: int, value: bytes, position: int) -> None:
+        if self.at == len(self.page):
+            self.page, self.at = self.store.read_nodes(self.level, self.start, self.batch), 0
+        if self.at == len(self.page) or self.page[self.at][0] != index:
+            raise _fail(position, "node", f"stored {self._name(index, position)} is missing")
+        if self.page[self.at][1] != value:
+            raise _fail(position, "node", f"stored {self._name(index, position)} differs from"
+                        " the hash recomputed here")
+        self.at += 1
+        self.start = index + 1
+
+    def _name(self, index: int, position: int) -> str:
+        if self.level == 0:
+            return f"leaf node (0, {index})"
+        return f"node ({self.level}, {index}) over positions {(index << self.level) + 1}-{position}"
+
+
+class _Claims:
+    """Recent claim heads (bounded); older ones are read back from the store."""
+
+    def __init__(self, store: EventStore, limit: int) -> None:
+        self.store, self.limit = store, limit
+        self.heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+
+    def previous(self, event: RecordedEvent) -> tuple[int, str | None]:
+        if event.version == 1:
+            return 0, None
+        head = self.heads.get(event.claim_id)
+        if head is not None:
+            self.heads.move_to_end(event.claim_id)
+            return head
+        for earlier in self.store.read_claim(event.claim_id):
+            if earlier.version == event.version - 1 and earlier.position < event.position:
+                return earlier.version, earlier.leaf_hash
+        return 0, None
+
+    def remember(self, event: RecordedEvent) -> None:
+        self.heads[event.claim_id] = (event.version, event.leaf_hash)
+        self.heads.move_to_end(event.claim_id)
+        if len(self.heads) > self.limit:
+            self.heads.popitem(last=False)
+
+
+def _check_event(event: RecordedEvent, expected: int, last_recorded: str, claims: _Claims,
+                 report: AuditReport) -> None:
+    position = event.position
+    if position != expected:
+        raise _fail(expected, "position", f"position {expected} is missing or out of place"
+                    f" (found position {position} next)")
+    if event.data is None:
+        if event.redaction is None:
+            raise _fail(position, "payload", "the payload is gone and no redaction is recorded")
+        report.redacted.append(position)
+    elif hashing.payload_sha256(event.data) != event.payload_sha256:
+        raise _fail(position, "payload", "the payload does not hash to payload_sha256")
+    if hashing.leaf_hash(event.leaf_input()).hex() != event.leaf_hash:
+        raise _fail(position, "leaf", "leaf_hash is not the hash of the committed fields")
+    version, prev = claims.previous(event)
+    if event.version != version + 1:
+        raise _fail(position, "version", f"claim {event.claim_id} version {event.version}"
+                    f" follows version {version}")
+    if event.prev_hash != prev:
+        raise _fail(position, "chain", "prev_hash is not the leaf hash of the claim's"
+                    " previous event")
+    if event.recorded_at < last_recorded:
+        raise _fail(position, "recorded_at", f"recorded_at {event.recorded_at} goes back before"
+                    f" {last_recorded}")
+
+
+def _check_signature(
+    checkpoint: StoredCheckpoint, verifier_key: str | None, origin: str | None, report: AuditReport
+) -> None:
+    if verifier_key is None:
+        return
+    try:
+        opened = cp.open_checkpoint(checkpoint.note, verifier_key, origin=origin)
+    except cp.CheckpointError as exc:
+        raise _fail(None, "checkpoint", f"checkpoint of size {checkpoint.size}: {exc}") from None
+    if (opened.size, opened.root) != (checkpoint.size, checkpoint.root):
+        raise _fail(None, "checkpoint", f"the signed note stored for size {checkpoint.size}"
+                    " names another size or root")
+    report.signature_checked = True
+
+
+def _check_root(checkpoint: StoredCheckpoint, root: bytes) -> None:
+    if root != checkpoint.root:
+        raise _fail(None, "checkpoint", f"the signed root of size {checkpoint.size} is not the"
+                    " root of the events stored: the log was rewritten at or before position"
+                    f" {checkpoint.size}")
+
+
+def audit(
+    store: EventStore,
+    verifier_key: str | None = None,
+    *,
+    origin: str | None = None,
+    batch: int = 2000,
+    claim_cache: int = 100_000,
+    progress: Callable[[int], Any] | None = None,
+) -> AuditReport:
+    """Audit the whole log up to its current head; stops at the first failure."""
+    started = time.perf_counter()
+    report = AuditReport()
+    report.checkpoint = checkpoint = store.latest_checkpoint()
+    report.head = head = store.head()
+    try:
+        if checkpoint is not None:
+            _check_signature(checkpoint, verifier_key, origin, report)
+            if checkpoint.size > head:
+                raise _fail(head + 1, "position", f"the log ends at {head} but a checkpoint was"
+                            f" signed for {checkpoint.size} events")
+            if checkpoint.size == 0:
+                _check_root(checkpoint, merkle.EMPTY_ROOT)
+        _stream(store, head, checkpoint, report, batch, _Claims(store, claim_cache), progress)
+    except _Stop as stop:
+        report.failure = stop.failure
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _stream(
+    store: EventStore,
+    head: int,
+    checkpoint: StoredCheckpoint | None,
+    report: AuditReport,
+    batch: int,
+    claims: _Claims,
+    progress: Callable[[int], Any] | None,
+) -> None:
+    tree = merkle.CompactTree()
+    levels: dict[int, _Nodes] = {}
+    expected, last_recorded, after = 1, "", 0
+    while after < head:
+        page = store.read_all(after, min(batch, head - after))
+        if not page:
+            raise _fail(expected, "position", f"position {expected} is missing (the log ends"
+                        f" at {after}, its head is {head})")
+        for event in page:
+            _check_event(event, expected, last_recorded, claims, report)
+            claims.remember(event)
+            last_recorded = event.recorded_at
+            leaf = bytes.fromhex(event.leaf_hash)
+            for level, index, value in [(0, expected - 1, leaf), *tree.append(leaf)]:
+                nodes = levels.get(level)
+                if nodes is None:
+                    nodes = levels[level] = _Nodes(store, level, batch)
+                nodes.expect(index, value, expected)
+                report.nodes += 1
+            report.events += 1
+            if checkpoint is not None and tree.size == checkpoint.size:
+                _check_root(checkpoint, tree.root())
+            expected += 1
+            if expected > head:
+                break
+        after = page[-1].position
+        if progress is not None:
+            progress(len(page))

@@ -1,0 +1,197 @@
+"""The auditor's check of a ledger over HTTP, with nothing but the standard library.
+
+``verify_remote`` fetches the latest checkpoint, checks its signature against the
+pinned verifier key, proves it consistent with the checkpoint saved in the state file
+on the previous run (then saves it), and for a claim re-checks the whole history with
+its inclusion proofs (``ledger.verifier``). Trusting the server for nothing: every
+root it serves is taken from a signed note, never from its JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import checkpoint as cp
+from .errors import LedgerError
+from .verifier import (
+    VerificationResult,
+    verify_checkpoint,
+    verify_checkpoint_consistency,
+    verify_history,
+)
+
+
+class RemoteError(LedgerError):
+    """The ledger's API could not be reached or answered something unexpected."""
+
+
+class RemoteLog:
+    """A minimal client of the ledger's auditor endpoints (urllib)."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        """Talk to the API at ``url``, with a bearer ``token`` if given."""
+        if not url.startswith(("http://", "https://")):
+            raise RemoteError(f"the URL must start with http:// or https://, not {url!r}")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        target = self.url + path
+        if params:
+            target += "?" + urllib.parse.urlencode(params)
+        request = urllib.request.Request(target, method="GET")  # noqa: S310 - scheme checked
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as exc:
+            detail = ""
+            with contextlib.suppress(ValueError, AttributeError, OSError):
+                detail = json.loads(exc.read()).get("detail", "")
+            raise RemoteError(f"GET {path}: HTTP {exc.code} {detail}".strip()) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RemoteError(f"GET {path}: cannot reach {self.url}: {reason}") from None
+
+    def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        try:
+            return json.loads(self._get(path, params))
+        except ValueError:
+            raise RemoteError(f"GET {path}: the answer is not JSON") from None
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint note."""
+        try:
+            return self._get("/v1/log/checkpoint").decode("utf-8")
+        except UnicodeDecodeError:
+            raise RemoteError("GET /v1/log/checkpoint: the note is not UTF-8") from None
+
+    def consistency(self, first: int, second: int) -> list[str]:
+        """The consistency proof (hex) from size ``first`` to ``second``."""
+        body = self._json("/v1/log/proof/consistency", {"from": first, "to": second})
+        proof = body.get("proof") if isinstance(body, dict) else None
+        if not isinstance(proof, list):
+            raise RemoteError("GET /v1/log/proof/consistency: no proof in the answer")
+        return proof
+
+    def history(self, claim_id: str) -> dict[str, Any]:
+        """A claim's history with its checkpoint and inclusion proofs."""
+        path = f"/v1/claims/{urllib.parse.quote(claim_id, safe='')}/history"
+        body = self._json(path, {"proofs": "true"})
+        if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+            raise RemoteError(f"GET {path}: no events in the answer")
+        return body
+
+
+@dataclass(slots=True)
+class RemoteReport:
+    """The outcome: merged checks, the newest checkpoint seen, and what was said on the way."""
+
+    result: VerificationResult = field(default_factory=VerificationResult)
+    checkpoint: cp.Checkpoint | None = None
+    note: str | None = None
+    lines: list[str] = field(default_factory=list)
+
+    def merge(self, other: VerificationResult) -> VerificationResult:
+        self.result.checks.update(other.checks)
+        self.result.failures.extend(other.failures)
+        self.result.redacted.extend(other.redacted)
+        return other
+
+
+def _consistent(
+    log: RemoteLog, report: RemoteReport, old: str, new: str, key: str, what: str
+) -> None:
+    """Check that the tree of note ``old`` is a prefix of the tree of note ``new``."""
+    proof: list[str] = []
+    try:
+        first, second = _size(old, key), _size(new, key)
+    except cp.CheckpointError:
+        first = second = 0  # the check below reports which note fails
+    if 0 < first < second:
+        proof = log.consistency(first, second)
+    checked = report.merge(verify_checkpoint_consistency(old, new, proof, key))
+    if checked.ok:
+        report.lines.append(f"consistency: {what} (size {first}) is a prefix of size {second}")
+
+
+def read_state(path: Path) -> str | None:
+    """The checkpoint note saved by the previous run, if any."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def save_state(path: Path, note: str) -> None:
+    """Save a checkpoint note atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".verify-state-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(note)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def verify_remote(
+    log: RemoteLog, verifier_key: str, *, claim_id: str | None = None, state: Path | None = None
+) -> RemoteReport:
+    """Check the log at ``log`` against the pinned key; saves the state only when all passed."""
+    cp.parse_verifier_key(verifier_key)  # a malformed pinned key is the caller's error
+    report = RemoteReport()
+    note = log.checkpoint()
+    if not report.merge(verify_checkpoint(note, verifier_key)).ok:
+        return report
+    newest = note
+    report.lines.append(f"checkpoint: size {_size(note, verifier_key)}, signature verified")
+    if claim_id is not None:
+        body = log.history(claim_id)
+        history_note = body.get("checkpoint")
+        if not isinstance(history_note, str):
+            report.result.fail("checkpoint", None, "the history came without a checkpoint")
+            return report
+        checked = report.merge(
+            verify_history(body["events"], history_note, verifier_key, claim_id=claim_id)
+        )
+        if checked.checkpoint is None:
+            return report
+        if checked.ok:
+            report.lines.append(
+                f"claim {claim_id}: {len(body['events'])} events, payloads, chain and inclusion"
+                f" proofs verified against size {checked.checkpoint.size}"
+            )
+        if checked.redacted:
+            report.lines.append(
+                f"redacted payloads (hash kept, not checkable) at positions {checked.redacted}"
+            )
+        smaller, larger = sorted((note, history_note), key=lambda n: _size(n, verifier_key))
+        _consistent(log, report, smaller, larger, verifier_key, "the log's checkpoint")
+        newest = larger
+    saved = read_state(state) if state is not None else None
+    if saved is not None:
+        _consistent(log, report, saved, newest, verifier_key, "the saved checkpoint")
+    report.note = newest
+    report.checkpoint = cp.parse_checkpoint_body(cp.open_note(newest, verifier_key))
+    if state is not None and report.result.ok:
+        save_state(state, newest)
+        report.lines.append(f"state saved to {state}")
+    return report
+
+
+def _size(note: str, key: str) -> int:
+    return cp.parse_checkpoint_body(cp.open_note(note, key)).size
