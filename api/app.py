@@ -24,6 +24,7 @@ from .metrics import Metrics
 from .metrics import blp as metrics_blp
 from .ratelimit import init_rate_limits
 from .resources import claimreview, claims, entries, events, imports, stream, tokens
+from .resources import log as log_resource
 from .schemas import ProblemSchema
 from .settings import Settings
 from .state import EXTENSION, LedgerState, ledger_state
@@ -109,6 +110,8 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         (ledger_fields.Uri, "string", "uri"),
     ):
         api.register_field(field_class, kind, fmt)
+    api.register_blueprint(log_resource.blp)  # the verifiable log: checkpoint, key, proofs
+    state.append_hooks.append(log_resource.checkpoint_after_append)
     for blueprint in (
         claims.blp, entries.blp, events.blp, imports.blp, tokens.blp, health_blp, metrics_blp,
     ):

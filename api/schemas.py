@@ -170,6 +170,11 @@ class HistoryQuerySchema(Schema):
     """Query of ``GET /v1/claims/{id}/history``."""
 
     as_of = Timestamp(metadata={"description": "Only the events recorded by this time."})
+    proofs = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Add the signed checkpoint and each event's inclusion proof"
+                  " (auditor role)."},
+    )
 
 
 class EventsQuerySchema(Schema):
@@ -202,6 +207,12 @@ class EventSchema(Schema):
     prev_hash = fields.String(required=True, allow_none=True)
     leaf_hash = fields.String(required=True)
     redaction = fields.Dict()
+    leaf_index = fields.Integer(metadata={"description": "With proofs=true: position - 1."})
+    inclusion_proof = fields.List(
+        fields.String(),
+        metadata={"description": "With proofs=true: RFC 9162 inclusion proof (hex) against"
+                  " the history's checkpoint."},
+    )
 
 
 class CorrectionNoteSchema(Schema):
@@ -297,6 +308,10 @@ class HistorySchema(Schema):
 
     claim_id = fields.UUID(required=True)
     events = fields.List(fields.Nested(EventSchema), required=True)
+    checkpoint = fields.String(
+        metadata={"description": "With proofs=true: the signed checkpoint note the proofs"
+                  " are against."},
+    )
 
 
 class EventPageSchema(Schema):

@@ -28,6 +28,7 @@ from ..schemas import (
 )
 from ..state import ledger_state
 from ..writing import WRITE_HEADERS, append_event
+from . import log
 
 blp = Blueprint("claims", __name__, url_prefix="/v1/claims", description="Claims and their state")
 
@@ -94,16 +95,24 @@ class History(MethodView):
     @blp.response(200, HistorySchema, headers=_ETAG_HEADER)
     @blp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
     def get(self, _headers: dict[str, Any], query: dict[str, str], claim_id: UUID) -> Response:
-        """A claim's events in version order (those recorded by ``as_of``, if given)."""
-        as_of = query.get("as_of")
+        """A claim's events in version order (those recorded by ``as_of``, if given).
+
+        ``proofs=true`` (auditor role) adds the signed checkpoint and, on each event,
+        ``leaf_index`` and ``inclusion_proof`` against it.
+        """
+        as_of, proofs = query.get("as_of"), bool(query.get("proofs"))
+        if proofs:
+            log.require_auditor()
         events = ledger_state().store.read_claim(str(claim_id), as_of=as_of)
         if not events:
             raise ClaimNotFound(claim_id)
         headers = {}
-        if as_of is None:
+        if as_of is None and not proofs:
             tag = headers["ETag"] = etag(events[-1].version)
             unchanged = _not_modified(tag)
             if unchanged is not None:
                 return unchanged
         body = {"claim_id": str(claim_id), "events": [e.to_json() for e in events]}
+        if proofs:
+            body.update(log.history_with_proofs(events))
         return json_response(body, headers=headers)

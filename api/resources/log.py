@@ -1,0 +1,229 @@
+"""The verifiable log over HTTP: the signed checkpoint, the key, inclusion and consistency proofs.
+
+All are auditor GETs (anonymous too with ``LEDGER_PUBLIC_READ=1``). Bad ranges are 422
+problems (``invalid-range``), sizes past the log's head 404 (``beyond-head``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Response, current_app
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from ledger.checkpoint import CheckpointError
+from ledger.envelope import RecordedEvent
+from ledger.log import LogService
+from ledger.store.tree import TreeSizeError
+
+from ..auth import principal, requires
+from ..commands.log import checkpoint_interval
+from ..errors import Problem
+from ..parsing import Blueprint
+from ..responses import json_response
+from ..state import ledger_state
+
+blp = Blueprint(
+    "log", __name__, url_prefix="/v1/log",
+    description="The verifiable log: signed checkpoints, the key and RFC 9162 proofs",
+)
+log = logging.getLogger("api.log")
+
+_SERVICE = "claimledger.log"
+_MAX = 2**63 - 1
+_HEX = {"description": "SHA-256 hash, lowercase hex", "pattern": "^[0-9a-f]{64}$"}
+
+
+def log_service() -> LogService:
+    """This app's log service, opened on first use (the signing key is made by ``init``).
+
+    The checkpoint interval is the app's ``CHECKPOINT_INTERVAL`` if configured, else
+    ``LEDGER_CHECKPOINT_INTERVAL``.
+    """
+    service: LogService | None = current_app.extensions.get(_SERVICE)
+    if service is None:
+        state = ledger_state()
+        configured = current_app.config.get("CHECKPOINT_INTERVAL")
+        interval = checkpoint_interval() if configured is None else float(configured)
+        try:
+            service = LogService.open(
+                state.store, state.settings.signing_key, state.settings.log_origin,
+                interval=interval,
+            )
+        except CheckpointError as exc:
+            log.error("log unavailable: %s", exc)
+            raise Problem(
+                503, "The log has no signing key yet (run claimledger init).",
+                slug="log-unavailable",
+            ) from None
+        current_app.extensions[_SERVICE] = service
+    return service
+
+
+def checkpoint_after_append(_events: Sequence[RecordedEvent]) -> None:
+    """Append hook: issue a checkpoint, at most one per LEDGER_CHECKPOINT_INTERVAL."""
+    log_service().after_append()
+
+
+def require_auditor() -> None:
+    """403 unless the caller holds the auditor role (anonymous is let in only by public read)."""
+    who = principal()
+    if who.role is not None and not who.may("auditor"):
+        raise Problem(
+            403,
+            f"Proofs need the auditor role; this token has the {who.role} role.",
+            slug="forbidden",
+        )
+
+
+def proof_problem(error: TreeSizeError) -> Problem:
+    """A bad range as a 422, a size past the head as a 404."""
+    if error.beyond_head:
+        return Problem(404, str(error), slug="beyond-head")
+    return Problem(422, str(error), slug="invalid-range")
+
+
+# --- schemas ---------------------------------------------------------------------------
+class KeySchema(Schema):
+    """The log's public key."""
+
+    origin = fields.String(required=True, metadata={"description": "The checkpoints' origin line"})
+    public_key = fields.String(required=True, metadata={"description": "Ed25519 key, hex"})
+    verifier_key = fields.String(
+        required=True, metadata={"description": "C2SP signed-note verifier key: name+id+key"}
+    )
+
+
+class InclusionQuerySchema(Schema):
+    """Query of the inclusion proof."""
+
+    index = fields.Integer(
+        required=True, validate=validate.Range(min=0, max=_MAX),
+        metadata={"description": "0-based leaf index (position - 1)"},
+    )
+    size = fields.Integer(
+        validate=validate.Range(min=1, max=_MAX),
+        metadata={"description": "tree size (default: the latest checkpoint's)"},
+    )
+
+
+class ConsistencyQuerySchema(Schema):
+    """Query of the consistency proof."""
+
+    first = fields.Integer(
+        data_key="from", required=True, validate=validate.Range(min=1, max=_MAX),
+        metadata={"description": "the smaller tree size (at least 1)"},
+    )
+    second = fields.Integer(
+        data_key="to", validate=validate.Range(min=1, max=_MAX),
+        metadata={"description": "the larger tree size (default: the latest checkpoint's)"},
+    )
+
+
+class InclusionSchema(Schema):
+    """RFC 9162 inclusion proof (PATH), leaf side first."""
+
+    index = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True, metadata=_HEX)
+    root = fields.String(required=True, metadata=_HEX)
+    proof = fields.List(fields.String(metadata=_HEX), required=True)
+
+
+class ConsistencySchema(Schema):
+    """RFC 9162 consistency proof (PROOF)."""
+
+    class Meta:
+        """Keys are the API's names."""
+
+        ordered = True
+
+    first = fields.Integer(data_key="from", required=True)
+    second = fields.Integer(data_key="to", required=True)
+    root_from = fields.String(required=True, metadata=_HEX)
+    root_to = fields.String(required=True, metadata=_HEX)
+    proof = fields.List(fields.String(metadata=_HEX), required=True)
+
+
+# --- resources -------------------------------------------------------------------------
+@blp.route("/checkpoint")
+class Checkpoint(MethodView):
+    """``/v1/log/checkpoint``."""
+
+    @requires("auditor")
+    @blp.response(
+        200, content_type="text/plain",
+        description="The latest C2SP tlog-checkpoint as a signed note (text/plain)",
+    )
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def get(self) -> Response:
+        """The latest signed checkpoint: origin, tree size, base64 root, Ed25519 signature.
+
+        A new one is issued when none exists or when the latest is older than the
+        checkpoint interval and the log has grown since.
+        """
+        note = log_service().current().note
+        return Response(note, mimetype="text/plain")
+
+
+@blp.route("/key")
+class Key(MethodView):
+    """``/v1/log/key``."""
+
+    @requires("auditor")
+    @blp.response(200, KeySchema)
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def get(self) -> Response:
+        """The key checkpoints are signed with; auditors pin ``verifier_key``."""
+        return json_response(log_service().key_info())
+
+
+@blp.route("/proof/inclusion")
+class Inclusion(MethodView):
+    """``/v1/log/proof/inclusion``."""
+
+    @requires("auditor")
+    @blp.arguments(InclusionQuerySchema, location="query")
+    @blp.response(200, InclusionSchema)
+    @blp.alt_response(404, response="NOT_FOUND", description="size is beyond the log's head")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="index >= size")
+    def get(self, query: dict[str, int]) -> Response:
+        """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+        try:
+            body = log_service().inclusion(query["index"], query.get("size"))
+        except TreeSizeError as exc:
+            raise proof_problem(exc) from None
+        return json_response(body)
+
+
+@blp.route("/proof/consistency")
+class Consistency(MethodView):
+    """``/v1/log/proof/consistency``."""
+
+    @requires("auditor")
+    @blp.arguments(ConsistencyQuerySchema, location="query")
+    @blp.response(200, ConsistencySchema)
+    @blp.alt_response(404, response="NOT_FOUND", description="to is beyond the log's head")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="from is 0 or > to")
+    def get(self, query: dict[str, int]) -> Response:
+        """RFC 9162 consistency proof: the tree of ``from`` leaves is a prefix of ``to``."""
+        try:
+            body = log_service().consistency(query["first"], query.get("second"))
+        except TreeSizeError as exc:
+            raise proof_problem(exc) from None
+        return json_response(body)
+
+
+def history_with_proofs(events: Sequence[RecordedEvent]) -> dict[str, Any]:
+    """``{"checkpoint", "events"}`` for history: each event with ``leaf_index`` and its proof."""
+    try:
+        checkpoint, proofs = log_service().event_proofs(events)
+    except TreeSizeError as exc:
+        raise proof_problem(exc) from None
+    return {
+        "checkpoint": checkpoint.note,
+        "events": [{**e.to_json(), **proofs[e.position]} for e in events],
+    }

@@ -1,0 +1,171 @@
+"""``claimledger verify`` against a real HTTP server: tampering named, rewrites caught."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from api import cli as cli_module
+from api import create_app
+from ledger import checkpoint as cp
+from ledger import hashing
+from ledger.envelope import RecordedEvent
+from ledger.log import LogService
+from ledger.store import EventStore, open_store
+
+from .log_support import BACKENDS, grow, new_store, raw, story, unguard
+
+ORIGIN = "ledger.example.org/log"
+
+
+@dataclass
+class Served:
+    """A log served over HTTP by the real app, and what the auditor pinned."""
+
+    store: EventStore
+    url: str
+    base: str
+    key_path: Path
+    verifier_key: str
+    events: list[RecordedEvent]
+    claims: list[str]
+    state: Path
+
+    def verify(self, *args: str) -> Result:
+        cli_module._register()
+        return CliRunner().invoke(cli_module.cli, [
+            "verify", "--url", self.base, "--key", self.verifier_key, "--state", str(self.state),
+            *args,
+        ])
+
+    def sql(self, *statements: str) -> None:
+        unguard(self.url)
+        raw(self.url, *statements)
+
+    def claim_of(self, position: int) -> str:
+        return self.events[position - 1].claim_id
+
+
+@pytest.fixture(params=BACKENDS)
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    with new_store(request.param, tmp_path) as (store, url):
+        claims = story(3)
+        events = grow([store], 30, claims)
+        key_path = tmp_path / "signing.key"
+        key = cp.load_or_create_signing_key(key_path)
+        LogService(store, key, ORIGIN).issue()
+        app = create_app({"DATABASE_URL": url, "SIGNING_KEY": key_path, "LOG_ORIGIN": ORIGIN,
+                          "PUBLIC_READ": True, "RATE_LIMIT": None, "CHECKPOINT_INTERVAL": 0})
+        server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield Served(store, url, f"http://127.0.0.1:{server.server_port}", key_path,
+                         cp.verifier_key(ORIGIN, key.public_key()), events, claims,
+                         tmp_path / "auditor.note")
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+def test_a_clean_log_verifies_and_the_next_run_proves_it_grew_consistently(served: Served) -> None:
+    first = served.verify("--claim", served.claims[0])
+    assert first.exit_code == 0, first.output + first.stderr
+    assert "signature verified" in first.output
+    assert first.output.rstrip().endswith("OK")
+    assert served.state.read_text().startswith(f"{ORIGIN}\n30\n")
+    grow([served.store], 6, served.claims, seed=9)
+    LogService.open(served.store, served.key_path, ORIGIN).issue()
+    second = served.verify()
+    assert second.exit_code == 0, second.output + second.stderr
+    assert "consistency: the saved checkpoint (size 30) is a prefix of size 36" in second.output
+    assert served.state.read_text().startswith(f"{ORIGIN}\n36\n")
+
+
+def test_an_edited_row_is_named_by_its_position(served: Served) -> None:
+    served.sql("UPDATE events SET actor = 'mallory' WHERE position = 11")
+    result = served.verify("--claim", served.claim_of(11))
+    assert result.exit_code == 1
+    assert "verification failed at position 11: leaf check failed" in result.stderr
+    assert not served.state.exists()  # nothing is saved when a check fails
+
+
+def test_an_edited_payload_is_named_by_its_position(served: Served) -> None:
+    served.sql("UPDATE payloads SET data = '{\"text\":\"Edited.\"}' WHERE position = 17")
+    result = served.verify("--claim", served.claim_of(17))
+    assert "verification failed at position 17: payload check failed" in result.stderr
+
+
+def test_a_deleted_row_is_named_by_the_event_that_no_longer_links(served: Served) -> None:
+    claim = served.claim_of(12)
+    later = [e for e in served.events if e.claim_id == claim and e.position > 12]
+    assert later, "the sample log should have a later event in that claim"
+    served.sql("DELETE FROM payloads WHERE position = 12", "DELETE FROM events WHERE position = 12")
+    result = served.verify("--claim", claim)
+    assert result.exit_code == 1
+    failed = f"verification failed at position {later[0].position}: version check failed"
+    assert failed in result.stderr
+
+
+def test_reordered_rows_are_named(served: Served) -> None:
+    claim = served.claim_of(20)
+    mine = [e.position for e in served.events if e.claim_id == claim]
+    a, b = mine[-2], mine[-1]
+    served.sql(*[f"UPDATE {t} SET position = {p} WHERE position = {q}"
+                 for t in ("events", "payloads") for p, q in ((-1, a), (a, b), (b, -1))])
+    result = served.verify("--claim", claim)
+    assert result.exit_code == 1
+    assert f"verification failed at position {a}: " in result.stderr
+
+
+def test_a_history_rewritten_and_re_signed_with_the_same_key_fails_consistency(
+    served: Served,
+) -> None:
+    assert served.verify().exit_code == 0  # the auditor saves the checkpoint of size 30
+    victim = max(served.events, key=lambda e: (e.claim_id == served.claims[1], e.position))
+    payload = hashing.payload_sha256({"text": "A quieter version."})
+    fields = {n: getattr(victim, n) for n in hashing.LEAF_FIELDS} | {"payload_sha256": payload}
+    leaf = hashing.leaf_hash(hashing.leaf_input(**fields)).hex()
+    served.sql(
+        f"UPDATE payloads SET data = '{{\"text\":\"A quieter version.\"}}'"
+        f" WHERE position = {victim.position}",
+        f"UPDATE events SET payload_sha256 = '{payload}', leaf_hash = '{leaf}'"
+        f" WHERE position = {victim.position}",
+        "DELETE FROM merkle_nodes", "DELETE FROM checkpoints",
+    )
+    operator = open_store(served.url)
+    try:
+        operator.backfill_nodes()
+        grow([operator], 4, served.claims, seed=11)
+        LogService.open(operator, served.key_path, ORIGIN).issue()  # re-signed, same key
+    finally:
+        operator.close()
+
+    alone = CliRunner().invoke(cli_module.cli, ["verify", "--url", served.base, "--key",
+                                                served.verifier_key, "--claim", victim.claim_id])
+    assert alone.exit_code == 0, alone.stderr  # without saved state the rewrite is invisible
+    result = served.verify("--claim", victim.claim_id)
+    assert result.exit_code == 1
+    assert "verification failed at log: consistency check failed" in result.stderr
+    assert served.state.read_text().startswith(f"{ORIGIN}\n30\n")  # the old state is kept
+
+
+def test_a_wrong_pinned_key_or_an_unreachable_url_is_one_clear_line(served: Served) -> None:
+    other = cp.verifier_key(ORIGIN, cp.generate_signing_key().public_key())
+    cli_module._register()
+    wrong = CliRunner().invoke(cli_module.cli, ["verify", "--url", served.base, "--key", other])
+    assert wrong.exit_code == 1
+    assert "checkpoint check failed" in wrong.stderr
+    bad = CliRunner().invoke(cli_module.cli, ["verify", "--url", served.base, "--key", "nonsense"])
+    assert bad.exit_code == 2
+    assert "--key" in bad.stderr
+    gone = CliRunner().invoke(cli_module.cli, ["verify", "--url", "http://127.0.0.1:1",
+                                               "--key", served.verifier_key])
+    assert gone.exit_code == 1
+    assert "cannot reach" in gone.stderr
