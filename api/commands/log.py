@@ -10,6 +10,7 @@ import click
 
 from ledger import checkpoint as cp
 from ledger.audit import audit as run_audit
+from ledger.errors import IntegrityError
 from ledger.log import DEFAULT_INTERVAL, LogService
 from ledger.remote import RemoteLog, verify_remote
 from ledger.store import EventStore
@@ -45,11 +46,11 @@ def log_service(settings: Settings, store: EventStore) -> LogService:
 def init_log(settings: Settings, store: EventStore) -> None:
     """``claimledger init``'s part: the tree nodes of older logs, the signing key, a checkpoint."""
     head = store.head()
-    with click.progressbar(
-        length=head, label="building tree nodes", file=sys.stderr
-    ) as bar:
-        built = store.backfill_nodes(progress=bar.update)
-    if built:
+    try:
+        store.root(head)
+    except IntegrityError:  # a ledger from before the tree: build it, with a progress bar
+        with click.progressbar(length=head, label="building tree nodes", file=sys.stderr) as bar:
+            built = store.backfill_nodes(progress=bar.update)
         click.echo(f"built the tree nodes of {built} events")
     created = not Path(settings.signing_key).exists()
     cp.load_or_create_signing_key(settings.signing_key)

@@ -194,3 +194,23 @@ def test_init_audit_checkpoint_and_redact_commands(runner: CliRunner, tmp_path: 
     failed = runner.invoke(cli_module.cli, ["audit", "--quiet"])
     assert failed.exit_code == 1
     assert "audit failed at position 12: leaf check failed" in failed.stderr
+
+
+def test_init_builds_the_tree_of_a_ledger_from_before_it(runner: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    assert runner.invoke(cli_module.cli, ["init"]).exit_code == 0
+    store = open_store(url)
+    try:
+        grow([store], 30, story(2))
+    finally:
+        store.close()
+    unguard(url)
+    raw(url, "DELETE FROM merkle_nodes", "DELETE FROM checkpoints")
+    upgraded = runner.invoke(cli_module.cli, ["init"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "built the tree nodes of 30 events" in upgraded.output
+    assert "building tree nodes" in upgraded.stderr
+    assert runner.invoke(cli_module.cli, ["audit", "--quiet"]).exit_code == 0
+    again = runner.invoke(cli_module.cli, ["init"])
+    assert "built the tree nodes" not in again.output
+    assert "building tree nodes" not in again.stderr
