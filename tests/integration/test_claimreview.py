@@ -64,7 +64,8 @@ def check_node(node: Any, allowed_types: list[str], path: str) -> None:
     """A JSON-LD node: a known type fitting the range, with only its own properties."""
     assert isinstance(node, dict), f"{path} is not an object"
     kind = node.get("@type")
-    assert kind in TYPES and not TYPES[kind].get("dataType"), f"{path}: unknown @type {kind!r}"
+    assert kind in TYPES, f"{path}: unknown @type {kind!r}"
+    assert not TYPES[kind].get("dataType"), f"{path}: {kind} is a data type, not a node"
     assert any(t in ancestors(kind) for t in allowed_types), (
         f"{path}: a {kind} is not one of {allowed_types}"
     )
@@ -97,13 +98,15 @@ def check_claim_review(review: dict[str, Any]) -> None:
     for name in ("ratingValue", "bestRating", "worstRating"):
         assert isinstance(rating[name], int), name
     assert rating["worstRating"] <= rating["ratingValue"] <= rating["bestRating"]
-    assert isinstance(rating["alternateName"], str) and rating["alternateName"]
+    assert isinstance(rating["alternateName"], str)
+    assert rating["alternateName"]
     claim = review["itemReviewed"]
     assert claim["@type"] == "Claim"
     for name in ("author", "datePublished", "appearance", "firstAppearance"):
         assert name in claim, f"Claim.{name} is required"
     assert claim["author"]["@type"] in ("Person", "Organization")
-    assert claim["appearance"] and all(a["@type"] == "CreativeWork" for a in claim["appearance"])
+    assert claim["appearance"]
+    assert all(a["@type"] == "CreativeWork" for a in claim["appearance"])
     assert claim["firstAppearance"] in claim["appearance"]
 
 

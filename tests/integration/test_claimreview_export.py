@@ -15,7 +15,8 @@ def test_export_writes_every_rated_claim_as_a_valid_claim_review(tmp_path: Path)
     cli(env, "init")
     cli(env, "import", str(EXAMPLE))
     array = json.loads(cli(env, "export", "--format", "claimreview").stdout)
-    assert isinstance(array, list) and array
+    assert isinstance(array, list)
+    assert array
     for review in array:
         check_claim_review(review)
         assert review["author"] == {"@type": "Organization", "name": "Example Fact Check"}
