@@ -6,6 +6,8 @@ import random
 import time
 
 from rq import Worker
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
 
 from ledger.envelope import NewEvent
 from ledger.store import open_store
@@ -17,7 +19,7 @@ from tests.workers_fixtures import (  # noqa: F401 (fixtures)
     seeded_log_fixture,
     wait_until,
 )
-from workers.config import ViewConfig
+from workers.config import QUEUE, ViewConfig
 from workers.coordination import read_pointer, request_catch_up
 from workers.synthetic import fill_store
 from workers.views import ViewReader
@@ -111,9 +113,12 @@ def test_four_partitions_on_two_workers_give_views_equal_to_the_log(
     live = read_pointer(client, config.keys)
     assert live is not None
     assert live.partitions == 4
-    done = {w.name: w.successful_job_count for w in Worker.all(connection=client)}
-    assert len(done) == 2
-    assert all(count > 0 for count in done.values()), done
+    workers = {w.name for w in Worker.all(connection=client)}
+    finished = FinishedJobRegistry(QUEUE, connection=client).get_job_ids()
+    catch_ups = [j for j in Job.fetch_many(finished, connection=client)
+                 if j is not None and "-catchup-" in j.id]
+    assert len(workers) == 2
+    assert {j.worker_name for j in catch_ups} == workers
 
 
 def test_a_burst_of_10000_single_event_appends_makes_far_fewer_jobs_than_events(
