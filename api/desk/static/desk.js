@@ -60,12 +60,34 @@
     }
   }
 
-  var source = new EventSource(root.getAttribute("data-live-stream"));
-  source.onopen = function () {
-    root.setAttribute("data-live", "open");
-  };
-  source.onmessage = schedule;
-  source.onerror = function () {
-    root.setAttribute("data-live", "reconnecting");
-  };
+  var source = null;
+
+  function connect() {
+    source = new EventSource(root.getAttribute("data-live-stream"));
+    source.onopen = function () {
+      root.setAttribute("data-live", "open");
+    };
+    source.onmessage = schedule;
+    source.onerror = function () {
+      root.setAttribute("data-live", "reconnecting");
+    };
+  }
+
+  // a hidden tab gives its stream (and the server worker holding it) back
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden && source !== null) {
+      source.close();
+      source = null;
+      root.setAttribute("data-live", "paused");
+    } else if (!document.hidden && source === null) {
+      connect();
+      schedule(); // catch up with whatever was recorded meanwhile
+    }
+  });
+  window.addEventListener("pagehide", function () {
+    if (source !== null) {
+      source.close();
+    }
+  });
+  connect();
 })();
