@@ -17,7 +17,13 @@ spec="$ROOT"
 [[ -n "$extras" ]] && spec="$ROOT[$extras]"
 stamp="$ROOT/.venv/.installed-${extras:-base}"
 want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+installed=0
+for have in "$ROOT"/.venv/.installed-*; do
+  # an install with more extras (e.g. dev) covers one with none
+  [[ -f "$have" && "$(cat "$have")" == "$want" ]] || continue
+  [[ "$have" == "$stamp" || -z "$extras" ]] && installed=1
+done
+if ((installed == 0)); then
   echo "› installing claim ledger${extras:+ with [$extras]} into .venv"
   log="$ROOT/.venv/install.log"
   if ! { "$VPY" -m pip install --disable-pip-version-check --upgrade pip \
