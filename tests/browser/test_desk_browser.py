@@ -121,6 +121,7 @@ def test_an_editor_logs_the_story_and_replays_it(page: Any, desk_server: Server)
 
     page.get_by_role("link", name="History, hashes and verification").click()
     expect(page.locator("#verification")).to_contain_text("Verified")
+    expect(page.locator("#verification")).to_contain_text("inclusion proven in the signed")
     expect(page.locator("table.history tbody tr")).to_have_count(6)
     shoot(page, "06-history")
 
