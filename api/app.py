@@ -16,7 +16,7 @@ from flask_smorest.utils import prepare_response
 from ledger import fields as ledger_fields
 from ledger.store.base import new_uuid
 
-from . import errors
+from . import errors, projections
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .commands.ledger_commands import store_from
 from .health import blp as health_blp
@@ -25,6 +25,7 @@ from .metrics import blp as metrics_blp
 from .ratelimit import init_rate_limits
 from .resources import claimreview, claims, entries, events, imports, stream, tokens
 from .resources import log as log_resource
+from .resources import projections as projections_resource
 from .schemas import ProblemSchema
 from .settings import Settings
 from .state import EXTENSION, LedgerState, ledger_state
@@ -95,6 +96,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     state = LedgerState(settings=settings, store=store_from(settings), metrics=Metrics())
     state.ready_checks["store"] = state.store.ping
     app.extensions[EXTENSION] = state
+    projections.init_app(app, state)  # Redis views: reader, catch-up trigger, ready check
 
     app.before_request(_start_request)
     app.before_request(authenticate)  # before the limiter, which counts per token
@@ -118,6 +120,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     for blueprint in (claimreview.blp, stream.blp):  # ClaimReview and the live feed
         api.register_blueprint(blueprint)
+    api.register_blueprint(projections_resource.blp)  # the views' status, rebuild and jobs
     stream.init_app(app)
     from .desk import init_app as init_desk  # the desk's pages (not in the OpenAPI document)
 

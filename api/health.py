@@ -34,18 +34,27 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self) -> Response:
-        """Readiness: the event store (and, once the views exist, Redis) answer."""
+        """Readiness: the event store answers; Redis is checked and reported too.
+
+        A failed optional check (Redis: writes and single reads never depend on it)
+        answers 200 with ``"status": "degraded"``; any other failed check answers 503.
+        """
+        state = ledger_state()
         checks: dict[str, str] = {}
-        for name, check in ledger_state().ready_checks.items():
+        for name, check in state.ready_checks.items():
             try:
                 check()
                 checks[name] = "ok"
             except Exception as exc:
                 log.warning("readiness check %s failed: %s", name, exc)
                 checks[name] = "unavailable"
-        if all(state == "ok" for state in checks.values()):
-            return json_response({"status": "ready", "checks": checks})
-        failed = ", ".join(name for name, state in checks.items() if state != "ok")
+        failed = ", ".join(
+            name for name, result in checks.items()
+            if result != "ok" and name not in state.optional_checks
+        )
+        if not failed:
+            degraded = any(result != "ok" for result in checks.values())
+            return json_response({"status": "degraded" if degraded else "ready", "checks": checks})
         return problem_response(
             503,
             f"Not ready: {failed} unavailable.",

@@ -157,12 +157,28 @@ class ReadHeadersSchema(Schema):
     )
 
 
+def min_position_field(note: str = "") -> fields.Integer:
+    """The ``min_position`` query argument of reads from the views (read your writes)."""
+    return fields.Integer(
+        validate=validate.Range(min=0, max=_MAX_POSITION),
+        metadata={
+            "description": "Read your writes: wait (up to 2 s) until the views have applied"
+            " this log position (a write's `position`, an import's `last_position`)."
+            " 422 when it is beyond the log's head." + note
+        },
+    )
+
+
 class ClaimQuerySchema(Schema):
-    """Query of ``GET /v1/claims/{id}``: bitemporal replay."""
+    """Query of ``GET /v1/claims/{id}``: bitemporal replay, or read your writes."""
 
     as_of = Timestamp(metadata={"description": "What the ledger said at this time."})
     valid_at = Timestamp(
         metadata={"description": "Of the events recorded so far, those that occurred by then."}
+    )
+    min_position = min_position_field(
+        " Past the wait the claim is folded from the log; ignored with as_of/valid_at"
+        " (the log holds every committed write)."
     )
 
 
@@ -354,7 +370,10 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     """Readiness, with the state of each dependency."""
 
-    status = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={"description": "ready, or degraded when only Redis (the views) is down"},
+    )
     checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 

@@ -33,6 +33,8 @@ class LedgerState:
     metrics: Metrics
     append_hooks: list[AppendHook] = field(default_factory=list)
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
+    #: checks whose failure /readyz reports without failing readiness (the API still serves)
+    optional_checks: set[str] = field(default_factory=set)
 
 
 def ledger_state() -> LedgerState:

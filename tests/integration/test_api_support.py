@@ -22,6 +22,8 @@ from api.state import ledger_state
 from ledger.store import EventStore
 
 PROBLEM = "application/problem+json"
+#: a Redis URL nothing listens on (port 1 refuses connections at once)
+NO_REDIS = "redis://127.0.0.1:1/0"
 
 #: the sample story: Khamenei's claim about Kerry, as Fars reported it on 15 September 2014
 CLAIM = {
@@ -121,8 +123,16 @@ class ApiHarness:
 
     @classmethod
     def create(cls, tmp_path: Path, **config: Any) -> ApiHarness:
-        """Build the app (rate limits off unless configured) and a token for every role."""
-        settings = {"DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}", "RATE_LIMIT": None}
+        """Build the app (rate limits off unless configured) and a token for every role.
+
+        Redis is a closed port unless ``REDIS_URL`` is given: tests never touch a Redis
+        they did not start (appends would enqueue view jobs there).
+        """
+        settings = {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+            "RATE_LIMIT": None,
+            "REDIS_URL": NO_REDIS,
+        }
         app = create_app({**settings, "TESTING": True, **config})
         with app.app_context():
             store = ledger_state().store

@@ -1,0 +1,117 @@
+"""HTTP schemas of the endpoints that read the views: the list, projections and jobs."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ledger.fields import Timestamp
+from workers.views import MAX_LIMIT, InvalidQuery, decode_cursor
+
+from .schemas import STATUSES, ClaimSchema, min_position_field
+
+_TIME = {"format": "date-time"}
+_NAME = validate.Length(min=1, max=500)
+
+def _cursor(value: str) -> None:
+    try:
+        decode_cursor(value)
+    except InvalidQuery:
+        raise ValidationError("Not a cursor this API issued (use the list's `next`).") from None
+
+
+class ClaimListQuerySchema(Schema):
+    """Query of ``GET /v1/claims``: filters (all must match), page size, cursor."""
+
+    status = fields.String(
+        validate=validate.OneOf(STATUSES),
+        metadata={"description": "Voided claims are listed only with status=voided."},
+    )
+    verdict = fields.String(
+        validate=_NAME, metadata={"description": "The verdict's value on its scale, e.g. false."}
+    )
+    claimant = fields.String(
+        validate=_NAME, metadata={"description": "The claimant's name (case and spacing ignored)."}
+    )
+    outlet = fields.String(
+        validate=_NAME,
+        metadata={"description": "An outlet the claim appeared in (case and spacing ignored)."},
+    )
+    tag = fields.String(validate=_NAME, metadata={"description": "One of the claim's tags."})
+    updated_after = Timestamp(metadata={"description": "Only claims updated after this time."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIMIT))
+    cursor = fields.String(
+        validate=[validate.Length(max=1000), _cursor],
+        metadata={"description": "The `next` of the previous page."},
+    )
+    min_position = min_position_field()
+
+
+class ClaimListSchema(Schema):
+    """A page of claims, newest update first; ask again with ``cursor=next``."""
+
+    items = fields.List(fields.Nested(ClaimSchema), required=True)
+    next = fields.String(
+        required=True, allow_none=True, metadata={"description": "null on the last page"}
+    )
+
+
+class ProjectionsSchema(Schema):
+    """The views: how far they have applied the log, their generation, queues and workers."""
+
+    head = fields.Integer(required=True, metadata={"description": "The log's last position."})
+    checkpoint = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "The last position every partition has applied."},
+    )
+    lag = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "head - checkpoint"}
+    )
+    generation = fields.Integer(required=True, allow_none=True)
+    partitions = fields.Integer(required=True, allow_none=True)
+    configured_partitions = fields.Integer(required=True)
+    switched_at = fields.String(required=True, allow_none=True, metadata=_TIME)
+    rebuilding = fields.Boolean(required=True)
+    rebuild_job_id = fields.String(required=True, allow_none=True)
+    building_generation = fields.Integer(required=True, allow_none=True)
+    partition_checkpoints = fields.List(fields.Integer(allow_none=True), required=True)
+    last_tick = fields.Float(
+        required=True, allow_none=True, metadata={"description": "Unix time of the last tick."}
+    )
+    queues = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), required=True,
+        metadata={"description": "Jobs queued, scheduled and started, by queue."},
+    )
+    workers = fields.Integer(required=True)
+    stats = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class RebuildSchema(Schema):
+    """A rebuild accepted: follow it at ``/v1/jobs/{job_id}``."""
+
+    job_id = fields.String(required=True)
+
+
+class JobProgressSchema(Schema):
+    """How far a rebuild has come."""
+
+    processed = fields.Integer(allow_none=True)
+    head = fields.Integer(allow_none=True)
+    percent = fields.Float(allow_none=True)
+
+
+class JobSchema(Schema):
+    """A background job of the views (a rebuild, a catch-up, a tick)."""
+
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={"description": "queued, scheduled, deferred, started, finished, failed,"
+                  " stopped or canceled"},
+    )
+    progress = fields.Nested(JobProgressSchema, required=True)
+    meta = fields.Dict(required=True)
+    enqueued_at = fields.String(required=True, allow_none=True, metadata=_TIME)
+    started_at = fields.String(required=True, allow_none=True, metadata=_TIME)
+    ended_at = fields.String(required=True, allow_none=True, metadata=_TIME)
+    error = fields.String(required=True, allow_none=True)
