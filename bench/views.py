@@ -126,6 +126,9 @@ def build_log(path: Path, events: int, seed: int = 1) -> int:
     if path.exists() and marker.exists():
         cached = json.loads(marker.read_text())
         if cached.get("events") == events and cached.get("seed") == seed:
+            store = open_store(f"sqlite:///{path}")
+            store.init()  # migrate a log cached by an older version
+            store.close()
             return int(cached["head"])
     for stale in path.parent.glob(path.name + "*"):
         stale.unlink()
