@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from ledger.store import EventStore, open_store
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from api.cli import main; main()"]
 EXAMPLE = ROOT / "examples" / "seed-2014-09-15.ndjson"
+#: a Redis URL nothing listens on (port 1 refuses connections at once)
+NO_REDIS = "redis://127.0.0.1:1/0"
 
 
 def wait_until(
@@ -48,11 +51,16 @@ def free_port() -> int:
 
 
 def ledger_env(directory: Path, **extra: str) -> dict[str, str]:
-    """An environment with its own data directory and no LEDGER_* from outside."""
+    """An environment with its own data directory and no LEDGER_* from outside.
+
+    Redis is a closed port unless ``LEDGER_REDIS_URL`` is given: a server never enqueues
+    view jobs on a Redis the test did not start.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "PROMETHEUS_"))}
     env.update(
         LEDGER_DATA_DIR=str(directory),
         LEDGER_DATABASE_URL=f"sqlite:///{directory / 'ledger.db'}",
+        LEDGER_REDIS_URL=NO_REDIS,
         LEDGER_ACTOR="cli:e2e",
         LEDGER_RATE_LIMIT="off",
     )
@@ -151,12 +159,38 @@ def start_server(directory: Path, workers: int = 2, **env_extra: str) -> Server:
     return server
 
 
+@contextmanager
+def serving_with_views(directory: Path, workers: int = 2, **env_extra: str) -> Iterator[Server]:
+    """A server with a private redis-server and a ``claimledger worker``: the whole system.
+
+    Yields once the views exist (the list answers); everything is stopped afterwards.
+    """
+    from tests.redis_server import RedisServer
+    from tests.workers_fixtures import FAST, WorkerProcess
+
+    with RedisServer(directory / "redis") as redis:
+        running = start_server(
+            directory / "ledger", workers, LEDGER_REDIS_URL=redis.url, **FAST, **env_extra
+        )
+        worker = WorkerProcess(running.env, directory / "worker.log").start()
+        try:
+            with running.client("reader") as reader:
+                wait_until(
+                    lambda: reader.get("/v1/claims", params={"limit": 1}).status_code == 200,
+                    60, f"the worker to build the views (see {directory / 'worker.log'})",
+                )
+            yield running
+        finally:
+            worker.stop()
+            running.stop()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One API server for the whole session (tests must not depend on its log being empty)."""
-    running = start_server(tmp_path_factory.mktemp("serve"))
-    yield running
-    running.stop()
+    """One API server with Redis and a worker for the whole session (tests must not depend
+    on its log being empty)."""
+    with serving_with_views(tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 @pytest.fixture
