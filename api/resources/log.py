@@ -186,7 +186,7 @@ class Inclusion(MethodView):
     """``/v1/log/proof/inclusion``."""
 
     @requires("auditor")
-    @blp.arguments(InclusionQuerySchema, location="query")
+    @blp.arguments(InclusionQuerySchema(), location="query")
     @blp.response(200, InclusionSchema)
     @blp.alt_response(404, response="NOT_FOUND", description="size is beyond the log's head")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="index >= size")
@@ -204,7 +204,7 @@ class Consistency(MethodView):
     """``/v1/log/proof/consistency``."""
 
     @requires("auditor")
-    @blp.arguments(ConsistencyQuerySchema, location="query")
+    @blp.arguments(ConsistencyQuerySchema(), location="query")
     @blp.response(200, ConsistencySchema)
     @blp.alt_response(404, response="NOT_FOUND", description="to is beyond the log's head")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="from is 0 or > to")
