@@ -63,7 +63,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         app = create_app({"DATABASE_URL": url, "SIGNING_KEY": key_path, "LOG_ORIGIN": ORIGIN,
                           "PUBLIC_READ": True, "RATE_LIMIT": None, "CHECKPOINT_INTERVAL": 0})
         server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         try:
             yield Served(store, url, f"http://127.0.0.1:{server.server_port}", key_path,
