@@ -61,8 +61,9 @@ def pick_port(preferred: int) -> int:
 def start(name: str, argv: list[str], env: dict[str, str], log: Path | None = None) -> None:
     """Start a child in its own process group (so Ctrl-C reaches only us)."""
     out = open(log, "ab") if log else None  # noqa: SIM115 - kept open for the child's life
+    # never our own stdout: a child left holding it would keep a reader waiting forever
     process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True,
-                               stdout=out or None, stderr=subprocess.STDOUT if out else None)
+                               stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT)
     children.append((name, process))
 
 
@@ -135,7 +136,20 @@ def demo_tokens(env: dict[str, str], data: Path) -> dict[str, str]:
     return tokens
 
 
+def shown(path: Path) -> str:
+    """A path relative to the checkout when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> None:
+    """Start everything; whatever goes wrong, stop what was started."""
+    try:
+        serve()
+    finally:
+        stop_all()
+
+
+def serve() -> None:
     """Start everything, print where it is, wait for Ctrl-C."""
     os.chdir(ROOT)
     data = Path(os.environ.get("LEDGER_DATA_DIR", ROOT / "var")).resolve()
@@ -148,7 +162,7 @@ def main() -> None:
         print(flush=True)
         say("stopping…")
         stop_all()
-        say("stopped; data kept under var/")
+        say(f"stopped; data kept under {shown(data)}/")
         sys.exit(0)
 
     signal.signal(signal.SIGINT, on_signal)
@@ -163,7 +177,7 @@ def main() -> None:
                         "--logfile", str(redis_dir / "redis.log")], env)
         env["LEDGER_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         wait_until("redis", lambda: not port_free(redis_port), 30)
-        say(f"redis on 127.0.0.1:{redis_port} (data in {redis_dir.relative_to(ROOT)})")
+        say(f"redis on 127.0.0.1:{redis_port} (data in {shown(redis_dir)})")
 
     say(claimledger("init", env=env).strip())
     say(claimledger("import", "--if-empty", str(EXAMPLE), env=env).strip())
@@ -173,7 +187,8 @@ def main() -> None:
     logs = data / "logs"
     logs.mkdir(exist_ok=True)
     start("worker", [CLI, "worker"], env, logs / "worker.log")
-    start("api", [CLI, "serve", "--port", str(port), "--workers", "2"], env, logs / "api.log")
+    start("api", [CLI, "serve", "--port", str(port), "--workers", "2", "--threads", "8"], env,
+          logs / "api.log")
     base = f"http://127.0.0.1:{port}"
     wait_until("the API's /healthz", lambda: http_ok(f"{base}/healthz"), 180)
 
@@ -185,7 +200,7 @@ def main() -> None:
     print(f"  desk     {base}/desk/")
     for role, token in tokens.items():
         print(f"  {role + ' token':<14} {token}")
-    print(f"  logs     {logs.relative_to(ROOT)}/")
+    print(f"  logs     {shown(logs)}/")
     print()
     print(f'  try: curl -H "Authorization: Bearer {tokens["editor"]}" {base}/v1/claims')
     print("  Ctrl-C stops everything started here.")

@@ -1,0 +1,106 @@
+"""scripts/run end to end: first run, the quickstart's commands, Ctrl-C, a second run."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import ROOT, free_port
+
+DOC = ROOT / "docs" / "quickstart.md"
+
+
+def quickstart_commands(port: int) -> str:
+    """The quickstart's ```sh blocks between its markers, pointed at ``port``."""
+    text = DOC.read_text()
+    section = text.split("<!-- quickstart:start -->")[1].split("<!-- quickstart:end -->")[0]
+    script = "\n".join(re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL))
+    return script.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+
+
+class Runner:
+    """One ``scripts/run`` process, read line by line until it is ready."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [str(ROOT / "scripts" / "run")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: list[str] = []
+
+    def wait_ready(self, timeout: float = 240) -> str:
+        """Read output until the ready banner; returns everything read."""
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise AssertionError("scripts/run exited early:\n" + "".join(self.lines))
+            self.lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                return "".join(self.lines)
+        raise AssertionError("scripts/run was not ready in time:\n" + "".join(self.lines))
+
+    def interrupt(self) -> str:
+        """Ctrl-C: SIGINT to the runner; returns the rest of its output."""
+        self.process.send_signal(signal.SIGINT)
+        rest, _ = self.process.communicate(timeout=60)
+        assert self.process.returncode == 0, rest
+        return rest
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Pids whose environment or command line mentions ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    port, redis_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.update(LEDGER_DATA_DIR=str(data), LEDGER_HTTP_PORT=str(port),
+               LEDGER_RUN_REDIS_PORT=str(redis_port))
+
+    started = time.monotonic()
+    first = Runner(env)
+    banner = first.wait_ready()
+    first_seconds = time.monotonic() - started
+    assert "imported 18 events into 6 claims" in banner
+    assert "6 claims, 18 events" in banner
+    assert f"http://127.0.0.1:{port}/docs" in banner
+    assert re.search(r"editor token\s+clt_", banner)
+
+    result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + quickstart_commands(port)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"status": "corroborated"' in result.stdout
+    assert "ClaimCorroborated leaf" in result.stdout
+
+    assert "stopped" in first.interrupt()
+    assert processes_mentioning(str(data)) == []
+
+    started = time.monotonic()
+    second = Runner(env)
+    banner = second.wait_ready()
+    second_seconds = time.monotonic() - started
+    try:
+        assert "nothing imported" in banner
+        assert "7 claims, 20 events" in banner
+    finally:
+        second.interrupt()
+    assert processes_mentioning(str(data)) == []
+    print(f"scripts/run ready in {first_seconds:.1f} s, then {second_seconds:.1f} s")
