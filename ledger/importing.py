@@ -82,11 +82,8 @@ def plan_import(
     for number, raw in enumerate(lines, start=1):
         if len(errors) >= MAX_ERRORS:
             break
-        try:
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError:
-            errors.add(number, "", "Not valid UTF-8.")
-            continue
+        # not UTF-8 raises UnicodeDecodeError: a malformed body, not a validation failure
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         if not text.strip():
             continue
         if max_events is not None and len(plan.events) >= max_events:
@@ -97,9 +94,6 @@ def plan_import(
             line = schema.load(obj)
         except json.JSONDecodeError as exc:
             errors.add(number, "", f"Not valid JSON: {exc.msg} at column {exc.colno}.")
-            continue
-        except ValueError as exc:  # e.g. an integer longer than Python will parse
-            errors.add(number, "", f"Not acceptable JSON: {exc}.")
             continue
         except ValidationError as exc:
             errors.merge(number, _flatten(exc.messages))
