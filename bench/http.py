@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.redis_server import RedisServer
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 NOTE = json.dumps({"text": "Checked with the Tehran bureau."})
@@ -81,9 +83,9 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
         return []
     seconds = 5 if quick else 15
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-", dir=os.environ.get("BENCH_DIR", "var")))
+    redis = RedisServer(tmp / "redis").start()  # appends trigger the views as in production
     env = {**os.environ, "LEDGER_DATA_DIR": str(tmp), "LEDGER_RATE_LIMIT": "off",
-           "LEDGER_DATABASE_URL": f"sqlite:///{tmp}/ledger.db", "LEDGER_REDIS_URL":
-           os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:1/0")}
+           "LEDGER_DATABASE_URL": f"sqlite:///{tmp}/ledger.db", "LEDGER_REDIS_URL": redis.url}
     cli = str(BIN / "claimledger")
     subprocess.run([cli, "init"], env=env, check=True, capture_output=True)
     token = subprocess.run([cli, "tokens", "create", "--name", "bench", "--role", "editor"],
@@ -129,6 +131,7 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+        redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
