@@ -25,6 +25,7 @@ from redis import Redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
 from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, text
 
@@ -35,10 +36,8 @@ QUEUED_TTL = 600
 #: seconds request_catch_up leaves Redis alone after a failure
 BACKOFF = 1.0
 _DOWN: WeakKeyDictionary[Any, float] = WeakKeyDictionary()
-#: job states in which a job will still run (or is running)
-ALIVE = frozenset({"queued", "started", "scheduled", "deferred", "created"})
-#: job states in which a job has not started yet
-WAITING = ALIVE - {"started"}
+#: job states in which a job will run later
+WAITING = frozenset({"queued", "scheduled", "deferred", "created"})
 
 
 @dataclass(frozen=True)
@@ -73,10 +72,14 @@ def write_pointer(redis: Redis, keys: Keys, generation: int, partitions: int) ->
     )
 
 
+def job_prefix(config: ViewConfig) -> str:
+    """How the ids of our RQ jobs start (the namespace, made a valid job id)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", config.namespace) + "-"
+
+
 def job_id(config: ViewConfig, kind: str) -> str:
     """A fresh RQ job id for one of our jobs."""
-    ns = re.sub(r"[^A-Za-z0-9_-]", "-", config.namespace)
-    return f"{ns}-{kind}-{uuid.uuid4().hex[:16]}"
+    return f"{job_prefix(config)}{kind}-{uuid.uuid4().hex[:16]}"
 
 
 def job_state(redis: Redis, job_id_: str | None) -> str | None:
@@ -87,6 +90,21 @@ def job_state(redis: Redis, job_id_: str | None) -> str | None:
         return str(Job.fetch(job_id_, connection=redis).get_status(refresh=False).value)
     except (NoSuchJobError, ValueError):
         return None
+
+
+def will_run(redis: Redis, job_id_: str | None, queue: str, *, running: bool) -> bool:
+    """Whether a job is really waiting in ``queue`` (or, if ``running``, executing).
+
+    A job RQ calls "queued" can be lost (popped by a worker that then stopped), so it
+    counts only while it is on the queue's list; "started" counts only when the
+    caller knows no lock says otherwise.
+    """
+    state = job_state(redis, job_id_)
+    if state == "queued":
+        return Queue(queue, connection=redis).get_job_position(job_id_ or "") is not None
+    if state == "started":
+        return running
+    return state in WAITING
 
 
 def count(redis: Redis, keys: Keys, name: str, amount: int = 1) -> None:
@@ -169,7 +187,7 @@ def repair_trigger(redis: Redis, config: ViewConfig, partition: int) -> bool:
     """
     keys = config.keys
     holder = text(redis.get(keys.pending(partition)))
-    if holder is not None and job_state(redis, holder) in WAITING:
+    if holder is not None and will_run(redis, holder, QUEUE, running=False):
         return False
     id_ = job_id(config, f"catchup-p{partition}")
     redis.set(keys.pending(partition), id_, ex=QUEUED_TTL)
@@ -198,7 +216,8 @@ def start_rebuild(redis: Redis, config: ViewConfig, *, reason: str = "operator")
             count(redis, keys, "rebuild_jobs")
             return id_
         holder = text(redis.get(keys.rebuild_lock))
-        if holder is not None and job_state(redis, holder) in ALIVE:
+        # a running rebuild renews its lock; a dead one's lock expires within seconds
+        if holder is not None and will_run(redis, holder, REBUILD_QUEUE, running=True):
             return holder
         if holder is not None:  # its job died or vanished: release its lock
             release_if(redis, keys.rebuild_lock, holder)
@@ -244,6 +263,32 @@ def arm_tick(redis: Redis, config: ViewConfig, *, now: float | None = None) -> b
     except DuplicateJobError:
         return False
     return True
+
+
+def rescue_overdue(redis: Redis, config: ViewConfig, grace: float) -> int:
+    """Enqueue our scheduled jobs overdue by more than ``grace`` seconds; returns how many.
+
+    RQ's scheduler runs in one worker at a time, under a lock that outlives a killed
+    worker by a minute, and a new worker retries taking it only every ten minutes; so
+    each worker's tick keeper moves our overdue ticks and drops itself. Whoever removes
+    a job from the schedule first enqueues it.
+    """
+    prefix = job_prefix(config)
+    moved = 0
+    for name in (QUEUE, REBUILD_QUEUE):
+        queue = Queue(name, connection=redis)
+        registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+        due = redis.zrangebyscore(registry.key, 0, time.time() - grace)
+        for raw in due:
+            id_ = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if not id_.startswith(prefix) or not redis.zrem(registry.key, id_):
+                continue
+            try:
+                queue.enqueue_job(Job.fetch(id_, connection=redis))
+            except NoSuchJobError:
+                continue
+            moved += 1
+    return moved
 
 
 def schedule_drop(redis: Redis, config: ViewConfig, generation: int, partitions: int) -> str:

@@ -14,14 +14,13 @@ from rq import get_current_job
 from rq.job import Job
 
 from . import rebuild as rebuilding
-from .config import ViewConfig, text
+from .config import REBUILD_QUEUE, ViewConfig, text
 from .coordination import (
-    ALIVE,
     arm_tick,
-    job_state,
     read_pointer,
     repair_trigger,
     start_rebuild,
+    will_run,
 )
 from .rebuild import open_configured_store
 
@@ -129,7 +128,7 @@ def tick(config: dict[str, Any]) -> dict[str, Any]:
     reason = diagnose(redis, cfg, head)
     if reason is not None:
         holder = text(redis.get(keys.rebuild_lock))
-        if holder is not None and job_state(redis, holder) in ALIVE:
+        if holder is not None and will_run(redis, holder, REBUILD_QUEUE, running=True):
             return {"rebuild": holder}
         log.warning("views need a rebuild: %s", reason)
         return {"rebuild": start_rebuild(redis, cfg, reason=reason), "reason": reason}

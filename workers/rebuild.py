@@ -76,7 +76,8 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
             behind = store.head() - (projector.checkpoint(live.generation, partition) or 0)
             bulk = behind > 10 * config.batch_size  # an import: bigger batches, as a rebuild
             cp = projector.run(live.generation, live.partitions, [partition],
-                               batch_size=config.rebuild_batch_size if bulk else None,
+                               batch_size=min(config.rebuild_batch_size,
+                                              4 * config.batch_size) if bulk else None,
                                on_batch=lambda _n, _end: lock.reacquire())
             lock.reacquire()
             if cp < store.head():

@@ -12,7 +12,7 @@ from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from .config import QUEUE, REBUILD_QUEUE, ViewConfig, connect
-from .coordination import arm_tick
+from .coordination import arm_tick, rescue_overdue
 from .views import ViewReader
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,8 @@ class TickKeeper(threading.Thread):
     """Arms the next tick through RQ's scheduler every interval, whatever happened.
 
     The tick job re-arms itself too; this thread (one per worker process) re-creates the
-    schedule after Redis was flushed or a worker died in the middle of a tick.
+    schedule after Redis was flushed or a worker died in the middle of a tick, and moves
+    overdue ticks and drops itself while RQ's scheduler is not running (after a crash).
     """
 
     def __init__(self, redis_url: str, config: ViewConfig) -> None:
@@ -37,6 +38,9 @@ class TickKeeper(threading.Thread):
         while not self.stopped.is_set():
             try:
                 arm_tick(redis, self.config)
+                interval = max(self.config.tick_interval, 0.5)
+                if rescue_overdue(redis, self.config, grace=max(3 * interval, 5.0)):
+                    log.info("RQ's scheduler is not running here yet: moved overdue views jobs")
             except (RedisError, OSError) as exc:
                 log.warning("cannot arm the views tick: %s", exc)
             self.stopped.wait(max(self.config.tick_interval, 0.5))
