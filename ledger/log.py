@@ -49,6 +49,7 @@ class LogService:
         self._clock = clock
         self._last_issue = float("-inf")
         self._lock = threading.Lock()
+        self._checked = ""  # the last stored note found signed by this key
 
     @classmethod
     def open(
@@ -95,6 +96,23 @@ class LogService:
             )
         with self._lock:
             self._last_issue = self._clock()
+        return self._ours(stored)
+
+    def _ours(self, stored: StoredCheckpoint) -> StoredCheckpoint:
+        """``stored``, signed again with this key if another key (or origin) signed it.
+
+        After a key rotation the stored checkpoint of the current head keeps the old
+        key's signature (one row per size); it is served re-signed (Ed25519 signatures
+        are deterministic, so always the same note) until the log grows.
+        """
+        if stored.note == self._checked:
+            return stored
+        try:
+            cp.open_checkpoint(stored.note, self.verifier_key, origin=self.origin)
+        except cp.CheckpointError:
+            note = cp.sign_checkpoint(self.origin, stored.size, stored.root, self.key)
+            return StoredCheckpoint(stored.size, stored.root, note, stored.issued_at)
+        self._checked = stored.note
         return stored
 
     def after_append(self, *_: Any) -> StoredCheckpoint | None:
@@ -115,13 +133,13 @@ class LogService:
             age = utcnow() - parse_time(latest.issued_at)
             if age >= timedelta(seconds=self.interval):
                 return self.issue()
-        return latest
+        return self._ours(latest)
 
     def covering(self, size: int) -> StoredCheckpoint:
         """The latest checkpoint if it covers ``size`` leaves, else a new one."""
         latest = self.store.latest_checkpoint()
         if latest is not None and latest.size >= size:
-            return latest
+            return self._ours(latest)
         return self.issue()
 
     # --- proofs ---------------------------------------------------------------------------

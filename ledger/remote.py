@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as cp
+from . import merkle
 from .errors import LedgerError
 from .verifier import (
     VerificationResult,
@@ -127,6 +128,44 @@ def _consistent(
         report.lines.append(f"consistency: {what} (size {first}) is a prefix of size {second}")
 
 
+def _consistent_with_saved(
+    log: RemoteLog, report: RemoteReport, saved: str, new_note: str, key: str
+) -> None:
+    """Check that the tree of the checkpoint saved by an earlier run is a prefix of the new one.
+
+    The saved note was verified when it was saved, so its content is trusted as is: it
+    may carry a key the log has since rotated away from.
+    """
+    result = report.result
+    result.checks["consistency"] += 1
+    try:
+        old = cp.parse_checkpoint_body(saved[: saved.find("\n\n") + 1])
+    except cp.CheckpointError as exc:
+        result.fail("consistency", None, f"the saved checkpoint is unreadable: {exc}")
+        return
+    new = cp.parse_checkpoint_body(cp.open_note(new_note, key))
+    if old.origin != new.origin:
+        result.fail("consistency", None, f"origin changed from {old.origin!r} to {new.origin!r}")
+        return
+    if new.size < old.size:
+        result.fail("consistency", None, f"the log shrank from {old.size} to {new.size}")
+        return
+    proof = log.consistency(old.size, new.size) if 0 < old.size < new.size else []
+    try:
+        if old.size > 0:
+            hashes = [bytes.fromhex(h) if isinstance(h, str) else b"" for h in proof]
+            merkle.check_consistency(old.size, new.size, old.root, new.root, hashes)
+    except (ValueError, merkle.ProofError) as exc:
+        result.fail(
+            "consistency", None,
+            f"tree of size {old.size} is not a prefix of size {new.size}: {exc}",
+        )
+        return
+    report.lines.append(
+        f"consistency: the saved checkpoint (size {old.size}) is a prefix of size {new.size}"
+    )
+
+
 def read_state(path: Path) -> str | None:
     """The checkpoint note saved by the previous run, if any."""
     try:
@@ -184,7 +223,7 @@ def verify_remote(
         newest = larger
     saved = read_state(state) if state is not None else None
     if saved is not None:
-        _consistent(log, report, saved, newest, verifier_key, "the saved checkpoint")
+        _consistent_with_saved(log, report, saved, newest, verifier_key)
     report.note = newest
     report.checkpoint = cp.parse_checkpoint_body(cp.open_note(newest, verifier_key))
     if state is not None and report.result.ok:

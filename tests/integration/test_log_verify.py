@@ -169,3 +169,33 @@ def test_a_wrong_pinned_key_or_an_unreachable_url_is_one_clear_line(served: Serv
                                                "--key", served.verifier_key])
     assert gone.exit_code == 1
     assert "cannot reach" in gone.stderr
+
+
+def test_after_a_key_rotation_the_auditor_pins_the_new_key_and_keeps_the_saved_state(
+    served: Served, tmp_path: Path
+) -> None:
+    assert served.verify().exit_code == 0  # saved: size 30, signed by the old key
+    new_path = tmp_path / "rotated.key"
+    new_key = cp.load_or_create_signing_key(new_path)
+    app = create_app({"DATABASE_URL": served.url, "SIGNING_KEY": new_path, "LOG_ORIGIN": ORIGIN,
+                      "PUBLIC_READ": True, "RATE_LIMIT": None, "CHECKPOINT_INTERVAL": 0})
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        pinned = cp.verifier_key(ORIGIN, new_key.public_key())
+        args = ["verify", "--url", f"http://127.0.0.1:{server.server_port}", "--key", pinned,
+                "--state", str(served.state)]
+        same_size = CliRunner().invoke(cli_module.cli, [*args, "--claim", served.claims[0]])
+        assert same_size.exit_code == 0, same_size.stderr  # re-signed until the log grows
+        assert "saved checkpoint (size 30) is a prefix of size 30" in same_size.output
+        assert cp.open_checkpoint(served.state.read_text(), pinned).size == 30
+        grow([served.store], 3, served.claims, seed=12)
+        grown = CliRunner().invoke(cli_module.cli, args)
+        assert grown.exit_code == 0, grown.stderr
+        assert "saved checkpoint (size 30) is a prefix of size 33" in grown.output
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    old = CliRunner().invoke(cli_module.cli, ["verify", "--url", served.base, "--key", pinned])
+    assert old.exit_code == 1  # the server still signing with the old key is refused
