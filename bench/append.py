@@ -83,7 +83,7 @@ def peer(env: dict[str, str], claims: int, events: int, batch: int) -> float:
                 count += 1
     else:
         per_save = max(1, batch // events)
-        for i in range(0, claims, per_save):
+        for _i in range(0, claims, per_save):
             group = []
             for _ in range(per_save):
                 claim = Claim(**CLAIM)
@@ -110,8 +110,10 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
                 scale = claims * (4 if batch > 1 else 1)
                 if db == "sqlite":
                     url = f"sqlite:///{tmp}/{label}-ours.db"
-                    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                           "SQLITE_DBNAME": f"{tmp}/{label}-peer.db"}
+                    env = {
+                        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                        "SQLITE_DBNAME": f"{tmp}/{label}-peer.db",
+                    }
                 else:
                     assert postgres is not None
                     url, env = _pg_pair(postgres, label)
@@ -121,13 +123,21 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
                 finally:
                     store.close()
                 theirs = peer(env, scale, events, batch)
-                rows.append({
-                    "scenario": f"{label}-{db}", "unit": "events/s", "ours": round(mine),
-                    "peer": round(theirs), "peer_name": "eventsourcing 9.5",
-                    "ratio": round(mine / theirs, 2),
-                })
-                print(f"{label}-{db:<8} ours {mine:>9.0f} ev/s   eventsourcing {theirs:>9.0f} ev/s"
-                      f"   ratio {mine / theirs:.2f}", flush=True)
+                rows.append(
+                    {
+                        "scenario": f"{label}-{db}",
+                        "unit": "events/s",
+                        "ours": round(mine),
+                        "peer": round(theirs),
+                        "peer_name": "eventsourcing 9.5",
+                        "ratio": round(mine / theirs, 2),
+                    }
+                )
+                print(
+                    f"{label}-{db:<8} ours {mine:>9.0f} ev/s   eventsourcing {theirs:>9.0f} ev/s"
+                    f"   ratio {mine / theirs:.2f}",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows

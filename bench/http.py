@@ -35,7 +35,7 @@ def _wait(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -45,9 +45,9 @@ def _wait(url: str, timeout: float = 60) -> None:
 
 def _request(url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={  # noqa: S310
+    req = urllib.request.Request(url, data=data, headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=10) as response:
         result: dict[str, Any] = json.loads(response.read())
         return result
 

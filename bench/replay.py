@@ -30,7 +30,7 @@ def _build_peer(env: dict[str, str], claims: int, events: int) -> tuple[Any, lis
 
     app = Ledger(env=env)
     ids = []
-    for i in range(0, claims, 10):
+    for _i in range(0, claims, 10):
         group = []
         for _ in range(10):
             claim = Claim(**CLAIM)
@@ -42,7 +42,9 @@ def _build_peer(env: dict[str, str], claims: int, events: int) -> tuple[Any, lis
     return app, ids
 
 
-def replay_claims(url: str, env: dict[str, str], claims: int, seconds: float) -> tuple[float, float]:
+def replay_claims(
+    url: str, env: dict[str, str], claims: int, seconds: float
+) -> tuple[float, float]:
     """Claims folded per second, ours and the peer's ``repository.get``."""
     ids = _build_ours(url, claims, 20)
     store = open_store(url)
@@ -95,22 +97,37 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
     tmp = tempfile.mkdtemp(prefix="bench-replay-", dir=os.environ.get("BENCH_DIR", "var"))
 
     def row(scenario: str, unit: str, ours: float, peer: float) -> None:
-        rows.append({"scenario": scenario, "unit": unit, "ours": round(ours), "peer": round(peer),
-                     "peer_name": "eventsourcing 9.5", "ratio": round(ours / peer, 2)})
-        print(f"{scenario:<22} ours {ours:>9.0f}   eventsourcing {peer:>9.0f}   ratio "
-              f"{ours / peer:.2f}", flush=True)
+        rows.append(
+            {
+                "scenario": scenario,
+                "unit": unit,
+                "ours": round(ours),
+                "peer": round(peer),
+                "peer_name": "eventsourcing 9.5",
+                "ratio": round(ours / peer, 2),
+            }
+        )
+        print(
+            f"{scenario:<22} ours {ours:>9.0f}   eventsourcing {peer:>9.0f}   ratio "
+            f"{ours / peer:.2f}",
+            flush=True,
+        )
 
     try:
-        sqlite_env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                      "SQLITE_DBNAME": f"{tmp}/replay-peer.db"}
+        sqlite_env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": f"{tmp}/replay-peer.db",
+        }
         ours, peer = replay_claims(f"sqlite:///{tmp}/replay-ours.db", sqlite_env, claims, seconds)
         row("replay-claim-sqlite", "claims/s", ours, peer)
         if postgres:
             url, env = _pg_pair(postgres, "replay")
             ours, peer = replay_claims(url, env, claims, seconds)
             row("replay-claim-postgres", "claims/s", ours, peer)
-        read_env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                    "SQLITE_DBNAME": f"{tmp}/read-peer.db"}
+        read_env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": f"{tmp}/read-peer.db",
+        }
         ours, peer = read_all(f"sqlite:///{tmp}/read-ours.db", read_env, total)
         row("read-all-sqlite", "events/s", ours, peer)
     finally:

@@ -8,6 +8,7 @@ and the machine it ran on; ``--json`` writes ``[{"scenario", "unit", "ours", "pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -19,8 +20,10 @@ from typing import Any
 
 #: scenario groups in run order: (module, scenarios it produces)
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
-    ("bench.append", ("append-1-sqlite", "append-1-postgres", "append-batch-sqlite",
-                      "append-batch-postgres")),
+    (
+        "bench.append",
+        ("append-1-sqlite", "append-1-postgres", "append-batch-sqlite", "append-batch-postgres"),
+    ),
     ("bench.replay", ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite")),
     ("bench.http", ("http-append", "http-history")),
     ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
@@ -41,13 +44,14 @@ def machine() -> str:
         pass
     sqlite = __import__("sqlite3").sqlite_version
     pg = ""
-    try:
-        pg = subprocess.run(["psql", "--version"], capture_output=True, text=True,
-                            check=False).stdout.strip()
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"SQLite {sqlite}, {pg or 'no psql'}, {platform.system()} {platform.release()}")
+    with contextlib.suppress(OSError):
+        pg = subprocess.run(
+            ["psql", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"SQLite {sqlite}, {pg or 'no psql'}, {platform.system()} {platform.release()}"
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -57,8 +61,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         peer = "—" if r.get("peer") is None else f"{r['peer']:,}"
         ratio = "—" if r.get("ratio") is None else f"{r['ratio']:.2f}"
         ours = r["ours"] if isinstance(r["ours"], str) else f"{r['ours']:,}"
-        out.append(f"| {r['scenario']} | {r['unit']} | {ours} | {peer} | "
-                   f"{r.get('peer_name') or '—'} | {ratio} |")
+        out.append(
+            f"| {r['scenario']} | {r['unit']} | {ours} | {peer} | "
+            f"{r.get('peer_name') or '—'} | {ratio} |"
+        )
     return "\n".join(out)
 
 
@@ -88,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print()
     print(f"Machine: {machine()}")
-    print(f"Command: python -m bench.run {' '.join(argv if argv is not None else sys.argv[1:])}"
-          f"  ({elapsed:.0f} s)")
+    print(
+        f"Command: python -m bench.run {' '.join(argv if argv is not None else sys.argv[1:])}"
+        f"  ({elapsed:.0f} s)"
+    )
     print()
     print(table(rows))
     if missing:

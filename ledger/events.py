@@ -166,7 +166,9 @@ def validate_payload(
     try:
         loaded: dict[str, Any] = schema_for(type_name).load(data)
     except ValidationError as exc:
-        raise ValidationFailed("the payload failed validation", _prefix(path, exc.messages)) from None
+        raise ValidationFailed(
+            "the payload failed validation", _prefix(path, exc.messages)
+        ) from None
     if type_name == "VerdictIssued":
         scale = scales.get(loaded["scale"])
         if scale is None:

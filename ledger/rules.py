@@ -28,7 +28,9 @@ def check_correction(
     target = next((e for e in history if e.id == target_id), None)
     field = f"{path}.target_event_id"
     if target is None:
-        raise ValidationFailed("no such event in this claim", {field: ["No such event in this claim."]})
+        raise ValidationFailed(
+            "no such event in this claim", {field: ["No such event in this claim."]}
+        )
     if target.type == "EntryCorrected":
         raise ValidationFailed(
             "a correction cannot target another correction",
@@ -48,8 +50,9 @@ def check_correction(
             {f"{path}.changes.{name}": [f"Not a field of {target.type}."] for name in unknown},
         )
     if target.data is None:
-        raise ValidationFailed("the target was redacted", {field: ["Redacted; cannot be corrected."]})
+        raise ValidationFailed(
+            "the target was redacted", {field: ["Redacted; cannot be corrected."]}
+        )
     merged = {**current_data(target, effects), **changes}
     normalised = validate_payload(target.type, merged, scales, path=f"{path}.changes")
     return {**data, "changes": {name: normalised.get(name) for name in changes}}
-

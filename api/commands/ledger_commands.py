@@ -69,16 +69,21 @@ def import_(settings: Settings, file: IO[bytes], if_empty: bool) -> None:
     plan = plan_import(file, scales=store.scales, metadata={"source": "cli-import"})
     events = store.append(plan.events, actor=settings.actor)
     click.echo(
-        f"imported {len(events)} events into {len(plan.claims) or len({e.claim_id for e in events})}"
+        f"imported {len(events)} events into {len({e.claim_id for e in events})}"
         f" claims (positions {events[0].position}-{events[-1].position})"
     )
 
 
 @click.command()
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write here, not stdout")
 @click.option(
-    "--format", "fmt", type=click.Choice(["log", "claimreview", "claimreview-ndjson"]),
-    default="log", show_default=True,
+    "--out", type=click.Path(dir_okay=False, writable=True), help="write here, not stdout"
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["log", "claimreview", "claimreview-ndjson"]),
+    default="log",
+    show_default=True,
     help="log: every envelope; claimreview: every rated claim as schema.org ClaimReview"
     " (a JSON array; claimreview-ndjson: one per line)",
 )
@@ -112,7 +117,9 @@ def _read_export(path: Path) -> Iterator[RecordedEvent]:
             try:
                 yield RecordedEvent.from_json(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
-                raise ValidationFailed(f"{path}: line {number} is not an exported event ({exc})") from None
+                raise ValidationFailed(
+                    f"{path}: line {number} is not an exported event ({exc})"
+                ) from None
 
 
 @click.command()

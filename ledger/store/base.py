@@ -92,7 +92,9 @@ class HeadCache:
             known = self._heads if self._position == position else {}
             return {claim_id: known.get(claim_id) for claim_id in claim_ids}
 
-    def remember(self, before: int, after: int, heads: Mapping[str, tuple[int, str | None]]) -> None:
+    def remember(
+        self, before: int, after: int, heads: Mapping[str, tuple[int, str | None]]
+    ) -> None:
         """Record the heads a transaction that moved the log from ``before`` to ``after`` left."""
         with self._lock:
             if self._position != before or len(self._heads) > self._limit:
@@ -278,7 +280,9 @@ class EventStore(TreeStore, ABC):
             for index, new in enumerate(events):
                 version, prev_hash = heads[new.claim_id]
                 if new.type in _CHECKED or version == 0 or "related_claim_id" in new.data:
-                    new = _check_stream_rules(tx, new, version, pending, index, len(events), self.scales)
+                    new = _check_stream_rules(
+                        tx, new, version, pending, index, len(events), self.scales
+                    )
                 position += 1
                 data = new.data if type(new.data) is dict else dict(new.data)
                 payload = hashing.canonical_json(data)
@@ -354,8 +358,13 @@ def _write_restored(
     nodes, _ = append_nodes(tx, None, size, [bytes.fromhex(e.leaf_hash) for e in events])
     tx.insert(events, payloads, nodes)
     redactions = [
-        Redaction(e.position, e.id, e.redaction["actor"], e.redaction["reason"],
-                  e.redaction["redacted_at"])
+        Redaction(
+            e.position,
+            e.id,
+            e.redaction["actor"],
+            e.redaction["reason"],
+            e.redaction["redacted_at"],
+        )
         for e in events
         if e.data is None and e.redaction is not None
     ]
@@ -388,9 +397,13 @@ def verify_recorded(
             raise IntegrityError(f"{where}: payload does not match payload_sha256", event.position)
     version, prev = heads.get(event.claim_id, (0, None))
     if event.version != version + 1:
-        raise IntegrityError(f"{where}: claim version {event.version} after {version}", event.position)
+        raise IntegrityError(
+            f"{where}: claim version {event.version} after {version}", event.position
+        )
     if event.prev_hash != prev:
-        raise IntegrityError(f"{where}: prev_hash does not link to the claim's chain", event.position)
+        raise IntegrityError(
+            f"{where}: prev_hash does not link to the claim's chain", event.position
+        )
     if event.recorded_at < last_recorded:
         raise IntegrityError(f"{where}: recorded_at goes backwards", event.position)
     if hashing.leaf_hash(event.leaf_input()).hex() != event.leaf_hash:
@@ -495,8 +508,19 @@ def _seal(
     )
     # positional: this runs once per appended event
     return RecordedEvent(
-        event_id, new.claim_id, version, position, new.type, schema_version, new.data,
-        occurred_at, recorded_at, actor, new.metadata, payload_sha, prev_hash,
+        event_id,
+        new.claim_id,
+        version,
+        position,
+        new.type,
+        schema_version,
+        new.data,
+        occurred_at,
+        recorded_at,
+        actor,
+        new.metadata,
+        payload_sha,
+        prev_hash,
         hashing.leaf_hash(leaf).hex(),
     )
 

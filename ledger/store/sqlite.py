@@ -96,7 +96,8 @@ _SELECT = (
 )
 
 _TOKEN_SELECT = (
-    "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by FROM api_tokens"
+    "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by"  # noqa: S105
+    " FROM api_tokens"
 )
 
 
@@ -136,7 +137,8 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
         row = self.conn.execute(
-            "SELECT version, leaf_hash FROM events WHERE claim_id = ? ORDER BY version DESC LIMIT 1",
+            "SELECT version, leaf_hash FROM events WHERE claim_id = ?"
+            " ORDER BY version DESC LIMIT 1",
             (claim_id,),
         ).fetchone()
         return (row[0], row[1]) if row else (0, None)
@@ -148,8 +150,8 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
-                "SELECT claim_id, max(version), leaf_hash FROM events"
-                f" WHERE claim_id IN ({marks}) GROUP BY claim_id",  # noqa: S608 - placeholders only
+                "SELECT claim_id, max(version), leaf_hash FROM events"  # noqa: S608 - only ?s
+                f" WHERE claim_id IN ({marks}) GROUP BY claim_id",
                 chunk,
             )
             for claim_id, version, leaf in rows:
@@ -184,9 +186,19 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    e.position, e.id, e.claim_id, e.version, e.type, e.schema_version,
-                    e.occurred_at, e.recorded_at, e.actor, metadata_json(e.metadata),
-                    e.payload_sha256, e.prev_hash, e.leaf_hash,
+                    e.position,
+                    e.id,
+                    e.claim_id,
+                    e.version,
+                    e.type,
+                    e.schema_version,
+                    e.occurred_at,
+                    e.recorded_at,
+                    e.actor,
+                    metadata_json(e.metadata),
+                    e.payload_sha256,
+                    e.prev_hash,
+                    e.leaf_hash,
                 )
                 for e in events
             ],
@@ -204,8 +216,14 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
     def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
         self.conn.execute(
             "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?)",
-            (actor, key, stored.fingerprint, stored.first_position, stored.last_position,
-             created_at),
+            (
+                actor,
+                key,
+                stored.fingerprint,
+                stored.first_position,
+                stored.last_position,
+                created_at,
+            ),
         )
 
     def read_range(self, first: int, last: int) -> list[RecordedEvent]:
@@ -290,7 +308,9 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
     def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
         with self._guard() as conn:
             if as_of is None:
-                rows = conn.execute(_SELECT + " WHERE e.claim_id = ? ORDER BY e.version", (claim_id,))
+                rows = conn.execute(
+                    _SELECT + " WHERE e.claim_id = ? ORDER BY e.version", (claim_id,)
+                )
             else:
                 rows = conn.execute(
                     _SELECT + " WHERE e.claim_id = ? AND e.recorded_at <= ? ORDER BY e.version",
@@ -322,8 +342,14 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
                 conn.execute(
                     "INSERT INTO api_tokens (id, name, role, token_sha256, created_at, created_by)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (record.id, record.name, record.role, token_sha256, record.created_at,
-                     record.created_by),
+                    (
+                        record.id,
+                        record.name,
+                        record.role,
+                        token_sha256,
+                        record.created_at,
+                        record.created_by,
+                    ),
                 )
                 conn.execute(
                     "INSERT INTO api_token_log (token_id, action, actor, at) VALUES (?, ?, ?, ?)",

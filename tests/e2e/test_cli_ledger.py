@@ -18,12 +18,23 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "seed-2014-09-15.ndjson"
 CLI = [sys.executable, "-c", "from api.cli import main; main()"]
 LEAF_KEYS = {
-    "position", "id", "claim_id", "version", "type", "schema_version", "occurred_at",
-    "recorded_at", "actor", "payload_sha256", "prev_hash",
+    "position",
+    "id",
+    "claim_id",
+    "version",
+    "type",
+    "schema_version",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "payload_sha256",
+    "prev_hash",
 }
 
 
-def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run one claimledger command."""
     result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
     if check and result.returncode != 0:
@@ -76,7 +87,8 @@ def test_every_leaf_hash_can_be_recomputed_from_the_brief_alone(exported: Path) 
         leaf_input = rfc8785.dumps({k: event[k] for k in LEAF_KEYS})
         assert hashlib.sha256(b"\x00" + leaf_input).hexdigest() == event["leaf_hash"]
         for key in ("occurred_at", "recorded_at"):
-            assert len(event[key]) == 27 and event[key].endswith("Z")
+            assert len(event[key]) == 27
+            assert event[key].endswith("Z")
 
 
 def test_restore_into_an_empty_sqlite_store_exports_byte_identical(
@@ -189,7 +201,8 @@ def test_show_and_history_read_a_claim_and_an_unknown_claim_is_one_clear_line(
     assert "ClaimRecorded" in history
     missing = run(["show", str(uuid.uuid4())], env, check=False)
     assert missing.returncode == 1
-    assert missing.stderr.startswith("Error: claim ") and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("Error: claim ")
+    assert "Traceback" not in missing.stderr
 
 
 def test_init_is_safe_to_repeat(tmp_path: Path) -> None:
