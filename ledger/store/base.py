@@ -8,6 +8,7 @@ here once, so both backends behave identically.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import threading
@@ -61,6 +62,17 @@ class TokenRecord:
     created_by: str
     revoked_at: str | None = None
     revoked_by: str | None = None
+
+
+def token_match(row: Sequence[Any] | None, token_sha256: str) -> TokenRecord | None:
+    """The token in ``row`` (its columns, then its stored digest) if the digest matches.
+
+    The index lookup by digest already found it; the digests are compared once more in
+    constant time so no comparison of secret-derived bytes can leak through timing.
+    """
+    if row is None or not hmac.compare_digest(str(row[-1]), token_sha256):
+        return None
+    return TokenRecord(*row[:-1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,15 @@ from psycopg_pool import ConnectionPool
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
 from ..merkle import Node
-from .base import EventStore, StoredKey, TokenRecord, WriteTransaction, check_time, metadata_json
+from .base import (
+    EventStore,
+    StoredKey,
+    TokenRecord,
+    WriteTransaction,
+    check_time,
+    metadata_json,
+    token_match,
+)
 from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads, PostgresTreeWrite
 
@@ -386,9 +394,11 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
     def find_token(self, token_sha256: str) -> TokenRecord | None:
         with self._connection() as conn:
             row = conn.execute(
-                _SELECT_TOKENS + " WHERE token_sha256 = %s AND revoked_at IS NULL", (token_sha256,)
+                "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by,"
+                " token_sha256 FROM api_tokens WHERE token_sha256 = %s AND revoked_at IS NULL",
+                (token_sha256,),
             ).fetchone()
-            return TokenRecord(*row) if row else None
+        return token_match(row, token_sha256)
 
     def list_tokens(self) -> list[TokenRecord]:
         with self._connection() as conn:

@@ -15,7 +15,15 @@ from typing import Any
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
 from ..merkle import Node
-from .base import EventStore, StoredKey, TokenRecord, WriteTransaction, check_time, metadata_json
+from .base import (
+    EventStore,
+    StoredKey,
+    TokenRecord,
+    WriteTransaction,
+    check_time,
+    metadata_json,
+    token_match,
+)
 from .sqlite_tree import MIGRATION as TREE_MIGRATION
 from .sqlite_tree import SQLiteTreeReads, SQLiteTreeWrite
 
@@ -364,9 +372,11 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
     def find_token(self, token_sha256: str) -> TokenRecord | None:
         with self._guard() as conn:
             row = conn.execute(
-                _TOKEN_SELECT + " WHERE token_sha256 = ? AND revoked_at IS NULL", (token_sha256,)
+                "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by,"
+                " token_sha256 FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
+                (token_sha256,),
             ).fetchone()
-            return TokenRecord(*row) if row else None
+        return token_match(row, token_sha256)
 
     def list_tokens(self) -> list[TokenRecord]:
         with self._guard() as conn:
