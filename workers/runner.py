@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.exceptions import StopRequested
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from .config import QUEUE, REBUILD_QUEUE, ViewConfig, connect
@@ -50,6 +52,17 @@ class TickKeeper(threading.Thread):
         self.stopped.set()
 
 
+class LedgerWorker(Worker):
+    """An RQ worker that remembers whether it was asked to stop (SIGINT/SIGTERM)."""
+
+    stop_asked = False
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """Note the request, then stop as RQ does (after the current job)."""
+        self.stop_asked = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
 def run_worker(
     redis_url: str,
     config: ViewConfig,
@@ -58,21 +71,50 @@ def run_worker(
     name: str | None = None,
     logging_level: str = "INFO",
 ) -> bool:
-    """Run an RQ worker on the projection queues with the scheduler and the tick keeper."""
+    """Run an RQ worker on the projection queues with the scheduler and the tick keeper.
+
+    RQ's worker quits when Redis stops answering; unless it was asked to stop, a new
+    one starts as soon as Redis is back, so the views catch up without an operator.
+    """
     redis = connect(redis_url)
     queues = [Queue(QUEUE, connection=redis), Queue(REBUILD_QUEUE, connection=redis)]
     # imported here so the forked job processes start with the job code loaded
     from . import jobs
 
     jobs.use_worker_config(config)
-    worker = Worker(queues, connection=redis, name=name)
     keeper = TickKeeper(redis_url, config)
     if not burst:
         keeper.start()
+    worked = False
     try:
-        return bool(worker.work(burst=burst, with_scheduler=True, logging_level=logging_level))
+        while True:
+            worker = LedgerWorker(queues, connection=redis, name=name)
+            try:
+                worked |= bool(worker.work(burst=burst, with_scheduler=True,
+                                           logging_level=logging_level))
+            except (RedisError, OSError) as exc:
+                log.warning("the worker lost Redis: %s", exc)
+            if burst or worker.stop_asked:
+                return worked
+            log.warning("the worker stopped on its own; starting again once Redis answers")
+            if not _wait_for_redis(redis):
+                return worked
     finally:
         keeper.stop()
+
+
+def _wait_for_redis(redis: Redis) -> bool:
+    """Wait until Redis answers PING; False if asked to stop meanwhile."""
+    try:
+        while True:
+            try:
+                if redis.ping():
+                    return True
+            except (RedisError, OSError):
+                pass
+            time.sleep(1.0)
+    except StopRequested:
+        return False
 
 
 def queue_depth(redis: Redis) -> dict[str, int]:

@@ -91,6 +91,24 @@ def test_views_come_back_after_flushall_with_no_operator_action(
     print(f"\nviews rebuilt {time.monotonic() - started:.1f}s after FLUSHALL")
 
 
+def test_a_worker_outlives_a_redis_outage_and_rebuilds_the_views_of_an_empty_redis(
+    deployment: Deployment,
+) -> None:
+    worker = deployment.start_worker()
+    deployment.wait_for_views(timeout=60)
+    deployment.server.stop()
+    client = deployment.redis()
+    wait_until(lambda: "cannot arm the views tick" in deployment.worker_logs(), 30,
+               "the worker to notice")
+    store = deployment.store()
+    fill_store(store, 100, seed=21)  # appends never depend on Redis
+    deployment.server.restart_empty()
+    assert client.get(deployment.config.keys.pointer) is None
+    deployment.wait_for_views(timeout=60)
+    assert worker.process is not None
+    assert worker.process.poll() is None
+
+
 def test_four_partitions_on_two_workers_give_views_equal_to_the_log(
     deployment: Deployment,
 ) -> None:
