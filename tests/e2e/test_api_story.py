@@ -82,7 +82,9 @@ def test_a_claim_logged_as_the_story_develops(server: Server) -> None:
             json={"by": {"name": "U.S. State Department"}, "occurred_at": "2014-09-15T19:00:00Z"},
         )
         assert denial.status_code == 201
-        assert reader.get(url).json()["status"] == "disputed"
+        # read your writes: the views may trail the log, min_position waits for them
+        after_denial = {"min_position": denial.json()["position"]}
+        assert reader.get(url, params=after_denial).json()["status"] == "disputed"
 
         void = editor.post(
             f"{url}/corrections",
@@ -100,7 +102,7 @@ def test_a_claim_logged_as_the_story_develops(server: Server) -> None:
         assert verdict.status_code == 201
         assert verdict.headers["etag"] == '"6"'
 
-        now = reader.get(url).json()
+        now = reader.get(url, params={"min_position": verdict.json()["position"]}).json()
         assert now["status"] == "denied"
         assert now["verdict"]["label"] == "True"
         assert now["voided_event_ids"] == [corroboration.json()["id"]]
