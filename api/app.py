@@ -16,7 +16,7 @@ from flask_smorest.utils import prepare_response
 from ledger import fields as ledger_fields
 from ledger.store.base import new_uuid
 
-from . import errors, projections
+from . import errors, logs, projections
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .commands.ledger_commands import store_from
 from .health import blp as health_blp
@@ -150,7 +150,10 @@ def _finish_request(response: Response) -> Response:
     started = g.get("started")
     if started is not None:
         rule = req.url_rule.rule if req.url_rule is not None else "unmatched"
-        ledger_state().metrics.observe(
-            req.method, rule, response.status_code, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        ledger_state().metrics.observe(req.method, rule, response.status_code, seconds)
+        logs.log_request(
+            method=req.method, route=rule, path=path, status=response.status_code,
+            seconds=seconds, actor=principal().actor, request_id=headers["X-Request-Id"],
         )
     return response

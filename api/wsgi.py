@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from . import create_app
+from . import create_app, logs
 
+logs.configure()
 app = create_app()

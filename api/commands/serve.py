@@ -54,9 +54,11 @@ def serve(
         "--threads", str(threads),
         "--timeout", str(timeout),
     ]
-    if access_log:
-        argv += ["--access-logfile", "-"]
     env = dict(os.environ, LEDGER_DATABASE_URL=settings.database_url)
+    # the API logs each request as one JSON line itself (api/logs.py); gunicorn's own
+    # access log would repeat it in another format
+    if not access_log:
+        env["LEDGER_REQUEST_LOG"] = "0"
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [*argv, "api.wsgi:app"], env)  # noqa: S606 (no shell involved)

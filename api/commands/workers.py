@@ -25,6 +25,9 @@ from ..viewsettings import view_config
 @click.pass_obj
 def worker(settings: Settings, burst: bool, name: str | None) -> None:
     """Run an RQ worker for the projection queues, with the scheduler and the tick."""
+    from ..logs import configure
+
+    configure()  # JSON lines on stderr, as the API writes them
     config = view_config(settings)
     click.echo(
         f"worker on {_safe(settings.redis_url)}, {config.partitions} partition(s),"
