@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from werkzeug.test import TestResponse
@@ -480,23 +479,15 @@ def test_without_redis_writes_and_claims_work_and_the_views_catch_up_on_their_ow
     server.stop()
     dead = _appends_never_wait_for_redis(views, 3, 0.5)
     _views_answer_503_and_claims_come_from_the_log(views, next(iter(dead)))
-    with mock.patch("tests.redis_server.free_port", return_value=port):
-        server.start()
+    server.start(port=port)
     head = views.head()
-
-    def rebuilt() -> bool:
-        # RQ's worker quits when Redis fails while it runs a job (a catch-up lingering at
-        # the head, a tick): restart it as a supervisor would (docker-compose.yml's
-        # restart: unless-stopped). The API itself needs no help.
-        if views.worker is not None and views.worker.process is not None \
-                and views.worker.process.poll() is not None:
-            views.worker = None
-            views.start_worker()
-        return views.page(min_position=head).status_code == 200
-
     try:
-        wait_until(rebuilt, 60, "the views to be rebuilt in the new Redis")
+        wait_until(lambda: views.page(min_position=head).status_code == 200, 60,
+                   "the views to be rebuilt in the new Redis")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{views.diagnosis()}") from None
+    assert views.worker is not None
+    assert views.worker.process is not None
+    assert views.worker.process.poll() is None, "the worker outlives a Redis outage"
     assert {item["id"] for item in views.visible(tag="outage")} == before | hung | dead
     assert views.api.client.get("/readyz").get_json()["status"] == "ready"
