@@ -172,8 +172,9 @@ def serving_with_views(directory: Path, workers: int = 2, **env_extra: str) -> I
         running = start_server(
             directory / "ledger", workers, LEDGER_REDIS_URL=redis.url, **FAST, **env_extra
         )
-        worker = WorkerProcess(running.env, directory / "worker.log").start()
+        worker = WorkerProcess(running.env, directory / "worker.log")
         try:
+            worker.start()
             with running.client("reader") as reader:
                 wait_until(
                     lambda: reader.get("/v1/claims", params={"limit": 1}).status_code == 200,

@@ -164,7 +164,11 @@ class Views:
 def _views(directory: Path, server: RedisServer) -> Views:
     views = Views(ApiHarness.create(directory, REDIS_URL=server.url), server, directory)
     views.start_worker()
-    views.wait_for_views()  # the worker's first tick builds views of the empty log
+    try:
+        views.wait_for_views()  # the worker's first tick builds views of the empty log
+    except BaseException:
+        views.stop_worker()  # never leave a worker behind
+        raise
     return views
 
 
