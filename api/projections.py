@@ -11,8 +11,6 @@ Redis costs each request nothing rather than a connection timeout.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ from workers.config import ViewConfig
 from workers.coordination import request_catch_up
 from workers.views import InvalidQuery, ViewReader, ViewsBehind, ViewsUnavailable
 
+from .background import Coalesced
 from .errors import PROBLEM_TYPE, RETRY_AFTER_SECONDS, problem_response
 from .schemas import ProblemSchema
 from .state import LedgerState
@@ -57,8 +56,6 @@ UNAVAILABLE_DOC: dict[str, Any] = {
     " min_position after the wait; Retry-After says when to ask again.",
     "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
 }
-#: seconds an idle trigger thread waits for work before it exits (it restarts on demand)
-_IDLE = 30.0
 
 
 def connect(url: str) -> Redis:
@@ -79,46 +76,20 @@ def connect(url: str) -> Redis:
 
 
 class CatchUpTrigger:
-    """The append hook: wakes one thread per process that calls ``request_catch_up``.
-
-    A burst of appends sets one flag, so it costs one trigger; the thread exits after
-    ``_IDLE`` seconds without work and is started again (also after a fork) on demand.
-    """
+    """The append hook: asks for a catch-up from a background thread (one per burst)."""
 
     def __init__(self, redis: Redis, config: ViewConfig) -> None:
         self.redis = redis
         self.config = config
-        self._wanted = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._call = Coalesced(self._request, "claimledger-catch-up-trigger")
 
     def __call__(self, events: Sequence[RecordedEvent]) -> None:
         """Ask for a catch-up after ``events`` committed (returns at once, never raises)."""
-        if not events:
-            return
-        with self._lock:
-            self._wanted.set()
-            thread = self._thread
-            if thread is None or not thread.is_alive() or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(
-                    target=self._run, name="claimledger-catch-up-trigger", daemon=True
-                )
-                self._thread.start()
+        if events:
+            self._call.poke()
 
-    def _run(self) -> None:
-        while True:
-            if not self._wanted.wait(_IDLE):
-                with self._lock:
-                    if not self._wanted.is_set():
-                        self._thread = None
-                        return
-            self._wanted.clear()
-            try:
-                request_catch_up(self.redis, self.config)
-            except Exception:  # it never raises; this thread must not die if it ever does
-                log.exception("catch-up trigger failed")
+    def _request(self) -> None:
+        request_catch_up(self.redis, self.config)
 
 
 @dataclass

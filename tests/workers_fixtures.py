@@ -109,9 +109,16 @@ class WorkerProcess:
         return self
 
     def kill(self) -> None:
-        """SIGKILL the worker and everything it forked (job process, scheduler)."""
+        """SIGKILL the worker and everything it forked (job process, scheduler).
+
+        RQ puts each job's process in a session of its own, so killing the worker's
+        process group would leave a running job behind: kill every descendant.
+        """
         if self.process is None:
             return
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
@@ -257,3 +264,24 @@ def deployment_fixture(
 
 #: everything a test module imports to use the ``deployment`` fixture
 FIXTURES = (deployment_fixture, redis_server_fixture, seeded_log_fixture)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, grandchildren, …), read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -31,6 +31,7 @@ from ledger.errors import LedgerError
 from ledger.store import EventStore
 
 from ..auth import requires
+from ..background import Coalesced
 from ..errors import Problem
 from ..parsing import Blueprint
 from ..state import ledger_state
@@ -65,6 +66,8 @@ class Waker:
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._sequence = 0
+        self._head = 0
+        self._announce = Coalesced(self._publish_head, "claimledger-live-feed-publish")
 
     def client(self) -> Redis | None:
         """The Redis client, or None when unconfigured or recently down."""
@@ -84,17 +87,25 @@ class Waker:
         self._down_until = time.monotonic() + self.backoff
 
     def publish(self, events: Sequence[RecordedEvent]) -> None:
-        """Append hook: announce the new head (never raises)."""
+        """Append hook: announce the new head (returns at once, never raises).
+
+        Streams in this process wake now; other processes hear of it through Redis from
+        a background thread, once per burst — the log, not the message, is what they read.
+        """
         if not events:
             return
         with self._changed:
             self._sequence += 1
             self._changed.notify_all()
+        self._head = max(self._head, events[-1].position)
+        self._announce.poke()
+
+    def _publish_head(self) -> None:
         client = self.client()
         if client is None:
             return
         try:
-            client.publish(self.channel, str(events[-1].position))
+            client.publish(self.channel, str(self._head))
         except (RedisError, OSError) as exc:
             self.down(exc)
 
