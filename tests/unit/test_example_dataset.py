@@ -27,7 +27,7 @@ from tests.unit.builders import ClaimBuilder
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "examples" / "seed-2014-09-15.ndjson"
 EVENTS_DOC = ROOT / "docs" / "events.md"
-ARTICLE = ROOT.parent / "shared" / "data" / "seed-article-2014-09-15.txt"
+ARTICLE = ROOT / "examples" / "seed-article-2014-09-15.txt"  # the story the data set is built from
 
 LINE_KEYS = {
     "claim_ref",
