@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -44,16 +44,11 @@ def _time(value: str | None, name: str) -> str | None:
 def init(settings: Settings) -> None:
     """Create or migrate the store schema, build missing tree nodes, create the signing key."""
     store = store_from(settings)
+    from .log import init_log  # log imports this module
+
     store.init()
-    for hook in _init_hooks():
-        hook(settings, store)
+    init_log(settings, store)
     click.echo(f"ledger ready at {_safe_url(settings.database_url)} (head {store.head()})")
-
-
-def _init_hooks() -> list[Callable[[Settings, EventStore], None]]:
-    from .log import init_log
-
-    return [init_log]
 
 
 @click.command("import")

@@ -34,7 +34,7 @@ from ..events import EVENT_TYPES
 from ..merkle import Node
 from ..rules import check_correction
 from ..scales import DEFAULT_SCALES, Scales
-from ..timeutil import format_time, parse_time, utcnow
+from ..timeutil import format_time, utcnow
 from .tree import Key, Redaction, TreeStore, append_nodes
 
 
@@ -542,8 +542,3 @@ def metadata_json(metadata: Mapping[str, Any]) -> str:
     if not metadata:
         return "{}"
     return json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-
-
-def check_time(text: str) -> str:
-    """Validate an ``as_of`` style time string and return its canonical form."""
-    return format_time(parse_time(text))

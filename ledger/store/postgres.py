@@ -27,12 +27,12 @@ from psycopg_pool import ConnectionPool
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
 from ..merkle import Node
+from ..timeutil import normalize_time
 from .base import (
     EventStore,
     StoredKey,
     TokenRecord,
     WriteTransaction,
-    check_time,
     metadata_json,
     token_match,
 )
@@ -356,7 +356,7 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
             else:
                 cur = conn.execute(
                     _SELECT + " WHERE e.claim_id = %s AND e.recorded_at <= %s ORDER BY e.version",
-                    (claim_id, check_time(as_of)),
+                    (claim_id, normalize_time(as_of)),
                 )
             return [_row(r) for r in cur]
 

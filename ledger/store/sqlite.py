@@ -16,12 +16,12 @@ from typing import Any
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
 from ..merkle import Node
+from ..timeutil import normalize_time
 from .base import (
     EventStore,
     StoredKey,
     TokenRecord,
     WriteTransaction,
-    check_time,
     metadata_json,
     token_match,
 )
@@ -348,7 +348,7 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
             else:
                 rows = conn.execute(
                     _SELECT + " WHERE e.claim_id = ? AND e.recorded_at <= ? ORDER BY e.version",
-                    (claim_id, check_time(as_of)),
+                    (claim_id, normalize_time(as_of)),
                 )
             return [_row(r) for r in rows]
 
