@@ -1,0 +1,1 @@
+"""Fault injection: real processes killed, stopped and starved while clients keep working."""

@@ -1,0 +1,26 @@
+"""Fault-suite settings: CI runs each scenario briefly; ``scripts/test --long`` runs it long.
+
+Every test here is marked ``faults``. The same scenarios run in both modes; only their
+size changes, through ``scaled(short, long)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+#: set by ``scripts/test --long``
+LONG = os.environ.get("LEDGER_TEST_LONG") == "1"
+
+
+def scaled(short: int, long: int) -> int:
+    """``long`` under ``scripts/test --long``, else ``short``."""
+    return long if LONG else short
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder ``faults`` (``-m faults`` runs just them)."""
+    for item in items:
+        if "tests/faults/" in str(item.path).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.faults)
