@@ -33,7 +33,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 @click.group(cls=LedgerGroup)
-@click.option("--database-url", envvar="LEDGER_DATABASE_URL", help="sqlite:///path or postgresql://…")
+@click.option("--database-url", help="sqlite:///path or postgresql://… (LEDGER_DATABASE_URL)")
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None) -> None:
     """claim ledger: an event-sourced, verifiable ledger of claims."""

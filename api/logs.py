@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -48,16 +47,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure(level: str | None = None) -> None:
-    """Send every log record to stderr as JSON lines (idempotent)."""
+def configure(level: str = "INFO", *, request_log: bool = True) -> None:
+    """Send every log record to stderr as JSON lines (idempotent); see ``Settings.log_level``."""
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.handlers = [handler]
-    root.setLevel(level or os.environ.get("LEDGER_LOG_LEVEL", "INFO").upper())
-    if os.environ.get("LEDGER_REQUEST_LOG", "1") == "0":
+    root.setLevel(level.upper())
+    if not request_log:
         logging.getLogger(REQUEST_LOGGER).setLevel(logging.WARNING)
 
 

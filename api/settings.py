@@ -1,4 +1,9 @@
-"""Configuration: every setting from one environment variable with a documented default."""
+"""Configuration: every setting from one environment variable with a documented default.
+
+This is the only module that reads ``LEDGER_*`` variables; everything else is handed a
+``Settings`` (workers get a ``workers.config.ViewConfig`` built from it). Every value is
+checked here, so a bad one stops any ``claimledger`` command at start-up with one line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -25,7 +31,9 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 0 or 1, not {raw!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -35,7 +43,48 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, positive: bool = False) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
+        bound = "greater than 0" if positive else "at least 0"
+        raise ConfigError(f"{name} must be a finite number {bound}, not {raw!r}")
+    return value
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None, spaces: bool = True) -> Any:
+    """A one-line printable value (``spaces=False``: no whitespace at all)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isprintable() or (not spaces and any(c.isspace() for c in raw)):
+        what = "one word" if not spaces else "one line of printable text"
+        raise ConfigError(f"{name} must be {what}, not {raw!r}")
+    return raw
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> Any:
+    raw = _text(env, name, None, spaces=False)
+    if raw is None:
+        return default
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid URL: {raw!r}") from None
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ConfigError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL")
+    return raw
 
 
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str | None:
@@ -53,6 +102,79 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str | None:
             f"{name} must look like '50/second;1000/minute' or 'off', not {raw!r}"
         ) from None
     return raw.strip()
+
+
+#: the synchronous storage schemes of the ``limits`` package
+_LIMITS_SCHEMES = (
+    "memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel", "valkey",
+    "valkeys", "valkey+unix", "valkey+cluster", "valkey+sentinel", "memcached", "mongodb",
+    "mongodb+srv",
+)
+
+
+def _rate_limit_storage(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name) or "memory://"
+    if "://" not in raw or raw.split("://", 1)[0] not in _LIMITS_SCHEMES:
+        raise ConfigError(f"{name} must be memory:// or redis://…, not {raw!r}")
+    return raw
+
+
+def _path(env: Mapping[str, str], name: str, default: Path, kind: str) -> Path:
+    """A path that, if it exists, is a ``kind`` ("directory" or "file")."""
+    path = Path(env.get(name) or default)
+    if path.exists() and path.is_dir() != (kind == "directory"):
+        raise ConfigError(f"{name} must name a {kind}, and {str(path)!r} is not one")
+    return path
+
+
+def _scales_file(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    if raw is None:
+        return None
+    from ledger.scales import load_scales
+
+    try:
+        load_scales(raw)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"{name}: cannot load {raw!r}: {detail}") from None
+    return raw
+
+
+def _origin(env: Mapping[str, str], name: str) -> str:
+    from ledger.checkpoint import is_valid_key_name
+
+    value = str(_text(env, name, "claimledger.local/log", spaces=False))
+    if not is_valid_key_name(value):
+        raise ConfigError(f"{name} must be one word without '+', not {value!r}")
+    return value
+
+
+def _verifier_key(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    if raw is None:
+        return None
+    from ledger.checkpoint import CheckpointError, parse_verifier_key
+
+    try:
+        parse_verifier_key(raw)
+    except CheckpointError as exc:
+        raise ConfigError(f"{name} is not a verifier key: {exc}") from None
+    return raw
+
+
+def _log_level(env: Mapping[str, str], name: str) -> str:
+    raw = (env.get(name) or "INFO").upper()
+    if raw not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"{name} must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {raw!r}")
+    return raw
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    if raw is not None and (len(raw) < 16 or not raw.isprintable()):
+        raise ConfigError(f"{name} must be at least 16 printable characters")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -89,37 +211,71 @@ class Settings:
     stream_max_seconds: int = 25
     #: seconds between heartbeats on an idle event stream (LEDGER_STREAM_HEARTBEAT_SECONDS)
     stream_heartbeat_seconds: int = 10
+    #: seconds between checkpoints issued after appends; 0: after every append
+    checkpoint_interval: float = 1.0
+    #: the views' tuning (LEDGER_VIEWS_*): tick, lock lifetime, drop delay and linger in
+    #: seconds, batch in events
+    views_tick_seconds: float = 5.0
+    views_batch: int = 2000
+    views_lock_ttl: float = 10.0
+    views_linger: float = 2.0
+    views_drop_delay: float = 10.0
+    #: level of the JSON logs on stderr, and whether the API logs one line per request
+    log_level: str = "INFO"
+    request_log: bool = True
+    #: ``claimledger serve``'s defaults (LEDGER_HOST, LEDGER_PORT, LEDGER_WORKERS)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    #: ``claimledger verify``'s defaults for --token and --key
+    token: str | None = field(default=None, repr=False)
+    verifier_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read settings from the environment; raises ``ConfigError`` on a bad value."""
         env = os.environ if env is None else env
-        data_dir = Path(env.get("LEDGER_DATA_DIR") or "var")
+        data_dir = _path(env, "LEDGER_DATA_DIR", Path("var"), "directory")
         database_url = env.get("LEDGER_DATABASE_URL") or f"sqlite:///{data_dir / 'ledger.db'}"
         if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ConfigError("LEDGER_DATABASE_URL must start with sqlite:/// or postgresql://")
         values: dict[str, Any] = {
             "data_dir": data_dir,
             "database_url": database_url,
-            "redis_url": env.get("LEDGER_REDIS_URL") or "redis://127.0.0.1:6379/0",
-            "signing_key": Path(env.get("LEDGER_SIGNING_KEY") or data_dir / "signing.key"),
-            "log_origin": env.get("LEDGER_LOG_ORIGIN") or "claimledger.local/log",
+            "redis_url": _url(env, "LEDGER_REDIS_URL", "redis://127.0.0.1:6379/0",
+                              ("redis", "rediss", "unix")),
+            "signing_key": _path(env, "LEDGER_SIGNING_KEY", data_dir / "signing.key", "file"),
+            "log_origin": _origin(env, "LEDGER_LOG_ORIGIN"),
             "public_read": _flag(env, "LEDGER_PUBLIC_READ", False),
-            "scales_file": env.get("LEDGER_SCALES_FILE") or None,
+            "scales_file": _scales_file(env, "LEDGER_SCALES_FILE"),
             "max_body_bytes": _int(env, "LEDGER_MAX_BODY_BYTES", 1024 * 1024, 1024),
-            "actor": env.get("LEDGER_ACTOR") or f"cli:{_user()}",
+            "actor": _text(env, "LEDGER_ACTOR", f"cli:{_user()}"),
             "rate_limit": _rate_limit(env, "LEDGER_RATE_LIMIT", "50/second"),
-            "rate_limit_storage": env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
+            "rate_limit_storage": _rate_limit_storage(env, "LEDGER_RATE_LIMIT_STORAGE"),
             "max_import_bytes": _int(env, "LEDGER_MAX_IMPORT_BYTES", 64 * 1024 * 1024, 1024),
             "max_import_events": _int(env, "LEDGER_MAX_IMPORT_EVENTS", 100_000, 1),
             "partitions": _int(env, "LEDGER_PARTITIONS", 1, 1),
-            "secret_key": env.get("LEDGER_SECRET_KEY") or None,
+            "secret_key": _secret(env, "LEDGER_SECRET_KEY"),
             "cookie_secure": _flag(env, "LEDGER_COOKIE_SECURE", False),
-            "review_author": env.get("LEDGER_REVIEW_AUTHOR") or "claim ledger",
-            "review_author_url": env.get("LEDGER_REVIEW_AUTHOR_URL") or None,
-            "public_url": (env.get("LEDGER_PUBLIC_URL") or "").rstrip("/") or None,
+            "review_author": _text(env, "LEDGER_REVIEW_AUTHOR", "claim ledger"),
+            "review_author_url": _url(env, "LEDGER_REVIEW_AUTHOR_URL", None, ("http", "https")),
+            "public_url": (_url(env, "LEDGER_PUBLIC_URL", "", ("http", "https"))).rstrip("/")
+            or None,
             "stream_max_seconds": _int(env, "LEDGER_STREAM_MAX_SECONDS", 25, 1),
             "stream_heartbeat_seconds": _int(env, "LEDGER_STREAM_HEARTBEAT_SECONDS", 10, 1),
+            "checkpoint_interval": _seconds(env, "LEDGER_CHECKPOINT_INTERVAL", 1.0),
+            "views_tick_seconds": _seconds(env, "LEDGER_VIEWS_TICK_SECONDS", 5.0, positive=True),
+            "views_batch": _int(env, "LEDGER_VIEWS_BATCH", 2000, 1),
+            "views_lock_ttl": _seconds(env, "LEDGER_VIEWS_LOCK_TTL", 10.0, positive=True),
+            "views_linger": _seconds(env, "LEDGER_VIEWS_LINGER", 2.0),
+            "views_drop_delay": _seconds(env, "LEDGER_VIEWS_DROP_DELAY", 10.0),
+            "log_level": _log_level(env, "LEDGER_LOG_LEVEL"),
+            "request_log": _flag(env, "LEDGER_REQUEST_LOG", True),
+            "host": _text(env, "LEDGER_HOST", "127.0.0.1", spaces=False),
+            "port": _int(env, "LEDGER_PORT", 8000, 1, 65535),
+            "workers": _int(env, "LEDGER_WORKERS", 2, 1, 64),
+            "token": _text(env, "LEDGER_TOKEN", None, spaces=False),
+            "verifier_key": _verifier_key(env, "LEDGER_VERIFIER_KEY"),
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known and v is not None})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from . import create_app, logs
+from .settings import Settings
 
-logs.configure()
-app = create_app()
+_settings = Settings.from_env()
+logs.configure(_settings.log_level, request_log=_settings.request_log)
+app = create_app({"LEDGER_SETTINGS": _settings})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -11,35 +10,18 @@ import click
 from ledger import checkpoint as cp
 from ledger.audit import audit as run_audit
 from ledger.errors import IntegrityError
-from ledger.log import DEFAULT_INTERVAL, LogService
+from ledger.log import LogService
 from ledger.remote import RemoteLog, verify_remote
 from ledger.store import EventStore
 
-from ..settings import ConfigError, Settings
+from ..settings import Settings
 from .ledger_commands import store_from
-
-#: seconds between checkpoints issued after appends
-INTERVAL_ENV = "LEDGER_CHECKPOINT_INTERVAL"
-
-
-def checkpoint_interval(env: dict[str, str] | None = None) -> float:
-    """``LEDGER_CHECKPOINT_INTERVAL`` in seconds (default 1; 0 issues one after every append)."""
-    raw = (os.environ if env is None else env).get(INTERVAL_ENV, "")
-    if not raw.strip():
-        return DEFAULT_INTERVAL
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{INTERVAL_ENV} must be a number of seconds, not {raw!r}") from None
-    if not value >= 0:
-        raise ConfigError(f"{INTERVAL_ENV} must not be negative")
-    return value
 
 
 def log_service(settings: Settings, store: EventStore) -> LogService:
     """The log service for the configured store, key and origin."""
     return LogService.open(
-        store, settings.signing_key, settings.log_origin, interval=checkpoint_interval()
+        store, settings.signing_key, settings.log_origin, interval=settings.checkpoint_interval
     )
 
 
@@ -107,13 +89,21 @@ def redact(settings: Settings, event_id: str, reason: str) -> None:
 @click.command()
 @click.option("--url", required=True, help="the ledger API, e.g. https://ledger.example.org")
 @click.option("--claim", "claim_id", help="also verify this claim's whole history")
-@click.option("--key", "key", required=True, envvar="LEDGER_VERIFIER_KEY",
-              help="the log's verifier key, pinned (name+id+key)")
+@click.option("--key", "key", help="the log's verifier key, pinned (name+id+key);"
+              " default LEDGER_VERIFIER_KEY")
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="file keeping the last verified checkpoint between runs")
-@click.option("--token", envvar="LEDGER_TOKEN", help="bearer token (auditor role) if needed")
-def verify(url: str, claim_id: str | None, key: str, state: Path | None, token: str | None) -> None:
+@click.option("--token", help="bearer token (auditor role) if needed; default LEDGER_TOKEN")
+@click.pass_obj
+def verify(
+    settings: Settings, url: str, claim_id: str | None, key: str | None, state: Path | None,
+    token: str | None,
+) -> None:
     """Independently check the log over HTTP: signature, consistency, a claim's proofs."""
+    key = key or settings.verifier_key
+    token = token or settings.token
+    if key is None:
+        raise click.UsageError("Missing option '--key' (or LEDGER_VERIFIER_KEY).")
     try:
         cp.parse_verifier_key(key)
     except cp.CheckpointError as exc:

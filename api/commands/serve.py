@@ -14,11 +14,10 @@ from .ledger_commands import store_from
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="LEDGER_HOST")
-@click.option("--port", default=8000, show_default=True, envvar="LEDGER_PORT",
-              type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, envvar="LEDGER_WORKERS",
-              type=click.IntRange(1, 64), help="gunicorn worker processes")
+@click.option("--host", help="address to bind (default LEDGER_HOST, 127.0.0.1)")
+@click.option("--port", type=click.IntRange(1, 65535), help="default LEDGER_PORT, 8000")
+@click.option("--workers", type=click.IntRange(1, 64),
+              help="gunicorn worker processes (default LEDGER_WORKERS, 2)")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
               help="threads per worker (more than 1 selects gunicorn's gthread worker)")
 @click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
@@ -28,9 +27,9 @@ from .ledger_commands import store_from
 @click.pass_obj
 def serve(
     settings: Settings,
-    host: str,
-    port: int,
-    workers: int,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
     threads: int,
     timeout: int,
     access_log: bool,
@@ -45,6 +44,9 @@ def serve(
         ) from None
     finally:
         store.close()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     argv = [
         sys.executable, "-m", "gunicorn",

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from workers.config import ViewConfig, connect
-from workers.coordination import job_info, start_rebuild
+from workers.coordination import job_info, read_pointer, rebuild_successor, start_rebuild
 from workers.rebuild import open_configured_store, rebuild
 from workers.runner import run_worker, status_summary
 
@@ -27,7 +27,7 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
     """Run an RQ worker for the projection queues, with the scheduler and the tick."""
     from ..logs import configure
 
-    configure()  # JSON lines on stderr, as the API writes them
+    configure(settings.log_level)  # JSON lines on stderr, as the API writes them
     config = view_config(settings)
     click.echo(
         f"worker on {_safe(settings.redis_url)}, {config.partitions} partition(s),"
@@ -48,12 +48,13 @@ def rebuild_command(settings: Settings, inline: bool, no_wait: bool) -> None:
     if inline:
         _rebuild_inline(settings, config)
         return
+    live = read_pointer(redis, config.keys)
     job_id = start_rebuild(redis, config, reason="operator")
     click.echo(f"rebuild job {job_id}", err=True)
     if no_wait:
         click.echo(job_id)
         return
-    _follow(redis, job_id)
+    _follow(redis, config, job_id, live.generation if live else None)
 
 
 def _rebuild_inline(settings: Settings, config: ViewConfig) -> None:
@@ -77,7 +78,7 @@ def _rebuild_inline(settings: Settings, config: ViewConfig) -> None:
     )
 
 
-def _follow(redis: Redis, job_id: str) -> None:
+def _follow(redis: Redis, config: ViewConfig, job_id: str, generation: int | None) -> None:
     with click.progressbar(length=100, label="rebuilding views") as bar:
         shown = 0
         waited = 0.0
@@ -85,6 +86,17 @@ def _follow(redis: Redis, job_id: str) -> None:
             info = job_info(redis, job_id)
             if info is None:
                 raise click.ClickException(f"job {job_id} vanished (Redis flushed?)")
+            if info["status"] == "started":
+                successor, done = rebuild_successor(redis, config.keys, job_id, generation)
+                if successor is not None:
+                    click.echo(f"\nrebuild job {job_id} died with its worker;"
+                               f" job {successor} resumes it", err=True)
+                    job_id = successor
+                    continue
+                if done:
+                    live = read_pointer(redis, config.keys)
+                    info["meta"]["generation"] = live.generation if live else None
+                    break
             percent = int(info["progress"].get("percent") or 0)
             bar.update(percent - shown)
             shown = percent

@@ -20,7 +20,6 @@ from ledger.log import LogService
 from ledger.store.tree import TreeSizeError
 
 from ..auth import principal, requires
-from ..commands.log import checkpoint_interval
 from ..errors import Problem
 from ..parsing import Blueprint
 from ..responses import json_response
@@ -40,14 +39,13 @@ _HEX = {"description": "SHA-256 hash, lowercase hex", "pattern": "^[0-9a-f]{64}$
 def log_service() -> LogService:
     """This app's log service, opened on first use (the signing key is made by ``init``).
 
-    The checkpoint interval is the app's ``CHECKPOINT_INTERVAL`` if configured, else
-    ``LEDGER_CHECKPOINT_INTERVAL``.
+    The checkpoint interval is ``Settings.checkpoint_interval`` (``LEDGER_CHECKPOINT_INTERVAL``,
+    or the app's ``CHECKPOINT_INTERVAL`` config).
     """
     service: LogService | None = current_app.extensions.get(_SERVICE)
     if service is None:
         state = ledger_state()
-        configured = current_app.config.get("CHECKPOINT_INTERVAL")
-        interval = checkpoint_interval() if configured is None else float(configured)
+        interval = float(state.settings.checkpoint_interval)
         try:
             service = LogService.open(
                 state.store, state.settings.signing_key, state.settings.log_origin,
