@@ -36,6 +36,7 @@ from .base import (
     metadata_json,
     token_match,
 )
+from .postgres_outage import OutageGuard, connection_lost
 from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads, PostgresTreeWrite
 
@@ -262,6 +263,7 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
         self._pool: ConnectionPool[Conn] | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._outage = OutageGuard(url, self._kwargs)
         _STORES.add(self)
 
     # --- connections --------------------------------------------------------
@@ -272,6 +274,7 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
         self._pool = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._outage = OutageGuard(self.url, self._kwargs)
 
     def _get_pool(self) -> ConnectionPool[Conn]:
         if self._pid != os.getpid():  # forked without the at-fork hook
@@ -289,6 +292,9 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
                     timeout=self.timeout,
                     configure=_configure,
                     name="claim-ledger",
+                    # a slot whose reconnection keeps failing is dropped (and regrown on
+                    # demand) instead of sleeping in a backoff long after the database is back
+                    reconnect_timeout=self.timeout,
                     open=False,
                 )
                 self._pool.open(wait=False)
@@ -296,11 +302,17 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
 
     @contextmanager
     def _connection(self) -> Iterator[Conn]:
+        pool = self._get_pool()
+        self._outage.admit(pool)  # fails fast while the database is known to be down
+        conn: Conn | None = None
         try:
-            with self._get_pool().connection() as conn:
+            with pool.connection() as conn:
                 yield conn
         except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"PostgreSQL: {str(exc).strip()}") from exc
+            reason = str(exc).strip() or type(exc).__name__
+            if connection_lost(exc, conn):
+                self._outage.lost(reason)
+            raise StoreUnavailable(f"PostgreSQL: {reason}") from exc
 
     # --- schema -------------------------------------------------------------
     def init(self) -> None:
