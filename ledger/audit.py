@@ -3,9 +3,9 @@
 For every position in order it checks that no position is missing or out of place,
 that the payload hashes to ``payload_sha256`` (or was redacted, with a record of it),
 that the leaf hash is the hash of the eleven committed fields, that the claim's chain
-link and version follow its previous event, that ``recorded_at`` never decreases, and
-that the stored level-0 node is that leaf. A ``CompactTree`` rebuilds the tree on the
-way and every stored perfect-subtree node is compared as it completes; the latest
+link and version follow its previous event, and that ``recorded_at`` never decreases.
+A ``CompactTree`` rebuilds the tree from those leaves on the way and every stored
+perfect-subtree node (level 1 and up) is compared as it completes; the latest
 checkpoint's signature and root are checked against the rebuilt tree. Memory stays
 flat: events and nodes are read page by page and only a bounded cache of claim heads
 is kept. The first disagreement stops the audit and names its position.
@@ -109,8 +109,6 @@ class _Nodes:
         self.start = index + 1
 
     def _name(self, index: int, position: int) -> str:
-        if self.level == 0:
-            return f"leaf node (0, {index})"
         return f"node ({self.level}, {index}) over positions {(index << self.level) + 1}-{position}"
 
 
@@ -239,7 +237,7 @@ def _stream(
             claims.remember(event)
             last_recorded = event.recorded_at
             leaf = bytes.fromhex(event.leaf_hash)
-            for level, index, value in [(0, expected - 1, leaf), *tree.append(leaf)]:
+            for level, index, value in tree.append(leaf):
                 nodes = levels.get(level)
                 if nodes is None:
                     nodes = levels[level] = _Nodes(store, level, batch)

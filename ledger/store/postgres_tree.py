@@ -56,9 +56,13 @@ CREATE TRIGGER payloads_refuse_unredacted_delete BEFORE DELETE ON payloads
     FOR EACH ROW EXECUTE FUNCTION ledger_refuse_unredacted_delete();
 """
 
+#: level 0 is the leaf hashes in ``events``; higher levels are ``merkle_nodes`` rows
 _NODES = (
-    "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS k (level, idx)"
-    " JOIN merkle_nodes n ON n.level = k.level AND n.idx = k.idx"
+    "SELECT 0, e.position - 1, decode(e.leaf_hash, 'hex') FROM events e"
+    " WHERE e.position = ANY(%s::bigint[])"
+    " UNION ALL"
+    " SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS k (level, idx)"
+    " JOIN merkle_nodes n ON n.level = k.level AND n.idx = k.idx WHERE k.level > 0"
 )
 _CHECKPOINT = "SELECT size, root, note, issued_at FROM checkpoints"
 
@@ -68,7 +72,9 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 def _select_nodes(conn: Conn, keys: Sequence[Key]) -> dict[Key, bytes]:
     if not keys:
         return {}
-    rows = conn.execute(_NODES, ([k[0] for k in keys], [k[1] for k in keys]))
+    leaves = [index + 1 for level, index in keys if level == 0]
+    inner = [key for key in keys if key[0] > 0]
+    rows = conn.execute(_NODES, (leaves, [k[0] for k in inner], [k[1] for k in inner]))
     return {(level, index): bytes(value) for level, index, value in rows}
 
 

@@ -66,12 +66,23 @@ def _keys_query(count: int) -> str:
     )
 
 
+def _leaves_query(count: int) -> str:
+    marks = ",".join(["?"] * count)
+    return f"SELECT position - 1, leaf_hash FROM events WHERE position IN ({marks})"  # noqa: S608
+
+
 def _select_nodes(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
-    if not keys:
-        return {}
-    params = [part for key in keys for part in key]
-    rows = conn.execute(_keys_query(len(keys)), params)
-    return {(level, index): bytes(value) for level, index, value in rows}
+    """Level 0 from ``events.leaf_hash``, higher levels from ``merkle_nodes``."""
+    leaves = [index + 1 for level, index in keys if level == 0]
+    inner = [part for key in keys if key[0] > 0 for part in key]
+    found: dict[Key, bytes] = {}
+    if leaves:
+        rows = conn.execute(_leaves_query(len(leaves)), leaves)
+        found.update(((0, index), bytes.fromhex(value)) for index, value in rows)
+    if inner:
+        rows = conn.execute(_keys_query(len(inner) // 2), inner)
+        found.update(((level, index), bytes(value)) for level, index, value in rows)
+    return found
 
 
 def _checkpoint(row: Any) -> StoredCheckpoint | None:

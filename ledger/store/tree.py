@@ -1,10 +1,12 @@
 """The log's Merkle tree in the store: node rows written on append, O(log n) proofs.
 
-``merkle_nodes`` holds level 0 (the leaf hashes, index = position - 1) and every
-perfect subtree once it completes, about two rows per event, written in the append
-transaction. Roots and proofs read O(log n) of those rows, all in one query: the
-``ledger.merkle`` function runs once against a recording ``get_node`` to learn which
-nodes it needs, they are fetched in one SELECT, and it runs again against that dict.
+Level 0 of the tree is the leaf hashes the log already stores (``events.leaf_hash``,
+index = position - 1); ``merkle_nodes`` holds every larger perfect subtree once it
+completes, about one row per event, written in the append transaction. Roots and
+proofs read O(log n) of those rows and leaves, all in one query: the ``ledger.merkle``
+function runs once against a recording ``get_node`` to learn which nodes it needs,
+they are fetched in one SELECT, and it runs again against that dict. (Ledgers made
+before 0.1.0 final also hold level-0 rows; they are never read.)
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class FrontierCache:
 def append_nodes(
     tx: NodeTransaction, cache: FrontierCache | None, size_before: int, leaves: Sequence[bytes]
 ) -> tuple[list[merkle.Node], tuple[bytes, ...]]:
-    """The node rows appending ``leaves`` writes (level 0 included) and the new right edge.
+    """The node rows appending ``leaves`` writes (levels 1 and up) and the new right edge.
 
     Only the O(log n) perfect subtrees on the tree's right edge are read (none when this
     process wrote the last append), in one query.
@@ -141,8 +143,7 @@ def append_nodes(
         edge = tuple(found[key] for key in keys)
     tree = merkle.CompactTree.resume(size_before, edge)
     rows: list[merkle.Node] = []
-    for index, leaf in enumerate(leaves, start=size_before):
-        rows.append((0, index, leaf))
+    for leaf in leaves:
         rows.extend(tree.append(leaf))
     return rows, tuple(tree.edge())
 
@@ -283,9 +284,10 @@ class TreeStore(ABC):
         """
         with self.write_transaction() as tx:
             head = tx.head()[0]
-            if head == 0 or tx.get_nodes([(0, head - 1)]):
+            edge = [key for key in merkle.perfect_subtrees(0, head) if key[0] > 0]
+            if not edge or len(tx.get_nodes(edge)) == len(edge):
                 return 0
-            if tx.get_nodes([(0, 0)]):
+            if tx.get_nodes([(1, 0)]):
                 raise IntegrityError("the tree nodes are partly missing", head)
             size, batch = 0, 5000
             tree = merkle.CompactTree()
@@ -293,11 +295,9 @@ class TreeStore(ABC):
                 events = tx.read_range(size + 1, min(head, size + batch))
                 if not events or events[0].position != size + 1:
                     raise IntegrityError(f"position {size + 1} is missing", size + 1)
-                leaves = [bytes.fromhex(e.leaf_hash) for e in events]
                 rows: list[merkle.Node] = []
-                for offset, leaf in enumerate(leaves):
-                    rows.append((0, size + offset, leaf))
-                    rows.extend(tree.append(leaf))
+                for event in events:
+                    rows.extend(tree.append(bytes.fromhex(event.leaf_hash)))
                 tx.insert_nodes(rows)
                 size += len(events)
                 if progress is not None:

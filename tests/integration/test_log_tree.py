@@ -100,11 +100,11 @@ def test_every_root_equals_the_root_recomputed_from_the_leaves(grown: Grown) -> 
     assert grown.store.root(0) == merkle.EMPTY_ROOT
 
 
-def test_about_two_node_rows_are_stored_per_event(grown: Grown) -> None:
+def test_about_one_node_row_is_stored_per_event_and_none_for_the_leaves(grown: Grown) -> None:
     [(count,)] = raw(grown.url, "SELECT count(*) FROM merkle_nodes")
-    assert count == 2 * SIZE - bin(SIZE).count("1")  # n leaves + (n - popcount(n)) subtrees
+    assert count == SIZE - bin(SIZE).count("1")  # one per completed subtree above the leaves
     [(leaf_rows,)] = raw(grown.url, "SELECT count(*) FROM merkle_nodes WHERE level = 0")
-    assert leaf_rows == SIZE
+    assert leaf_rows == 0  # level 0 is events.leaf_hash
 
 
 def test_a_proof_reads_its_log_n_nodes_in_one_query(
@@ -196,7 +196,7 @@ def test_restore_writes_the_nodes_and_keeps_redactions(backend: str, tmp_path: P
         assert [e.to_json() for e in target.iter_all()] == [e.to_json() for e in exported]
         assert target.root(23) == store.root(23)
         [(count,)] = raw(url, "SELECT count(*) FROM merkle_nodes")
-        assert count == 2 * 23 - bin(23).count("1")
+        assert count == 23 - bin(23).count("1")
         tampered = list(exported)
         tampered[4] = dataclasses.replace(tampered[4], redaction=None)
         with new_store(backend, tmp_path) as (other, _), pytest.raises(IntegrityError,
