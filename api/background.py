@@ -5,25 +5,34 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 #: seconds a background thread waits for more work before it exits
 IDLE_SECONDS = 30.0
+#: least seconds between two runs: under steady appends the action runs at most this
+#: often instead of once per append, so it never competes with requests for the GIL
+MIN_GAP_SECONDS = 0.01
 
 
 class Coalesced:
     """Runs ``action`` on a background thread after ``poke()``; a burst of pokes runs it once.
 
-    ``poke`` returns at once and never raises. The thread exits after ``IDLE_SECONDS``
-    without work and is started again on demand (also in a forked child). ``action``
-    must not raise; if it does, the error is logged and the thread carries on.
+    ``poke`` returns at once and never raises. Runs are at least ``min_gap`` seconds
+    apart; pokes in between are served by the next run. The thread exits after
+    ``IDLE_SECONDS`` without work and is started again on demand (also in a forked
+    child). ``action`` must not raise; if it does, the error is logged and the thread
+    carries on.
     """
 
-    def __init__(self, action: Callable[[], None], name: str) -> None:
+    def __init__(
+        self, action: Callable[[], None], name: str, min_gap: float = MIN_GAP_SECONDS
+    ) -> None:
         self.action = action
         self.name = name
+        self.min_gap = min_gap
         self._wanted = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -47,7 +56,11 @@ class Coalesced:
                         self._thread = None
                         return
             self._wanted.clear()
+            started = time.monotonic()
             try:
                 self.action()
             except Exception:  # this thread must not die
                 log.exception("%s failed", self.name)
+            rest = self.min_gap - (time.monotonic() - started)
+            if rest > 0:
+                time.sleep(rest)  # pacing, not synchronisation: pokes meanwhile are kept
