@@ -224,6 +224,24 @@ def start_rebuild(redis: Redis, config: ViewConfig, *, reason: str = "operator")
     raise RuntimeError("could not take the rebuild lock")
 
 
+def rebuild_successor(redis: Redis, keys: Keys, id_: str, generation_before: int | None
+                      ) -> tuple[str | None, bool]:
+    """For a rebuild job RQ still calls started: (the job that took over, whether it is done).
+
+    A rebuild whose worker died keeps RQ's "started" status for minutes; the tick resumes
+    it as a new job, which holds the rebuild lock. Once no rebuild holds the lock, nothing
+    is half built and the live generation moved past ``generation_before``, it is done.
+    """
+    holder = text(redis.get(keys.rebuild_lock))
+    if holder is not None:
+        return (holder if holder != id_ else None), False
+    if redis.exists(keys.building):
+        return None, False
+    live = read_pointer(redis, keys)
+    done = live is not None and (generation_before is None or live.generation > generation_before)
+    return None, done
+
+
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
@@ -231,6 +249,17 @@ _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then"
     " return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
+
+
+_SWAP = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then"
+    " return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false"
+)
+
+
+def swap_if(redis: Redis, key: str, old: str, new: str, ttl: float) -> bool:
+    """Set a key to ``new`` (with a TTL) only if it still holds ``old``."""
+    return bool(redis.eval(_SWAP, 1, key, old, new, int(ttl * 1000)))
 
 
 def release_if(redis: Redis, key: str, value: str) -> bool:

@@ -18,6 +18,7 @@ from .config import REBUILD_QUEUE, ViewConfig, text
 from .coordination import (
     arm_tick,
     read_pointer,
+    renew_if,
     repair_trigger,
     start_rebuild,
     will_run,
@@ -63,6 +64,9 @@ def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     """Build a new generation of the views and switch to it; progress in ``job.meta``."""
     redis, job = _current()
     cfg = _config(config)
+    # the lock was taken for as long as the job might wait in the queue: shorten it at
+    # once, so that if this job dies before its first batch the tick resumes it soon
+    renew_if(redis, cfg.keys.rebuild_lock, job.id, rebuilding.rebuild_lock_ttl(cfg))
     store = open_configured_store(cfg)
     last = 0.0
 
@@ -114,7 +118,8 @@ def diagnose(redis: Redis, config: ViewConfig, head: int) -> str | None:
 
 
 def tick(config: dict[str, Any]) -> dict[str, Any]:
-    """Periodic check: rebuild missing views, re-trigger lagging partitions, re-arm."""
+    """Periodic check: rebuild missing views, resume a dead rebuild, re-trigger lagging
+    partitions, re-arm."""
     redis, _ = _current()
     cfg = _config(config)
     keys = cfg.keys
@@ -131,6 +136,12 @@ def tick(config: dict[str, Any]) -> dict[str, Any]:
         if holder is not None and will_run(redis, holder, REBUILD_QUEUE, running=True):
             return {"rebuild": holder}
         log.warning("views need a rebuild: %s", reason)
+        return {"rebuild": start_rebuild(redis, cfg, reason=reason), "reason": reason}
+    # a rebuild sets its lock before the half-built generation and deletes that before
+    # releasing the lock: a generation being built with no lock means its job died
+    if redis.exists(keys.building) and not redis.exists(keys.rebuild_lock):
+        log.warning("resuming a rebuild whose job died")
+        reason = "resume an interrupted rebuild"
         return {"rebuild": start_rebuild(redis, cfg, reason=reason), "reason": reason}
     live = read_pointer(redis, keys)
     assert live is not None

@@ -22,15 +22,17 @@ from rq import Queue
 from ledger.scales import load_scales
 from ledger.store import EventStore, open_store
 
-from .config import QUEUE, REBUILD_QUEUE, ViewConfig, text
+from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, text
 from .coordination import (
     Live,
+    job_state,
     parse_pointer,
     read_pointer,
     release_if,
     renew_if,
     request_catch_up,
     schedule_drop,
+    swap_if,
     write_pointer,
 )
 from .projector import GenerationGone, Projector
@@ -152,10 +154,8 @@ def rebuild(
     """Build a new generation and switch to it; None if another rebuild owns the lock."""
     keys = config.keys
     started = time.perf_counter()
-    lock_ttl = config.lock_ttl * 3
-    if not (redis.set(keys.rebuild_lock, id_, nx=True, ex=600) or renew_if(
-        redis, keys.rebuild_lock, id_, lock_ttl
-    )):
+    lock_ttl = rebuild_lock_ttl(config)
+    if not _take_rebuild_lock(redis, keys, id_, lock_ttl):
         return None
     try:
         live = read_pointer(redis, keys)
@@ -194,6 +194,31 @@ def rebuild(
     request_catch_up(redis, config)
     return RebuildResult(generation, live.generation if live else None, reached,
                          time.perf_counter() - started)
+
+
+def _take_rebuild_lock(redis: Redis, keys: Keys, id_: str, ttl: float) -> bool:
+    """Hold the rebuild lock for this job, unless another rebuild job is running.
+
+    ``start_rebuild`` gives the lock to a new job when the holder looks lost (RQ calls it
+    queued, but it is on no queue list), which is also how a job looks for a moment while
+    a worker takes it off the queue; so the job that runs takes the lock back from a
+    holder that is not running, or steady appends could keep passing it on forever.
+    """
+    if redis.set(keys.rebuild_lock, id_, nx=True, ex=600) or renew_if(
+        redis, keys.rebuild_lock, id_, ttl
+    ):
+        return True
+    holder = text(redis.get(keys.rebuild_lock))
+    if holder is None:
+        return bool(redis.set(keys.rebuild_lock, id_, nx=True, px=int(ttl * 1000)))
+    return job_state(redis, holder) != "started" and swap_if(
+        redis, keys.rebuild_lock, holder, id_, ttl
+    )
+
+
+def rebuild_lock_ttl(config: ViewConfig) -> float:
+    """Seconds a running rebuild's lock outlives its last renewal (its job's death)."""
+    return config.lock_ttl * 3
 
 
 def _new_generation(redis: Redis, config: ViewConfig, live: Live | None) -> int:
