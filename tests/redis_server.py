@@ -81,7 +81,7 @@ class RedisServer:
             )
             if self._wait_ready():
                 return self
-            self.stop()
+            self._terminate()
         raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
 
     def _wait_ready(self) -> bool:
@@ -102,11 +102,29 @@ class RedisServer:
 
     def restart_empty(self) -> None:
         """Stop the server and start an empty one on the same port (no data is saved)."""
-        port = self.port
-        self.stop()
-        self.start(port=port)
+        self.restart(keep_data=False)
 
-    def stop(self) -> None:
+    def restart(self, *, keep_data: bool) -> None:
+        """Stop the server and start a new one on the same port: with the data it held
+        (saved to ``dump.rdb`` first, which redis-server loads on start), or empty."""
+        self.stop(save=keep_data)
+        self.start(port=self.port)
+
+    def stop(self, *, save: bool = False) -> None:
+        """Stop the server: with ``save``, its data is in ``dump.rdb`` for the next start;
+        without, no earlier dump is left either, so the next start is empty."""
+        dump = self.directory / "dump.rdb"
+        if save:
+            client = self.client()
+            try:
+                client.save()
+            finally:
+                client.close()
+        self._terminate()
+        if not save:
+            dump.unlink(missing_ok=True)
+
+    def _terminate(self) -> None:
         """Terminate the server (kill it if it does not exit within 5 s)."""
         if self.process is None:
             return

@@ -1,0 +1,164 @@
+"""Workers SIGKILLed again and again during catch-up and during ``claimledger rebuild``.
+
+``tests/e2e/test_workers_catch_up.py`` kills one worker three times during one import;
+here two workers on two partitions are killed (one or both at a time) across many
+imports, and the worker running an operator's rebuild is killed again and again: the
+rebuild must be resumed without the operator, the waiting ``claimledger rebuild`` must
+report it done, and the views must end equal to a fold of the log.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.store import open_store
+from tests.faults.conftest import scaled
+from tests.redis_server import RedisServer
+from tests.workers_fixtures import ROOT, Deployment, WorkerProcess, wait_until
+from workers.config import text
+from workers.coordination import job_state, read_pointer, request_catch_up
+from workers.rebuild import rebuild_lock_ttl
+from workers.synthetic import fill_store
+from workers.views import ViewReader, ViewsUnavailable
+
+CATCH_UP_ROUNDS = scaled(3, 25)
+#: claims per import in a catch-up round (about five events each)
+IMPORT_CLAIMS = scaled(300, 1000)
+REBUILD_KILLS = scaled(2, 12)
+#: claims in the log being rebuilt: more than one rebuild batch (5,000 events)
+REBUILD_CLAIMS = scaled(1400, 6200)
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Deployment]:
+    """An empty initialised SQLite log, a private Redis; every worker stopped afterwards."""
+    db_path = tmp_path / "ledger.db"
+    open_store(f"sqlite:///{db_path}").init()
+    with RedisServer(tmp_path / "redis") as redis:
+        deployment = Deployment(tmp_path, db_path, redis, partitions=2)
+        try:
+            yield deployment
+        finally:
+            for worker in deployment.workers:
+                worker.stop()
+
+
+def _checkpoint(deployment: Deployment) -> int:
+    try:
+        return ViewReader(deployment.redis()).checkpoint()
+    except (ViewsUnavailable, OSError):
+        return -1
+
+
+def _alive(deployment: Deployment) -> list[WorkerProcess]:
+    return [w for w in deployment.workers if w.process is not None]
+
+
+def _keep_two_running(deployment: Deployment) -> None:
+    while len(_alive(deployment)) < 2:
+        deployment.start_worker()
+
+
+def test_views_equal_the_log_after_workers_are_killed_one_or_both_during_each_catch_up(
+    fresh: Deployment,
+) -> None:
+    fresh.env_overrides["LEDGER_VIEWS_BATCH"] = "50"
+    _keep_two_running(fresh)
+    wait_until(lambda: _checkpoint(fresh) == 0, 30, "views of the empty log")
+    store = fresh.store()
+    redis = fresh.redis()
+    kills: list[tuple[int, int, int]] = []  # (workers killed, checkpoint, head)
+    started = time.monotonic()
+    for round_ in range(CATCH_UP_ROUNDS):
+        before = max(_checkpoint(fresh), 0)
+        head = fill_store(store, IMPORT_CLAIMS, seed=100 + round_)
+        request_catch_up(redis, fresh.config)  # what the API does after an append
+        _keep_two_running(fresh)
+        target = before + (head - before) // 3
+        wait_until(lambda target=target: _checkpoint(fresh) >= target, 60,
+                   f"catch-up past {target} (see {fresh.directory})", every=0.005)
+        victims = _alive(fresh) if round_ % 2 == 0 else _alive(fresh)[:1]
+        for worker in victims:
+            worker.kill()
+        kills.append((len(victims), _checkpoint(fresh), head))
+    _keep_two_running(fresh)
+    fresh.wait_for_views(timeout=90)
+    assert [k for k in kills if k[1] >= k[2]] == [], f"a round ended before its kill: {kills}"
+    print(f"\n{sum(k[0] for k in kills)} workers killed in {len(kills)} catch-ups of"
+          f" {IMPORT_CLAIMS} claims each ({kills[-1][2]} events in all), at checkpoints"
+          f" {[k[1] for k in kills]}; views equal the log"
+          f" {time.monotonic() - started:.1f}s after the first import")
+
+
+def test_a_rebuild_whose_worker_is_killed_again_and_again_completes_without_the_operator(
+    fresh: Deployment,
+) -> None:
+    store = fresh.store()
+    fill_store(store, REBUILD_CLAIMS, seed=7)
+    _keep_two_running(fresh)
+    fresh.wait_for_views(timeout=90)
+    redis = fresh.redis()
+    keys = fresh.config.keys
+    before = read_pointer(redis, keys)
+    assert before is not None
+    operator = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", "rebuild"],
+        cwd=ROOT, env=fresh.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    killed: list[str] = []
+    points: list[int] = []
+    started = time.monotonic()
+    try:
+        for kill in range(REBUILD_KILLS):
+            # the rebuild job running now (a new one after each kill: the tick resumes it)
+            holder = wait_until(
+                lambda: _rebuilding_job(fresh, killed), 60,
+                f"a rebuild job after kill {kill} (see {fresh.directory})", every=0.005)
+            building = json.loads(text(redis.get(keys.building)) or "{}")
+            for worker in _alive(fresh):
+                worker.kill()
+            killed.append(holder)
+            generation = int(building["generation"])
+            points.append(int(text(redis.get(keys.part(generation, 0).checkpoint)) or 0))
+            assert read_pointer(redis, keys) == before, "the rebuild finished before a kill"
+            fill_store(store, 20, seed=200 + kill)  # the log moves on meanwhile
+            _keep_two_running(fresh)
+        out, err = operator.communicate(timeout=120)
+    finally:
+        if operator.poll() is None:
+            operator.kill()
+            operator.wait()
+    assert operator.returncode == 0, err + fresh.worker_logs()[-3000:]
+    after = read_pointer(redis, keys)
+    assert after is not None
+    assert after.generation > before.generation
+    assert f"generation {after.generation} is live" in out
+    assert err.count("died with its worker") >= 1, err
+    fresh.wait_for_views(timeout=60)
+    prefix = keys.generation_prefix(before.generation)
+    wait_until(lambda: not any(True for _ in redis.scan_iter(match=prefix + "*")), 30,
+               "the old generation to be dropped")
+    print(f"\nrebuild of {store.head()} events: its worker killed {len(killed)} times (at"
+          f" building checkpoints {points}), resumed by the tick each time; generation"
+          f" {after.generation} live {time.monotonic() - started:.1f}s after the operator"
+          " asked; views equal the log")
+
+
+def _rebuilding_job(deployment: Deployment, killed: list[str]) -> str | None:
+    """The id of a rebuild job at work that was not killed yet: it runs, has renewed the
+    lock it took when queued, and a generation is being built."""
+    redis = deployment.redis()
+    keys = deployment.config.keys
+    holder = text(redis.get(keys.rebuild_lock))
+    if holder is None or holder in killed or not redis.exists(keys.building):
+        return None
+    if redis.pttl(keys.rebuild_lock) > rebuild_lock_ttl(deployment.config) * 1000:
+        return None
+    return holder if job_state(redis, holder) == "started" else None
