@@ -82,8 +82,11 @@ def plan_import(
     for number, raw in enumerate(lines, start=1):
         if len(errors) >= MAX_ERRORS:
             break
-        # not UTF-8 raises UnicodeDecodeError: a malformed body, not a validation failure
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            errors.add(number, "", f"Not valid UTF-8 (byte {exc.start + 1}).")
+            continue
         if not text.strip():
             continue
         if max_events is not None and len(plan.events) >= max_events:
@@ -100,6 +103,9 @@ def plan_import(
             continue
         except (TypeError, RecursionError):
             errors.add(number, "", "Each line must be a JSON object.")
+            continue
+        except ValueError as exc:  # e.g. an integer too long for Python to convert
+            errors.add(number, "", f"Not valid JSON: {exc}.")
             continue
         event = _line_event(number, line, plan, events_by_ref, errors, scales, base_metadata)
         if event is not None:
