@@ -273,10 +273,13 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
 
     @contextmanager
     def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Availability faults (disk full, read-only, I/O errors, locks) as ``StoreUnavailable``."""
         conn = self._connect()
         try:
             yield conn
         except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        except OSError as exc:  # the writer lock file on a full or read-only file system
             raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     def init(self) -> None:
@@ -439,8 +442,11 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
             return [{"token_id": r[0], "action": r[1], "actor": r[2], "at": r[3]} for r in rows]
 
     def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database reads and its disk could take a write."""
         with self._guard() as conn:
             conn.execute("SELECT 1 FROM ledger_schema LIMIT 1").fetchall()
+        if self.path != ":memory:":
+            _check_writable(self.path)
 
     def close(self) -> None:
         fd = getattr(self._local, "lock_fd", None)
@@ -454,6 +460,29 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
             else:
                 _INHERITED.append(conn)
             self._local.conn = None
+
+
+#: below this much free space on its file system the database counts as full
+MIN_FREE_BYTES = 1 << 20
+
+
+def _check_writable(path: str) -> None:
+    """Raise ``StoreUnavailable`` if the database at ``path`` could not take a write now.
+
+    Reads go on working on a full or read-only disk, so a read alone would call a store
+    ready that refuses every append. Opening the writer lock file for writing fails on a
+    read-only file system, also one ext4 made read-only after an error (``emergency_ro``,
+    which ``statvfs`` does not report).
+    """
+    try:
+        os.close(os.open(path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600))
+        fs = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError as exc:
+        raise StoreUnavailable(f"SQLite: cannot write beside {path}: {exc}") from exc
+    # root may also write into the blocks reserved for it
+    free = (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise StoreUnavailable(f"SQLite: the disk holding {path} is full ({free} bytes free)")
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:

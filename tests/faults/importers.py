@@ -35,14 +35,18 @@ def serve_editor(directory: Path, workers: int = 2, **env_extra: str) -> Server:
     env = ledger_env(directory, **env_extra)
     cli(env, "init")
     tokens = {"editor": create_token(env, "faults-editor", "editor")}
+    return launch(env, tokens, directory / "serve.log", workers)
+
+
+def launch(env: dict[str, str], tokens: dict[str, str], log: Path, workers: int = 2) -> Server:
+    """``claimledger serve`` over an initialised ledger on a free port, once /readyz is 200."""
     port = free_port()
-    log = directory / "serve.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
             [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    server = Server(f"http://127.0.0.1:{port}", env, process, log, tokens)
+    server = Server(f"http://127.0.0.1:{port}", env, process, log, dict(tokens))
 
     def ready() -> bool:
         if process.poll() is not None:
@@ -216,5 +220,5 @@ def assert_whole_imports(store: EventStore, expected: dict[str, int]) -> LogFact
         assert run == list(range(run[0], run[0] + len(run))), f"import {key} is not contiguous"
         assert len(run) == expected.get(key), f"import {key}: {len(run)} events in the log"
     missing = set(expected) - set(runs)
-    assert not missing, f"{len(missing)} acknowledged imports are not in the log"
+    assert not missing, f"{len(missing)} acknowledged imports are not in the log: {missing}"
     return LogFacts(len(events), len(runs))
