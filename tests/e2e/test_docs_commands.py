@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -147,7 +148,6 @@ SERVE_VARIANTS = [
     ("docs/desk.md", "claimledger serve --threads 8"),
     ("docs/api.md", "claimledger serve [--host 127.0.0.1] [--port 8000] [--workers 2]"
                     " [--threads 1] [--timeout 30] [--no-access-log]"),
-    ("docs/operations.md", "claimledger serve"),
 ]
 #: one-shot commands shown inline, run in this order against the shared deployment
 INLINE = [
@@ -196,6 +196,9 @@ ALLOWED = {
     "python -m bench.proofs": "a benchmark group (minutes); part of scripts/bench",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
     "claimledger worker": "run below as README's `claimledger worker` (the same command)",
+    "claimledger serve": "the command's name in prose; README's `serve --port 8000` and three"
+                         " more variants run below, LEDGER_PORT is checked by"
+                         " test_configuration.py",
     "claimledger import": "the command's name in prose; `import FILE` runs below",
     "claimledger verify": "the command's name in prose; its full forms run below",
     "claimledger verify --state": "an option named in prose; README's and auditing.md's full"
@@ -398,3 +401,42 @@ def test_the_readme_and_guides_commands_run_as_shown(deployment: Deployment) -> 
     for url, process in probes:
         wait_until(partial(d.answers, url, process, "/healthz"), 90, f"{url} to answer")
         d.stop(process)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards."""
+    base = os.environ.get("LEDGER_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("LEDGER_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("LEDGER_TEST_REQUIRE_POSTGRES=1 but LEDGER_TEST_POSTGRES_URL is not set")
+        pytest.skip("LEDGER_TEST_POSTGRES_URL is not set")
+    import psycopg
+
+    schema = f"docs_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.mark.postgres
+def test_the_migration_to_postgresql_runs_as_shown(tmp_path: Path, postgres_url: str) -> None:
+    env = ledger_env(tmp_path / "var")
+    env["PATH"] = f"{BIN}:{env['PATH']}"
+    for args in (["init"], ["import", str(EXAMPLE)]):
+        subprocess.run([str(BIN / "claimledger"), *args], env=env, check=True,
+                       capture_output=True)
+    assert any("postgresql://ledger@db/ledger" in line for line in MIGRATION)
+    script = "\n".join(MIGRATION).replace("postgresql://ledger@db/ledger",
+                                          shlex.quote(postgres_url))
+    result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    again = subprocess.run([str(BIN / "claimledger"), "export"], capture_output=True,
+                           env={**env, "LEDGER_DATABASE_URL": postgres_url}, check=True)
+    assert again.stdout == (tmp_path / "ledger.ndjson").read_bytes()
