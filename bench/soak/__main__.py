@@ -56,6 +56,7 @@ class Sampler(threading.Thread):
             if mb is not None:
                 processes.append({"role": role, "pid": pid, "rss_mb": round(mb, 2)})
         self.samples.append({"t": round(time.monotonic() - self.begin, 2),
+                             "loadavg_1min": float(loadavg().split()[0]),
                              "processes": processes})
 
     def run(self) -> None:
@@ -69,8 +70,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="load duration (10)")
-    parser.add_argument("--rate", type=float, default=30.0,
-                        help="operations per second, all clients together (30)")
+    parser.add_argument("--rate", type=float, default=25.0,
+                        help="operations per second, all clients together (25)")
     parser.add_argument("--threads", type=int, default=6, help="client threads (6)")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: SQLite)")
     parser.add_argument("--json", help="write the figures here")
@@ -157,13 +158,15 @@ def soak(system: System, args: argparse.Namespace, seconds: float) -> dict[str, 
     results.append(("claimledger audit", *checks.audit(system)))
 
     memory = report.memory_rows(sampler.samples)
+    load = [sample["loadavg_1min"] for sample in sampler.samples]
     verdict = report.memory_verdict(memory, seconds / 60, args.max_growth)
     requests = recorder.requests()
     passed = (recorder.error_count == 0 and all(ok for _, ok, _ in results)
               and not verdict.startswith("growing"))
     return {
         "rate": args.rate, "threads": args.threads, "seconds": round(elapsed, 1),
-        "loadavg_end": loadavg_end, "requests": requests,
+        "loadavg_end": loadavg_end, "loadavg_1min_mean": round(sum(load) / len(load), 2),
+        "loadavg_1min_max": max(load), "requests": requests,
         "requests_per_s": round(requests / elapsed, 2), "appends": recorder.appends,
         "appends_per_s": round(recorder.appends / elapsed, 2), "replays": recorder.replays,
         "expected_412": recorder.expected_412, "errors": recorder.error_count,

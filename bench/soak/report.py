@@ -4,6 +4,7 @@ trend, and the Markdown summary."""
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 #: runs shorter than this (minutes) report memory but do not judge its trend
@@ -52,7 +53,8 @@ def memory_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per process: start, end and max RSS (MB) and the slope (MB/min) over the second half.
 
     A process that ran from the first sample to the last is ``long-lived``; the others
-    (RQ's work-horses, one per job) are summed up by their largest RSS.
+    (RQ's work-horses, one per job) make one row per role: how many, their mean RSS at the
+    first and last sample of each, and the largest.
     """
     if not samples:
         return []
@@ -64,16 +66,27 @@ def memory_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry = series.setdefault(proc["pid"], {"role": proc["role"], "points": []})
             entry["points"].append((sample["t"], proc["rss_mb"]))
     rows = []
+    transient: dict[str, list[list[tuple[float, float]]]] = {}
     for pid, entry in sorted(series.items(), key=lambda item: (item[1]["role"], item[0])):
         points = entry["points"]
-        long_lived = points[0][0] == first and points[-1][0] == last
+        if not (points[0][0] == first and points[-1][0] == last):
+            transient.setdefault(entry["role"], []).append(points)
+            continue
         second = [(t / 60, mb) for t, mb in points if t >= half]
         rows.append({
-            "role": entry["role"], "pid": pid, "long_lived": long_lived,
-            "samples": len(points),
+            "role": entry["role"], "pid": pid, "long_lived": True, "samples": len(points),
             "start_mb": round(points[0][1], 1), "end_mb": round(points[-1][1], 1),
             "max_mb": round(max(mb for _, mb in points), 1),
-            "slope_mb_per_min": round(slope(second), 3) if long_lived else None,
+            "slope_mb_per_min": round(slope(second), 3),
+        })
+    for role, lives in sorted(transient.items()):  # start/end: the mean at birth and at death
+        rows.append({
+            "role": role, "pid": f"{len(lives)} processes", "long_lived": False,
+            "samples": sum(len(points) for points in lives),
+            "start_mb": round(sum(points[0][1] for points in lives) / len(lives), 1),
+            "end_mb": round(sum(points[-1][1] for points in lives) / len(lives), 1),
+            "max_mb": round(max(mb for points in lives for _, mb in points), 1),
+            "slope_mb_per_min": None,
         })
     return rows
 
@@ -95,7 +108,9 @@ def markdown(figures: dict[str, Any]) -> str:
         "# Soak", "",
         f"Command: `{f['command']}`  ",
         f"Machine: {f['machine']}  ",
-        f"Load average (1/5/15 min): at start {f['loadavg_start']}, at end {f['loadavg_end']}  ",
+        f"Load average (1/5/15 min): at start {f['loadavg_start']}, at end {f['loadavg_end']};"
+        f" 1-min load over the run: mean {f['loadavg_1min_mean']}, max {f['loadavg_1min_max']}"
+        f" ({os.cpu_count()} cores, shared)  ",
         f"Database: {f['database']}; {f['threads']} client threads, open loop at "
         f"{f['rate']:g} operations/s for {f['seconds'] / 60:.1f} min "
         f"({f['late']} operations started over 1 s late)", "",
