@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.e2e.conftest import wait_until
 from tests.faults.clients import (
     Appender,
@@ -22,12 +24,15 @@ from tests.faults.conftest import scaled
 
 CLIENTS = scaled(4, 6)
 KILLS = scaled(3, 20)
+#: pytest-timeout's limit for the test (the suite's default is 300 s)
+TIMEOUT = scaled(300, 1800)
 #: writes acknowledged between one restart and the next kill
-BETWEEN_KILLS = scaled(40, 250)
+BETWEEN_KILLS = scaled(25, 100)
 #: how long a client may take to finish its current write once told to stop
 WRITE_JOIN = 130.0
 
 
+@pytest.mark.timeout(TIMEOUT)
 def test_a_repeatedly_killed_api_loses_and_duplicates_no_idempotent_append(
     tmp_path: Path,
 ) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import Server, wait_until
 from tests.faults.clients import (
     Appender,
@@ -24,10 +26,12 @@ from tests.redis_server import RedisServer
 from tests.workers_fixtures import FAST, Deployment, WorkerProcess
 from workers.views import ViewReader, ViewsUnavailable
 
-CYCLES = scaled(1, 6)
+CYCLES = scaled(1, 4)
+#: pytest-timeout's limit for the test (the suite's default is 300 s)
+TIMEOUT = scaled(300, 1800)
 CLIENTS = 3
 #: writes acknowledged while Redis is down, and again once it is back
-DURING = scaled(15, 150)
+DURING = scaled(10, 60)
 
 
 def _checkpoint(reader: ViewReader) -> int:
@@ -37,6 +41,7 @@ def _checkpoint(reader: ViewReader) -> int:
         return -1
 
 
+@pytest.mark.timeout(TIMEOUT)
 def test_appends_never_fail_and_the_views_recover_when_redis_restarts_empty_or_with_data(
     tmp_path: Path,
 ) -> None:

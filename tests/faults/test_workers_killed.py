@@ -28,10 +28,12 @@ from workers.rebuild import rebuild_lock_ttl
 from workers.synthetic import fill_store
 from workers.views import ViewReader, ViewsUnavailable
 
-CATCH_UP_ROUNDS = scaled(3, 25)
+CATCH_UP_ROUNDS = scaled(3, 12)
+#: pytest-timeout's limit for each test (the suite's default is 300 s)
+TIMEOUT = scaled(300, 1800)
 #: claims per import in a catch-up round (about five events each)
 IMPORT_CLAIMS = scaled(300, 1000)
-REBUILD_KILLS = scaled(2, 12)
+REBUILD_KILLS = scaled(2, 6)
 #: claims in the log being rebuilt: more than one rebuild batch (5,000 events)
 REBUILD_CLAIMS = scaled(1400, 6200)
 
@@ -66,6 +68,7 @@ def _keep_two_running(deployment: Deployment) -> None:
         deployment.start_worker()
 
 
+@pytest.mark.timeout(TIMEOUT)
 def test_views_equal_the_log_after_workers_are_killed_one_or_both_during_each_catch_up(
     fresh: Deployment,
 ) -> None:
@@ -97,6 +100,7 @@ def test_views_equal_the_log_after_workers_are_killed_one_or_both_during_each_ca
           f" {time.monotonic() - started:.1f}s after the first import")
 
 
+@pytest.mark.timeout(TIMEOUT)
 def test_a_rebuild_whose_worker_is_killed_again_and_again_completes_without_the_operator(
     fresh: Deployment,
 ) -> None:
