@@ -19,6 +19,7 @@ from ledger.store.base import new_uuid
 from . import errors, logs, projections
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .commands.ledger_commands import store_from
+from .cors import init_cors
 from .health import blp as health_blp
 from .metrics import Metrics
 from .metrics import blp as metrics_blp
@@ -83,6 +84,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        DEBUG=False,  # FLASK_DEBUG in the environment must not turn debug mode on
         API_SPEC_OPTIONS={
             "info": {
                 "description": "An event-sourced, verifiable ledger of claims. Errors are"
@@ -102,6 +104,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(authenticate)  # before the limiter, which counts per token
     init_rate_limits(app, settings)
     app.after_request(_finish_request)
+    init_cors(app, settings)  # closed unless LEDGER_CORS_ORIGINS lists origins
 
     api = LedgerApi(app)
     api.spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer"})
@@ -143,7 +146,10 @@ def _finish_request(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Content-Security-Policy", _DOCS_CSP if path == "/docs" else _API_CSP)
-    if principal().token_id is not None or not path.startswith("/v1/"):
+    # whatever answers a request that carries credentials is never stored (errors too)
+    if principal().token_id is not None or "Authorization" in req.headers or not path.startswith(
+        "/v1/"
+    ):
         headers["Cache-Control"] = "no-store"
     else:
         headers.setdefault("Cache-Control", "no-cache")

@@ -87,6 +87,20 @@ def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[
     return raw
 
 
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated browser origins (``https://host[:port]``), each exactly as sent."""
+    found = []
+    for raw in (env.get(name) or "").split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ConfigError(f"{name} lists origins like https://desk.example.org, not {raw!r}")
+        found.append(origin)
+    return tuple(found)
+
+
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -223,6 +237,8 @@ class Settings:
     #: level of the JSON logs on stderr, and whether the API logs one line per request
     log_level: str = "INFO"
     request_log: bool = True
+    #: browser origins allowed to call the API cross-origin (LEDGER_CORS_ORIGINS); none: closed
+    cors_origins: tuple[str, ...] = ()
     #: ``claimledger serve``'s defaults (LEDGER_HOST, LEDGER_PORT, LEDGER_WORKERS)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -271,6 +287,7 @@ class Settings:
             "views_drop_delay": _seconds(env, "LEDGER_VIEWS_DROP_DELAY", 10.0),
             "log_level": _log_level(env, "LEDGER_LOG_LEVEL"),
             "request_log": _flag(env, "LEDGER_REQUEST_LOG", True),
+            "cors_origins": _origins(env, "LEDGER_CORS_ORIGINS"),
             "host": _text(env, "LEDGER_HOST", "127.0.0.1", spaces=False),
             "port": _int(env, "LEDGER_PORT", 8000, 1, 65535),
             "workers": _int(env, "LEDGER_WORKERS", 2, 1, 64),
