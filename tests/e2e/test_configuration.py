@@ -66,6 +66,7 @@ def bad_values(tmp_path: Path) -> dict[str, str]:
         "LEDGER_REQUEST_LOG": "yes please",
         "LEDGER_TOKEN": "clt_ two words",
         "LEDGER_VERIFIER_KEY": "not-a-key",
+        "LEDGER_CORS_ORIGINS": "desk.example.org/app",
     }
 
 
