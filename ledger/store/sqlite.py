@@ -312,10 +312,30 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
             try:
                 yield _SQLiteWrite(conn)
                 conn.execute("COMMIT")
+                self._check_commit_durable()
             except BaseException:
                 if conn.in_transaction:  # also after a failed COMMIT, which keeps the lock
                     conn.execute("ROLLBACK")
                 raise
+
+    def _check_commit_durable(self) -> None:
+        """Refuse to acknowledge a commit made while the file system turned read-only.
+
+        Linux has answered ``fsync`` with success, writing nothing, on an ext4 that an
+        error had remounted read-only; a commit written just before that moment would be
+        acknowledged and then lost. Read-only is sticky until an operator remounts, so
+        opening a file for writing after the commit catches every such fsync (``statvfs``
+        does not show ext4's newer emergency read-only state; an open does).
+        """
+        if self.path == ":memory:":
+            return
+        try:
+            os.close(os.open(self.path + "-writer.lock", os.O_WRONLY))
+        except OSError as exc:
+            raise StoreUnavailable(
+                "the ledger's file system failed during the commit, so it may not be durable:"
+                f" retry with the same Idempotency-Key once the disk is repaired ({exc.strerror})"
+            ) from exc
 
     @contextmanager
     def _writer_queue(self) -> Iterator[None]:

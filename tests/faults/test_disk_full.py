@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,19 +25,6 @@ from tests.faults.importers import (
     settle,
 )
 from tests.faults.small_disk import LoopFilesystem
-
-
-@pytest.fixture
-def disk() -> Iterator[LoopFilesystem]:
-    """A 32 MiB ext4 file system of our own (mounting needs root and a loop device)."""
-    try:
-        filesystem = LoopFilesystem(32).__enter__()
-    except (RuntimeError, OSError) as exc:
-        pytest.skip(f"cannot mount a loop file system here: {exc}")
-    try:
-        yield filesystem
-    finally:
-        filesystem.__exit__(None, None, None)
 
 
 def serve_on(disk: LoopFilesystem, directory: Path) -> Server:
