@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -194,7 +195,11 @@ class ViewReader:
     def get_claim(
         self, claim_id: str, *, min_position: int | None = None, timeout: float = 2.0
     ) -> dict[str, Any] | None:
-        """A claim's state from the views, or None; ``min_position`` waits (``ViewsBehind``)."""
+        """A claim's state from the views, or None; ``min_position`` waits (``ViewsBehind``).
+
+        ``claim_id`` must be a UUID (``ValueError`` otherwise): only validated ids reach a key.
+        """
+        claim_id = str(uuid.UUID(claim_id))
 
         def read(live: Live) -> dict[str, Any] | None:
             pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))

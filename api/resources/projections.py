@@ -22,6 +22,7 @@ blp = Blueprint(
     "projections", __name__, url_prefix="/v1", description="The views in Redis and their jobs"
 )
 
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _LOCATION = {"Location": {"description": "/v1/jobs/{job_id}", "schema": {"type": "string"}}}
 
 
@@ -78,7 +79,8 @@ class Jobs(MethodView):
         service = view_service()
         ours = re.sub(r"[^A-Za-z0-9_-]", "-", service.config.namespace) + "-"
         info = None
-        if job_id.startswith(ours) and len(job_id) <= 200:  # only this ledger's jobs
+        # only this ledger's jobs, and only ids of the shape it makes reach a Redis key
+        if job_id.startswith(ours) and _JOB_ID.fullmatch(job_id):
             with service.reading():
                 info = job_info(service.redis, job_id)
         if info is None:
