@@ -234,7 +234,9 @@ def rebuild_successor(redis: Redis, keys: Keys, id_: str, generation_before: int
     """
     holder = text(redis.get(keys.rebuild_lock))
     if holder is not None:
-        return (holder if holder != id_ else None), False
+        # start_rebuild takes the lock a moment before its job exists
+        taken_over = holder != id_ and job_state(redis, holder) is not None
+        return (holder if taken_over else None), False
     if redis.exists(keys.building):
         return None, False
     live = read_pointer(redis, keys)
