@@ -261,7 +261,7 @@ def test_without_redis_triggers_return_at_once_and_reads_say_unavailable(fresh: 
     with pytest.raises(ViewsUnavailable):
         ViewReader(down).list_claims()
     with pytest.raises(ViewsUnavailable):
-        ViewReader(down).get_claim("x")
+        ViewReader(down).get_claim("00000000-0000-4000-8000-000000000000")
 
 
 def test_reads_before_any_views_exist_say_unavailable(fresh: Any) -> None:
