@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 IDLE_SECONDS = 30.0
 #: least seconds between two runs: under steady appends the action runs at most this
 #: often instead of once per append, so it never competes with requests for the GIL
-MIN_GAP_SECONDS = 0.01
+MIN_GAP_SECONDS = 0.05
 
 
 class Coalesced:
