@@ -23,6 +23,8 @@ from tests.redis_server import RedisServer
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 NOTE = json.dumps({"text": "Checked with the Tehran bureau."})
+#: claims the append scenario spreads its notes over
+TARGET_CLAIMS = 200
 
 
 def _port() -> int:
@@ -52,8 +54,12 @@ def _request(url: str, token: str, body: dict[str, Any] | None = None) -> dict[s
         return result
 
 
-def wrk(url: str, seconds: int, token: str | None, body: str | None) -> float:
-    """Requests per second from wrk -c16 -t2; fails if any answer was not 2xx."""
+def wrk(url: str, seconds: int, token: str | None, body: str | None,
+        paths: list[str] | None = None) -> float:
+    """Requests per second from wrk -c16 -t2; fails if any answer was not 2xx.
+
+    With ``paths``, the POSTs go to each path in turn (``url`` gives the host).
+    """
     script = None
     args = ["wrk", "-c16", "-t2", f"-d{seconds}s", "--latency"]
     if body is not None:
@@ -62,6 +68,11 @@ def wrk(url: str, seconds: int, token: str | None, body: str | None) -> float:
                      'wrk.headers["Content-Type"] = "application/json"\n')
         if token:
             script.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+        if paths:
+            listed = ", ".join(json.dumps(p) for p in paths)
+            script.write(f"paths = {{{listed}}}\nn = math.random(#paths)\n"
+                         "request = function()\n  n = n % #paths + 1\n"
+                         "  return wrk.format(nil, paths[n])\nend\n")
         script.close()
         args += ["-s", script.name]
     elif token:
@@ -114,12 +125,16 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
         history_claim = claim["claim_id"]
         for _ in range(19):
             _request(f"{ours}/v1/claims/{history_claim}/notes", token, json.loads(NOTE))
-        target = _request(f"{ours}/v1/claims", token, {
-            "statement": "Iran is building two new plants at Bushehr.",
+        # a desk annotating many claims at once, not one claim growing without end (the
+        # views refold a claim per batch, so one claim of thousands of notes costs O(n))
+        targets = [_request(f"{ours}/v1/claims", token, {
+            "statement": f"Iran is building two new plants at Bushehr ({n}).",
             "claimant": {"name": "Ali Khamenei"}, "appearance": {"outlet": "Fars News Agency"}})
+            for n in range(TARGET_CLAIMS)]
+        note_paths = [f"/v1/claims/{t['claim_id']}/notes" for t in targets]
         for scenario, our_rate, peer_rate in (
             ("http-append",
-             wrk(f"{ours}/v1/claims/{target['claim_id']}/notes", seconds, token, NOTE),
+             wrk(ours, seconds, token, NOTE, note_paths),
              wrk(f"{trivial}/echo", seconds, None, NOTE)),
             ("http-history",
              wrk(f"{ours}/v1/claims/{history_claim}/history", seconds, token, None),
