@@ -1,10 +1,27 @@
-"""Suite-wide hooks: the generated-case counts of the hostile-input tests."""
+"""Suite-wide hooks: the generated-case counts of the hostile-input tests.
+
+Under pytest-xdist each worker counts its own cases and hands them to the controller
+when it finishes, so the summary is the whole run's either way.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.casecount import CASES
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: pass this worker's counts to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hostile_cases"] = dict(CASES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """On the xdist controller: add a finished worker's counts."""
+    CASES.update(getattr(node, "workeroutput", {}).get("hostile_cases", {}))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

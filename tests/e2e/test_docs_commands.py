@@ -174,6 +174,7 @@ ALLOWED = {
     "scripts/test": "the suite itself (running it here would recurse); CI runs it via .ci/run",
     "scripts/test -- -k fold -x": "the suite itself, with pytest arguments",
     "scripts/test --long": "the suite itself, with the long fault-injection runs",
+    "LEDGER_TEST_JOBS=0 scripts/test": "the suite itself, in one process",
     "LEDGER_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test scripts/test":
         "the suite itself, as .ci/run calls it",
     ".ci/run": "CI's entry point: starts PostgreSQL and calls scripts/test",

@@ -28,14 +28,14 @@ from workers.rebuild import rebuild_lock_ttl
 from workers.synthetic import fill_store
 from workers.views import ViewReader, ViewsUnavailable
 
-CATCH_UP_ROUNDS = scaled(3, 12)
+CATCH_UP_ROUNDS = scaled(2, 12)
 #: pytest-timeout's limit for each test (the suite's default is 300 s)
 TIMEOUT = scaled(300, 1800)
 #: claims per import in a catch-up round (about five events each)
-IMPORT_CLAIMS = scaled(300, 1000)
+IMPORT_CLAIMS = scaled(200, 1000)
 REBUILD_KILLS = scaled(2, 6)
 #: claims in the log being rebuilt: more than one rebuild batch (5,000 events)
-REBUILD_CLAIMS = scaled(1400, 6200)
+REBUILD_CLAIMS = scaled(1100, 6200)
 
 
 @pytest.fixture
