@@ -195,6 +195,12 @@ ALLOWED = {
         " (api/commands/serve.py); every serve below runs it",
     "claimledger verify --token/--key": "options named in the configuration table",
     "python -m bench.proofs": "a benchmark group (minutes); part of scripts/bench",
+    "scripts/bench --quick": "the quick harness run (about 3 minutes); its flags are checked below",
+    "claimledger serve --workers 2": "how bench/http.py serves the API; the serve variants"
+                                     " above start for real",
+    "python -m bench.profile append-1|append-batch|http-append":
+        "py-spy profiles (a minute each, needs the bench extra and ptrace rights); measured,"
+        " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
     "claimledger worker": "run below as README's `claimledger worker` (the same command)",
     "claimledger serve": "the command's name in prose; README's `serve --port 8000` and three"
