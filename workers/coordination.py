@@ -38,6 +38,10 @@ BACKOFF = 1.0
 _DOWN: WeakKeyDictionary[Any, float] = WeakKeyDictionary()
 #: job states in which a job will run later
 WAITING = frozenset({"queued", "scheduled", "deferred", "created"})
+#: seconds a rebuild popped from its queue may take to be marked started (the worker
+#: forks a work-horse first, slower on a loaded host) before a second request stops
+#: coalescing with it; catch-ups need no grace (a duplicate one is harmless)
+HANDOFF_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -92,19 +96,36 @@ def job_state(redis: Redis, job_id_: str | None) -> str | None:
         return None
 
 
-def will_run(redis: Redis, job_id_: str | None, queue: str, *, running: bool) -> bool:
+def will_run(
+    redis: Redis, job_id_: str | None, queue: str, *, running: bool, handoff: float = 0.0
+) -> bool:
     """Whether a job is really waiting in ``queue`` (or, if ``running``, executing).
 
     A job RQ calls "queued" can be lost (popped by a worker that then stopped), so it
-    counts only while it is on the queue's list; "started" counts only when the
-    caller knows no lock says otherwise.
+    counts only while it is on the queue's list, or, given a ``handoff`` of N seconds,
+    if it was enqueued less than N seconds ago (a worker popped it and is forking to run
+    it); "started" counts only when the caller knows no lock says otherwise.
     """
     state = job_state(redis, job_id_)
     if state == "queued":
-        return Queue(queue, connection=redis).get_job_position(job_id_ or "") is not None
+        if Queue(queue, connection=redis).get_job_position(job_id_ or "") is not None:
+            return True
+        return handoff > 0 and _enqueued_within(redis, job_id_ or "", handoff)
     if state == "started":
         return running
     return state in WAITING
+
+
+def _enqueued_within(redis: Redis, job_id_: str, seconds: float) -> bool:
+    try:
+        enqueued = Job.fetch(job_id_, connection=redis).enqueued_at
+    except (NoSuchJobError, ValueError):
+        return False
+    if enqueued is None:
+        return False
+    if enqueued.tzinfo is None:
+        enqueued = enqueued.replace(tzinfo=UTC)
+    return datetime.now(UTC) - enqueued < timedelta(seconds=seconds)
 
 
 def count(redis: Redis, keys: Keys, name: str, amount: int = 1) -> None:
@@ -217,7 +238,9 @@ def start_rebuild(redis: Redis, config: ViewConfig, *, reason: str = "operator")
             return id_
         holder = text(redis.get(keys.rebuild_lock))
         # a running rebuild renews its lock; a dead one's lock expires within seconds
-        if holder is not None and will_run(redis, holder, REBUILD_QUEUE, running=True):
+        if holder is not None and will_run(
+            redis, holder, REBUILD_QUEUE, running=True, handoff=HANDOFF_SECONDS
+        ):
             return holder
         if holder is not None:  # its job died or vanished: release its lock
             release_if(redis, keys.rebuild_lock, holder)

@@ -16,6 +16,7 @@ from rq.job import Job
 from . import rebuild as rebuilding
 from .config import REBUILD_QUEUE, ViewConfig, text
 from .coordination import (
+    HANDOFF_SECONDS,
     arm_tick,
     read_pointer,
     renew_if,
@@ -133,7 +134,9 @@ def tick(config: dict[str, Any]) -> dict[str, Any]:
     reason = diagnose(redis, cfg, head)
     if reason is not None:
         holder = text(redis.get(keys.rebuild_lock))
-        if holder is not None and will_run(redis, holder, REBUILD_QUEUE, running=True):
+        if holder is not None and will_run(
+            redis, holder, REBUILD_QUEUE, running=True, handoff=HANDOFF_SECONDS
+        ):
             return {"rebuild": holder}
         log.warning("views need a rebuild: %s", reason)
         return {"rebuild": start_rebuild(redis, cfg, reason=reason), "reason": reason}

@@ -195,7 +195,6 @@ ALLOWED = {
         " (api/commands/serve.py); every serve below runs it",
     "claimledger verify --token/--key": "options named in the configuration table",
     "python -m bench.proofs": "a benchmark group (minutes); part of scripts/bench",
-    "scripts/bench --quick": "the quick harness run (about 3 minutes); its flags are checked below",
     "claimledger serve --workers 2": "how bench/http.py serves the API; the serve variants"
                                      " above start for real",
     "python -m bench.profile append-1|append-batch|http-append":
