@@ -16,7 +16,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +23,8 @@ from types import TracebackType
 import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from tests.waiting import wait_until
 
 
 def redis_server_binary() -> str | None:
@@ -85,17 +86,20 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.startup_timeout
         client = Redis(host="127.0.0.1", port=self.port, socket_timeout=1,
                        socket_connect_timeout=0.5)
+
+        def state() -> str | None:
+            if self.process is None or self.process.poll() is not None:
+                return "exited"  # port taken?
+            with contextlib.suppress(RedisConnectionError, OSError):
+                if client.ping():
+                    return "ready"
+            return None
+
         try:
-            while time.monotonic() < deadline:
-                if self.process is None or self.process.poll() is not None:
-                    return False  # exited (port taken?)
-                with contextlib.suppress(RedisConnectionError, OSError):
-                    if client.ping():
-                        return True
-                time.sleep(0.02)
+            return bool(wait_until(state, self.startup_timeout, "redis-server") == "ready")
+        except AssertionError:
             return False
         finally:
             client.close()

@@ -15,17 +15,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from redis import Redis
 
 from ledger.store import EventStore, open_store
 from tests.redis_server import RedisServer
+from tests.waiting import wait_until
 from workers.config import ViewConfig
 from workers.digest import Snapshot, log_snapshot, views_snapshot
 from workers.synthetic import fill_store
@@ -50,20 +49,6 @@ __all__ = [
     "seeded_log_fixture",
     "wait_until",
 ]
-
-
-def wait_until(
-    condition: Callable[[], Any], timeout: float, message: str = "condition", every: float = 0.02
-) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(every)
 
 
 @pytest.fixture(name="redis_server")

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,26 +19,13 @@ import pytest
 
 from api.tokens import ROLES, TOKEN_PREFIX
 from ledger.store import EventStore, open_store
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from api.cli import main; main()"]
 EXAMPLE = ROOT / "examples" / "seed-2014-09-15.ndjson"
 #: a Redis URL nothing listens on (port 1 refuses connections at once)
 NO_REDIS = "redis://127.0.0.1:1/0"
-
-
-def wait_until(
-    condition: Callable[[], Any], timeout: float, message: str, every: float = 0.05
-) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(every)
 
 
 def free_port() -> int:
@@ -125,15 +111,14 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(directory: Path, workers: int = 2, **env_extra: str) -> Server:
-    """Initialise a ledger in ``directory``, make a token per role, serve it, wait until ready."""
-    directory.mkdir(parents=True, exist_ok=True)
-    env = ledger_env(directory, **env_extra)
-    cli(env, "init")
-    tokens = {role: create_token(env, f"e2e-{role}", role) for role in ROLES}
-    port = free_port()
-    log = directory / "serve.log"
-    with log.open("wb") as out:
+def launch_serve(
+    env: dict[str, str], log: Path, tokens: dict[str, str], *, port: int | None = None,
+    workers: int = 2, ready_timeout: float = 60,
+) -> Server:
+    """``claimledger serve`` over an initialised ledger (on ``port``, else a free one),
+    returned once /readyz answers 200; its output is appended to ``log``."""
+    port = port or free_port()
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
@@ -152,11 +137,20 @@ def start_server(directory: Path, workers: int = 2, **env_extra: str) -> Server:
             return False
 
     try:
-        wait_until(ready, 60, "the API to answer /readyz")
+        wait_until(ready, ready_timeout, f"the API on port {port} to answer /readyz")
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def start_server(directory: Path, workers: int = 2, **env_extra: str) -> Server:
+    """Initialise a ledger in ``directory``, make a token per role, serve it, wait until ready."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = ledger_env(directory, **env_extra)
+    cli(env, "init")
+    tokens = {role: create_token(env, f"e2e-{role}", role) for role in ROLES}
+    return launch_serve(env, directory / "serve.log", tokens, workers=workers)
 
 
 @contextmanager

@@ -17,7 +17,15 @@ from typing import Any
 import httpx
 
 from ledger.store import EventStore
-from tests.e2e.conftest import CLI, Server, cli, create_token, free_port, ledger_env, wait_until
+from tests.e2e.conftest import (
+    CLI,
+    Server,
+    cli,
+    create_token,
+    launch_serve,
+    ledger_env,
+    wait_until,
+)
 
 #: a write answered with one of these is retried with the same key (the server was down)
 RETRYABLE = frozenset({500, 502, 503, 504})
@@ -98,30 +106,38 @@ class Appender(threading.Thread):
         """POST until a 201 (the first or a replay); None after a non-retryable answer."""
         headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": key}
         began = time.monotonic()
-        deadline = began + WRITE_DEADLINE
         tries = 0
-        while True:
+        outcome: list[Ack | None] = []
+
+        def attempt() -> bool:
+            """One try; True once the write is settled (acknowledged or refused)."""
+            nonlocal tries
             tries += 1
             try:
                 response = http.post(self.endpoint.get() + path, json=body, headers=headers)
             except httpx.TransportError:
                 self.transport_errors += 1
-                response = None
-            if response is not None and response.status_code == 201:
+                return False
+            if response.status_code == 201:
                 envelope = response.json()
-                return Ack(key, envelope["claim_id"], envelope["id"], envelope["position"], tries,
-                           response.headers.get("Idempotency-Replayed") is not None,
-                           time.monotonic() - began)
-            if response is not None and response.status_code not in RETRYABLE:
+                outcome.append(Ack(key, envelope["claim_id"], envelope["id"],
+                                   envelope["position"], tries,
+                                   response.headers.get("Idempotency-Replayed") is not None,
+                                   time.monotonic() - began))
+                return True
+            if response.status_code not in RETRYABLE:
                 self.failures.append(f"{key}: {response.status_code} {response.text[:300]}")
-                return None
-            if response is not None:
-                self.server_errors += 1
-            if time.monotonic() > deadline:
-                self.failures.append(f"{key}: no 201 within {WRITE_DEADLINE}s")
-                return None
-            # a client's retry backoff (not a wait for the test's own synchronisation)
-            time.sleep(0.02)
+                outcome.append(None)
+                return True
+            self.server_errors += 1
+            return False
+
+        try:  # retried with the same key every 20 ms until settled
+            wait_until(attempt, WRITE_DEADLINE, f"a 201 for {key}")
+        except AssertionError:
+            self.failures.append(f"{key}: no 201 within {WRITE_DEADLINE}s")
+            return None
+        return outcome[0]
 
 
 def claim_body(key: str) -> dict[str, Any]:
@@ -194,34 +210,14 @@ def serve_for_editors(directory: Path, **env_extra: str) -> Server:
     env = ledger_env(directory, PROMETHEUS_MULTIPROC_DIR=str(metrics), **env_extra)
     cli(env, "init")
     tokens = {"editor": create_token(env, "faults-editor", "editor")}
-    port = free_port()
-    log = directory / "serve.log"
-    return Server(f"http://127.0.0.1:{port}", env, launch(env, port, log), log, tokens)
+    return launch_serve(env, directory / "serve.log", tokens)
 
 
 def launch(env: dict[str, str], port: int, log: Path, workers: int = 2,
            ready_timeout: float = 60) -> subprocess.Popen[bytes]:
     """Start ``claimledger serve`` on ``port`` over an initialised ledger; wait for /readyz."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited with {process.returncode}: {log.read_text()}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, ready_timeout, f"the API on port {port} to answer /readyz")
-    except BaseException:
-        kill_group(process)
-        raise
-    return process
+    return launch_serve(env, log, {}, port=port, workers=workers,
+                        ready_timeout=ready_timeout).process
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

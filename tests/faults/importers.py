@@ -9,7 +9,6 @@ metadata: the log can be grouped back into requests afterwards.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import uuid
@@ -22,7 +21,13 @@ import httpx
 
 from api.errors import PROBLEM_BASE, PROBLEM_TYPE
 from ledger.store import EventStore
-from tests.e2e.conftest import CLI, Server, cli, create_token, free_port, ledger_env, wait_until
+from tests.e2e.conftest import (
+    Server,
+    cli,
+    create_token,
+    launch_serve,
+    ledger_env,
+)
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 #: a client's pause after a 503 before its next request (it would honour Retry-After)
@@ -40,28 +45,7 @@ def serve_editor(directory: Path, workers: int = 2, **env_extra: str) -> Server:
 
 def launch(env: dict[str, str], tokens: dict[str, str], log: Path, workers: int = 2) -> Server:
     """``claimledger serve`` over an initialised ledger on a free port, once /readyz is 200."""
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", env, process, log, dict(tokens))
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited with {process.returncode}: {log.read_text()}")
-        try:
-            return httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, 60, "the API to answer /readyz")
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return launch_serve(env, log, dict(tokens), workers=workers)
 
 
 def import_body(key: str, notes: int) -> bytes:
@@ -222,3 +206,16 @@ def assert_whole_imports(store: EventStore, expected: dict[str, int]) -> LogFact
     missing = set(expected) - set(runs)
     assert not missing, f"{len(missing)} acknowledged imports are not in the log: {missing}"
     return LogFacts(len(events), len(runs))
+
+
+def assert_settled_log(server: Server, answers: list[Answer]) -> LogFacts:
+    """Settle every 503'd import with its key, then check the log holds each whole import
+    once and ``claimledger audit`` passes (``cli`` fails the test otherwise)."""
+    expected = settle(server, answers)
+    store = server.store()
+    try:
+        facts = assert_whole_imports(store, expected)
+    finally:
+        store.close()
+    cli(server.env, "audit", "--quiet")
+    return facts
