@@ -79,7 +79,10 @@ def test_views_equal_the_log_after_workers_are_killed_one_or_both_during_each_ca
     redis = fresh.redis()
     kills: list[tuple[int, int, int]] = []  # (workers killed, checkpoint, head)
     started = time.monotonic()
-    for round_ in range(CATCH_UP_ROUNDS):
+    # a round whose catch-up outran the kill (a busy host) proves nothing: it is done again
+    for round_ in range(3 * CATCH_UP_ROUNDS):
+        if sum(1 for k in kills if k[1] < k[2]) == CATCH_UP_ROUNDS:
+            break
         before = max(_checkpoint(fresh), 0)
         head = fill_store(store, IMPORT_CLAIMS, seed=100 + round_)
         request_catch_up(redis, fresh.config)  # what the API does after an append
@@ -93,10 +96,11 @@ def test_views_equal_the_log_after_workers_are_killed_one_or_both_during_each_ca
         kills.append((len(victims), _checkpoint(fresh), head))
     _keep_two_running(fresh)
     fresh.wait_for_views(timeout=90)
-    assert [k for k in kills if k[1] >= k[2]] == [], f"a round ended before its kill: {kills}"
-    print(f"\n{sum(k[0] for k in kills)} workers killed in {len(kills)} catch-ups of"
+    landed = [k for k in kills if k[1] < k[2]]
+    assert len(landed) == CATCH_UP_ROUNDS, f"too few kills landed mid-catch-up: {kills}"
+    print(f"\n{sum(k[0] for k in landed)} workers killed in {len(landed)} catch-ups of"
           f" {IMPORT_CLAIMS} claims each ({kills[-1][2]} events in all), at checkpoints"
-          f" {[k[1] for k in kills]}; views equal the log"
+          f" {[k[1] for k in landed]}; views equal the log"
           f" {time.monotonic() - started:.1f}s after the first import")
 
 
