@@ -766,15 +766,15 @@ class StoreContract:
         victim = events[at - 1]
         if tamper == "payload":
             edited = {**(victim.data or {}), "text": "edited"}
-            events[at - 1] = dataclasses.replace(victim, data=edited)
+            events[at - 1] = victim._replace(data=edited)
         elif tamper == "leaf_hash":
-            events[at - 1] = dataclasses.replace(victim, leaf_hash="00" * 32)
+            events[at - 1] = victim._replace(leaf_hash="00" * 32)
         elif tamper == "gap":
             del events[at - 1]
         elif tamper == "recorded_at":
-            events[at - 1] = dataclasses.replace(victim, recorded_at="2014-09-14T00:00:00.000000Z")
+            events[at - 1] = victim._replace(recorded_at="2014-09-14T00:00:00.000000Z")
         else:
-            events[at - 1] = dataclasses.replace(victim, prev_hash="11" * 32)
+            events[at - 1] = victim._replace(prev_hash="11" * 32)
         target = fresh_store()
         with pytest.raises(IntegrityError, match=f"position {at}") as caught:
             target.restore(events, batch=4)

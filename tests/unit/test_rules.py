@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -154,7 +153,7 @@ def test_only_the_named_changes_are_returned(claim: ClaimBuilder) -> None:
 
 def test_a_redacted_target_cannot_be_corrected_but_can_be_voided(claim: ClaimBuilder) -> None:
     history = list(claim.events)
-    history[1] = dataclasses.replace(history[1], data=None)
+    history[1] = history[1]._replace(data=None)
     errors = rejected(correction(history[1], {"note": "x"}), history)
     assert errors == {"data.target_event_id": ["Redacted; cannot be corrected."]}
     assert check_correction(void(history[1]), history)["kind"] == "void"
