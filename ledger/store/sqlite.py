@@ -25,8 +25,8 @@ from .base import (
     metadata_json,
     token_match,
 )
+from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite
 from .sqlite_tree import MIGRATION as TREE_MIGRATION
-from .sqlite_tree import SQLiteTreeReads, SQLiteTreeWrite
 
 MIGRATIONS: list[str] = [
     # 1: the log, its payloads, idempotency keys; UPDATE/DELETE refused by triggers
@@ -91,6 +91,8 @@ MIGRATIONS: list[str] = [
     """,
     # 3: tree nodes, checkpoints, redactions; payloads deletable only once redacted
     TREE_MIGRATION,
+    # 4: tree nodes keyed in append order
+    KEYED_MIGRATION,
 ]
 
 #: connections inherited across fork: kept referenced so this process never closes them

@@ -188,7 +188,8 @@ class TreeStore(ABC):
 
     @abstractmethod
     def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
-        """``(index, hash)`` of stored nodes at ``level`` with index >= ``start``, in order."""
+        """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
+        ``start + limit - 1``, in order (a missing node is absent)."""
 
     @abstractmethod
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +197,44 @@ def test_restore_writes_the_nodes_and_keeps_redactions(backend: str, tmp_path: P
         [(count,)] = raw(url, "SELECT count(*) FROM merkle_nodes")
         assert count == 23 - bin(23).count("1")
         tampered = list(exported)
-        tampered[4] = dataclasses.replace(tampered[4], redaction=None)
+        tampered[4] = tampered[4]._replace(redaction=None)
         with new_store(backend, tmp_path) as (other, _), pytest.raises(IntegrityError,
                                                                          match="position 5"):
             other.restore(tampered)
+
+
+def test_a_ledger_made_before_nodes_were_keyed_in_append_order_keeps_them_after_init(
+    tmp_path: Path,
+) -> None:
+    from ledger.audit import audit
+    from ledger.store import sqlite as sqlite_store
+    from ledger.store.sqlite_tree import node_key
+
+    with new_store("sqlite", tmp_path / "now") as (store, url):
+        events = grow([store], 45, story(4))
+        nodes = raw(url, NODES)
+        proof = store.inclusion_proof(17, 45)
+    assert len(nodes) == 45 - bin(45).count("1")
+    # the same ledger as migration 3 stored it: nodes keyed by (level, idx)
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    raw(old, *[s for script in sqlite_store.MIGRATIONS[:3] for s in sqlite_store._split(script)],
+        "CREATE TABLE ledger_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        "INSERT INTO ledger_schema VALUES (1, 'x'), (2, 'x'), (3, 'x')",
+        f"ATTACH '{url.removeprefix('sqlite:///')}' AS now",
+        "INSERT INTO events SELECT * FROM now.events",
+        "INSERT INTO payloads SELECT * FROM now.payloads",
+        "INSERT INTO merkle_nodes SELECT level, idx, hash FROM now.merkle_nodes")
+    upgraded = open_store(old)
+    try:
+        upgraded.init()
+        assert raw(old, NODES) == nodes
+        keys = [k for (k,) in raw(old, "SELECT k FROM merkle_nodes ORDER BY k")]
+        assert keys == sorted(node_key(level, index) for level, index, _ in nodes)
+        assert upgraded.inclusion_proof(17, 45) == proof
+        assert upgraded.root(45) == merkle.root_from_leaves(leaves(events))
+        grow([upgraded], 5, story(2))  # appends after the upgrade extend the same tree
+        report = audit(upgraded)
+        assert report.failure is None
+        assert report.events == 50
+    finally:
+        upgraded.close()

@@ -355,3 +355,17 @@ def test_append_refuses_leaves_that_are_not_hashes() -> None:
         merkle.nodes_completed_by_append(0, [b"not a hash"], _Store().get)
     with pytest.raises(ValueError, match="32 bytes"):
         merkle.CompactTree().append(b"")
+
+
+@given(st.integers(1, 5000))
+def test_stored_node_keys_grow_in_the_order_appends_complete_the_nodes(leaf_count: int) -> None:
+    from ledger.store.sqlite_tree import node_key
+
+    completed = [
+        (level, (size >> level) - 1)
+        for size in range(1, leaf_count + 1)
+        for level in range(1, (size & -size).bit_length())
+    ]
+    keys = [node_key(level, index) for level, index in completed]
+    assert keys == sorted(set(keys))  # strictly increasing, so also one key per node
+    assert len(completed) == leaf_count - bin(leaf_count).count("1")

@@ -22,7 +22,8 @@ ALLOWED = {
     ("ledger/store/postgres.py", "script"),
     ("ledger/store/sqlite.py", "statement"),
     ("ledger/store/sqlite_tree.py", "_leaves_query(len(leaves))"),
-    ("ledger/store/sqlite_tree.py", "_keys_query(len(inner) // 2)"),
+    ("ledger/store/sqlite_tree.py", "_keys_query(len(inner))"),
+    ("ledger/store/sqlite_tree.py", "_keys_query(len(keys)) + ' ORDER BY k'"),
 }
 
 
