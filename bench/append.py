@@ -1,8 +1,11 @@
 """Append throughput, ours beside the ``eventsourcing`` library, on SQLite and PostgreSQL.
 
-Scenarios (names fixed, shared with scripts/bench): ``append-1-<db>`` (one event per
-transaction, CLAIMS claims × EVENTS events, one writer) and ``append-batch-<db>``
-(100 events per transaction). Run: ``python -m bench.append [--quick] [--postgres URL]``.
+Scenarios (names fixed, shared with scripts/bench), both sides doing the same appends in
+the same order: ``append-1-<db>`` (one event per transaction, one writer, round-robin
+over the claims), ``append-batch-<db>`` (100 events per transaction: ten claims of ten
+events each, as an import records them) and ``append-spread-<db>`` (100 events per
+transaction, one to each of 100 claims, as a busy desk annotates).
+Run: ``python -m bench.append [--quick] [--postgres URL]``.
 """
 
 from __future__ import annotations
@@ -44,12 +47,17 @@ def _our_events(claims: int, events: int) -> list[list[NewEvent]]:
     return streams
 
 
-def ours(store: EventStore, claims: int, events: int, batch: int) -> float:
+def _order(streams: list[list[NewEvent]], spread: bool) -> list[NewEvent]:
+    """Round-robin over the claims (spread), else each claim's events together."""
+    if spread:
+        return [s[i] for i in range(len(streams[0])) for s in streams]
+    return [e for s in streams for e in s]
+
+
+def ours(store: EventStore, claims: int, events: int, batch: int, spread: bool) -> float:
     """Events per second appending through our store, ``batch`` events per transaction."""
     store.init()
-    streams = _our_events(claims, events)
-    # interleave round-robin so each transaction touches the head of several claims
-    flat = [s[i] for i in range(events) for s in streams]
+    flat = _order(_our_events(claims, events), spread)
     start = time.perf_counter()
     if batch == 1:
         for event in flat:
@@ -62,25 +70,30 @@ def ours(store: EventStore, claims: int, events: int, batch: int) -> float:
     return len(flat) / elapsed
 
 
-def peer(env: dict[str, str], claims: int, events: int, batch: int) -> float:
-    """Events per second through eventsourcing 9.5 (aggregates kept in memory)."""
+def peer(env: dict[str, str], claims: int, events: int, batch: int, spread: bool) -> float:
+    """Events per second through eventsourcing 9.5 (aggregates kept in memory).
+
+    The same order as ``ours``: round-robin over the claims (one event per claim per
+    save, ``batch`` claims per save) when spread, else whole claims together.
+    """
     from .peer_eventsourcing import Claim, Ledger
 
     app = Ledger(env=env)
-    aggregates = []
     count = 0
     start = time.perf_counter()
-    if batch == 1:
-        for _ in range(claims):
-            claim = Claim(**CLAIM)
-            app.save(claim)
-            aggregates.append(claim)
-            count += 1
-        for _ in range(events - 1):
-            for claim in aggregates:
-                claim.deny(**NOTE)
-                app.save(claim)
-                count += 1
+    if spread:
+        aggregates: list[Claim] = []
+        for round_ in range(events):
+            for first in range(0, claims, batch):
+                if round_ == 0:
+                    group = [Claim(**CLAIM) for _ in range(min(batch, claims - first))]
+                    aggregates.extend(group)
+                else:
+                    group = aggregates[first : first + batch]
+                    for claim in group:
+                        claim.deny(**NOTE)
+                app.save(*group)
+                count += len(group)
     else:
         per_save = max(1, batch // events)
         for _i in range(0, claims, per_save):
@@ -106,7 +119,11 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
         for db in ("sqlite", "postgres"):
             if db == "postgres" and not postgres:
                 continue
-            for label, batch in (("append-1", 1), ("append-batch", 100)):
+            for label, batch, spread in (
+                ("append-1", 1, True),
+                ("append-batch", 100, False),
+                ("append-spread", 100, True),
+            ):
                 scale = claims * (4 if batch > 1 else 1)
                 if db == "sqlite":
                     url = f"sqlite:///{tmp}/{label}-ours.db"
@@ -119,10 +136,10 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
                     url, env = _pg_pair(postgres, label)
                 store = open_store(url)
                 try:
-                    mine = ours(store, scale, events, batch)
+                    mine = ours(store, scale, events, batch, spread)
                 finally:
                     store.close()
-                theirs = peer(env, scale, events, batch)
+                theirs = peer(env, scale, events, batch, spread)
                 rows.append(
                     {
                         "scenario": f"{label}-{db}",

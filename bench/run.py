@@ -22,7 +22,10 @@ from typing import Any
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     (
         "bench.append",
-        ("append-1-sqlite", "append-1-postgres", "append-batch-sqlite", "append-batch-postgres"),
+        (
+            "append-1-sqlite", "append-1-postgres", "append-batch-sqlite", "append-batch-postgres",
+            "append-spread-sqlite", "append-spread-postgres",
+        ),
     ),
     ("bench.replay", ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite")),
     ("bench.http", ("http-append", "http-history")),
