@@ -10,11 +10,10 @@ A URL may pick a schema the libpq way: ``postgresql://…?options=-csearch_path%
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -26,19 +25,18 @@ from psycopg_pool import ConnectionPool
 
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
-from ..merkle import Node
 from ..timeutil import normalize_time
 from .base import (
     EventStore,
-    StoredKey,
     TokenRecord,
     WriteTransaction,
-    metadata_json,
     token_match,
 )
 from .postgres_outage import OutageGuard, connection_lost
 from .postgres_tree import MIGRATION as TREE_MIGRATION
-from .postgres_tree import PostgresTreeReads, PostgresTreeWrite
+from .postgres_tree import PostgresTreeReads
+from .postgres_write import SELECT_EVENTS as _SELECT
+from .postgres_write import PostgresWrite, event_from_row
 
 #: ``pg_advisory_xact_lock`` key serialising appends ("ledger" in ASCII).
 APPEND_LOCK_KEY: Final = 0x6C6564676572
@@ -99,27 +97,6 @@ MIGRATIONS: Final[list[str]] = [
     TREE_MIGRATION,
 ]
 
-_SELECT = (
-    "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
-    " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
-    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
-    " LEFT JOIN payloads p ON p.position = e.position"
-    " LEFT JOIN redactions r ON r.position = e.position"
-)
-
-# One round trip for any number of events: events, tree nodes and payloads filled from
-# parallel arrays.
-_INSERT = (
-    "WITH new_events AS (INSERT INTO events (position, id, claim_id, version, type,"
-    " schema_version, occurred_at, recorded_at, actor, metadata, payload_sha256, prev_hash,"
-    " leaf_hash) SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::int[],"
-    " %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::text[])),"
-    " new_nodes AS (INSERT INTO merkle_nodes (level, idx, hash)"
-    " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[]))"
-    " INSERT INTO payloads (position, data) SELECT * FROM unnest(%s::bigint[], %s::text[])"
-)
-
 _BEGIN_LOCKED = (
     "BEGIN ISOLATION LEVEL READ COMMITTED;"
     " SELECT pg_advisory_xact_lock(119182731994482);"  # APPEND_LOCK_KEY in decimal
@@ -144,104 +121,6 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 #: pools inherited across fork: kept referenced so this process never finalises them
 _INHERITED: list[object] = []
 _STORES: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
-
-
-def _row(row: Sequence[Any]) -> RecordedEvent:
-    """A row of ``_SELECT`` (columns in ``RecordedEvent`` field order) as an event."""
-    data = json.loads(row[6]) if row[6] is not None else None
-    redaction = (
-        {"actor": row[14], "reason": row[15], "redacted_at": row[16]} if row[14] is not None
-        else None
-    )
-    return RecordedEvent(
-        row[0], row[1], row[2], row[3], row[4], row[5], data,
-        row[7], row[8], row[9], json.loads(row[10]), row[11], row[12], row[13], redaction,
-    )
-
-
-class _PostgresWrite(PostgresTreeWrite, WriteTransaction):
-    def __init__(self, conn: Conn, head: tuple[int, str | None]) -> None:
-        self.conn = conn
-        self._head: tuple[int, str | None] | None = head
-
-    def head(self) -> tuple[int, str | None]:
-        if self._head is not None:  # read right after the lock, in the same round trip
-            head, self._head = self._head, None
-            return head
-        row = self.conn.execute(
-            "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        return (row[0], row[1]) if row else (0, None)
-
-    def claim_head(self, claim_id: str) -> tuple[int, str | None]:
-        return self.claim_heads([claim_id])[claim_id]
-
-    def claim_heads(self, claim_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
-        ids = list(claim_ids)
-        heads: dict[str, tuple[int, str | None]] = dict.fromkeys(ids, (0, None))
-        rows = self.conn.execute(
-            "SELECT c.claim_id, h.version, h.leaf_hash FROM unnest(%s::text[]) AS c (claim_id)"
-            " CROSS JOIN LATERAL (SELECT version, leaf_hash FROM events e"
-            " WHERE e.claim_id = c.claim_id ORDER BY version DESC LIMIT 1) h",
-            (ids,),
-        )
-        for claim_id, version, leaf_hash in rows:
-            heads[claim_id] = (version, leaf_hash)
-        return heads
-
-    def claim_events(self, claim_id: str) -> list[RecordedEvent]:
-        rows = self.conn.execute(
-            _SELECT + " WHERE e.claim_id = %s ORDER BY e.version", (claim_id,)
-        )
-        return [_row(r) for r in rows]
-
-    def claim_exists(self, claim_id: str) -> bool:
-        cur = self.conn.execute("SELECT 1 FROM events WHERE claim_id = %s LIMIT 1", (claim_id,))
-        return cur.fetchone() is not None
-
-    def find_key(self, actor: str, key: str) -> StoredKey | None:
-        row = self.conn.execute(
-            "SELECT fingerprint, first_position, last_position FROM idempotency_keys"
-            " WHERE actor = %s AND key = %s",
-            (actor, key),
-        ).fetchone()
-        return StoredKey(row[0], row[1], row[2]) if row else None
-
-    def insert(
-        self,
-        events: Sequence[RecordedEvent],
-        payloads: Sequence[bytes | None],
-        nodes: Sequence[Node] = (),
-    ) -> None:
-        columns: tuple[list[Any], ...] = tuple([] for _ in range(13))
-        for e in events:
-            values = (
-                e.position, e.id, e.claim_id, e.version, e.type, e.schema_version,
-                e.occurred_at, e.recorded_at, e.actor, metadata_json(e.metadata),
-                e.payload_sha256, e.prev_hash, e.leaf_hash,
-            )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-        kept = [(e.position, p.decode("utf-8")) for e, p in zip(events, payloads, strict=True)
-                if p is not None]
-        self.conn.execute(_INSERT, (
-            *columns, [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes],
-            [k[0] for k in kept], [k[1] for k in kept],
-        ))
-
-    def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
-        self.conn.execute(
-            "INSERT INTO idempotency_keys (actor, key, fingerprint, first_position,"
-            " last_position, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
-            (actor, key, stored.fingerprint, stored.first_position, stored.last_position,
-             created_at),
-        )
-
-    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
-        rows = self.conn.execute(
-            _SELECT + " WHERE e.position BETWEEN %s AND %s ORDER BY e.position", (first, last)
-        )
-        return [_row(r) for r in rows]
 
 
 class PostgresEventStore(PostgresTreeReads, EventStore):
@@ -351,7 +230,7 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
                     pass
                 row = cur.fetchone()
                 with conn.pipeline():
-                    yield _PostgresWrite(conn, (row[0], row[1]) if row else (0, None))
+                    yield PostgresWrite(conn, (row[0], row[1]) if row else (0, None))
                     conn.execute("COMMIT")
             except BaseException:
                 if conn.info.transaction_status in _IN_TRANSACTION:
@@ -370,14 +249,14 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
                     _SELECT + " WHERE e.claim_id = %s AND e.recorded_at <= %s ORDER BY e.version",
                     (claim_id, normalize_time(as_of)),
                 )
-            return [_row(r) for r in cur]
+            return [event_from_row(r) for r in cur]
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         with self._connection() as conn:
             cur = conn.execute(
                 _SELECT + " WHERE e.position > %s ORDER BY e.position LIMIT %s", (after, limit)
             )
-            return [_row(r) for r in cur]
+            return [event_from_row(r) for r in cur]
 
     def head(self) -> int:
         with self._connection() as conn:
@@ -387,7 +266,7 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
     def get_event(self, event_id: str) -> RecordedEvent | None:
         with self._connection() as conn:
             row = conn.execute(_SELECT + " WHERE e.id = %s", (event_id,)).fetchone()
-            return _row(row) if row else None
+            return event_from_row(row) if row else None
 
     # --- tokens -------------------------------------------------------------
     def create_token(self, record: TokenRecord, token_sha256: str) -> None:

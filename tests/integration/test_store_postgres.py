@@ -12,6 +12,7 @@ import pytest
 
 from ledger.store import EventStore, open_store
 from ledger.store.postgres import APPEND_LOCK_KEY
+from ledger.store.postgres_write import bytea_array, int_array, text_array
 
 from .conftest import with_query
 from .store_contract import (
@@ -25,6 +26,9 @@ from .store_contract import (
 )
 
 pytestmark = pytest.mark.postgres
+
+#: texts an array literal must quote or escape
+AWKWARD = ['', ' ', 'NULL', 'null', '"', '\\', '\\"', '{a,b}', 'a, b', '\\x00', "'", 'é😀\t\n']
 
 WRITER_APPLICATION = "claim-ledger-test-writer"
 
@@ -101,6 +105,26 @@ class TestPostgresStore(StoreContract):
             assert export_bytes(store) == export_bytes(source)
         finally:
             source.close()
+
+    def test_array_literals_read_back_as_the_values_they_were_built_from(
+        self, postgres_base_url: str
+    ) -> None:
+        texts: list[str | None] = [*AWKWARD, None]
+        blobs = [b"", bytes(range(256)), b"\\x"]
+        with psycopg.connect(postgres_base_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT %s::text[], %s::bytea[], %s::bigint[], %s::text[]",
+                (text_array(texts), bytea_array(blobs), int_array([-1, 0, 2**62]), text_array([])),
+            ).fetchone()
+        assert row == (texts, blobs, [-1, 0, 2**62], [])
+
+    def test_awkward_text_is_stored_and_read_back_exactly(self, store: EventStore) -> None:
+        claim_id = new_claim_id()
+        written = store.append(
+            [recorded(claim_id, "|".join(AWKWARD)), note(claim_id, "\\\"}{,")],
+            actor='a "desk", \\ {x}',
+        )
+        assert store.read_claim(claim_id) == written
 
     def test_concurrent_appends_work_even_when_the_server_default_isolation_is_serializable(
         self, url: str

@@ -1,0 +1,168 @@
+"""The PostgreSQL write transaction: the statements an append runs under the append lock.
+
+Arrays are sent as PostgreSQL array literals built here and cast by the statement
+(``%s::bigint[]``): psycopg adapts a Python list element by element in Python, which
+cost more than the rest of the client's work for a one-event append.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from ..envelope import RecordedEvent
+from ..merkle import Node
+from .base import StoredKey, WriteTransaction, metadata_json
+from .postgres_tree import PostgresTreeWrite
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+SELECT_EVENTS = (
+    "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
+    " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
+    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
+    " LEFT JOIN payloads p ON p.position = e.position"
+    " LEFT JOIN redactions r ON r.position = e.position"
+)
+
+# One round trip for any number of events: events, tree nodes and payloads filled from
+# parallel arrays.
+_INSERT = (
+    "WITH new_events AS (INSERT INTO events (position, id, claim_id, version, type,"
+    " schema_version, occurred_at, recorded_at, actor, metadata, payload_sha256, prev_hash,"
+    " leaf_hash) SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::int[],"
+    " %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::text[])),"
+    " new_nodes AS (INSERT INTO merkle_nodes (level, idx, hash)"
+    " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[]))"
+    " INSERT INTO payloads (position, data) SELECT * FROM unnest(%s::bigint[], %s::text[])"
+)
+
+_HEAD = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+
+
+def int_array(values: Iterable[int]) -> str:
+    """An array literal of integers."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def text_array(values: Iterable[str | None]) -> str:
+    """An array literal of texts: every element quoted, backslash and quote escaped."""
+    return "{" + ",".join(
+        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    ) + "}"
+
+
+def bytea_array(values: Iterable[bytes]) -> str:
+    """An array literal of byte strings in bytea's hex form."""
+    return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
+
+
+def event_from_row(row: Sequence[Any]) -> RecordedEvent:
+    """A row of ``SELECT_EVENTS`` (columns in ``RecordedEvent`` field order) as an event."""
+    data = json.loads(row[6]) if row[6] is not None else None
+    redaction = (
+        {"actor": row[14], "reason": row[15], "redacted_at": row[16]} if row[14] is not None
+        else None
+    )
+    return RecordedEvent(
+        row[0], row[1], row[2], row[3], row[4], row[5], data,
+        row[7], row[8], row[9], json.loads(row[10]), row[11], row[12], row[13], redaction,
+    )
+
+
+class PostgresWrite(PostgresTreeWrite, WriteTransaction):
+    """A write transaction on one pooled connection holding the append lock."""
+
+    def __init__(self, conn: Conn, head: tuple[int, str | None]) -> None:
+        self.conn = conn
+        self._head: tuple[int, str | None] | None = head
+
+    def head(self) -> tuple[int, str | None]:
+        if self._head is not None:  # read right after the lock, in the same round trip
+            head, self._head = self._head, None
+            return head
+        row = self.conn.execute(_HEAD).fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def claim_head(self, claim_id: str) -> tuple[int, str | None]:
+        return self.claim_heads([claim_id])[claim_id]
+
+    def claim_heads(self, claim_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        ids = list(claim_ids)
+        heads: dict[str, tuple[int, str | None]] = dict.fromkeys(ids, (0, None))
+        rows = self.conn.execute(
+            "SELECT c.claim_id, h.version, h.leaf_hash FROM unnest(%s::text[]) AS c (claim_id)"
+            " CROSS JOIN LATERAL (SELECT version, leaf_hash FROM events e"
+            " WHERE e.claim_id = c.claim_id ORDER BY version DESC LIMIT 1) h",
+            (text_array(ids),),
+        )
+        for claim_id, version, leaf_hash in rows:
+            heads[claim_id] = (version, leaf_hash)
+        return heads
+
+    def claim_events(self, claim_id: str) -> list[RecordedEvent]:
+        rows = self.conn.execute(
+            SELECT_EVENTS + " WHERE e.claim_id = %s ORDER BY e.version", (claim_id,)
+        )
+        return [event_from_row(r) for r in rows]
+
+    def claim_exists(self, claim_id: str) -> bool:
+        cur = self.conn.execute("SELECT 1 FROM events WHERE claim_id = %s LIMIT 1", (claim_id,))
+        return cur.fetchone() is not None
+
+    def find_key(self, actor: str, key: str) -> StoredKey | None:
+        row = self.conn.execute(
+            "SELECT fingerprint, first_position, last_position FROM idempotency_keys"
+            " WHERE actor = %s AND key = %s",
+            (actor, key),
+        ).fetchone()
+        return StoredKey(row[0], row[1], row[2]) if row else None
+
+    def insert(
+        self,
+        events: Sequence[RecordedEvent],
+        payloads: Sequence[bytes | None],
+        nodes: Sequence[Node] = (),
+    ) -> None:
+        kept = [(e.position, p.decode("utf-8")) for e, p in zip(events, payloads, strict=True)
+                if p is not None]
+        self.conn.execute(_INSERT, (
+            int_array(e.position for e in events),
+            text_array([e.id for e in events]),
+            text_array([e.claim_id for e in events]),
+            int_array(e.version for e in events),
+            text_array([e.type for e in events]),
+            int_array(e.schema_version for e in events),
+            text_array([e.occurred_at for e in events]),
+            text_array([e.recorded_at for e in events]),
+            text_array([e.actor for e in events]),
+            text_array([metadata_json(e.metadata) for e in events]),
+            text_array([e.payload_sha256 for e in events]),
+            text_array([e.prev_hash for e in events]),
+            text_array([e.leaf_hash for e in events]),
+            int_array(n[0] for n in nodes),
+            int_array(n[1] for n in nodes),
+            bytea_array(n[2] for n in nodes),
+            int_array(k[0] for k in kept),
+            text_array([k[1] for k in kept]),
+        ))
+
+    def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
+        self.conn.execute(
+            "INSERT INTO idempotency_keys (actor, key, fingerprint, first_position,"
+            " last_position, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            (actor, key, stored.fingerprint, stored.first_position, stored.last_position,
+             created_at),
+        )
+
+    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
+        rows = self.conn.execute(
+            SELECT_EVENTS + " WHERE e.position BETWEEN %s AND %s ORDER BY e.position",
+            (first, last),
+        )
+        return [event_from_row(r) for r in rows]
