@@ -23,6 +23,7 @@ from typing import Any
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload
 from ledger.store import EventStore, open_store
+from ledger.store.base import new_uuid
 
 CLAIM = {
     "statement": "Kerry asked Zarif for Iran's cooperation against ISIL.",
@@ -39,7 +40,7 @@ def _our_events(claims: int, events: int) -> list[list[NewEvent]]:
     later = validate_payload("ClaimDenied", NOTE)
     streams = []
     for _ in range(claims):
-        cid = str(uuid.uuid4())
+        cid = new_uuid()  # time-ordered, as the API assigns claim ids (the peer's are too)
         streams.append(
             [NewEvent(cid, "ClaimRecorded", first)]
             + [NewEvent(cid, "ClaimDenied", later) for _ in range(events - 1)]

@@ -478,17 +478,24 @@ os.register_at_fork(after_in_child=_forget_entropy)
 
 
 def new_uuid() -> str:
-    """A new time-ordered UUID (version 7, RFC 9562).
+    """A new time-ordered UUID (version 7, RFC 9562), sub-millisecond precise.
 
     Time order keeps inserts at the right edge of the id indexes, which makes appends
-    cheaper than with random version 4 ids; the time it reveals is public anyway.
+    cheaper than with random version 4 ids; the time it reveals is public anyway. The 12
+    bits after the version hold the fraction of the millisecond (RFC 9562 section 6.2,
+    method 3), so ids made one after another also sort in that order and an append's
+    ids land on one index page; 62 random bits keep them unique.
     """
-    millis = time.time_ns() // 1_000_000
-    raw = bytearray(millis.to_bytes(6, "big") + _random_bytes(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
+    now = time.time_ns()
+    millis = now // 1_000_000
+    head = (millis << 16) | 0x7000 | (((now - millis * 1_000_000) << 12) // 1_000_000)
+    tail = (int.from_bytes(_random_bytes(8), "big") & _RANDOM_62) | _VARIANT
+    h = (head.to_bytes(8, "big") + tail.to_bytes(8, "big")).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_VARIANT = 0b10 << 62
+_RANDOM_62 = (1 << 62) - 1
 
 
 def _seal(
