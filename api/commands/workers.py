@@ -29,6 +29,12 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
 
     configure(settings.log_level)  # JSON lines on stderr, as the API writes them
     config = view_config(settings)
+    try:
+        connect(settings.redis_url).ping()
+    except RedisError as exc:  # once running, the worker rides out Redis outages
+        raise click.ClickException(
+            f"cannot reach Redis at {_safe(settings.redis_url)} (LEDGER_REDIS_URL): {exc}"
+        ) from exc
     click.echo(
         f"worker on {_safe(settings.redis_url)}, {config.partitions} partition(s),"
         f" tick every {config.tick_interval:g}s",

@@ -169,6 +169,16 @@ def test_the_installed_claimledger_script_fails_the_same_way(tmp_path: Path) -> 
         assert problem is None, problem
 
 
+def test_a_worker_started_without_redis_says_so_in_one_line(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "claimledger"
+    env = {**base_env(tmp_path), "LEDGER_REDIS_URL": "redis://:secret@127.0.0.1:1/0"}
+    result = subprocess.run([str(script), "worker"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    problem = one_clear_line("LEDGER_REDIS_URL", "worker", result.returncode, result.stderr)
+    assert problem is None, problem
+    assert "cannot reach Redis at redis://***@127.0.0.1:1/0" in result.stderr
+
+
 def test_no_other_module_reads_the_environment() -> None:
     any_read = re.compile(r"os\.environ|getenv|envvar=")
     ledger_read = re.compile(r"(?:environ\.get|environ\[|getenv)\(?\s*[\"']LEDGER_")
