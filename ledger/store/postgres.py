@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 import psycopg
-from psycopg import IsolationLevel, sql
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from ..envelope import RecordedEvent
@@ -35,8 +34,8 @@ from .base import (
 from .postgres_outage import OutageGuard, connection_lost
 from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads
+from .postgres_write import HEAD, PostgresWrite, event_from_row
 from .postgres_write import SELECT_EVENTS as _SELECT
-from .postgres_write import PostgresWrite, event_from_row
 
 #: ``pg_advisory_xact_lock`` key serialising appends ("ledger" in ASCII).
 APPEND_LOCK_KEY: Final = 0x6C6564676572
@@ -97,12 +96,7 @@ MIGRATIONS: Final[list[str]] = [
     TREE_MIGRATION,
 ]
 
-_BEGIN_LOCKED = (
-    "BEGIN ISOLATION LEVEL READ COMMITTED;"
-    " SELECT pg_advisory_xact_lock(119182731994482);"  # APPEND_LOCK_KEY in decimal
-    " SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-)
-_IN_TRANSACTION: Final = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+_LOCK = "SELECT pg_advisory_xact_lock(119182731994482)"  # APPEND_LOCK_KEY in decimal
 
 _SELECT_TOKENS = (
     "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by FROM api_tokens"
@@ -216,25 +210,22 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
     # --- writes -------------------------------------------------------------
     @contextmanager
     def write_transaction(self) -> Iterator[WriteTransaction]:
-        """BEGIN, the lock, then the head: one round trip; writes and COMMIT share another.
+        """The lock, then the head: one round trip; the writes and the commit share another.
 
-        The lock and the head are separate statements of one simple query, so the head
-        is read with a snapshot taken after the lock was granted (READ COMMITTED).
-        Everything after runs in pipeline mode: reads wait for their results, writes
-        travel with the COMMIT.
+        The transaction is the pipeline's implicit one (no BEGIN; its Sync commits), and
+        the connection's default isolation is READ COMMITTED, so the head is read with a
+        snapshot taken after the lock was granted. Reads in the body wait for their
+        results; writes travel with the Sync.
         """
-        with self._connection() as conn:
+        with self._connection() as conn, conn.pipeline():
+            conn.execute(_LOCK)
+            row = conn.execute(HEAD).fetchone()
+            tx = PostgresWrite(conn, (row[0], row[1]) if row else (0, None))
             try:
-                cur = conn.execute(_BEGIN_LOCKED)
-                while cur.nextset():
-                    pass
-                row = cur.fetchone()
-                with conn.pipeline():
-                    yield PostgresWrite(conn, (row[0], row[1]) if row else (0, None))
-                    conn.execute("COMMIT")
+                yield tx
             except BaseException:
-                if conn.info.transaction_status in _IN_TRANSACTION:
-                    conn.execute("ROLLBACK")
+                if tx.wrote:
+                    _abort(conn)
                 raise
 
     # --- reads --------------------------------------------------------------
@@ -331,8 +322,25 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
 
 
 def _configure(conn: Conn) -> None:
-    """Each new connection: READ COMMITTED, so statements after the lock see its last holder."""
-    conn.isolation_level = IsolationLevel.READ_COMMITTED
+    """Each new connection: READ COMMITTED, so statements after the lock see its last holder.
+
+    Appends run in the pipeline's implicit transaction, which no BEGIN ISOLATION LEVEL
+    can reach: under a REPEATABLE READ or SERIALIZABLE server default its snapshot would
+    predate the lock.
+    """
+    conn.execute("SET default_transaction_isolation TO 'read committed'")
+
+
+def _abort(conn: Conn) -> None:
+    """Roll back an implicit transaction with writes before the pipeline's Sync commits it.
+
+    ROLLBACK aborts it (the server warns that no transaction block is in progress). If
+    it cannot be sent, the connection is closed, so no Sync follows.
+    """
+    try:
+        conn.execute("ROLLBACK")
+    except BaseException:
+        conn.close()
 
 
 def _create_schema_if_missing(conn: Conn) -> None:

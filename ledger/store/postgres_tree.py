@@ -89,6 +89,8 @@ class PostgresTreeWrite:
     """The write transaction's tree, redaction and payload statements."""
 
     conn: Conn
+    #: set before the first write is sent: the transaction then must be rolled back on error
+    wrote: bool
 
     def get_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
         """Stored nodes among ``keys``."""
@@ -98,6 +100,7 @@ class PostgresTreeWrite:
         """Insert ``(level, index, hash)`` rows in one statement."""
         if not nodes:
             return
+        self.wrote = True
         self.conn.execute(
             "INSERT INTO merkle_nodes (level, idx, hash)"
             " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
@@ -106,6 +109,7 @@ class PostgresTreeWrite:
 
     def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
         """Record redactions (before their payloads are deleted)."""
+        self.wrote = True
         with self.conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO redactions (position, event_id, actor, reason, redacted_at)"
@@ -115,6 +119,7 @@ class PostgresTreeWrite:
 
     def delete_payload(self, position: int) -> None:
         """Delete a redacted payload (the trigger refuses it without a redaction)."""
+        self.wrote = True
         self.conn.execute("DELETE FROM payloads WHERE position = %s", (position,))
 
 

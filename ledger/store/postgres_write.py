@@ -41,7 +41,7 @@ _INSERT = (
     " INSERT INTO payloads (position, data) SELECT * FROM unnest(%s::bigint[], %s::text[])"
 )
 
-_HEAD = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+HEAD = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
 
 
 def int_array(values: Iterable[int]) -> str:
@@ -80,13 +80,14 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
 
     def __init__(self, conn: Conn, head: tuple[int, str | None]) -> None:
         self.conn = conn
+        self.wrote = False
         self._head: tuple[int, str | None] | None = head
 
     def head(self) -> tuple[int, str | None]:
         if self._head is not None:  # read right after the lock, in the same round trip
             head, self._head = self._head, None
             return head
-        row = self.conn.execute(_HEAD).fetchone()
+        row = self.conn.execute(HEAD).fetchone()
         return (row[0], row[1]) if row else (0, None)
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
@@ -131,6 +132,7 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
     ) -> None:
         kept = [(e.position, p.decode("utf-8")) for e, p in zip(events, payloads, strict=True)
                 if p is not None]
+        self.wrote = True
         self.conn.execute(_INSERT, (
             int_array(e.position for e in events),
             text_array([e.id for e in events]),
@@ -153,6 +155,7 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
         ))
 
     def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
+        self.wrote = True
         self.conn.execute(
             "INSERT INTO idempotency_keys (actor, key, fingerprint, first_position,"
             " last_position, created_at) VALUES (%s, %s, %s, %s, %s, %s)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ pytestmark = pytest.mark.postgres
 AWKWARD = ['', ' ', 'NULL', 'null', '"', '\\', '\\"', '{a,b}', 'a, b', '\\x00', "'", 'é😀\t\n']
 
 WRITER_APPLICATION = "claim-ledger-test-writer"
+
+
+class _Interrupted(Exception):
+    """Raised by a test inside a write transaction."""
 
 
 class TestPostgresStore(StoreContract):
@@ -125,6 +130,25 @@ class TestPostgresStore(StoreContract):
             actor='a "desk", \\ {x}',
         )
         assert store.read_claim(claim_id) == written
+
+    def test_an_error_raised_after_the_insert_was_sent_commits_none_of_it(
+        self, store: EventStore
+    ) -> None:
+        claim_id = new_claim_id()
+        [first] = store.append([recorded(claim_id)], actor=ACTOR)
+        second = first._replace(id=str(uuid.uuid4()), position=2, version=2)
+
+        def insert_then_fail() -> None:
+            with store.write_transaction() as tx:
+                assert tx.head()[0] == 1
+                tx.insert([second], [b"{}"])
+                raise _Interrupted
+
+        with pytest.raises(_Interrupted):
+            insert_then_fail()
+        assert store.head() == 1
+        assert [e.version for e in store.read_claim(claim_id)] == [1]
+        assert store.append([note(claim_id)], actor=ACTOR)[0].position == 2
 
     def test_concurrent_appends_work_even_when_the_server_default_isolation_is_serializable(
         self, url: str
