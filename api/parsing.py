@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import flask_smorest
 from flask import Request
+from marshmallow import Schema, fields, missing
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
@@ -27,6 +28,7 @@ _KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 # RFC 9110 entity-tag: optional W/, then an opaque quoted string of etagc characters
 _ETAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*')
 _VERSION = re.compile(r"0|[1-9][0-9]{0,17}")
+_UNSET: Any = object()
 
 
 def _reject_constant(name: str) -> Any:
@@ -53,8 +55,81 @@ def parse_json(raw: bytes) -> Any:
         raise Problem(400, f"The body is not valid JSON: {exc}.", slug="malformed-json") from None
 
 
+#: loads one location of a request without webargs; None when webargs must do it
+FastLoad = Callable[[Request], "dict[str, Any] | None"]
+
+
+def _headers_loader(schema: Schema) -> FastLoad | None:
+    """Plain optional string headers: exactly what webargs and marshmallow would load."""
+    pairs = []
+    for name, field in schema.load_fields.items():
+        plain = type(field) is fields.String and field.load_default is missing
+        if not plain or field.validators or field.required:
+            return None
+        pairs.append((name, field.data_key or name))
+
+    def load(req: Request) -> dict[str, Any]:
+        headers = req.headers
+        return {name: value for name, key in pairs if (value := headers.get(key)) is not None}
+
+    return load
+
+
+def _empty_query_loader(schema: Schema) -> FastLoad | None:
+    """An empty query string: the fields' defaults (an absent optional field is left out)."""
+    defaults: list[tuple[str, Any]] = []
+    for name, field in schema.load_fields.items():
+        if field.required:
+            return None
+        if field.load_default is not missing:
+            defaults.append((name, field.load_default))
+
+    def load(req: Request) -> dict[str, Any] | None:
+        if req.environ.get("QUERY_STRING"):
+            return None
+        return {name: value() if callable(value) else value for name, value in defaults}
+
+    return load
+
+
+_LOADERS = {"headers": _headers_loader, "query": _empty_query_loader}
+
+
 class LedgerParser(FlaskParser):
-    """webargs parser: JSON bodies need a JSON content type (else 415) and must parse (else 400)."""
+    """webargs parser: JSON bodies need a JSON content type (else 415) and must parse (else 400).
+
+    Plain header schemas and empty query strings skip webargs and marshmallow (see
+    ``_LOADERS``): they are read on every request and cannot fail validation.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fast: dict[tuple[Any, str], FastLoad | None] = {}
+
+    def parse(self, argmap: Any, req: Request | None = None, **kwargs: Any) -> Any:
+        """webargs' ``parse``, short-cut for the schemas ``_LOADERS`` can read alone."""
+        location = kwargs.get("location") or self.location
+        if kwargs.get("validate") is None and isinstance(argmap, Schema | type):
+            key = (argmap, location)
+            loader = self._fast.get(key, _UNSET)
+            if loader is _UNSET:
+                loader = self._fast[key] = self._fast_loader(argmap, location)
+            if loader is not None:
+                loaded = loader(req if req is not None else self.get_default_request())
+                if loaded is not None:
+                    return loaded
+        return super().parse(argmap, req, **kwargs)
+
+    @staticmethod
+    def _fast_loader(argmap: Any, location: str) -> FastLoad | None:
+        make = _LOADERS.get(location)
+        if make is None:
+            return None
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            argmap = argmap()
+        if not isinstance(argmap, Schema) or argmap.many or any(argmap._hooks.values()):
+            return None  # pre/post-load hooks and schema validators need marshmallow
+        return make(argmap)
 
     def _raw_load_json(self, req: Request) -> Any:
         if not core.is_json(req.mimetype):
