@@ -179,8 +179,11 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
         self._outage.admit(pool)  # fails fast while the database is known to be down
         conn: Conn | None = None
         try:
-            with pool.connection() as conn:
+            conn = pool.getconn()
+            try:
                 yield conn
+            finally:  # the pool rolls back or discards a connection not left idle
+                pool.putconn(conn)
         except _UNAVAILABLE as exc:
             reason = str(exc).strip() or type(exc).__name__
             if connection_lost(exc, conn):
