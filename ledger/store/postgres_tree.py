@@ -135,12 +135,13 @@ class PostgresTreeReads:
             return _select_nodes(conn, keys)
 
     def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
-        """``(index, hash)`` of stored nodes at ``level`` from index ``start``, in order."""
+        """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
+        ``start + limit - 1``, in order."""
         with self._connection() as conn:
             rows = conn.execute(
-                "SELECT idx, hash FROM merkle_nodes WHERE level = %s AND idx >= %s"
-                " ORDER BY idx LIMIT %s",
-                (level, start, limit),
+                "SELECT idx, hash FROM merkle_nodes WHERE level = %s AND idx >= %s AND idx < %s"
+                " ORDER BY idx",
+                (level, start, start + limit),
             )
             return [(index, bytes(value)) for index, value in rows]
 

@@ -73,13 +73,25 @@ def _safe(node: ast.expr, constants: set[str], local: dict[str, list[ast.expr]])
     return False
 
 
+def _imported_constants(tree: ast.Module, path: Path) -> set[str]:
+    """Names imported from a sibling module (``from .x import NAME``) that are constants there."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            source = path.parent / f"{node.module}.py"
+            if source.exists():
+                there = _constants(ast.parse(source.read_text(encoding="utf-8")))
+                names |= {a.asname or a.name for a in node.names if a.name in there}
+    return names
+
+
 def unsafe_sql() -> list[str]:
     """``path:line: expression`` for every execute whose SQL is not provably constant."""
     found = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
-            constants = _constants(tree)
+            constants = _constants(tree) | _imported_constants(tree, path)
             for scope in ast.walk(tree):
                 if not isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef):
                     continue
