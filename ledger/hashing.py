@@ -46,10 +46,19 @@ def _simple(value: Any) -> bool:
     kind = type(value)
     if kind is str:
         return value.isascii() or _SURROGATE.search(value) is None
+    # loops rather than all(...) over generators: this runs for every appended payload
     if kind is dict:
-        return all(type(k) is str and k.isascii() and _simple(v) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return False
+            if type(item) is str:
+                if not item.isascii() and _SURROGATE.search(item) is not None:
+                    return False
+            elif not _simple(item):
+                return False
+        return True
     if kind is list or kind is tuple:
-        return all(_simple(v) for v in value)
+        return all(_simple(item) for item in value)
     if kind is int:
         return bool(-_SAFE_INT <= value <= _SAFE_INT)
     return value is None or kind is bool
