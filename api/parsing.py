@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import flask_smorest
 from flask import Request
-from marshmallow import Schema, fields, missing
+from marshmallow import EXCLUDE, Schema, fields, missing
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
@@ -29,6 +29,8 @@ _KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 _ETAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*')
 _VERSION = re.compile(r"0|[1-9][0-9]{0,17}")
 _UNSET: Any = object()
+#: ``unknown`` as webargs passes it when a view does not choose one (EXCLUDE for both)
+_UNKNOWN_OK = (core._UNKNOWN_DEFAULT_PARAM, EXCLUDE)
 
 
 def _reject_constant(name: str) -> Any:
@@ -109,7 +111,12 @@ class LedgerParser(FlaskParser):
     def parse(self, argmap: Any, req: Request | None = None, **kwargs: Any) -> Any:
         """webargs' ``parse``, short-cut for the schemas ``_LOADERS`` can read alone."""
         location = kwargs.get("location") or self.location
-        if kwargs.get("validate") is None and isinstance(argmap, Schema | type):
+        if (
+            kwargs.get("validate") is None
+            and kwargs.get("unknown", EXCLUDE) in _UNKNOWN_OK
+            and self.unknown in _UNKNOWN_OK
+            and isinstance(argmap, Schema | type)
+        ):
             key = (argmap, location)
             loader = self._fast.get(key, _UNSET)
             if loader is _UNSET:

@@ -40,10 +40,13 @@ def _declared_arguments(app: Flask) -> list[tuple[Any, str]]:
     return found
 
 
-def _parse(parser: FlaskParser, app: Flask, argmap: Any, location: str, **request: Any) -> Any:
+def _parse(
+    parser: FlaskParser, app: Flask, argmap: Any, location: str,
+    options: dict[str, Any] | None = None, **request: Any,
+) -> Any:
     with app.test_request_context("/", **request):
         try:
-            return parser.parse(argmap, location=location)
+            return parser.parse(argmap, location=location, **(options or {}))
         except Exception as exc:  # compare the failure too: same type, same messages
             return (type(exc).__name__, getattr(exc, "messages", None))
 
@@ -57,6 +60,18 @@ def test_every_declared_header_and_query_schema_parses_as_webargs_would(tmp_path
         for request in REQUESTS:
             expected = _parse(plain, app, argmap, location, **request)
             assert _parse(fast, app, argmap, location, **request) == expected, (argmap, request)
+
+
+def test_an_explicit_unknown_policy_is_left_to_webargs() -> None:
+    from marshmallow import RAISE
+
+    from api.schemas import ReadHeadersSchema
+
+    app, schema, headers = Flask("t"), ReadHeadersSchema(), {"If-None-Match": '"1"'}
+    fast = _parse(LedgerParser(), app, schema, "headers", {"unknown": RAISE}, headers=headers)
+    plain = _parse(FlaskParser(), app, schema, "headers", {"unknown": RAISE}, headers=headers)
+    assert fast == plain
+    assert isinstance(plain, tuple)  # RAISE refuses the request's other headers
 
 
 def test_the_short_cut_is_taken_for_plain_headers_and_empty_queries(tmp_path: Any) -> None:
