@@ -4,7 +4,9 @@ Scenarios (names fixed, shared with scripts/bench), both sides doing the same ap
 the same order: ``append-1-<db>`` (one event per transaction, one writer, round-robin
 over the claims), ``append-batch-<db>`` (100 events per transaction: ten claims of ten
 events each, as an import records them) and ``append-spread-<db>`` (100 events per
-transaction, one to each of 100 claims, as a busy desk annotates).
+transaction, one to each of 100 claims, as a busy desk annotates); and
+``append-1-sqlite-rows-only``, the same rows as ``append-1-sqlite`` written by bare SQL
+(the ceiling of that scenario on this disk).
 Run: ``python -m bench.append [--quick] [--postgres URL]``.
 """
 
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -22,6 +25,7 @@ from typing import Any
 
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload
+from ledger.hashing import canonical_json
 from ledger.store import EventStore, open_store
 from ledger.store.base import new_uuid
 
@@ -111,6 +115,48 @@ def peer(env: dict[str, str], claims: int, events: int, batch: int, spread: bool
     return count / elapsed
 
 
+def rows_only(directory: str, claims: int, events: int) -> float:
+    """Events per second writing only the rows of one-event appends: no Python ledger.
+
+    A real append into a scratch ledger makes the rows (event, payload, tree nodes);
+    they are then inserted again into an empty ledger, one transaction each, through
+    ``sqlite3`` with the store's pragmas: what ``append-1-sqlite`` could reach on this
+    disk if hashing, checks, caches and locks cost nothing.
+    """
+    scratch = open_store(f"sqlite:///{directory}/rows-scratch.db")
+    try:
+        ours(scratch, claims, events, 1, True)
+        recorded = list(scratch.iter_all())
+    finally:
+        scratch.close()
+    source = sqlite3.connect(f"{directory}/rows-scratch.db")
+    nodes: dict[int, list[tuple[Any, ...]]] = {}
+    for row in source.execute("SELECT k, level, idx, hash FROM merkle_nodes"):
+        nodes.setdefault((row[2] + 1) << row[1], []).append(row)
+    source.close()
+    target = open_store(f"sqlite:///{directory}/rows-target.db")
+    target.init()
+    target.close()
+    conn = sqlite3.connect(f"{directory}/rows-target.db", isolation_level=None)
+    conn.execute("PRAGMA synchronous = FULL")
+    start = time.perf_counter()
+    for e in recorded:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.position, e.id, e.claim_id, e.version, e.type, e.schema_version, e.occurred_at,
+             e.recorded_at, e.actor, "{}", e.payload_sha256, e.prev_hash, e.leaf_hash),
+        )
+        conn.execute("INSERT INTO payloads VALUES (?, ?)",
+                     (e.position, canonical_json(dict(e.data or {})).decode()))
+        for node in nodes.get(e.position, ()):
+            conn.execute("INSERT INTO merkle_nodes (k, level, idx, hash) VALUES (?, ?, ?, ?)", node)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return len(recorded) / elapsed
+
+
 def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
     """Every append scenario; returns rows for scripts/bench."""
     claims, events = (100, 10) if quick else (500, 10)
@@ -156,6 +202,20 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
                     f"   ratio {mine / theirs:.2f}",
                     flush=True,
                 )
+                if label == "append-1" and db == "sqlite":
+                    ceiling = rows_only(tmp, scale, events)
+                    rows.append(
+                        {
+                            "scenario": "append-1-sqlite-rows-only",
+                            "unit": "events/s",
+                            "ours": round(ceiling),
+                            "peer": round(theirs),
+                            "peer_name": "eventsourcing 9.5",
+                            "ratio": round(ceiling / theirs, 2),
+                        }
+                    )
+                    print(f"append-1-sqlite-rows-only {ceiling:>9.0f} ev/s"
+                          f"   ceiling ratio {ceiling / theirs:.2f}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows

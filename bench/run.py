@@ -24,7 +24,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         "bench.append",
         (
             "append-1-sqlite", "append-1-postgres", "append-batch-sqlite", "append-batch-postgres",
-            "append-spread-sqlite", "append-spread-postgres",
+            "append-spread-sqlite", "append-spread-postgres", "append-1-sqlite-rows-only",
         ),
     ),
     ("bench.replay", ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite")),
