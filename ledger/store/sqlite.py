@@ -176,10 +176,12 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
         heads: dict[str, tuple[int, str | None]] = dict.fromkeys(ids, (0, None))
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+            # one index seek per claim: a GROUP BY with max() would read all of its events
+            marks = ",".join(["(?)"] * len(chunk))
             rows = self.conn.execute(
-                "SELECT claim_id, max(version), leaf_hash FROM events"  # noqa: S608 - only ?s
-                f" WHERE claim_id IN ({marks}) GROUP BY claim_id",
+                "SELECT e.claim_id, e.version, e.leaf_hash"  # noqa: S608 - only ?s
+                f" FROM (VALUES {marks}) AS k JOIN events e ON e.position = (SELECT position"
+                " FROM events WHERE claim_id = k.column1 ORDER BY version DESC LIMIT 1)",
                 chunk,
             )
             for claim_id, version, leaf in rows:
