@@ -15,7 +15,11 @@ _SAFE = 2**53 - 1
 #: any text, lone surrogates, quotes, backslashes and control characters included
 _TEXT = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=12)
 #: printable ASCII (the leaf's fast path) with, now and then, anything else
-_FIELD = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40) | _TEXT
+_FIELD = (
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+    | st.text(st.sampled_from('ab"\\/ \x7f\x1f'), max_size=6)  # what escaping is about
+    | _TEXT
+)
 #: keys whose UTF-16 order (RFC 8785's) differs from their code point order
 _KEYS = st.text(st.sampled_from("a\u00e9\ue000\uffff\U0001f600\U00010000"), max_size=3)
 _SCALARS = (
