@@ -14,7 +14,7 @@ class NewEvent:
     """An event proposed for appending; ``data`` is already validated.
 
     ``id`` may be chosen by the caller (an import that refers to its own events);
-    otherwise the store assigns a random UUID.
+    otherwise the store assigns a new time-ordered UUID (version 7).
     """
 
     claim_id: str
