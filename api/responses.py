@@ -25,6 +25,14 @@ def json_response(
     return response
 
 
+def json_text_response(text: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A 200 JSON response whose body is already JSON text."""
+    response = Response(text, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def etag(version: int) -> str:
     """The ``ETag`` of a claim (its state and its history) at ``version``."""
     return f'"{version}"'

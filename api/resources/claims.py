@@ -24,7 +24,7 @@ from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint, none_match
 from ..projections import UNAVAILABLE_DOC, WAIT_SECONDS, view_service
-from ..responses import etag, json_response
+from ..responses import etag, json_response, json_text_response
 from ..schemas import (
     ClaimQuerySchema,
     ClaimSchema,
@@ -180,19 +180,28 @@ class History(MethodView):
         ``proofs=true`` (auditor role) adds the signed checkpoint and, on each event,
         ``leaf_index`` and ``inclusion_proof`` against it.
         """
-        as_of, proofs = query.get("as_of"), bool(query.get("proofs"))
-        if proofs:
-            log.require_auditor()
+        as_of = query.get("as_of")
+        if not query.get("proofs"):
+            return _history_text(str(claim_id), as_of)
+        log.require_auditor()
         events = ledger_state().store.read_claim(str(claim_id), as_of=as_of)
         if not events:
             raise ClaimNotFound(claim_id)
-        headers = {}
-        if as_of is None and not proofs:
-            tag = headers["ETag"] = etag(events[-1].version)
-            unchanged = _not_modified(tag, "log")
-            if unchanged is not None:
-                return unchanged
         body = {"claim_id": str(claim_id), "events": [e.to_json() for e in events]}
-        if proofs:
-            body.update(log.history_with_proofs(events))
-        return json_response(body, headers=headers)
+        body.update(log.history_with_proofs(events))
+        return json_response(body)
+
+
+def _history_text(claim_id: str, as_of: str | None) -> Response:
+    """History without proofs: the envelopes as the store wrote them, not re-encoded."""
+    envelopes = ledger_state().store.read_claim_json(claim_id, as_of=as_of)
+    if not envelopes:
+        raise ClaimNotFound(claim_id)
+    headers: dict[str, str] = {}
+    if as_of is None:
+        tag = headers["ETag"] = etag(envelopes[-1][0])
+        unchanged = _not_modified(tag, "log")
+        if unchanged is not None:
+            return unchanged
+    events = ",".join(text for _, text in envelopes)
+    return json_text_response(f'{{"claim_id":"{claim_id}","events":[{events}]}}', headers)

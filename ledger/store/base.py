@@ -197,6 +197,16 @@ class EventStore(TreeStore, ABC):
     def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
         """A claim's events in version order, optionally only those recorded by ``as_of``."""
 
+    def read_claim_json(
+        self, claim_id: str, *, as_of: str | None = None
+    ) -> list[tuple[int, str]]:
+        """A claim's events as ``(version, envelope as compact JSON text)``: what
+        ``to_json`` gives, for answers that only pass the envelopes on."""
+        return [
+            (e.version, _envelope_text(e.to_json()))
+            for e in self.read_claim(claim_id, as_of=as_of)
+        ]
+
     @abstractmethod
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events with ``position > after`` in position order, at most ``limit``."""
@@ -542,6 +552,9 @@ def _seal(
         prev_hash,
         hashing.leaf_hash(leaf).hex(),
     )
+
+
+_envelope_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def metadata_json(metadata: Mapping[str, Any]) -> str:

@@ -422,6 +422,22 @@ class StoreContract:
         assert data == hashing.canonical_json(dict(event.data or {})).decode("utf-8")
         assert hashlib.sha256(data.encode("utf-8")).hexdigest() == event.payload_sha256
 
+    def test_a_claims_envelopes_as_json_text_equal_its_events_to_json(
+        self, store: EventStore
+    ) -> None:
+        claim = new_claim_id()
+        awkward = "tab\there \"quoted\" \\ ü 中文 \u2028"
+        first = store.append([recorded(claim), note(claim, awkward)], actor="desk \u00e9")
+        store.append([denied(claim)], actor=ACTOR)
+        store.redact(first[1].id, actor="legal@example.org", reason="Court order « 14 ».")
+        for as_of in (None, first[0].recorded_at):
+            texts = store.read_claim_json(claim, as_of=as_of)
+            events = store.read_claim(claim, as_of=as_of)
+            assert [v for v, _ in texts] == [e.version for e in events]
+            assert [json.loads(t) for _, t in texts] == [e.to_json() for e in events]
+        assert len(store.read_claim_json(claim)) == 3
+        assert store.read_claim_json(new_claim_id()) == []
+
     def test_read_all_pages_through_the_log_in_position_order(self, store: EventStore) -> None:
         claim = new_claim_id()
         store.append([recorded(claim)] + [note(claim, f"n{i}") for i in range(24)], actor=ACTOR)
