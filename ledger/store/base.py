@@ -473,15 +473,17 @@ _entropy = threading.local()
 
 def _random_bytes(count: int) -> bytes:
     """Bytes from os.urandom, fetched 4 KiB at a time (a syscall per id is costly)."""
-    buffer: bytes = getattr(_entropy, "buffer", b"")
-    if len(buffer) < count:
-        buffer = os.urandom(4096)
-    _entropy.buffer = buffer[count:]
-    return buffer[:count]
+    state: list[Any] | None = getattr(_entropy, "state", None)
+    if state is None or state[1] + count > len(state[0]):
+        state = _entropy.state = [os.urandom(4096), 0]
+    start = state[1]
+    state[1] = start + count
+    block: bytes = state[0]
+    return block[start : start + count]
 
 
 def _forget_entropy() -> None:
-    _entropy.buffer = b""
+    _entropy.state = None
 
 
 os.register_at_fork(after_in_child=_forget_entropy)

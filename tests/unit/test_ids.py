@@ -20,3 +20,21 @@ def test_ids_made_one_after_another_sort_in_that_order_and_never_repeat() -> Non
     ids = [new_uuid() for _ in range(50_000)]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_a_forked_child_does_not_reuse_its_parents_random_bytes() -> None:
+    import os
+
+    new_uuid()  # the parent holds a buffer of random bytes now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its ids' random tails, then leave at once
+        os.write(write, ",".join(new_uuid()[-12:] for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    os.waitpid(pid, 0)
+    parent = {new_uuid()[-12:] for _ in range(5)}
+    assert len(child) == 5
+    assert not child & parent
