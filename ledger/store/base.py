@@ -299,6 +299,7 @@ class EventStore(TreeStore, ABC):
             pending: dict[str, list[RecordedEvent]] = {}
             records: list[RecordedEvent] = []
             payloads: list[bytes] = []
+            leaves: list[bytes] = []
             for index, new in enumerate(events):
                 version, prev_hash = heads[new.claim_id]
                 if new.type in _CHECKED or version == 0 or "related_claim_id" in new.data:
@@ -308,14 +309,15 @@ class EventStore(TreeStore, ABC):
                 position += 1
                 data = new.data if type(new.data) is dict else dict(new.data)
                 payload = hashing.canonical_json(data)
-                record = _seal(new, position, version + 1, prev_hash, recorded_at, actor, payload)
+                record, leaf = _seal(
+                    new, position, version + 1, prev_hash, recorded_at, actor, payload
+                )
                 heads[new.claim_id] = (record.version, record.leaf_hash)
                 pending.setdefault(new.claim_id, []).append(record)
                 records.append(record)
                 payloads.append(payload)
-            nodes, frontier = append_nodes(
-                tx, self._frontier, before, [bytes.fromhex(r.leaf_hash) for r in records]
-            )
+                leaves.append(leaf)
+            nodes, frontier = append_nodes(tx, self._frontier, before, leaves)
             tx.insert(records, payloads, nodes)
             if idempotency is not None:
                 tx.insert_key(
@@ -518,8 +520,8 @@ def _seal(
     recorded_at: str,
     actor: str,
     payload: bytes,
-) -> RecordedEvent:
-    """Give a new event its identity, times and hashes."""
+) -> tuple[RecordedEvent, bytes]:
+    """Give a new event its identity, times and hashes; also its leaf hash as bytes."""
     schema_version = EVENT_TYPES[new.type].schema_version
     event_id = new.id or new_uuid()
     occurred_at = new.occurred_at or recorded_at
@@ -537,6 +539,7 @@ def _seal(
         payload_sha256=payload_sha,
         prev_hash=prev_hash,
     )
+    leaf_hash = hashing.leaf_hash(leaf)
     # positional: this runs once per appended event
     return RecordedEvent(
         event_id,
@@ -552,8 +555,8 @@ def _seal(
         new.metadata,
         payload_sha,
         prev_hash,
-        hashing.leaf_hash(leaf).hex(),
-    )
+        leaf_hash.hex(),
+    ), leaf_hash
 
 
 _envelope_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
