@@ -195,6 +195,7 @@ ALLOWED = {
         " (api/commands/serve.py); every serve below runs it",
     "claimledger verify --token/--key": "options named in the configuration table",
     "python -m bench.proofs": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.append": "a benchmark group (seconds); part of scripts/bench",
     "claimledger serve --workers 2": "how bench/http.py serves the API; the serve variants"
                                      " above start for real",
     "python -m bench.profile append-1|append-batch|http-append":
