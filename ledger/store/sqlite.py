@@ -25,7 +25,7 @@ from .base import (
     metadata_json,
     token_match,
 )
-from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite
+from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite, insert_rows
 from .sqlite_tree import MIGRATION as TREE_MIGRATION
 
 MIGRATIONS: list[str] = [
@@ -117,6 +117,16 @@ _ENVELOPES = (
     " LEFT JOIN redactions r ON r.position = e.position"
 )
 
+
+
+def _with_redaction(envelope: str, actor: str, reason: str, redacted_at: str) -> str:
+    """An ``_ENVELOPES`` text with its redaction added last, as ``to_json`` places it."""
+    redaction = {"actor": actor, "reason": reason, "redacted_at": redacted_at}
+    return envelope[:-1] + ',"redaction":' + json.dumps(
+        redaction, ensure_ascii=False, separators=(",", ":")
+    ) + "}"
+
+
 _TOKEN_SELECT = (
     "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by"  # noqa: S105
     " FROM api_tokens"
@@ -153,15 +163,6 @@ _INSERT_EVENTS = (
 )
 _EVENT_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_PAYLOADS = "INSERT INTO payloads (position, data) VALUES "
-
-
-def _insert_rows(
-    conn: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], marks: str, chunk: int
-) -> None:
-    """Insert rows ``chunk`` at a time with multi-row VALUES (a fifth cheaper than executemany)."""
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        conn.execute(head + ",".join([marks] * len(part)), [v for row in part for v in row])
 
 
 class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
@@ -239,13 +240,13 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
             )
             for e in events
         ]
-        _insert_rows(self.conn, _INSERT_EVENTS, rows, _EVENT_ROW, 50)
+        insert_rows(self.conn, _INSERT_EVENTS, rows, _EVENT_ROW, 50)
         texts = [
             (e.position, p.decode("utf-8"))
             for e, p in zip(events, payloads, strict=True)
             if p is not None
         ]
-        _insert_rows(self.conn, _INSERT_PAYLOADS, texts, "(?,?)", 250)
+        insert_rows(self.conn, _INSERT_PAYLOADS, texts, "(?,?)", 250)
         self.insert_nodes(nodes)
 
     def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
@@ -416,9 +417,7 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
                     (claim_id, normalize_time(as_of)),
                 )
             return [
-                (version, text if actor is None else text[:-1] + ',"redaction":' + json.dumps(
-                    {"actor": actor, "reason": reason, "redacted_at": at},
-                    ensure_ascii=False, separators=(",", ":")) + "}")
+                (version, text if actor is None else _with_redaction(text, actor, reason, at))
                 for version, text, actor, reason, at in rows
             ]
 

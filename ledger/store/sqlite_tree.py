@@ -75,8 +75,17 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on merkle_nodes ref
 
 _CHECKPOINT = "SELECT size, root, note, issued_at FROM checkpoints"
 _INSERT_NODES = "INSERT INTO merkle_nodes (k, level, idx, hash) VALUES "
-#: node rows per INSERT statement (4 bound parameters each)
-INSERT_CHUNK = 500
+#: rows per multi-row INSERT, and keys per IN list (bound parameters stay far below limits)
+CHUNK = 500
+
+
+def insert_rows(
+    conn: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], marks: str, chunk: int
+) -> None:
+    """Insert rows ``chunk`` at a time with multi-row VALUES (a fifth cheaper than executemany)."""
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        conn.execute(head + ",".join([marks] * len(part)), [v for row in part for v in row])
 
 
 def node_key(level: int, index: int) -> int:
@@ -127,16 +136,8 @@ class SQLiteTreeWrite:
 
     def insert_nodes(self, nodes: Sequence[merkle.Node]) -> None:
         """Insert ``(level, index, hash)`` rows, many per statement (cheaper than executemany)."""
-        for start in range(0, len(nodes), INSERT_CHUNK):
-            chunk = nodes[start : start + INSERT_CHUNK]
-            self.conn.execute(
-                _INSERT_NODES + ",".join(["(?,?,?,?)"] * len(chunk)),
-                [
-                    part
-                    for level, index, value in chunk
-                    for part in (node_key(level, index), level, index, value)
-                ],
-            )
+        rows = [(node_key(level, index), level, index, value) for level, index, value in nodes]
+        insert_rows(self.conn, _INSERT_NODES, rows, "(?,?,?,?)", CHUNK)
 
     def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
         """Record redactions (before their payloads are deleted)."""
@@ -166,11 +167,11 @@ class SQLiteTreeReads:
         """``(index, hash)`` of stored nodes at ``level`` with indexes ``start`` to
         ``start + limit - 1``, in order."""
         with self._guard() as conn:
+            keys = [node_key(level, index) for index in range(start, start + limit)]
             found: list[tuple[int, bytes]] = []
-            for first in range(start, start + limit, INSERT_CHUNK):
-                keys = [node_key(level, i) for i in range(first, min(first + INSERT_CHUNK,
-                                                                      start + limit))]
-                rows = conn.execute(_keys_query(len(keys)) + " ORDER BY k", keys)
+            for first in range(0, len(keys), CHUNK):
+                part = keys[first : first + CHUNK]
+                rows = conn.execute(_keys_query(len(part)) + " ORDER BY k", part)
                 found.extend((index, bytes(value)) for _, index, value in rows)
             return found
 

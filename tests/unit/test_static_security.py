@@ -21,10 +21,10 @@ PACKAGES = ("ledger", "api", "workers")
 ALLOWED = {
     ("ledger/store/postgres.py", "script"),
     ("ledger/store/sqlite.py", "statement"),
-    ("ledger/store/sqlite.py", "head + ','.join([marks] * len(part))"),  # _insert_rows: constants
+    ("ledger/store/sqlite_tree.py", "head + ','.join([marks] * len(part))"),  # insert_rows
     ("ledger/store/sqlite_tree.py", "_leaves_query(len(leaves))"),
     ("ledger/store/sqlite_tree.py", "_keys_query(len(inner))"),
-    ("ledger/store/sqlite_tree.py", "_keys_query(len(keys)) + ' ORDER BY k'"),
+    ("ledger/store/sqlite_tree.py", "_keys_query(len(part)) + ' ORDER BY k'"),
 }
 
 
