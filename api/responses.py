@@ -18,18 +18,20 @@ def json_response(
     mimetype: str = "application/json",
 ) -> Response:
     """A JSON response; ``body`` is already the documented shape."""
-    response = Response(_dumps(body), status=status, mimetype=mimetype)
+    return json_text_response(_dumps(body), status, headers, mimetype)
+
+
+def json_text_response(
+    text: str,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    mimetype: str = "application/json",
+) -> Response:
+    """A JSON response whose body is already JSON text."""
+    response = Response(text, status=status, mimetype=mimetype)
     if headers:
         for name, value in headers.items():
             response.headers[name] = value
-    return response
-
-
-def json_text_response(text: str, headers: Mapping[str, str] | None = None) -> Response:
-    """A 200 JSON response whose body is already JSON text."""
-    response = Response(text, mimetype="application/json")
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
     return response
 
 

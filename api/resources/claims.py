@@ -204,4 +204,4 @@ def _history_text(claim_id: str, as_of: str | None) -> Response:
         if unchanged is not None:
             return unchanged
     events = ",".join(text for _, text in envelopes)
-    return json_text_response(f'{{"claim_id":"{claim_id}","events":[{events}]}}', headers)
+    return json_text_response(f'{{"claim_id":"{claim_id}","events":[{events}]}}', headers=headers)
