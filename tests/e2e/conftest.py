@@ -19,6 +19,7 @@ import pytest
 
 from api.tokens import ROLES, TOKEN_PREFIX
 from ledger.store import EventStore, open_store
+from tests.integration.test_api_support import CLAIM
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,6 +187,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     on its log being empty)."""
     with serving_with_views(tmp_path_factory.mktemp("serve")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def claim(server: Server) -> str:
+    """The id of a claim recorded on the shared server for this module's tests."""
+    with server.client("editor") as client:
+        claim_id: str = client.post("/v1/claims", json=CLAIM).json()["claim_id"]
+    return claim_id
 
 
 @pytest.fixture

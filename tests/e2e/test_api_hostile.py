@@ -12,7 +12,6 @@ import pytest
 
 from tests.e2e.conftest import Server
 from tests.integration.test_api_support import (
-    CLAIM,
     DENIAL,
     HOSTILE_BODIES,
     HOSTILE_FIELDS,
@@ -20,13 +19,6 @@ from tests.integration.test_api_support import (
 )
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def claim(server: Server) -> str:
-    with server.client("editor") as client:
-        claim_id: str = client.post("/v1/claims", json=CLAIM).json()["claim_id"]
-    return claim_id
 
 
 @pytest.fixture

@@ -16,17 +16,10 @@ from werkzeug.test import TestResponse
 
 from tests.e2e.conftest import Server
 from tests.hostile.operations import build_app, routes
-from tests.integration.test_api_support import CLAIM, ApiHarness
+from tests.integration.test_api_support import ApiHarness
 
 PROBLEM = "application/problem+json"
 EVIL = "https://evil.example"
-
-
-@pytest.fixture(scope="module")
-def claim(server: Server) -> str:
-    with server.client("editor") as client:
-        claim_id: str = client.post("/v1/claims", json=CLAIM).json()["claim_id"]
-    return claim_id
 
 
 def concrete(path: str, claim_id: str) -> str:

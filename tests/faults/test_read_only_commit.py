@@ -36,16 +36,22 @@ class FailingAfterCommit(SQLiteEventStore):
         super()._check_commit_durable()
 
 
+@pytest.fixture
+def store(disk: LoopFilesystem) -> FailingAfterCommit:
+    """A ledger on the loop-mounted disk whose next armed commit turns it read-only."""
+    failing = FailingAfterCommit(disk.path / "ledger.db")
+    failing.disk = disk
+    failing.init()
+    return failing
+
+
 def _claim() -> NewEvent:
     return NewEvent(str(uuid.uuid4()), "ClaimRecorded", validate_payload("ClaimRecorded", CLAIM))
 
 
 def test_a_commit_on_a_file_system_turned_read_only_is_not_acknowledged(
-    disk: LoopFilesystem,
+    disk: LoopFilesystem, store: FailingAfterCommit
 ) -> None:
-    store = FailingAfterCommit(disk.path / "ledger.db")
-    store.disk = disk
-    store.init()
     store.append([_claim()], actor="t")
     store.armed = True
     with pytest.raises(StoreUnavailable, match="failed during the commit"):
@@ -57,11 +63,8 @@ def test_a_commit_on_a_file_system_turned_read_only_is_not_acknowledged(
 
 
 def test_a_retry_with_the_same_key_after_the_repair_writes_the_append_exactly_once(
-    disk: LoopFilesystem,
+    disk: LoopFilesystem, store: FailingAfterCommit
 ) -> None:
-    store = FailingAfterCommit(disk.path / "ledger.db")
-    store.disk = disk
-    store.init()
     event = _claim()
     key = Idempotency("import-1", "fingerprint-1")
     store.armed = True
