@@ -92,6 +92,19 @@ class Projector:
         self.events_applied = 0
         self.batches = 0
         self._apply_script = redis.register_script(APPLY_BATCH)
+        self._writer: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the thread that sends batches to Redis (started by the first ``run``)."""
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def __enter__(self) -> Projector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def checkpoint(self, generation: int, partition: int) -> int | None:
         """A partition's checkpoint in a generation, None if the generation is gone."""
@@ -120,9 +133,10 @@ class Projector:
         cps = {p: self._require(generation, p) for p in mine}
         expected = dict(cps)  # where the checkpoints will be once the batches in flight land
         inflight: list[tuple[int, int, int, Future[Any]]] = []
-        with _no_cycle_collection(), ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="views-writer"
-        ) as writer:
+        if self._writer is None:  # kept for the next run: a lingering job runs one per wake
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="views-writer")
+        writer = self._writer
+        with _no_cycle_collection():
             try:
                 while True:
                     after = min(expected.values())

@@ -46,6 +46,10 @@ RebuildProgress = Callable[[int, int], None]
 #: appends (each one a wake-up) is folded a few events at a time instead of one by one,
 #: which costs a handful of Redis and SQL round trips per batch; big batches are not held
 MIN_BATCH_GAP = 0.025
+#: most seconds between two renewals of a catch-up job's partition lock (well inside its TTL)
+RENEW_SECONDS = 1.0
+#: most seconds a lingering job goes without looking for other jobs and a new generation
+WATCH_SECONDS = 0.1
 
 
 def open_configured_store(config: ViewConfig) -> EventStore:
@@ -77,6 +81,8 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
     if not lock.acquire():
         return -1
     projector = Projector(redis, store, config, store.scales)
+    renew = _Throttled(lock.reacquire, min(RENEW_SECONDS, config.lock_ttl / 10))
+    watch = _Watch(redis, config, partition, live.generation)
     started = time.monotonic()
     try:
         idle_until = started + config.linger
@@ -86,18 +92,19 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
             if pause > 0:
                 time.sleep(pause)  # pacing: the appends of the pause join this batch
             batch_started = time.monotonic()
-            behind = store.head() - (projector.checkpoint(live.generation, partition) or 0)
+            head = store.head()
+            behind = head - (projector.checkpoint(live.generation, partition) or 0)
             bulk = behind > 10 * config.batch_size  # an import: bigger batches, as a rebuild
+            # up to this head only: appends made meanwhile wait for the next, paced batch
             cp = projector.run(live.generation, live.partitions, [partition],
                                batch_size=min(config.rebuild_batch_size,
                                               4 * config.batch_size) if bulk else None,
-                               on_batch=lambda _n, _end: lock.reacquire())
-            lock.reacquire()
+                               until=head, on_batch=lambda _n, _end: renew())
+            renew()
             if cp < store.head():
                 continue
             until = min(idle_until, started + config.linger_max)
-            woken = _linger(redis, config, partition, live.generation, until)
-            if woken:
+            if watch.linger(until):
                 idle_until = time.monotonic() + config.linger
                 continue
             redis.delete(keys.pending(partition))
@@ -113,35 +120,60 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
             request_catch_up(redis, config, [partition])
         return -1
     finally:
+        projector.close()
         with contextlib.suppress(LockError):
             lock.release()
 
 
-def _linger(redis: Redis, config: ViewConfig, partition: int, generation: int,
-            until: float) -> bool:
-    """Wait for a trigger until ``until``; False when it is time to leave instead.
+class _Throttled:
+    """Calls ``action`` at most once per ``interval`` seconds (the first call always)."""
 
-    Leaves when another job waits for this worker (ticks excepted: a job draining its
-    partition is the progress they check for) or when the live generation changed.
-    """
-    keys = config.keys
-    catch_up_queue = Queue(QUEUE, connection=redis).key
-    rebuild_queue = Queue(REBUILD_QUEUE, connection=redis).key
-    while time.monotonic() < until:
-        pipe = redis.pipeline(transaction=False)
-        pipe.get(keys.pointer)
-        pipe.lrange(catch_up_queue, 0, 20)
-        pipe.llen(rebuild_queue)
-        pointer, queued, rebuilds = pipe.execute()
-        live = parse_pointer(pointer)
-        if live is None or live.generation != generation:
-            raise GenerationGone("the live generation changed")
-        if rebuilds or any("-tick-" not in (text(job) or "") for job in queued):
-            return False
-        timeout = max(0.01, min(0.1, until - time.monotonic()))
-        if redis.blpop([keys.wake(partition)], timeout=timeout):
-            return True
-    return False
+    def __init__(self, action: Callable[[], object], interval: float) -> None:
+        self.action, self.interval = action, interval
+        self.last = -float("inf")
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.action()
+            self.last = now
+
+
+class _Watch:
+    """What a lingering catch-up job waits on: triggers, other jobs, the live generation."""
+
+    def __init__(self, redis: Redis, config: ViewConfig, partition: int, generation: int) -> None:
+        self.redis, self.config = redis, config
+        self.partition, self.generation = partition, generation
+        self.catch_up_queue = Queue(QUEUE, connection=redis).key
+        self.rebuild_queue = Queue(REBUILD_QUEUE, connection=redis).key
+        self.checked = -float("inf")
+
+    def linger(self, until: float) -> bool:
+        """Wait for a trigger until ``until``; False when it is time to leave instead.
+
+        Leaves when another job waits for this worker (ticks excepted: a job draining its
+        partition is the progress they check for) or when the live generation changed;
+        under steady triggers that is looked at every ``WATCH_SECONDS``, not every wake.
+        """
+        keys = self.config.keys
+        while time.monotonic() < until:
+            if time.monotonic() - self.checked >= WATCH_SECONDS:
+                self.checked = time.monotonic()
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.get(keys.pointer)
+                pipe.lrange(self.catch_up_queue, 0, 20)
+                pipe.llen(self.rebuild_queue)
+                pointer, queued, rebuilds = pipe.execute()
+                live = parse_pointer(pointer)
+                if live is None or live.generation != self.generation:
+                    raise GenerationGone("the live generation changed")
+                if rebuilds or any("-tick-" not in (text(job) or "") for job in queued):
+                    return False
+            timeout = max(0.01, min(WATCH_SECONDS, until - time.monotonic()))
+            if self.redis.blpop([keys.wake(self.partition)], timeout=timeout):
+                return True
+        return False
 
 
 @dataclass
@@ -168,11 +200,12 @@ def rebuild(
     lock_ttl = rebuild_lock_ttl(config)
     if not _take_rebuild_lock(redis, keys, id_, lock_ttl):
         return None
+    stack = contextlib.ExitStack()
     try:
         live = read_pointer(redis, keys)
         generation = _resume_abandoned(redis, config, live) or _new_generation(redis, config, live)
         parts = list(range(config.partitions))
-        projector = Projector(redis, store, config, store.scales)
+        projector = stack.enter_context(Projector(redis, store, config, store.scales))
         helper = _LiveHelper(redis, store, config)
         processed = min(projector.checkpoint(generation, p) or 0 for p in parts)
         head = store.head()
@@ -201,6 +234,7 @@ def rebuild(
             schedule_drop(redis, config, live.generation, live.partitions)
         log.info("views generation %s is live (%s events)", generation, reached)
     finally:
+        stack.close()
         release_if(redis, keys.rebuild_lock, id_)
     request_catch_up(redis, config)
     return RebuildResult(generation, live.generation if live else None, reached,
@@ -291,7 +325,10 @@ class _LiveHelper:
         live = read_pointer(self.redis, self.config.keys)
         if live is None:
             return
-        projector = Projector(self.redis, self.store, self.config, self.store.scales)
+        with Projector(self.redis, self.store, self.config, self.store.scales) as projector:
+            self._help(projector, live)
+
+    def _help(self, projector: Projector, live: Live) -> None:
         for p in range(live.partitions):
             pk = self.config.keys.part(live.generation, p)
             lock = self.redis.lock(pk.lock, timeout=self.config.lock_ttl, blocking=False)

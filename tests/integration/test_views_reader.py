@@ -214,8 +214,8 @@ def test_two_jobs_racing_on_one_partition_never_double_apply(fresh: Any) -> None
 
     def run() -> None:
         try:
-            Projector(redis, open_store(config.database_url), small, store.scales).run(
-                live.generation, live.partitions, [0, 1])
+            with Projector(redis, open_store(config.database_url), small, store.scales) as p:
+                p.run(live.generation, live.partitions, [0, 1])
         except BaseException as exc:
             errors.append(exc)
 
