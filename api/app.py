@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
@@ -15,12 +14,12 @@ from flask import Flask, Response, g, request
 from flask_smorest.utils import prepare_response
 
 from ledger import fields as ledger_fields
-from ledger.store.base import new_uuid
 
 from . import errors, logs, projections
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .commands.ledger_commands import store_from
 from .cors import init_cors
+from .fastlane import AppendLane
 from .health import blp as health_blp
 from .metrics import Metrics
 from .metrics import blp as metrics_blp
@@ -28,19 +27,13 @@ from .ratelimit import init_rate_limits
 from .resources import claimreview, claims, entries, events, imports, stream, tokens
 from .resources import log as log_resource
 from .resources import projections as projections_resource
+from .responses import API_CSP, SECURITY_HEADERS
 from .schemas import ProblemSchema
 from .settings import Settings
 from .state import EXTENSION, LedgerState, ledger_state
 
 #: the CDN the /docs page loads Swagger UI from (the page is served even when it is offline)
 SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_API_CSP = "default-src 'none'; frame-ancestors 'none'"
-#: headers every answer gets unless its view set them: (lower-case name, name, value)
-_SECURITY_HEADERS = (
-    ("x-content-type-options", "X-Content-Type-Options", "nosniff"),
-    ("referrer-policy", "Referrer-Policy", "no-referrer"),
-)
 _DOCS_CSP = (
     "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net;"
     " style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src data: https:;"
@@ -157,13 +150,14 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     init_desk(app)
     errors.register(app)
+    lane = AppendLane(app, app.wsgi_app, ([_start_request, authenticate], [_finish_request]))
+    app.wsgi_app = lane  # type: ignore[method-assign]
     return app
 
 
 def _start_request() -> None:
     g.started = time.perf_counter()
-    given = request.headers.get("X-Request-Id", "")
-    g.request_id = given if _REQUEST_ID.fullmatch(given) else new_uuid()
+    g.request_id = logs.request_id(request.headers.get("X-Request-Id"))
 
 
 def _finish_request(response: Response) -> Response:
@@ -176,11 +170,11 @@ def _finish_request(response: Response) -> Response:
         headers["X-Request-Id"] = request_id
     else:
         headers.add("X-Request-Id", request_id)
-    for low, name, value in _SECURITY_HEADERS:
+    for low, name, value in SECURITY_HEADERS:
         if low not in present:
             headers.add(name, value)
     if "content-security-policy" not in present:
-        headers.add("Content-Security-Policy", _DOCS_CSP if path == "/docs" else _API_CSP)
+        headers.add("Content-Security-Policy", _DOCS_CSP if path == "/docs" else API_CSP)
     who = principal()
     # whatever answers a request that carries credentials is never stored (errors too)
     if who.token_id is not None or "Authorization" in req.headers or not path.startswith("/v1/"):

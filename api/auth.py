@@ -110,23 +110,28 @@ def authenticate() -> None:
             slug="unauthenticated",
             headers={"WWW-Authenticate": _CHALLENGE},
         )
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    record = None
-    if scheme.lower() == "bearer" and well_formed(token):
-        record = ledger_state().store.find_token(digest(token))
-    if record is None:
+    who = bearer_principal(header)
+    if who is None:
         raise Problem(
             401,
             "The bearer token is unknown, revoked or malformed.",
             slug="unauthenticated",
             headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
         )
-    who = Principal(record.name, record.role, record.id)
     g.principal = who
     if not who.may(role):
         raise Problem(
             403,
-            f"This endpoint needs the {role} role; this token has the {record.role} role.",
+            f"This endpoint needs the {role} role; this token has the {who.role} role.",
             slug="forbidden",
         )
+
+
+def bearer_principal(header: str) -> Principal | None:
+    """Whose bearer token an ``Authorization`` header carries; None if unknown or malformed."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not well_formed(token):
+        return None
+    record = ledger_state().store.find_token(digest(token))
+    return None if record is None else Principal(record.name, record.role, record.id)

@@ -15,10 +15,18 @@ import sys
 import time
 from typing import Any
 
+from ledger.store.base import new_uuid
+
 #: the logger of the one-line-per-request access log
 REQUEST_LOGGER = "claimledger.request"
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.I)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id(given: str | None) -> str:
+    """A request's id: the client's ``X-Request-Id`` when it is safe to log, else a new one."""
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else new_uuid()
 
 
 def mask_url(text: str) -> str:

@@ -58,6 +58,7 @@ class Metrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._appended: dict[str, Any] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
@@ -73,7 +74,10 @@ class Metrics:
 
     def appended(self, event_type: str) -> None:
         """Count one appended event."""
-        self.appends.labels(event_type).inc()
+        child = self._appended.get(event_type)
+        if child is None:
+            child = self._appended[event_type] = self.appends.labels(event_type)
+        child.inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format: every worker's metrics in multiprocess mode."""

@@ -8,7 +8,14 @@ from typing import Any
 
 from flask import Response
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: the Content-Security-Policy of every answer but the /docs page
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+#: headers every answer gets unless its view set them: (lower-case name, name, value)
+SECURITY_HEADERS = (
+    ("x-content-type-options", "X-Content-Type-Options", "nosniff"),
+    ("referrer-policy", "Referrer-Policy", "no-referrer"),
+)
 
 
 def json_response(
@@ -18,7 +25,7 @@ def json_response(
     mimetype: str = "application/json",
 ) -> Response:
     """A JSON response; ``body`` is already the documented shape."""
-    return json_text_response(_dumps(body), status, headers, mimetype)
+    return json_text_response(dumps(body), status, headers, mimetype)
 
 
 def json_text_response(

@@ -34,11 +34,20 @@ def request_metadata(key: str | None) -> dict[str, Any]:
     return metadata
 
 
+def request_route() -> tuple[str, dict[str, str]]:
+    """The request's URL rule and path arguments (as text)."""
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    return rule, {name: str(value) for name, value in (request.view_args or {}).items()}
+
+
 def request_fingerprint(body: Any) -> str:
     """Fingerprint of (method, route, path arguments, body) for idempotency checks."""
-    rule = request.url_rule.rule if request.url_rule is not None else request.path
-    arguments = {name: str(value) for name, value in (request.view_args or {}).items()}
-    return fingerprint({"method": request.method, "route": rule, "args": arguments, "body": body})
+    return route_fingerprint(request.method, *request_route(), body)
+
+
+def route_fingerprint(method: str, rule: str, arguments: Mapping[str, str], body: Any) -> str:
+    """Fingerprint of (method, URL rule, path arguments, body)."""
+    return fingerprint({"method": method, "route": rule, "args": arguments, "body": body})
 
 
 def after_append(events: Sequence[RecordedEvent]) -> None:
@@ -64,9 +73,32 @@ def append_event(
     event_type: str, claim_id: str, body: EventBody, headers: Mapping[str, str]
 ) -> Response:
     """Append one event from a validated body; 201 with the envelope, Location and ETag."""
+    event, fresh = append_entry(
+        request_route(),
+        event_type,
+        claim_id,
+        body,
+        if_match(headers.get("if_match")),
+        idempotency_key(headers.get("idempotency_key")),
+    )
+    return json_response(event.to_json(), 201, created_headers(event, fresh))
+
+
+def append_entry(
+    route: tuple[str, Mapping[str, str]],
+    event_type: str,
+    claim_id: str,
+    body: EventBody,
+    expected: int | None,
+    key: str | None,
+) -> tuple[RecordedEvent, bool]:
+    """Append one event to ``claim_id`` as the caller (``g``); the event, and whether it is new.
+
+    ``route`` (the URL rule and its path arguments) is part of the idempotency
+    fingerprint, with the body. A repeated
+    Idempotency-Key answers the original event (not new); new events run the append hooks.
+    """
     state = ledger_state()
-    expected = if_match(headers.get("if_match"))
-    key = idempotency_key(headers.get("idempotency_key"))
     event_id = new_uuid()
     new = NewEvent(
         claim_id, event_type, body.data, body.occurred_at, request_metadata(key), event_id
@@ -74,7 +106,7 @@ def append_event(
     idempotency = None
     if key is not None:
         whole = {"data": body.data, "occurred_at": body.occurred_at}
-        idempotency = Idempotency(key, request_fingerprint(whole))
+        idempotency = Idempotency(key, route_fingerprint("POST", *route, whole))
     expected_versions: Mapping[str, int] | None = None
     if expected is not None:
         expected_versions = {claim_id: expected}
@@ -88,9 +120,15 @@ def append_event(
     except ValidationFailed as exc:
         raise ValidationFailed(str(exc), body_paths(exc.errors)) from None
     event = events[0]
-    headers = {"Location": f"/v1/claims/{event.claim_id}", "ETag": etag(event.version)}
-    if event.id == event_id:
+    fresh = event.id == event_id
+    if fresh:
         after_append(events)
-    else:
+    return event, fresh
+
+
+def created_headers(event: RecordedEvent, fresh: bool) -> dict[str, str]:
+    """The headers of a write's 201 besides the content: Location, ETag, replay marker."""
+    headers = {"Location": f"/v1/claims/{event.claim_id}", "ETag": etag(event.version)}
+    if not fresh:
         headers[REPLAYED_HEADER] = "true"
-    return json_response(event.to_json(), 201, headers)
+    return headers

@@ -1,5 +1,9 @@
 """Entries on an existing claim: appearances, corroborations, denials, retractions,
-verdicts, corrections and notes. Each POST appends one event and answers 201."""
+verdicts, corrections and notes. Each POST appends one event and answers 201.
+
+Each view names its body ``schema``; ``api.fastlane`` serves plain appends to these
+views with the same schema and role, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -33,74 +37,86 @@ blp = Blueprint(
 class Appearances(MethodView):
     """``/v1/claims/{id}/appearances``."""
 
+    schema = NewAppearanceSchema
+
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
-    @blp.arguments(NewAppearanceSchema())
+    @blp.arguments(schema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Add an appearance: the claim repeated or reported elsewhere (AppearanceAdded)."""
-        return append_event("AppearanceAdded", str(claim_id), body, headers)
+        return append_event(self.schema.event_type, str(claim_id), body, headers)
 
 
 @blp.route("/corroborations")
 class Corroborations(MethodView):
     """``/v1/claims/{id}/corroborations``."""
 
+    schema = NewCorroborationSchema
+
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
-    @blp.arguments(NewCorroborationSchema())
+    @blp.arguments(schema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Record a corroboration (ClaimCorroborated)."""
-        return append_event("ClaimCorroborated", str(claim_id), body, headers)
+        return append_event(self.schema.event_type, str(claim_id), body, headers)
 
 
 @blp.route("/denials")
 class Denials(MethodView):
     """``/v1/claims/{id}/denials``."""
 
+    schema = NewDenialSchema
+
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
-    @blp.arguments(NewDenialSchema())
+    @blp.arguments(schema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Record a denial (ClaimDenied)."""
-        return append_event("ClaimDenied", str(claim_id), body, headers)
+        return append_event(self.schema.event_type, str(claim_id), body, headers)
 
 
 @blp.route("/retractions")
 class Retractions(MethodView):
     """``/v1/claims/{id}/retractions``."""
 
+    schema = NewRetractionSchema
+
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
-    @blp.arguments(NewRetractionSchema())
+    @blp.arguments(schema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Record that the claim was withdrawn (ClaimRetracted)."""
-        return append_event("ClaimRetracted", str(claim_id), body, headers)
+        return append_event(self.schema.event_type, str(claim_id), body, headers)
 
 
 @blp.route("/verdicts")
 class Verdicts(MethodView):
     """``/v1/claims/{id}/verdicts``."""
 
+    schema = NewVerdictSchema
+
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
-    @blp.arguments(NewVerdictSchema())
+    @blp.arguments(schema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Issue a verdict on a named scale (VerdictIssued); the value must be on the scale."""
-        return append_event("VerdictIssued", str(claim_id), body, headers)
+        return append_event(self.schema.event_type, str(claim_id), body, headers)
 
 
 @blp.route("/corrections")
 class Corrections(MethodView):
     """``/v1/claims/{id}/corrections``."""
 
+    schema = NewCorrectionSchema
+
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
-    @blp.arguments(NewCorrectionSchema())
+    @blp.arguments(schema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Correct, clarify or void an earlier entry of this claim (EntryCorrected).
@@ -108,17 +124,19 @@ class Corrections(MethodView):
         The target must be an earlier event of this claim, not a correction and not
         already voided; ``changes`` may name only fields of the target's payload.
         """
-        return append_event("EntryCorrected", str(claim_id), body, headers)
+        return append_event(self.schema.event_type, str(claim_id), body, headers)
 
 
 @blp.route("/notes")
 class Notes(MethodView):
     """``/v1/claims/{id}/notes``."""
 
+    schema = NewNoteSchema
+
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
-    @blp.arguments(NewNoteSchema())
+    @blp.arguments(schema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Add an internal editorial note (NoteAdded)."""
-        return append_event("NoteAdded", str(claim_id), body, headers)
+        return append_event(self.schema.event_type, str(claim_id), body, headers)

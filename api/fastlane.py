@@ -1,0 +1,220 @@
+"""The append lane: one-event appends to a claim, served without Flask's request machinery.
+
+A ``POST /v1/claims/{id}/notes`` (or any other entry of ``resources.entries``) spends
+most of its Python in werkzeug routing, Flask's contexts and hooks, webargs and
+flask-smorest, not in the append. This WSGI middleware, in front of the app, serves such
+a request itself when it is plain: a known entry path, a JSON body whose Content-Length
+is within the limit, a bearer token with the view's role, and headers and a body that
+validate. It uses the pieces the view uses (``bearer_principal``, ``if_match``,
+``idempotency_key``, ``parse_json``, the view's ``schema``, ``append_entry``) and gives
+the same 201, headers, metrics and log line.
+
+Every other request goes to the app untouched, and so does every request the lane finds
+anything wrong with before it appends: the app then answers the precise problem, so the
+lane has no error answers of its own. Once the store has been called, an error is
+answered by the app's own error handlers, never by handing the request on, which could
+append twice. The lane stands aside entirely while the app has request hooks it does
+not know (rate limits, CORS), so those see every request.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from flask import Flask, g
+from marshmallow import ValidationError
+
+from . import logs
+from .auth import bearer_principal
+from .errors import Problem
+from .parsing import idempotency_key, if_match, parse_json
+from .responses import API_CSP, SECURITY_HEADERS, dumps
+from .schemas import EventBodySchema
+from .state import ledger_state
+from .writing import append_entry, created_headers
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_UUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+_ENTRY_PATH = re.compile(f"/v1/claims/({_UUID})/([a-z]+)")
+_ENTRY_RULE = re.compile(r"/v1/claims/<uuid:claim_id>/([a-z]+)")
+_LENGTH = re.compile(r"[1-9][0-9]{0,9}")
+_CREATED = "201 CREATED"  # as werkzeug words it
+
+
+@dataclass(frozen=True)
+class EntryRoute:
+    """An entry endpoint the lane serves: its URL rule, body schema and required role."""
+
+    rule: str
+    schema: EventBodySchema
+    role: str
+
+
+def entry_routes(app: Flask) -> dict[str, EntryRoute]:
+    """The app's ``/v1/claims/<id>/<entry>`` POST views with a body ``schema``, by entry."""
+    routes: dict[str, EntryRoute] = {}
+    for rule in app.url_map.iter_rules():
+        match = _ENTRY_RULE.fullmatch(rule.rule)
+        view_class = getattr(app.view_functions.get(rule.endpoint), "view_class", None)
+        schema = getattr(view_class, "schema", None)
+        role = getattr(getattr(view_class, "post", None), "required_role", None)
+        if (
+            match is not None
+            and "POST" in (rule.methods or ())
+            and isinstance(schema, type)
+            and issubclass(schema, EventBodySchema)
+            and isinstance(role, str)
+        ):
+            routes[match.group(1)] = EntryRoute(rule.rule, schema(), role)
+    return routes
+
+
+class AppendLane:
+    """WSGI middleware serving plain one-event appends; everything else goes to ``wsgi_app``.
+
+    ``hooks`` are the app-wide ``before_request`` and ``after_request`` functions whose
+    work the lane does itself; with any other hook installed, it serves nothing.
+    """
+
+    def __init__(
+        self,
+        app: Flask,
+        wsgi_app: WSGIApp,
+        hooks: tuple[Sequence[Callable[..., Any]], Sequence[Callable[..., Any]]],
+    ) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.hooks = hooks
+        #: appends this lane answered itself (in this process)
+        self.served = 0
+        self._routes: dict[str, EntryRoute] | None = None
+
+    def routes(self) -> dict[str, EntryRoute]:
+        """What the lane serves (nothing while the app has hooks the lane does not know)."""
+        if self._routes is None:
+            self._routes = entry_routes(self.app) if self._hooks_known() else {}
+        return self._routes
+
+    def _hooks_known(self) -> bool:
+        app = self.app
+        before, after = self.hooks
+        scopes = (None, *(r.endpoint.partition(".")[0] for r in app.url_map.iter_rules()
+                          if _ENTRY_RULE.fullmatch(r.rule)))
+        return (
+            list(app.before_request_funcs.get(None, ())) == list(before)
+            and list(app.after_request_funcs.get(None, ())) == list(after)
+            and not any(app.teardown_request_funcs.get(s) for s in scopes)
+            and not any(app.url_value_preprocessors.get(s) for s in scopes)
+            and not any(app.before_request_funcs.get(s) for s in scopes if s is not None)
+            and not any(app.after_request_funcs.get(s) for s in scopes if s is not None)
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Serve a plain append here, or hand the request to the app."""
+        if environ.get("REQUEST_METHOD") == "POST" and not environ.get("SCRIPT_NAME"):
+            match = _ENTRY_PATH.fullmatch(environ.get("PATH_INFO", ""))
+            route = self.routes().get(match.group(2)) if match is not None else None
+            if match is not None and route is not None:
+                raw = self._body(environ)
+                if raw is not None:
+                    environ["wsgi.input"] = io.BytesIO(raw)  # the app reads it, if it answers
+                    answer = self._serve(environ, start_response, route, match.group(1), raw)
+                    if answer is not None:
+                        return answer
+        return self.wsgi_app(environ, start_response)
+
+    def _body(self, environ: dict[str, Any]) -> bytes | None:
+        """A JSON body with a Content-Length within the limit; None to leave it to the app."""
+        kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        length = environ.get("CONTENT_LENGTH", "")
+        if kind != "application/json" or environ.get("HTTP_TRANSFER_ENCODING"):
+            return None
+        if _LENGTH.fullmatch(length) is None:
+            return None
+        size = int(length)
+        limit = self.app.config.get("MAX_CONTENT_LENGTH")
+        if limit is not None and size > limit:
+            return None
+        raw: bytes = environ["wsgi.input"].read(size)
+        if len(raw) != size:  # the client sent less: the app reads what there is
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return None
+        return raw
+
+    def _serve(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        route: EntryRoute,
+        claim: str,
+        raw: bytes,
+    ) -> Iterable[bytes] | None:
+        """The 201 of a plain append, an error the app words after the store was called,
+        or None when the request is not plain (nothing was written)."""
+        started = time.perf_counter()
+        header = environ.get("HTTP_AUTHORIZATION")
+        if header is None:
+            return None
+        try:
+            expected = if_match(environ.get("HTTP_IF_MATCH"))
+            key = idempotency_key(environ.get("HTTP_IDEMPOTENCY_KEY"))
+            data = parse_json(raw)
+        except Problem:
+            return None
+        with self.app.app_context():
+            who = bearer_principal(header)
+            if who is None or not who.may(route.role):
+                return None
+            try:
+                body = route.schema.load(data)
+            except ValidationError:
+                return None
+            g.started, g.principal = started, who
+            g.request_id = request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
+            claim_id = str(UUID(claim))
+            try:
+                event, fresh = append_entry(
+                    (route.rule, {"claim_id": claim_id}),
+                    route.schema.event_type, claim_id, body, expected, key,
+                )
+            except Exception as exc:  # the app words it; the request is never run again
+                return self._error(environ, start_response, exc)
+            text = dumps(event.to_json()).encode("utf-8")
+            headers = [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(text))),
+                *created_headers(event, fresh).items(),
+                ("X-Request-Id", request_id),
+                *((name, value) for _, name, value in SECURITY_HEADERS),
+                ("Content-Security-Policy", API_CSP),
+                ("Cache-Control", "no-store"),
+            ]
+            seconds = time.perf_counter() - started
+            ledger_state().metrics.observe("POST", route.rule, 201, seconds)
+            logs.log_request(
+                method="POST", route=route.rule, path=environ["PATH_INFO"], status=201,
+                seconds=seconds, actor=who.actor, request_id=request_id,
+            )
+        self.served += 1
+        start_response(_CREATED, headers)
+        return [text]
+
+    def _error(
+        self, environ: dict[str, Any], start_response: StartResponse, error: Exception
+    ) -> Iterable[bytes]:
+        """Answer ``error`` as the app would have (its handlers, its after-request hooks)."""
+        app = self.app
+        with app.request_context(environ):  # keeps the app context's g: principal, request id
+            try:
+                response = app.finalize_request(app.handle_user_exception(error))
+            except Exception as unhandled:
+                response = app.handle_exception(unhandled)
+            return response(environ, start_response)
