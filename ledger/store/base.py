@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import hashing
 from ..envelope import NewEvent, RecordedEvent
@@ -84,6 +84,19 @@ class StoredKey:
     last_position: int
 
 
+#: most events other writers may have appended for an append to roll its caches forward
+ROLL_FORWARD_LIMIT = 64
+
+
+class Leaf(NamedTuple):
+    """What the append caches need of an event another writer appended."""
+
+    position: int
+    claim_id: str
+    version: int
+    leaf_hash: str
+
+
 class HeadCache:
     """Claim heads this process wrote, trusted only while the log's head has not moved.
 
@@ -103,6 +116,22 @@ class HeadCache:
         with self._lock:
             known = self._heads if self._position == position else {}
             return {claim_id: known.get(claim_id) for claim_id in claim_ids}
+
+    @property
+    def position(self) -> int:
+        """The log position the cached heads are exact at (-1: none)."""
+        return self._position
+
+    def catch_up(self, later: Sequence[Leaf]) -> bool:
+        """Apply the events other writers appended since; False (nothing done) on a gap."""
+        with self._lock:
+            start = self._position + 1
+            if not later or any(leaf.position != start + i for i, leaf in enumerate(later)):
+                return False
+            for leaf in later:
+                self._heads[leaf.claim_id] = (leaf.version, leaf.leaf_hash)
+            self._position = later[-1].position
+            return True
 
     def remember(
         self, before: int, after: int, heads: Mapping[str, tuple[int, str | None]]
@@ -129,6 +158,10 @@ class WriteTransaction(ABC):
     def claim_heads(self, claim_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
         """``claim_head`` for several claims at once (backends may do it in one query)."""
         return {claim_id: self.claim_head(claim_id) for claim_id in claim_ids}
+
+    @abstractmethod
+    def leaves_since(self, position: int, limit: int) -> list[Leaf]:
+        """Up to ``limit`` events after ``position``, in order, as ``Leaf`` tuples."""
 
     @abstractmethod
     def claim_events(self, claim_id: str) -> list[RecordedEvent]:
@@ -285,6 +318,7 @@ class EventStore(TreeStore, ABC):
                         )
                     return tx.read_range(stored.first_position, stored.last_position)
             position, last_recorded = tx.head()
+            self._roll_forward(tx, position)
             before = position
             clock = format_time(now or utcnow())
             recorded_at = clock if last_recorded is None or clock > last_recorded else last_recorded
@@ -329,6 +363,19 @@ class EventStore(TreeStore, ABC):
         self._heads.remember(before, position, heads)
         self._frontier.remember(position, frontier)
         return records
+
+    def _roll_forward(self, tx: WriteTransaction, head: int) -> None:
+        """Bring the head and frontier caches to ``head`` if other writers added a few events.
+
+        With several processes appending in turn, each append would otherwise find both
+        caches stale and look up the claim's head and the tree's right edge again.
+        """
+        known = self._heads.position
+        if not 0 <= known < head or head - known > ROLL_FORWARD_LIMIT:
+            return
+        later = tx.leaves_since(known, head - known)
+        if self._heads.catch_up(later):
+            self._frontier.catch_up(known, [bytes.fromhex(leaf.leaf_hash) for leaf in later])
 
     def iter_all(self, batch: int = 1000) -> Iterator[RecordedEvent]:
         """Every event in position order, read in batches."""

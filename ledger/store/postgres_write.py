@@ -15,7 +15,7 @@ import psycopg
 
 from ..envelope import RecordedEvent
 from ..merkle import Node
-from .base import StoredKey, WriteTransaction, metadata_json
+from .base import Leaf, StoredKey, WriteTransaction, metadata_json
 from .postgres_tree import PostgresTreeWrite
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -89,6 +89,14 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
             return head
         row = self.conn.execute(HEAD).fetchone()
         return (row[0], row[1]) if row else (0, None)
+
+    def leaves_since(self, position: int, limit: int) -> list[Leaf]:
+        rows = self.conn.execute(
+            "SELECT position, claim_id, version, leaf_hash FROM events WHERE position > %s"
+            " ORDER BY position LIMIT %s",
+            (position, limit),
+        )
+        return [Leaf(*row) for row in rows]
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
         return self.claim_heads([claim_id])[claim_id]

@@ -19,6 +19,7 @@ from ..merkle import Node
 from ..timeutil import normalize_time
 from .base import (
     EventStore,
+    Leaf,
     StoredKey,
     TokenRecord,
     WriteTransaction,
@@ -174,6 +175,14 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
             "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
         return (row[0], row[1]) if row else (0, None)
+
+    def leaves_since(self, position: int, limit: int) -> list[Leaf]:
+        rows = self.conn.execute(
+            "SELECT position, claim_id, version, leaf_hash FROM events WHERE position > ?"
+            " ORDER BY position LIMIT ?",
+            (position, limit),
+        )
+        return [Leaf(*row) for row in rows]
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
         row = self.conn.execute(
@@ -339,11 +348,11 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
             try:
                 yield _SQLiteWrite(conn)
                 conn.execute("COMMIT")
-                self._check_commit_durable()
             except BaseException:
                 if conn.in_transaction:  # also after a failed COMMIT, which keeps the lock
                     conn.execute("ROLLBACK")
                 raise
+        self._check_commit_durable()  # needs no lock: the next writer need not wait for it
 
     def _check_commit_durable(self) -> None:
         """Refuse to acknowledge a commit made while the file system turned read-only.

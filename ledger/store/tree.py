@@ -121,6 +121,16 @@ class FrontierCache:
         with self._lock:
             self._size, self._edge = size, tuple(edge)
 
+    def catch_up(self, size: int, leaves: Sequence[bytes]) -> None:
+        """Extend the edge known at ``size`` by leaves other writers appended (else nothing)."""
+        with self._lock:
+            if size != self._size:
+                return
+            tree = merkle.CompactTree.resume(size, self._edge)
+            for leaf in leaves:
+                tree.append(leaf)
+            self._size, self._edge = tree.size, tuple(tree.edge())
+
 
 def append_nodes(
     tx: NodeTransaction, cache: FrontierCache | None, size_before: int, leaves: Sequence[bytes]

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from ledger import hashing
+from ledger.audit import audit
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import (
     ClaimNotFound,
@@ -42,7 +43,7 @@ from ledger.errors import (
 )
 from ledger.events import validate_payload
 from ledger.store import EventStore, Idempotency, fingerprint, open_store
-from ledger.store.base import TokenRecord
+from ledger.store.base import ROLL_FORWARD_LIMIT, Leaf, TokenRecord
 from ledger.timeutil import format_time
 
 #: how long the tailing reader runs against concurrent writers
@@ -543,6 +544,53 @@ class StoreContract:
         assert {f"writer-{n} free {i}" for n in range(WRITERS) for i in range(free)} <= texts
         for previous, event in itertools.pairwise(events):
             assert event.prev_hash == previous.leaf_hash
+
+    def test_leaves_since_lists_the_events_after_a_position_in_order_up_to_a_limit(
+        self, store: EventStore
+    ) -> None:
+        first, second = new_claim_id(), new_claim_id()
+        store.append([recorded(first), recorded(second)], actor=ACTOR)
+        store.append([note(first), note(second)], actor=ACTOR)
+        events = store.read_all(limit=10)
+        with store.write_transaction() as tx:
+            assert tx.leaves_since(1, 10) == [
+                Leaf(e.position, e.claim_id, e.version, e.leaf_hash) for e in events[1:]
+            ]
+            assert [leaf.position for leaf in tx.leaves_since(1, 2)] == [2, 3]
+            assert tx.leaves_since(4, 10) == []
+
+    def test_stores_appending_in_turn_keep_every_chain_and_the_tree_exact(
+        self, url: str
+    ) -> None:
+        # each store has its own head and frontier caches, as each API process does: they
+        # roll forward over what the others appended (or, past the limit, look it up)
+        stores = [open_store(url) for _ in range(3)]
+        stores[0].init()
+        rng = random.Random(7)
+        claims: list[str] = []
+        try:
+            for turn in range(90):
+                writer = stores[rng.randrange(3)]
+                if not claims or rng.random() < 0.2:
+                    claims.append(new_claim_id())
+                    writer.append([recorded(claims[-1])], actor=ACTOR)
+                elif turn % 30 == 29:  # more than an append rolls forward over
+                    writer.append([note(rng.choice(claims)) for _ in range(ROLL_FORWARD_LIMIT + 1)],
+                                  actor=ACTOR)
+                else:
+                    writer.append([note(rng.choice(claims)) for _ in range(rng.randint(1, 3))],
+                                  actor=ACTOR)
+            report = audit(stores[0])
+            assert report.ok, report.failure
+            assert report.events == stores[0].head()
+            for claim in claims:
+                events = stores[rng.randrange(3)].read_claim(claim)
+                assert [e.version for e in events] == list(range(1, len(events) + 1))
+                for previous, event in itertools.pairwise(events):
+                    assert event.prev_hash == previous.leaf_hash
+        finally:
+            for store in stores:
+                store.close()
 
     @pytest.mark.slow
     def test_a_reader_tailing_the_log_sees_every_position_exactly_once_and_in_order(
