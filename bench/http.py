@@ -1,6 +1,10 @@
 """HTTP scenarios: ``http-append`` and ``http-history`` through ``claimledger serve
 --workers 2``, beside a trivial Flask app served by gunicorn the same way, with wrk
-(16 connections) driving both in the same run."""
+(16 connections) driving both in the same run.
+
+``http-append-ceiling`` serves the trivial app's ``/echo`` plus one durable SQLite insert
+per request (``bench.trivial_durable``) the same way: the rate no durable append through
+Flask and gunicorn on this machine exceeds, as a ratio to the trivial app."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from tests.redis_server import RedisServer
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 NOTE = json.dumps({"text": "Checked with the Tehran bureau."})
+JSON = "application/json"
 #: claims the append scenario spreads its notes over
 TARGET_CLAIMS = 200
 
@@ -39,6 +44,20 @@ def _wait(url: str, timeout: float = 60) -> None:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _wait_post(url: str, timeout: float = 60) -> None:
+    """Wait until ``url`` answers a JSON POST with 201."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(url, data=b"{}", headers={"Content-Type": JSON})
+            with urllib.request.urlopen(req, timeout=1) as response:
+                if response.status == 201:
                     return
         except OSError:
             time.sleep(0.1)
@@ -102,7 +121,7 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
     subprocess.run([cli, "init"], env=env, check=True, capture_output=True)
     token = subprocess.run([cli, "tokens", "create", "--name", "bench", "--role", "editor"],
                            env=env, check=True, capture_output=True, text=True).stdout.strip()
-    ours_port, trivial_port = _port(), _port()
+    ours_port, trivial_port, durable_port = _port(), _port(), _port()
     servers = [
         subprocess.Popen([cli, "serve", "--workers", "2", "--port", str(ours_port),
                           "--no-access-log"], env=env, start_new_session=True,
@@ -113,12 +132,19 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
                           f"127.0.0.1:{trivial_port}", "bench.trivial:app"], cwd=ROOT,
                          start_new_session=True, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL),
+        subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind",
+                          f"127.0.0.1:{durable_port}", "bench.trivial_durable:app"], cwd=ROOT,
+                         env={**os.environ, "BENCH_DURABLE_DB": str(tmp / "durable.db")},
+                         start_new_session=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
     ]
     rows: list[dict[str, Any]] = []
     try:
         ours, trivial = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{trivial_port}"
         _wait(f"{ours}/healthz")
         _wait(f"{trivial}/hello")
+        durable = f"http://127.0.0.1:{durable_port}"
+        _wait_post(f"{durable}/echo")
         claim = _request(f"{ours}/v1/claims", token, {
             "statement": "Kerry asked Zarif for Iran's help against ISIL.",
             "claimant": {"name": "Ali Khamenei"}, "appearance": {"outlet": "Fars News Agency"}})
@@ -132,10 +158,11 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
             "claimant": {"name": "Ali Khamenei"}, "appearance": {"outlet": "Fars News Agency"}})
             for n in range(TARGET_CLAIMS)]
         note_paths = [f"/v1/claims/{t['claim_id']}/notes" for t in targets]
+        appends = wrk(ours, seconds, token, NOTE, note_paths)
+        echoes = wrk(f"{trivial}/echo", seconds, None, NOTE)
         for scenario, our_rate, peer_rate in (
-            ("http-append",
-             wrk(ours, seconds, token, NOTE, note_paths),
-             wrk(f"{trivial}/echo", seconds, None, NOTE)),
+            ("http-append", appends, echoes),
+            ("http-append-ceiling", wrk(f"{durable}/echo", seconds, None, NOTE), echoes),
             ("http-history",
              wrk(f"{ours}/v1/claims/{history_claim}/history", seconds, token, None),
              wrk(f"{trivial}/hello", seconds, None, None)),
@@ -143,7 +170,7 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
             rows.append({"scenario": scenario, "unit": "requests/s", "ours": round(our_rate),
                          "peer": round(peer_rate), "peer_name": "trivial Flask app",
                          "ratio": round(our_rate / peer_rate, 2)})
-            print(f"{scenario:<14} ours {our_rate:>8.0f}/s   trivial Flask {peer_rate:>8.0f}/s"
+            print(f"{scenario:<19} ours {our_rate:>8.0f}/s   trivial Flask {peer_rate:>8.0f}/s"
                   f"   ratio {our_rate / peer_rate:.2f}", flush=True)
     finally:
         for server in servers:

@@ -28,7 +28,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("bench.replay", ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite")),
-    ("bench.http", ("http-append", "http-history")),
+    ("bench.http", ("http-append", "http-append-ceiling", "http-history")),
     ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
     ("bench.proofs", ("proof-1m",)),
 ]
