@@ -37,7 +37,7 @@ flat = [e for s in b._our_events(4000, 10) for e in s]
 for i in range(0, len(flat), 100): store.append(flat[i:i + 100], actor="bench")
 """),
     "http-append": ("POST /v1/claims/{id}/notes through the Flask app in process, 2,000 times",
-                    "Flask.wsgi_app", """
+                    "Flask.__call__", """
 import os, subprocess, sys, tempfile
 from api import create_app
 d = tempfile.mkdtemp()
