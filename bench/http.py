@@ -38,26 +38,16 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(url: str, timeout: float = 60) -> None:
+def _wait(url: str, timeout: float = 60, *, post: bool = False) -> None:
+    """Wait until ``url`` answers a GET with 200 (or, with ``post``, a JSON POST with 201)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def _wait_post(url: str, timeout: float = 60) -> None:
-    """Wait until ``url`` answers a JSON POST with 201."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            req = urllib.request.Request(url, data=b"{}", headers={"Content-Type": JSON})
+            req = urllib.request.Request(
+                url, data=b"{}" if post else None, headers={"Content-Type": JSON}
+            )
             with urllib.request.urlopen(req, timeout=1) as response:
-                if response.status == 201:
+                if response.status == (201 if post else 200):
                     return
         except OSError:
             time.sleep(0.1)
@@ -144,7 +134,7 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
         _wait(f"{ours}/healthz")
         _wait(f"{trivial}/hello")
         durable = f"http://127.0.0.1:{durable_port}"
-        _wait_post(f"{durable}/echo")
+        _wait(f"{durable}/echo", post=True)
         claim = _request(f"{ours}/v1/claims", token, {
             "statement": "Kerry asked Zarif for Iran's help against ISIL.",
             "claimant": {"name": "Ali Khamenei"}, "appearance": {"outlet": "Fars News Agency"}})

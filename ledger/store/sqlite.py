@@ -348,11 +348,11 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
             try:
                 yield _SQLiteWrite(conn)
                 conn.execute("COMMIT")
+                self._check_commit_durable()
             except BaseException:
                 if conn.in_transaction:  # also after a failed COMMIT, which keeps the lock
                     conn.execute("ROLLBACK")
                 raise
-        self._check_commit_durable()  # needs no lock: the next writer need not wait for it
 
     def _check_commit_durable(self) -> None:
         """Refuse to acknowledge a commit made while the file system turned read-only.
