@@ -142,6 +142,15 @@ class LogService:
             return self._ours(latest)
         return self.issue()
 
+    def at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint signed for exactly ``size`` leaves, if one was (signed by this key)."""
+        stored = self.store.checkpoint_at(size)
+        return None if stored is None else self._ours(stored)
+
+    def signed_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` stored checkpoints of sizes above ``size`` (-1: from the empty tree)."""
+        return self.store.checkpoints_after(size, limit)
+
     # --- proofs ---------------------------------------------------------------------------
     def _size(self, size: int | None) -> int:
         return self.current().size if size is None else size

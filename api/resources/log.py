@@ -1,7 +1,9 @@
 """The verifiable log over HTTP: the signed checkpoint, the key, inclusion and consistency proofs.
 
 All are auditor GETs (anonymous too with ``LEDGER_PUBLIC_READ=1``). Bad ranges are 422
-problems (``invalid-range``), sizes past the log's head 404 (``beyond-head``).
+problems (``invalid-range``), sizes past the log's head 404 (``beyond-head``), a size no
+checkpoint was signed at 404 (``no-checkpoint``); unknown query parameters are a 422, so
+a misspelt ``size`` is never silently answered with the latest checkpoint.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from ledger.checkpoint import CheckpointError
 from ledger.envelope import RecordedEvent
@@ -85,6 +87,48 @@ def proof_problem(error: TreeSizeError) -> Problem:
 
 
 # --- schemas ---------------------------------------------------------------------------
+class NoQuerySchema(Schema):
+    """No query parameters (any given is a 422)."""
+
+
+class CheckpointQuerySchema(Schema):
+    """Query of the checkpoint."""
+
+    size = fields.Integer(
+        validate=validate.Range(min=0, max=_MAX),
+        metadata={"description": "the tree size whose signed checkpoint to answer"
+                  " (default: the latest)"},
+    )
+
+
+class CheckpointsQuerySchema(Schema):
+    """Query of the list of signed checkpoints."""
+
+    after = fields.Integer(
+        validate=validate.Range(min=0, max=_MAX),
+        metadata={"description": "list sizes greater than this (default: from size 0)"},
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class SignedSizeSchema(Schema):
+    """One signed checkpoint: its tree size, root and when it was signed."""
+
+    size = fields.Integer(required=True)
+    root = fields.String(required=True, metadata=_HEX)
+    issued_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class CheckpointPageSchema(Schema):
+    """A page of signed checkpoints, smallest size first."""
+
+    items = fields.List(fields.Nested(SignedSizeSchema), required=True)
+    next_after = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "pass as after for the next page (null: nothing listed yet)"},
+    )
+
+
 class KeySchema(Schema):
     """The log's public key."""
 
@@ -152,19 +196,53 @@ class Checkpoint(MethodView):
     """``/v1/log/checkpoint``."""
 
     @requires("auditor")
+    @blp.arguments(CheckpointQuerySchema(), location="query", unknown=RAISE)
     @blp.response(
         200, content_type="text/plain",
-        description="The latest C2SP tlog-checkpoint as a signed note (text/plain)",
+        description="The C2SP tlog-checkpoint as a signed note (text/plain)",
     )
+    @blp.alt_response(404, response="NOT_FOUND", description="no checkpoint signed at size")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
-    def get(self) -> Response:
-        """The latest signed checkpoint: origin, tree size, base64 root, Ed25519 signature.
+    def get(self, query: dict[str, int]) -> Response:
+        """A signed checkpoint: origin, tree size, base64 root, Ed25519 signature.
 
-        A new one is issued when none exists or when the latest is older than the
-        checkpoint interval and the log has grown since.
+        Without ``size``, the latest: a new one is issued when none exists or when the
+        latest is older than the checkpoint interval and the log has grown since. With
+        ``size``, the one signed for exactly that size (every signed one is kept).
         """
-        note = log_service().current().note
-        return Response(note, mimetype="text/plain")
+        size = query.get("size")
+        if size is None:
+            return Response(log_service().current().note, mimetype="text/plain")
+        stored = log_service().at(size)
+        if stored is None:
+            raise Problem(
+                404, f"No checkpoint was signed for a tree of size {size}; GET"
+                " /v1/log/checkpoints lists the sizes that were.", slug="no-checkpoint",
+            )
+        return Response(stored.note, mimetype="text/plain")
+
+
+@blp.route("/checkpoints")
+class Checkpoints(MethodView):
+    """``/v1/log/checkpoints``."""
+
+    @requires("auditor")
+    @blp.arguments(CheckpointsQuerySchema(), location="query", unknown=RAISE)
+    @blp.response(200, CheckpointPageSchema)
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def get(self, query: dict[str, int]) -> Response:
+        """The sizes a checkpoint was signed at, smallest first, a page at a time.
+
+        Follow ``next_after`` until a page comes back empty; fetch each note with
+        ``GET /v1/log/checkpoint?size=N``.
+        """
+        after = query.get("after")
+        stored = log_service().signed_after(-1 if after is None else after, query["limit"])
+        items = [
+            {"size": c.size, "root": c.root.hex(), "issued_at": c.issued_at} for c in stored
+        ]
+        next_after = stored[-1].size if stored else after
+        return json_response({"items": items, "next_after": next_after})
 
 
 @blp.route("/key")
@@ -172,9 +250,10 @@ class Key(MethodView):
     """``/v1/log/key``."""
 
     @requires("auditor")
+    @blp.arguments(NoQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, KeySchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
-    def get(self) -> Response:
+    def get(self, _query: dict[str, object]) -> Response:
         """The key checkpoints are signed with; auditors pin ``verifier_key``."""
         return json_response(log_service().key_info())
 
@@ -184,7 +263,7 @@ class Inclusion(MethodView):
     """``/v1/log/proof/inclusion``."""
 
     @requires("auditor")
-    @blp.arguments(InclusionQuerySchema(), location="query")
+    @blp.arguments(InclusionQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, InclusionSchema)
     @blp.alt_response(404, response="NOT_FOUND", description="size is beyond the log's head")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="index >= size")
@@ -202,7 +281,7 @@ class Consistency(MethodView):
     """``/v1/log/proof/consistency``."""
 
     @requires("auditor")
-    @blp.arguments(ConsistencyQuerySchema(), location="query")
+    @blp.arguments(ConsistencyQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, ConsistencySchema)
     @blp.alt_response(404, response="NOT_FOUND", description="to is beyond the log's head")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="from is 0 or > to")

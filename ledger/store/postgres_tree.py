@@ -171,3 +171,11 @@ class PostgresTreeReads:
             return _checkpoint(
                 conn.execute(_CHECKPOINT + " WHERE size = %s", (size,)).fetchone()
             )
+
+    def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` checkpoints of trees larger than ``size``, smallest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                _CHECKPOINT + " WHERE size > %s ORDER BY size LIMIT %s", (size, limit)
+            ).fetchall()
+        return [c for row in rows if (c := _checkpoint(row)) is not None]

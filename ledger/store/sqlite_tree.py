@@ -198,3 +198,11 @@ class SQLiteTreeReads:
         """The checkpoint issued for ``size`` leaves, if any."""
         with self._guard() as conn:
             return _checkpoint(conn.execute(_CHECKPOINT + " WHERE size = ?", (size,)).fetchone())
+
+    def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` checkpoints of trees larger than ``size``, smallest first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                _CHECKPOINT + " WHERE size > ? ORDER BY size LIMIT ?", (size, limit)
+            ).fetchall()
+        return [c for row in rows if (c := _checkpoint(row)) is not None]

@@ -213,6 +213,11 @@ class TreeStore(ABC):
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         """The checkpoint issued for a tree of ``size`` leaves, if any."""
 
+    @abstractmethod
+    def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` checkpoints of trees larger than ``size`` leaves, smallest first
+        (``size=-1`` starts with the empty tree's)."""
+
     # --- tree reads -------------------------------------------------------------------
     @property
     def _frontier(self) -> FrontierCache:

@@ -33,6 +33,7 @@ MORE_ENDPOINTS = [
     Endpoint("GET", "/v1/claims/{claim}/claimreview", "reader"),
     Endpoint("GET", "/v1/projections", "reader"),
     Endpoint("GET", "/v1/log/checkpoint", "auditor"),
+    Endpoint("GET", "/v1/log/checkpoints", "auditor"),
     Endpoint("GET", "/v1/log/key", "auditor"),
     Endpoint("GET", "/v1/log/proof/inclusion?index=0&size=1", "auditor"),
     Endpoint("GET", "/v1/log/proof/consistency?from=1&to=1", "auditor"),
