@@ -27,7 +27,8 @@ MAX_IDEMPOTENCY_KEY = 200
 _KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 # RFC 9110 entity-tag: optional W/, then an opaque quoted string of etagc characters
 _ETAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*')
-_VERSION = re.compile(r"0|[1-9][0-9]{0,17}")
+# a claim's ETag: its version, then "-rK" once K of its payloads were redacted
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,17})(?:-r[1-9][0-9]{0,17})?")
 _UNSET: Any = object()
 #: ``unknown`` as webargs passes it when a view does not choose one (EXCLUDE for both)
 _UNKNOWN_OK = (core._UNKNOWN_DEFAULT_PARAM, EXCLUDE)
@@ -200,8 +201,9 @@ def if_match(header: str | None) -> int | None:
                 slug="malformed-if-match",
             )
         weak, tag = match.groups()
-        if not weak and _VERSION.fullmatch(tag):
-            versions.add(int(tag))
+        version = None if weak else _VERSION.fullmatch(tag)
+        if version is not None:
+            versions.add(int(version.group(1)))
     if not versions:
         raise Problem(
             412,

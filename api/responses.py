@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Response
@@ -42,6 +42,28 @@ def json_text_response(
     return response
 
 
-def etag(version: int) -> str:
-    """The ``ETag`` of a claim (its state and its history) at ``version``."""
-    return f'"{version}"'
+def etag(version: int, redactions: int = 0) -> str:
+    """The ``ETag`` of a claim (its state and its history) at ``version``.
+
+    A redaction changes what a claim's answers hold without a new version, so a claim
+    with ``K`` redacted payloads is tagged ``"N-rK"``: a cached copy holding the text
+    no longer matches. ``If-Match`` accepts either form as naming version ``N``.
+    """
+    return f'"{version}-r{redactions}"' if redactions else f'"{version}"'
+
+
+def state_etag(state: Mapping[str, Any]) -> str:
+    """The ``ETag`` of a folded claim state."""
+    return etag(int(state["version"]), len(state.get("redacted_event_ids") or ()))
+
+
+#: how every stored envelope text ends unless it was redacted (``redaction`` comes last)
+_LEAF_TAIL = len('"leaf_hash":"') + 64 + len('"}')
+
+
+def envelopes_etag(envelopes: Sequence[tuple[int, str]]) -> str:
+    """The ``ETag`` of a history given as ``read_claim_json``'s envelope texts."""
+    redacted = sum(
+        1 for _, text in envelopes if not text[-_LEAF_TAIL:].startswith('"leaf_hash":"')
+    )
+    return etag(envelopes[-1][0], redacted)

@@ -314,6 +314,9 @@ class ClaimSchema(Schema):
     notes = fields.List(fields.Nested(NoteEntrySchema))
     counts = fields.Nested(CountsSchema, required=True)
     voided_event_ids = fields.List(fields.UUID())
+    redacted_event_ids = fields.List(
+        fields.UUID(), metadata={"description": "events whose payload was redacted"}
+    )
     version = fields.Integer(required=True)
     created_at = fields.String(required=True, metadata=_TIME)
     updated_at = fields.String(required=True, metadata=_TIME)

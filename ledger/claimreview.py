@@ -112,9 +112,13 @@ def _rating(verdict: Mapping[str, Any]) -> dict[str, Any]:
 def claim_review(
     state: Mapping[str, Any], *, author: ReviewAuthor, url: str
 ) -> dict[str, Any] | None:
-    """The ClaimReview of a claim's state, or None when it has no verdict (or is voided)."""
+    """The ClaimReview of a claim's state, or None when it has no verdict (or is voided).
+
+    A redacted verdict is no verdict, and a claim whose statement was redacted has no
+    ``claimReviewed`` to publish: neither has a review.
+    """
     verdict = state.get("verdict")
-    if not verdict or state.get("status") == "voided":
+    if not verdict or state.get("status") == "voided" or state.get("statement") is None:
         return None
     publisher: dict[str, Any] = {"@type": "Organization", "name": author.name}
     if author.url:

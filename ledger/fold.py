@@ -113,7 +113,8 @@ def fold(
         elif kind == "NoteAdded":
             notes.append(_entry(event, data, effects))
         elif kind == "VerdictIssued":
-            verdict = _verdict(event, data, scales)
+            # a redacted verdict says nothing, and the one it replaced stays replaced
+            verdict = None if event.data is None else _verdict(event, data, scales)
 
     if recorded.id in effects.voided:
         status = "voided"
@@ -149,6 +150,7 @@ def fold(
             "appearances": len(appearances),
         },
         "voided_event_ids": sorted(effects.voided),
+        "redacted_event_ids": sorted(e.id for e in ordered if e.data is None),
         "version": last.version,
         "created_at": recorded.recorded_at,
         "updated_at": last.recorded_at,

@@ -19,6 +19,8 @@ from markupsafe import Markup, escape
 from ledger.envelope import RecordedEvent
 from ledger.timeutil import parse_time
 
+#: what the desk shows in place of a redacted payload's text
+REDACTED = "[redacted]"
 WIDTH = 960.0
 LEFT = 170.0
 RIGHT = 40.0
@@ -94,6 +96,11 @@ def _tick_label(moment: datetime, span_days: float) -> str:
     return moment.strftime("%d %b %Y" if span_days > 3 else "%d %b %H:%M")
 
 
+def or_redacted(value: object) -> object:
+    """A text, or ``[redacted]`` where a redaction left None (a Jinja filter)."""
+    return REDACTED if value is None else value
+
+
 def summary(event: RecordedEvent) -> str:
     """Who or what an entry is about, in a few words."""
     data: Mapping[str, Any] = event.data or {}
@@ -111,7 +118,9 @@ def summary(event: RecordedEvent) -> str:
 
 def details(event: RecordedEvent) -> str:
     """The entry's main text: its statement, note, explanation, reason or quote."""
-    data: Mapping[str, Any] = event.data or {}
+    if event.data is None:
+        return REDACTED
+    data: Mapping[str, Any] = event.data
     for key in ("statement", "note", "explanation", "text", "reason"):
         if data.get(key):
             return str(data[key])

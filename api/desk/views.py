@@ -47,7 +47,7 @@ from .forms import (
     place_errors,
 )
 from .listing import FILTERS, list_claims, verify_claim
-from .timeline import STYLES, details, legend_icon, render_timeline, summary
+from .timeline import REDACTED, STYLES, details, legend_icon, or_redacted, render_timeline, summary
 
 bp = Blueprint(
     "desk", __name__, url_prefix="/desk", template_folder="templates",
@@ -60,6 +60,14 @@ CSP = (
 )
 _KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 VERDICT_VALUE = next(f for f in FORMS_BY_KIND["verdicts"].fields if f.name == "value")
+
+
+bp.add_app_template_filter(or_redacted, "or_redacted")
+
+
+@bp.context_processor
+def _redacted() -> dict[str, str]:
+    return {"REDACTED": REDACTED}
 
 
 @bp.before_request

@@ -16,7 +16,7 @@ from ledger.fold import fold
 from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint, none_match
-from ..responses import etag, json_response
+from ..responses import json_response, state_etag
 from ..schemas import ReadHeadersSchema
 from ..settings import Settings
 from ..state import ledger_state
@@ -69,7 +69,7 @@ class ClaimReview(MethodView):
         state = fold(events, state_.store.scales)
         if state is None:
             raise ClaimNotFound(claim_id)
-        tag = etag(state["version"])
+        tag = state_etag(state)
         if none_match(request.headers.get("If-None-Match"), tag):
             return Response(status=304, headers={"ETag": tag})
         review = claim_review(
@@ -80,7 +80,8 @@ class ClaimReview(MethodView):
         if review is None:
             raise Problem(
                 404,
-                "This claim has no active verdict, so there is no ClaimReview of it.",
+                "This claim has no active verdict (or its verdict or statement was"
+                " redacted), so there is no ClaimReview of it.",
                 slug="no-verdict",
             )
         return json_response(review, headers={"ETag": tag}, mimetype=JSON_LD)

@@ -24,7 +24,7 @@ from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint, none_match
 from ..projections import UNAVAILABLE_DOC, WAIT_SECONDS, view_service
-from ..responses import etag, json_response, json_text_response
+from ..responses import envelopes_etag, etag, json_response, json_text_response, state_etag
 from ..schemas import (
     ClaimQuerySchema,
     ClaimSchema,
@@ -146,7 +146,7 @@ class Claim(MethodView):
             min_position = checked_min_position(query.get("min_position"))
             state = _from_views(str(claim_id), min_position)
             if state is not None:
-                tag = etag(state["version"])
+                tag = state_etag(state)
                 unchanged = _not_modified(tag, "views")
                 if unchanged is not None:
                     return unchanged
@@ -155,7 +155,8 @@ class Claim(MethodView):
         events = store.read_claim(str(claim_id), as_of=as_of)
         headers = {SOURCE: "log"}
         if events and as_of is None and valid_at is None:
-            tag = headers["ETag"] = etag(events[-1].version)
+            redacted = sum(1 for e in events if e.data is None)
+            tag = headers["ETag"] = etag(events[-1].version, redacted)
             unchanged = _not_modified(tag, "log")
             if unchanged is not None:
                 return unchanged
@@ -199,7 +200,7 @@ def _history_text(claim_id: str, as_of: str | None) -> Response:
         raise ClaimNotFound(claim_id)
     headers: dict[str, str] = {}
     if as_of is None:
-        tag = headers["ETag"] = etag(envelopes[-1][0])
+        tag = headers["ETag"] = envelopes_etag(envelopes)
         unchanged = _not_modified(tag, "log")
         if unchanged is not None:
             return unchanged
