@@ -36,6 +36,8 @@ from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads
 from .postgres_write import HEAD, PostgresWrite, event_from_row
 from .postgres_write import SELECT_EVENTS as _SELECT
+from .sessions import POSTGRES_MIGRATION as SESSIONS_MIGRATION
+from .sessions import PostgresSessions
 
 #: ``pg_advisory_xact_lock`` key serialising appends ("ledger" in ASCII).
 APPEND_LOCK_KEY: Final = 0x6C6564676572
@@ -94,6 +96,8 @@ MIGRATIONS: Final[list[str]] = [
     """,
     # 3: tree nodes, checkpoints, redactions; payloads deletable only once redacted
     TREE_MIGRATION,
+    # 4: desk sessions, revocable on the server
+    SESSIONS_MIGRATION,
 ]
 
 _LOCK = "SELECT pg_advisory_xact_lock(119182731994482)"  # APPEND_LOCK_KEY in decimal
@@ -117,7 +121,7 @@ _INHERITED: list[object] = []
 _STORES: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
 
 
-class PostgresEventStore(PostgresTreeReads, EventStore):
+class PostgresEventStore(PostgresTreeReads, PostgresSessions, EventStore):
     """An event store in PostgreSQL; one connection pool per process, opened on first use."""
 
     backend = "postgresql"

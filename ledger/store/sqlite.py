@@ -26,6 +26,8 @@ from .base import (
     metadata_json,
     token_match,
 )
+from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
+from .sessions import SQLiteSessions
 from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite, insert_rows
 from .sqlite_tree import MIGRATION as TREE_MIGRATION
 
@@ -94,6 +96,8 @@ MIGRATIONS: list[str] = [
     TREE_MIGRATION,
     # 4: tree nodes keyed in append order
     KEYED_MIGRATION,
+    # 5: desk sessions, revocable on the server
+    SESSIONS_MIGRATION,
 ]
 
 #: connections inherited across fork: kept referenced so this process never closes them
@@ -278,7 +282,7 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
         return [_row(r) for r in rows]
 
 
-class SQLiteEventStore(SQLiteTreeReads, EventStore):
+class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, EventStore):
     """An event store in one SQLite file; one connection per thread."""
 
     backend = "sqlite"

@@ -44,6 +44,7 @@ from ledger.errors import (
 from ledger.events import validate_payload
 from ledger.store import EventStore, Idempotency, fingerprint, open_store
 from ledger.store.base import ROLL_FORWARD_LIMIT, Leaf, TokenRecord
+from ledger.store.sessions import SessionRecord
 from ledger.timeutil import format_time
 
 #: how long the tailing reader runs against concurrent writers
@@ -871,6 +872,26 @@ class StoreContract:
             {"token_id": audit.id, "action": "created", "actor": "admin", "at": audit.created_at},
             {"token_id": desk.id, "action": "revoked", "actor": "root", "at": revoked_at},
         ]
+
+    # --- desk sessions ---------------------------------------------------------------------
+    def test_desk_sessions_are_found_until_deleted_or_expired(self, store: EventStore) -> None:
+        alive = SessionRecord("a" * 64, "csrf-1", None, 1_000, 2_000)
+        store.create_session("1" * 64, alive)
+        assert store.find_session("1" * 64, 1_500) == alive
+        assert store.find_session("1" * 64, 2_000) is None  # expired
+        assert store.find_session("2" * 64, 1_500) is None
+        store.set_session_notice("1" * 64, "Signed in.")
+        noted = dataclasses.replace(alive, notice="Signed in.")
+        assert store.find_session("1" * 64, 1_500) == noted
+        assert store.delete_session("1" * 64) is True
+        assert store.delete_session("1" * 64) is False
+        assert store.find_session("1" * 64, 1_500) is None
+
+    def test_a_new_desk_session_clears_the_expired_ones(self, store: EventStore) -> None:
+        store.create_session("1" * 64, SessionRecord("a" * 64, "c", None, 1_000, 2_000))
+        store.create_session("2" * 64, SessionRecord("a" * 64, "c", None, 2_500, 9_000))
+        assert store.delete_session("1" * 64) is False  # removed when the later one began
+        assert store.find_session("2" * 64, 2_600) is not None
 
     # --- processes -------------------------------------------------------------------------
     def test_a_forked_child_and_its_parent_can_use_the_store_at_the_same_time(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -128,6 +130,34 @@ def test_sign_in_sets_a_hardened_cookie_that_holds_no_token(desk: Desk, api: Api
     signed_out = desk.post("/desk/sign-out", {})
     assert signed_out.status_code == 303
     assert desk.get("/desk/").status_code == 302
+
+
+def test_a_cookie_copied_before_sign_out_is_refused_after_it(desk: Desk, api: ApiHarness) -> None:
+    claim_id = api.new_claim()
+    desk.sign_in("editor")
+    stolen = desk.client.get_cookie("claimledger_desk", path="/desk")
+    assert stolen is not None
+    copy = api.app.test_client()
+    copy.set_cookie("claimledger_desk", stolen.value, path="/desk")
+    assert copy.get("/desk/").status_code == 200  # the copy works while the session lives
+    assert desk.post("/desk/sign-out", {}).status_code == 303
+    head = api.store.head()
+    page = copy.get(f"/desk/claims/{claim_id}")
+    assert page.status_code == 302  # to sign-in: the session ended on the server
+    csrf = desk.csrf  # even with a CSRF token the session once had, nothing is appended
+    note = copy.post(f"/desk/claims/{claim_id}/notes",
+                     data={"csrf_token": csrf, "text": "after sign-out"})
+    assert note.status_code in (302, 403)
+    assert api.store.head() == head
+
+
+def test_the_cookie_holds_only_an_opaque_session_id(desk: Desk, api: ApiHarness) -> None:
+    desk.sign_in("editor")
+    cookie = desk.client.get_cookie("claimledger_desk", path="/desk")
+    assert cookie is not None
+    payload = cookie.value.split(".")[0]
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert list(json.loads(decoded)) == ["sid"]
 
 
 def test_the_cookie_is_secure_when_configured_and_the_secret_persists(tmp_path: Path) -> None:
