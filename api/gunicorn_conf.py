@@ -3,6 +3,8 @@
 - Prometheus multiprocess mode: the master makes a fresh metrics directory before any
   worker starts, marks dead workers, and removes the directory when it exits, so
   ``/metrics`` shows every worker's counts whichever worker answers.
+- A run directory for the workers' stream slot files (``api/streamslots.py``), so the
+  per-token limit on live streams holds across workers; removed when the master exits.
 - gunicorn's own refusals (a malformed request line, headers over the limits) are
   answered as RFC 9457 problems like every other error, not as HTML.
 """
@@ -25,6 +27,8 @@ graceful_timeout = 10
 #: a management socket at a fixed path would clash between servers on one machine
 control_socket_disable = True
 _OWNED_DIR = "CLAIMLEDGER_METRICS_DIR_OWNED"
+#: the run directory (stream slots) this master made, shared by its workers
+_RUN_DIR = "CLAIMLEDGER_RUN_DIR"
 
 
 def _write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
@@ -53,6 +57,12 @@ def on_starting(server: Any) -> None:
         path = tempfile.mkdtemp(prefix="claimledger-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         os.environ[_OWNED_DIR] = path
+    _make_run_dir()
+
+
+def _make_run_dir() -> None:
+    """A fresh run directory for this master's workers (their stream slot files)."""
+    os.environ[_RUN_DIR] = tempfile.mkdtemp(prefix="claimledger-run-")
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -64,6 +74,7 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """The master is leaving: remove the metrics directory it made."""
-    path = os.environ.get(_OWNED_DIR)
-    if path:
-        shutil.rmtree(path, ignore_errors=True)
+    for name in (_OWNED_DIR, _RUN_DIR):
+        path = os.environ.get(name)
+        if path:
+            shutil.rmtree(path, ignore_errors=True)

@@ -182,6 +182,32 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
         return decorator
 
 
+#: the largest event position (positions are signed 64-bit integers in both stores)
+MAX_POSITION = 2**63 - 1
+_POSITION = re.compile(r"[0-9]{1,19}")
+
+
+def position(value: str | int | None, name: str) -> int | None:
+    """An event position (``after``, ``Last-Event-ID``): 0 to 2^63-1, else a 400 problem.
+
+    None or blank text is None (not given). Text must be plain ASCII digits.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        number = int(text) if _POSITION.fullmatch(text) else -1
+    else:
+        number = value
+    if not 0 <= number <= MAX_POSITION:
+        raise Problem(
+            400,
+            f"{name} must be an event position: a whole number from 0 to {MAX_POSITION}.",
+            slug="malformed-position",
+        )
+    return number
+
+
 def if_match(header: str | None) -> int | None:
     """The claim version an ``If-Match`` header names; None when absent or ``*``.
 

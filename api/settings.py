@@ -225,6 +225,10 @@ class Settings:
     stream_max_seconds: int = 25
     #: seconds between heartbeats on an idle event stream (LEDGER_STREAM_HEARTBEAT_SECONDS)
     stream_heartbeat_seconds: int = 10
+    #: live streams one token (or anonymous client address) may hold open (LEDGER_STREAM_LIMIT)
+    stream_limit: int = 8
+    #: serve live streams from each worker's stream hub thread (LEDGER_STREAM_HUB, default on)
+    stream_hub: bool = True
     #: seconds between checkpoints issued after appends; 0: after every append
     checkpoint_interval: float = 1.0
     #: the views' tuning (LEDGER_VIEWS_*): tick, lock lifetime, drop delay and linger in
@@ -279,6 +283,8 @@ class Settings:
             or None,
             "stream_max_seconds": _int(env, "LEDGER_STREAM_MAX_SECONDS", 25, 1),
             "stream_heartbeat_seconds": _int(env, "LEDGER_STREAM_HEARTBEAT_SECONDS", 10, 1),
+            "stream_limit": _int(env, "LEDGER_STREAM_LIMIT", 8, 1, 10_000),
+            "stream_hub": _flag(env, "LEDGER_STREAM_HUB", True),
             "checkpoint_interval": _seconds(env, "LEDGER_CHECKPOINT_INTERVAL", 1.0),
             "views_tick_seconds": _seconds(env, "LEDGER_VIEWS_TICK_SECONDS", 5.0, positive=True),
             "views_batch": _int(env, "LEDGER_VIEWS_BATCH", 2000, 1),

@@ -28,7 +28,7 @@ from ledger.fold import fold
 from ledger.store.base import new_uuid
 from ledger.timeutil import normalize_time
 
-from ..errors import flatten
+from ..errors import Problem, flatten, problem_response
 from ..resources.stream import last_event_id, sse_response
 from ..schemas import STATUSES
 from ..state import ledger_state
@@ -267,8 +267,11 @@ def live(claim_id: Any) -> Response:
     """The claim's new events as Server-Sent Events (what keeps its page live)."""
     if _reader() is not None:
         return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
-    after = last_event_id(request.args.get("after", type=int))
-    return sse_response(after, claim_id=str(claim_id))
+    try:
+        return sse_response(last_event_id(request.args.get("after")), claim_id=str(claim_id))
+    except Problem as problem:  # a bad position or too many streams: a problem, not a page
+        return problem_response(problem.code or 400, problem.description, slug=problem.slug,
+                                headers=problem.headers)
 
 
 # --- writing ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request, stream_with_context
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 from redis import Redis
 from redis.client import PubSub
 from redis.exceptions import RedisError
@@ -30,11 +30,12 @@ from ledger.envelope import RecordedEvent
 from ledger.errors import LedgerError
 from ledger.store import EventStore
 
-from ..auth import requires
+from .. import streamslots
+from ..auth import principal, requires
 from ..background import Coalesced
-from ..errors import Problem
-from ..parsing import Blueprint
+from ..parsing import MAX_POSITION, Blueprint, position
 from ..state import ledger_state
+from ..streamslots import StreamSlot, principal_key
 
 log = logging.getLogger("api.stream")
 
@@ -51,7 +52,6 @@ POLL_SECONDS = 1.0
 #: events read from the log per query
 BATCH = 200
 _EXTENSION = "claimledger.stream"
-_MAX_POSITION = 2**63 - 1
 
 
 class Waker:
@@ -222,33 +222,43 @@ def waker() -> Waker:
     return found
 
 
-def last_event_id(query_after: int | None) -> int:
-    """Where to resume: the ``Last-Event-ID`` header, else ``after``, else 0."""
-    header = request.headers.get("Last-Event-ID")
-    if header is None or header.strip() == "":
-        return query_after or 0
-    value = header.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise Problem(
-            400, "Last-Event-ID must be an event position (a whole number).",
-            slug="malformed-last-event-id",
-        )
-    return int(value)
+def last_event_id(query_after: str | int | None) -> int:
+    """Where to resume: the ``Last-Event-ID`` header, else ``after``, else 0 (400 if malformed)."""
+    header = position(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    if header is not None:
+        return header
+    return position(query_after, "after") or 0
+
+
+def stream_slot() -> StreamSlot:
+    """A slot of the caller's ``LEDGER_STREAM_LIMIT`` (429 ``too-many-streams`` when full)."""
+    who = principal()
+    key = principal_key(who.token_id, request.remote_addr)
+    return streamslots.acquire(key, ledger_state().settings.stream_limit)
 
 
 def sse_response(after: int, *, claim_id: str | None = None) -> Response:
-    """A streaming ``text/event-stream`` response of the events after ``after``."""
+    """A streaming ``text/event-stream`` response of the events after ``after``.
+
+    It holds one of the caller's stream slots until the stream ends.
+    """
     state = ledger_state()
     settings = state.settings
-    body = sse_events(
-        state.store,
-        waker(),
-        after,
-        max_seconds=float(settings.stream_max_seconds),
-        heartbeat=float(settings.stream_heartbeat_seconds),
-        claim_id=claim_id,
-    )
-    response = Response(stream_with_context(body), mimetype="text/event-stream")
+    slot = stream_slot()
+    try:
+        body = sse_events(
+            state.store,
+            waker(),
+            after,
+            max_seconds=float(settings.stream_max_seconds),
+            heartbeat=float(settings.stream_heartbeat_seconds),
+            claim_id=claim_id,
+        )
+        response = Response(stream_with_context(body), mimetype="text/event-stream")
+    except BaseException:
+        slot.release()
+        raise
+    response.call_on_close(slot.release)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
     return response
@@ -258,8 +268,10 @@ class StreamQuerySchema(Schema):
     """Query of ``GET /v1/events/stream``."""
 
     after = fields.Integer(
-        validate=validate.Range(min=0, max=_MAX_POSITION),
-        metadata={"description": "Start after this position (Last-Event-ID wins when sent)."},
+        metadata={
+            "description": "Start after this position (Last-Event-ID wins when sent).",
+            "minimum": 0, "maximum": MAX_POSITION,
+        },
     )
     claim_id = fields.UUID(metadata={"description": "Only this claim's events."})
 
@@ -284,7 +296,8 @@ class Stream(MethodView):
         200,
         description="text/event-stream: `id:` is the position, `data:` the envelope as JSON;"
         " comment lines are heartbeats. The stream ends after LEDGER_STREAM_MAX_SECONDS;"
-        " reconnect with Last-Event-ID.",
+        " reconnect with Last-Event-ID. A token holds at most LEDGER_STREAM_LIMIT streams"
+        " at once (429 too-many-streams beyond).",
         content_type="text/event-stream",
     )
     def get(self, _headers: dict[str, Any], query: dict[str, Any]) -> Response:

@@ -58,6 +58,8 @@ def bad_values(tmp_path: Path) -> dict[str, str]:
         "LEDGER_REVIEW_AUTHOR_URL": "ftp://example.org",
         "LEDGER_STREAM_MAX_SECONDS": "0",
         "LEDGER_STREAM_HEARTBEAT_SECONDS": "1.5",
+        "LEDGER_STREAM_LIMIT": "0",
+        "LEDGER_STREAM_HUB": "maybe",
         "LEDGER_HOST": "0.0.0.0 8000",
         "LEDGER_PORT": "70000",
         "LEDGER_WORKERS": "many",
@@ -187,6 +189,8 @@ def test_no_other_module_reads_the_environment() -> None:
         ROOT / "api" / "metrics.py", ROOT / "api" / "gunicorn_conf.py",
         # serve hands its environment on to gunicorn, whose app reads it through Settings
         ROOT / "api" / "commands" / "serve.py",
+        # CLAIMLEDGER_RUN_DIR is the gunicorn master's contract with its workers
+        ROOT / "api" / "streamslots.py",
     }
     for package in ("api", "workers", "ledger"):
         for path in (ROOT / package).rglob("*.py"):
