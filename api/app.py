@@ -27,6 +27,7 @@ from .ratelimit import init_rate_limits
 from .resources import claimreview, claims, entries, events, imports, stream, tokens
 from .resources import log as log_resource
 from .resources import projections as projections_resource
+from .resources import tlog as tlog_resource
 from .responses import API_CSP, SECURITY_HEADERS
 from .schemas import ProblemSchema
 from .settings import Settings
@@ -138,6 +139,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_field(field_class, kind, fmt)
     api.register_blueprint(log_resource.blp)  # the verifiable log: checkpoint, key, proofs
     state.append_hooks.append(log_resource.checkpoint_after_append)
+    api.register_blueprint(tlog_resource.blp)  # the same log as C2SP tlog-tiles
     for blueprint in (
         claims.blp, entries.blp, events.blp, imports.blp, tokens.blp, health_blp, metrics_blp,
     ):
@@ -176,8 +178,13 @@ def _finish_request(response: Response) -> Response:
     if "content-security-policy" not in present:
         headers.add("Content-Security-Policy", _DOCS_CSP if path == "/docs" else API_CSP)
     who = principal()
-    # whatever answers a request that carries credentials is never stored (errors too)
-    if who.token_id is not None or "Authorization" in req.headers or not path.startswith("/v1/"):
+    # whatever answers a request that carries credentials is never stored (errors too);
+    # anonymous tiles (public read) keep the caching their view chose
+    if (
+        who.token_id is not None
+        or "Authorization" in req.headers
+        or not path.startswith(("/v1/", "/tlog/"))
+    ):
         if "cache-control" in present:
             headers["Cache-Control"] = "no-store"
         else:

@@ -19,7 +19,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from ledger.checkpoint import CheckpointError
 from ledger.envelope import RecordedEvent
 from ledger.log import LogService
-from ledger.store.tree import TreeSizeError
+from ledger.store.tree import StoredCheckpoint, TreeSizeError
 
 from ..auth import principal, requires
 from ..errors import Problem
@@ -66,6 +66,11 @@ def log_service() -> LogService:
 def checkpoint_after_append(_events: Sequence[RecordedEvent]) -> None:
     """Append hook: issue a checkpoint, at most one per LEDGER_CHECKPOINT_INTERVAL."""
     log_service().after_append()
+
+
+def served_note(checkpoint: StoredCheckpoint) -> str:
+    """The checkpoint's note as served: the log's signature, then any witness cosignatures."""
+    return checkpoint.note
 
 
 def require_auditor() -> None:
@@ -212,14 +217,14 @@ class Checkpoint(MethodView):
         """
         size = query.get("size")
         if size is None:
-            return Response(log_service().current().note, mimetype="text/plain")
+            return Response(served_note(log_service().current()), mimetype="text/plain")
         stored = log_service().at(size)
         if stored is None:
             raise Problem(
                 404, f"No checkpoint was signed for a tree of size {size}; GET"
                 " /v1/log/checkpoints lists the sizes that were.", slug="no-checkpoint",
             )
-        return Response(stored.note, mimetype="text/plain")
+        return Response(served_note(stored), mimetype="text/plain")
 
 
 @blp.route("/checkpoints")

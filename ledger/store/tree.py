@@ -292,6 +292,15 @@ class TreeStore(ABC):
 
         return self._compute(compute, second)
 
+    def tree_hashes(self, level: int, start: int, count: int) -> list[bytes]:
+        """The hashes of tree level ``level``, indexes ``start`` to ``start + count - 1``
+        (a tile's hashes), in one query; ``TreeSizeError`` (beyond head) if not all exist."""
+        if level < 0 or start < 0 or count < 1:
+            raise TreeSizeError(f"no hashes at level {level} from {start} ({count})")
+        keys = [(level, index) for index in range(start, start + count)]
+        nodes = self._fetch(keys, (start + count) << level)
+        return [nodes[key] for key in keys]
+
     # --- building ---------------------------------------------------------------------
     def backfill_nodes(self, progress: Callable[[int], Any] | None = None) -> int:
         """Build the nodes of a log that predates them; returns how many events it covered.
