@@ -36,6 +36,8 @@ from .state import ledger_state
 from .tokens import ROLES
 
 _MAX_POSITION = 2**63 - 1
+#: the most events one page of a claim's history holds (and its default size)
+HISTORY_LIMIT = 1000
 _TIME = {"format": "date-time"}
 
 
@@ -186,6 +188,15 @@ class HistoryQuerySchema(Schema):
     """Query of ``GET /v1/claims/{id}/history``."""
 
     as_of = Timestamp(metadata={"description": "Only the events recorded by this time."})
+    after = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=_MAX_POSITION),
+        metadata={"description": "Answer the events with a version greater than this."},
+    )
+    limit = fields.Integer(
+        load_default=HISTORY_LIMIT, validate=validate.Range(min=1, max=HISTORY_LIMIT),
+        metadata={"description": "At most this many events (a page; follow next_after)."},
+    )
     proofs = fields.Boolean(
         load_default=False,
         metadata={"description": "Add the signed checkpoint and each event's inclusion proof"
@@ -323,10 +334,15 @@ class ClaimSchema(Schema):
 
 
 class HistorySchema(Schema):
-    """A claim's events in version order."""
+    """A page of a claim's events in version order; ask again with ``after=next_after``."""
 
     claim_id = fields.UUID(required=True)
     events = fields.List(fields.Nested(EventSchema), required=True)
+    next_after = fields.Integer(
+        required=True,
+        metadata={"description": "The last version on this page (``after`` when it is empty);"
+                  " a ``Link: rel=next`` header says more events follow."},
+    )
     checkpoint = fields.String(
         metadata={"description": "With proofs=true: the signed checkpoint note the proofs"
                   " are against."},

@@ -10,6 +10,7 @@ root it serves is taken from a signed note, never from its JSON.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import tempfile
@@ -87,13 +88,27 @@ class RemoteLog:
             raise RemoteError("GET /v1/log/proof/consistency: no proof in the answer")
         return proof
 
-    def history(self, claim_id: str) -> dict[str, Any]:
-        """A claim's history with its checkpoint and inclusion proofs."""
+    def history(self, claim_id: str, after: int = 0) -> dict[str, Any]:
+        """A page of a claim's history (versions after ``after``) with its checkpoint and
+        inclusion proofs."""
         path = f"/v1/claims/{urllib.parse.quote(claim_id, safe='')}/history"
-        body = self._json(path, {"proofs": "true"})
+        params: dict[str, Any] = {"proofs": "true"}
+        if after:
+            params["after"] = after
+        body = self._json(path, params)
         if not isinstance(body, dict) or not isinstance(body.get("events"), list):
             raise RemoteError(f"GET {path}: no events in the answer")
         return body
+
+    def history_pages(self, claim_id: str) -> list[dict[str, Any]]:
+        """Every page of a claim's history, following ``next_after`` to the end."""
+        pages = [self.history(claim_id)]
+        while pages[-1]["events"] and isinstance(pages[-1].get("next_after"), int):
+            page = self.history(claim_id, pages[-1]["next_after"])
+            if not page["events"]:
+                break
+            pages.append(page)
+        return pages
 
 
 @dataclass(slots=True)
@@ -199,28 +214,10 @@ def verify_remote(
     newest = note
     report.lines.append(f"checkpoint: size {_size(note, verifier_key)}, signature verified")
     if claim_id is not None:
-        body = log.history(claim_id)
-        history_note = body.get("checkpoint")
-        if not isinstance(history_note, str):
-            report.result.fail("checkpoint", None, "the history came without a checkpoint")
+        checked_note = _verify_claim(log, report, claim_id, note, verifier_key)
+        if checked_note is None:
             return report
-        checked = report.merge(
-            verify_history(body["events"], history_note, verifier_key, claim_id=claim_id)
-        )
-        if checked.checkpoint is None:
-            return report
-        if checked.ok:
-            report.lines.append(
-                f"claim {claim_id}: {len(body['events'])} events, payloads, chain and inclusion"
-                f" proofs verified against size {checked.checkpoint.size}"
-            )
-        if checked.redacted:
-            report.lines.append(
-                f"redacted payloads (hash kept, not checkable) at positions {checked.redacted}"
-            )
-        smaller, larger = sorted((note, history_note), key=lambda n: _size(n, verifier_key))
-        _consistent(log, report, smaller, larger, verifier_key, "the log's checkpoint")
-        newest = larger
+        newest = checked_note
     saved = read_state(state) if state is not None else None
     if saved is not None:
         _consistent_with_saved(log, report, saved, newest, verifier_key)
@@ -230,6 +227,49 @@ def verify_remote(
         save_state(state, newest)
         report.lines.append(f"state saved to {state}")
     return report
+
+
+def _verify_claim(
+    log: RemoteLog, report: RemoteReport, claim_id: str, note: str, verifier_key: str
+) -> str | None:
+    """Verify every page of a claim's history, each against the checkpoint it came with,
+    and those checkpoints consistent with each other and the log's; the newest note."""
+    notes = [note]
+    start, start_leaf, count = 0, None, 0
+    redacted: list[int] = []
+    for body in log.history_pages(claim_id):
+        history_note = body.get("checkpoint")
+        if not isinstance(history_note, str):
+            report.result.fail("checkpoint", None, "the history came without a checkpoint")
+            return None
+        events = body["events"]
+        checked = report.merge(verify_history(
+            events, history_note, verifier_key, claim_id=claim_id, start=start,
+            start_leaf=start_leaf,
+        ))
+        if checked.checkpoint is None:
+            return None
+        redacted += checked.redacted
+        notes.append(history_note)
+        count += len(events)
+        last = events[-1] if events else {}
+        start = last.get("version", start) if isinstance(last.get("version"), int) else start
+        start_leaf = last.get("leaf_hash") if isinstance(last.get("leaf_hash"), str) else None
+    sizes = {n: _size(n, verifier_key) for n in notes}
+    if report.result.ok:
+        report.lines.append(
+            f"claim {claim_id}: {count} events, payloads, chain and inclusion"
+            f" proofs verified against size {max(sizes[n] for n in notes[1:])}"
+        )
+    if redacted:
+        report.lines.append(
+            f"redacted payloads (hash kept, not checkable) at positions {redacted}"
+        )
+    ordered = sorted(dict.fromkeys(notes), key=lambda n: sizes[n])
+    pairs = list(itertools.pairwise(ordered)) or [(note, note)]
+    for smaller, larger in pairs:
+        _consistent(log, report, smaller, larger, verifier_key, "the log's checkpoint")
+    return ordered[-1]
 
 
 def _size(note: str, key: str) -> int:

@@ -173,11 +173,16 @@ def verify_history(
     *,
     claim_id: str | None = None,
     origin: str | None = None,
+    start: int = 0,
+    start_leaf: str | None = None,
 ) -> VerificationResult:
     """Check a claim's history: payload hashes, leaf hashes, chain, versions, proofs.
 
     With a checkpoint note and verifier key, its signature is checked and every event's
     inclusion proof is verified against its root; without, only the history itself.
+    ``start`` checks a page that begins after version ``start``: its first event links to
+    ``start_leaf`` (the previous page's last leaf hash) when given, else its ``prev_hash``
+    is taken as the link (its inclusion proof still ties it to the tree).
     """
     result = VerificationResult()
     tree = None
@@ -192,7 +197,13 @@ def verify_history(
 
     expected_claim = claim_id
     prev_leaf: bytes | None = None
-    prev_version, prev_position = 0, 0
+    prev_version, prev_position = start, 0
+    if start:
+        anchor = start_leaf if start_leaf is not None else events[0].get("prev_hash")
+        try:
+            prev_leaf = bytes.fromhex(anchor) if isinstance(anchor, str) else None
+        except ValueError:
+            prev_leaf = None
     for number, event in enumerate(events, start=1):
         result.checks["format"] += 1
         problem = _format_problem(event)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from flask import Response, request
@@ -51,6 +52,10 @@ _SOURCE_HEADER = {
 }
 _ETAG_HEADER = {
     "ETag": {"description": 'The claim version, quoted: "3"', "schema": {"type": "string"}}
+}
+_LINK_HEADER = {
+    "Link": {"description": 'The next page while more follow: <...?after=N&limit=L>; rel="next"',
+             "schema": {"type": "string"}}
 }
 
 
@@ -173,36 +178,79 @@ class History(MethodView):
     @requires("reader")
     @blp.arguments(ReadHeadersSchema(), location="headers")
     @blp.arguments(HistoryQuerySchema(), location="query")
-    @blp.response(200, HistorySchema, headers=_ETAG_HEADER)
+    @blp.response(200, HistorySchema, headers={**_ETAG_HEADER, **_LINK_HEADER})
     @blp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
-    def get(self, _headers: dict[str, Any], query: dict[str, str], claim_id: UUID) -> Response:
-        """A claim's events in version order (those recorded by ``as_of``, if given).
+    def get(self, _headers: dict[str, Any], query: dict[str, Any], claim_id: UUID) -> Response:
+        """A page of a claim's events in version order (those recorded by ``as_of``, if given).
 
-        ``proofs=true`` (auditor role) adds the signed checkpoint and, on each event,
-        ``leaf_index`` and ``inclusion_proof`` against it.
+        ``after`` and ``limit`` (at most 1000, the default) page through it as
+        ``GET /v1/events`` pages the log: ask again with ``after=next_after``; a
+        ``Link: rel=next`` header is present while more events follow. ``proofs=true``
+        (auditor role) adds the signed checkpoint and, on each event, ``leaf_index`` and
+        ``inclusion_proof`` against it.
         """
-        as_of = query.get("as_of")
+        store = ledger_state().store
+        page = HistoryPage(str(claim_id), query)
         if not query.get("proofs"):
-            return _history_text(str(claim_id), as_of)
+            envelopes = store.read_claim_json(
+                page.claim_id, as_of=page.as_of, after=page.after, limit=page.limit + 1
+            )
+            more = page.check(envelopes)
+            envelopes = envelopes[: page.limit]
+            tag = envelopes_etag(envelopes) if envelopes else None
+            headers = page.headers(tag, [v for v, _ in envelopes], more)
+            unchanged = _not_modified(headers["ETag"], "log") if "ETag" in headers else None
+            if unchanged is not None:
+                return unchanged
+            events = ",".join(text for _, text in envelopes)
+            return json_text_response(
+                f'{{"claim_id":"{claim_id}","events":[{events}],'
+                f'"next_after":{page.next_after([v for v, _ in envelopes])}}}',
+                headers=headers,
+            )
         log.require_auditor()
-        events = ledger_state().store.read_claim(str(claim_id), as_of=as_of)
-        if not events:
-            raise ClaimNotFound(claim_id)
-        body = {"claim_id": str(claim_id), "events": [e.to_json() for e in events]}
-        body.update(log.history_with_proofs(events))
-        return json_response(body)
+        records = store.read_claim(
+            page.claim_id, as_of=page.as_of, after=page.after, limit=page.limit + 1
+        )
+        more = page.check(records)
+        records = records[: page.limit]
+        versions = [e.version for e in records]
+        body: dict[str, Any] = {"claim_id": page.claim_id, "events": []}
+        if records:
+            body.update(log.history_with_proofs(records))
+        body["next_after"] = page.next_after(versions)
+        redacted = sum(1 for e in records if e.data is None)
+        tag = etag(versions[-1], redacted) if records else None
+        return json_response(body, headers=page.headers(tag, versions, more))
 
 
-def _history_text(claim_id: str, as_of: str | None) -> Response:
-    """History without proofs: the envelopes as the store wrote them, not re-encoded."""
-    envelopes = ledger_state().store.read_claim_json(claim_id, as_of=as_of)
-    if not envelopes:
-        raise ClaimNotFound(claim_id)
-    headers: dict[str, str] = {}
-    if as_of is None:
-        tag = headers["ETag"] = envelopes_etag(envelopes)
-        unchanged = _not_modified(tag, "log")
-        if unchanged is not None:
-            return unchanged
-    events = ",".join(text for _, text in envelopes)
-    return json_text_response(f'{{"claim_id":"{claim_id}","events":[{events}]}}', headers=headers)
+class HistoryPage:
+    """One page of ``/history``: its bounds, its 404, its ``next_after`` and headers."""
+
+    def __init__(self, claim_id: str, query: dict[str, Any]) -> None:
+        self.claim_id = claim_id
+        self.query = query
+        self.as_of: str | None = query.get("as_of")
+        self.after: int = query["after"]
+        self.limit: int = query["limit"]
+
+    def check(self, rows: list[Any]) -> bool:
+        """404 for a claim with no events (as of ``as_of``); whether more rows follow."""
+        if not rows and (self.after == 0 or not ledger_state().store.claim_version(self.claim_id)):
+            raise ClaimNotFound(self.claim_id)
+        return len(rows) > self.limit
+
+    def next_after(self, versions: list[int]) -> int:
+        """The version to ask after for the next page."""
+        return versions[-1] if versions else self.after
+
+    def headers(self, tag: str | None, versions: list[int], more: bool) -> dict[str, str]:
+        """``ETag`` (of the page, when not replaying) and ``Link: rel=next``."""
+        headers: dict[str, str] = {}
+        if self.as_of is None and tag is not None:
+            headers["ETag"] = tag
+        if more:
+            args = {k: v for k, v in request.args.items() if k not in ("after", "limit")}
+            args.update(after=str(versions[-1]), limit=str(self.limit))
+            headers["Link"] = f'<{request.path}?{urlencode(args)}>; rel="next"'
+        return headers

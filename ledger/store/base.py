@@ -228,18 +228,32 @@ class EventStore(TreeStore, SessionStore, ABC):
         """Begin a write transaction under the ledger's append lock."""
 
     @abstractmethod
-    def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
-        """A claim's events in version order, optionally only those recorded by ``as_of``."""
+    def read_claim(
+        self, claim_id: str, *, as_of: str | None = None, after: int = 0,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        """A claim's events in version order, optionally only those recorded by ``as_of``;
+        a page of them with ``after`` (versions greater than it) and ``limit``."""
 
     def read_claim_json(
-        self, claim_id: str, *, as_of: str | None = None
+        self, claim_id: str, *, as_of: str | None = None, after: int = 0,
+        limit: int | None = None,
     ) -> list[tuple[int, str]]:
         """A claim's events as ``(version, envelope as compact JSON text)``: what
         ``to_json`` gives, for answers that only pass the envelopes on."""
         return [
             (e.version, _envelope_text(e.to_json()))
-            for e in self.read_claim(claim_id, as_of=as_of)
+            for e in self.read_claim(claim_id, as_of=as_of, after=after, limit=limit)
         ]
+
+    @abstractmethod
+    def claim_version(self, claim_id: str) -> int:
+        """A claim's last version (0 when it has no events): one index seek."""
+
+    @abstractmethod
+    def claim_corrections(self, claim_id: str) -> list[RecordedEvent]:
+        """A claim's ``EntryCorrected`` events in version order (what voids and corrects
+        its entries), without reading the rest of its events."""
 
     @abstractmethod
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:

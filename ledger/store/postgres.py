@@ -236,17 +236,40 @@ class PostgresEventStore(PostgresTreeReads, PostgresSessions, EventStore):
                 raise
 
     # --- reads --------------------------------------------------------------
-    def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
+    def read_claim(
+        self, claim_id: str, *, as_of: str | None = None, after: int = 0,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        where = " WHERE e.claim_id = %s"
+        params: list[Any] = [claim_id]
+        if after:
+            where += " AND e.version > %s"
+            params.append(after)
+        if as_of is not None:
+            where += " AND e.recorded_at <= %s"
+            params.append(normalize_time(as_of))
+        where += " ORDER BY e.version"
+        if limit is not None:
+            where += " LIMIT %s"
+            params.append(limit)
         with self._connection() as conn:
-            if as_of is None:
-                cur = conn.execute(
-                    _SELECT + " WHERE e.claim_id = %s ORDER BY e.version", (claim_id,)
-                )
-            else:
-                cur = conn.execute(
-                    _SELECT + " WHERE e.claim_id = %s AND e.recorded_at <= %s ORDER BY e.version",
-                    (claim_id, normalize_time(as_of)),
-                )
+            return [event_from_row(r) for r in conn.execute(_SELECT + where, params)]
+
+    def claim_version(self, claim_id: str) -> int:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT version FROM events WHERE claim_id = %s ORDER BY version DESC LIMIT 1",
+                (claim_id,),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    def claim_corrections(self, claim_id: str) -> list[RecordedEvent]:
+        with self._connection() as conn:
+            cur = conn.execute(
+                _SELECT + " WHERE e.claim_id = %s AND e.type = 'EntryCorrected'"
+                " ORDER BY e.version",
+                (claim_id,),
+            )
             return [event_from_row(r) for r in cur]
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:

@@ -124,6 +124,25 @@ _ENVELOPES = (
 
 
 
+def _claim_page(
+    claim_id: str, as_of: str | None, after: int, limit: int | None
+) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE, ORDER and LIMIT of a page of one claim's events, with its parameters."""
+    where = " WHERE e.claim_id = ?"
+    params: list[Any] = [claim_id]
+    if after:
+        where += " AND e.version > ?"
+        params.append(after)
+    if as_of is not None:
+        where += " AND e.recorded_at <= ?"
+        params.append(normalize_time(as_of))
+    where += " ORDER BY e.version"
+    if limit is not None:
+        where += " LIMIT ?"
+        params.append(limit)
+    return where, tuple(params)
+
+
 def _with_redaction(envelope: str, actor: str, reason: str, redacted_at: str) -> str:
     """An ``_ENVELOPES`` text with its redaction added last, as ``to_json`` places it."""
     redaction = {"actor": actor, "reason": reason, "redacted_at": redacted_at}
@@ -402,37 +421,43 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, EventStore):
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def read_claim(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
+    def read_claim(
+        self, claim_id: str, *, as_of: str | None = None, after: int = 0,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        where, params = _claim_page(claim_id, as_of, after, limit)
         with self._guard() as conn:
-            if as_of is None:
-                rows = conn.execute(
-                    _SELECT + " WHERE e.claim_id = ? ORDER BY e.version", (claim_id,)
-                )
-            else:
-                rows = conn.execute(
-                    _SELECT + " WHERE e.claim_id = ? AND e.recorded_at <= ? ORDER BY e.version",
-                    (claim_id, normalize_time(as_of)),
-                )
-            return [_row(r) for r in rows]
+            return [_row(r) for r in conn.execute(_SELECT + where, params)]
 
     def read_claim_json(
-        self, claim_id: str, *, as_of: str | None = None
+        self, claim_id: str, *, as_of: str | None = None, after: int = 0,
+        limit: int | None = None,
     ) -> list[tuple[int, str]]:
         # SQLite writes the envelope: the payload text is passed through, not decoded
         # and encoded again (a third of a history answer's time)
+        where, params = _claim_page(claim_id, as_of, after, limit)
         with self._guard() as conn:
-            if as_of is None:
-                rows = conn.execute(_ENVELOPES + " WHERE e.claim_id = ? ORDER BY e.version",
-                                    (claim_id,))
-            else:
-                rows = conn.execute(
-                    _ENVELOPES + " WHERE e.claim_id = ? AND e.recorded_at <= ? ORDER BY e.version",
-                    (claim_id, normalize_time(as_of)),
-                )
+            rows = conn.execute(_ENVELOPES + where, params)
             return [
                 (version, text if actor is None else _with_redaction(text, actor, reason, at))
                 for version, text, actor, reason, at in rows
             ]
+
+    def claim_version(self, claim_id: str) -> int:
+        with self._guard() as conn:
+            row = conn.execute(
+                "SELECT version FROM events WHERE claim_id = ? ORDER BY version DESC LIMIT 1",
+                (claim_id,),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    def claim_corrections(self, claim_id: str) -> list[RecordedEvent]:
+        with self._guard() as conn:
+            rows = conn.execute(
+                _SELECT + " WHERE e.claim_id = ? AND e.type = 'EntryCorrected' ORDER BY e.version",
+                (claim_id,),
+            )
+            return [_row(r) for r in rows]
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         with self._guard() as conn:

@@ -19,7 +19,7 @@ from ledger.envelope import RecordedEvent
 from ledger.log import LogService
 from ledger.store import EventStore, open_store
 
-from .log_support import BACKENDS, grow, new_store, raw, story, unguard
+from .log_support import BACKENDS, grow, new_store, note, raw, story, unguard
 
 ORIGIN = "ledger.example.org/log"
 
@@ -199,3 +199,18 @@ def test_after_a_key_rotation_the_auditor_pins_the_new_key_and_keeps_the_saved_s
         thread.join(timeout=10)
     old = CliRunner().invoke(cli_module.cli, ["verify", "--url", served.base, "--key", pinned])
     assert old.exit_code == 1  # the server still signing with the old key is refused
+
+
+def test_a_claim_longer_than_a_page_is_verified_page_by_page(served: Served) -> None:
+    claim = served.claims[0]
+    served.store.append([note(claim, f"page note {i}") for i in range(1_050)], actor="desk")
+    LogService.open(served.store, served.key_path, ORIGIN).issue()
+    total = len(served.store.read_claim(claim))
+    result = served.verify("--claim", claim)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"claim {claim}: {total} events" in result.output
+    second_page = served.store.read_claim(claim, after=1_000, limit=1)[0]
+    served.sql(f"UPDATE events SET actor = 'mallory' WHERE position = {second_page.position}")
+    tampered = served.verify("--claim", claim)
+    assert tampered.exit_code == 1
+    assert f"at position {second_page.position}: leaf check failed" in tampered.stderr

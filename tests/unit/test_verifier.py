@@ -134,6 +134,20 @@ def test_history_alone_without_a_checkpoint() -> None:
     assert result.checks["inclusion"] == 0
 
 
+def test_a_page_of_a_history_verifies_from_where_it_starts() -> None:
+    events, note = _log().history("A")
+    page = events[2:]  # versions 3-5
+    anchored = v.verify_history(page, note, VKEY, claim_id="A", start=2,
+                                start_leaf=events[1]["leaf_hash"])
+    assert anchored.ok, anchored.summary()
+    assert anchored.checks["chain"] == 3
+    assert v.verify_history(page, note, VKEY, start=2).ok  # linked by its own prev_hash
+    assert _failures(v.verify_history(page, note, VKEY)) == {("version", 4), ("chain", 4)}
+    wrong = v.verify_history(page, note, VKEY, start=2, start_leaf=events[0]["leaf_hash"])
+    assert _failures(wrong) == {("chain", 4)}
+    assert _failures(v.verify_history(page, note, VKEY, start=3)) == {("version", 4)}
+
+
 def test_a_redacted_payload_still_verifies() -> None:
     events, note = _log().history("A")
     events[2]["data"] = None
