@@ -1,0 +1,144 @@
+"""C2SP tlog-cosignature v1 (Ed25519): witnesses' timestamped signatures on checkpoints.
+
+A cosignature is a signed-note signature line ``"\u2014 <name> base64(key id || u64
+timestamp || Ed25519 signature)"``. The signed message is ``"cosignature/v1\\n"``,
+``"time <timestamp>\\n"`` and then the checkpoint's whole note body. The key id is
+``SHA-256(name || 0x0A || 0x04 || public key)[:4]`` and a cosigner's verifier key is
+written ``<name>+<hex id>+<base64(0x04 || public key)>`` (https://c2sp.org/tlog-cosignature).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .checkpoint import CheckpointError, is_valid_key_name, public_key_bytes
+
+#: Signature type byte of an Ed25519 cosignature/v1 key (key ids and verifier keys).
+ALG_COSIGNATURE_V1 = 0x04
+#: The header line of the signed message (domain separation).
+HEADER = "cosignature/v1\n"
+
+_SIG_PREFIX = "\u2014 "
+_BLOB = 4 + 8 + 64
+_MAX_TIME = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class CosignerKey:
+    """A witness's public cosigning key: its name, key id and raw Ed25519 key."""
+
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+    def __str__(self) -> str:
+        """The ``<name>+<hex id>+<base64(0x04 || key)>`` form."""
+        return cosigner_key(self.name, self.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Cosignature:
+    """One verified cosignature: by whom, when (POSIX seconds), and its note line."""
+
+    name: str
+    timestamp: int
+    line: str
+
+
+def cosigner_key_id(name: str, public_key: Ed25519PublicKey | bytes) -> bytes:
+    """``SHA-256(name || 0x0A || 0x04 || public key)[:4]``."""
+    raw = public_key_bytes(public_key)
+    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + raw).digest()[:4]
+
+
+def cosigner_key(name: str, public_key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> str:
+    """A cosigner's verifier key string (signature type 0x04)."""
+    if not is_valid_key_name(name):
+        raise CheckpointError(f"invalid key name {name!r}")
+    raw = public_key_bytes(public_key)
+    encoded = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + raw).decode()
+    return f"{name}+{cosigner_key_id(name, raw).hex()}+{encoded}"
+
+
+def parse_cosigner_key(text: str) -> CosignerKey:
+    """Parse and check a cosigner verifier key (name, id, type 0x04, 32-byte key)."""
+    name, _, rest = text.strip().partition("+")
+    hex_id, _, b64 = rest.partition("+")
+    if not is_valid_key_name(name) or not re.fullmatch(r"[0-9a-fA-F]{8}", hex_id):
+        raise CheckpointError("malformed witness key")
+    try:
+        blob = base64.b64decode(b64.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise CheckpointError("malformed witness key") from None
+    if len(blob) != 33 or blob[0] != ALG_COSIGNATURE_V1:
+        raise CheckpointError("a witness key is type 0x04 (cosignature/v1) with a 32-byte key")
+    if cosigner_key_id(name, blob[1:]) != bytes.fromhex(hex_id):
+        raise CheckpointError("witness key id does not match its name and key")
+    return CosignerKey(name, bytes.fromhex(hex_id), blob[1:])
+
+
+def signed_message(body: str, timestamp: int) -> bytes:
+    """What a cosigner signs: the header, the time line and the checkpoint body."""
+    if not 0 <= timestamp <= _MAX_TIME:
+        raise CheckpointError("a cosignature timestamp is between 0 and 2**63 - 1")
+    return f"{HEADER}time {timestamp}\n{body}".encode()
+
+
+def cosign(body: str, name: str, key: Ed25519PrivateKey, timestamp: int) -> str:
+    """The cosignature line (newline-ended) of ``name`` over a checkpoint note body."""
+    if not is_valid_key_name(name):
+        raise CheckpointError(f"invalid key name {name!r}")
+    signature = key.sign(signed_message(body, timestamp))
+    blob = cosigner_key_id(name, key.public_key()) + timestamp.to_bytes(8, "big") + signature
+    return f"{_SIG_PREFIX}{name} {base64.b64encode(blob).decode()}\n"
+
+
+def split_note(note: str) -> tuple[str, list[str]]:
+    """A signed note's body (newline-ended) and its signature lines."""
+    split = note.find("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise CheckpointError("malformed note: no blank line before the signatures")
+    lines = note[split + 2 : -1].split("\n")
+    if not all(line.startswith(_SIG_PREFIX) for line in lines):
+        raise CheckpointError("malformed note: bad signature line")
+    return note[: split + 1], lines
+
+
+def verify_cosignatures(
+    note: str, keys: list[CosignerKey], *, now: int | None = None
+) -> dict[str, Cosignature]:
+    """The valid cosignatures on ``note`` by ``keys``, by key name (first valid one wins).
+
+    Lines by other keys are ignored; a line by a known key that fails to verify, or
+    (with ``now``) is timestamped in the future, does not count.
+    """
+    body, lines = split_note(note)
+    wanted = {(k.name, k.key_id): k for k in keys}
+    found: dict[str, Cosignature] = {}
+    for line in lines:
+        name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
+        try:
+            blob = base64.b64decode(b64.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            continue
+        key = wanted.get((name, blob[:4]))
+        if key is None or name in found or len(blob) != _BLOB:
+            continue
+        timestamp = int.from_bytes(blob[4:12], "big")
+        if timestamp > _MAX_TIME or (now is not None and timestamp > now):
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(key.public_key).verify(
+                blob[12:], signed_message(body, timestamp)
+            )
+        except InvalidSignature:
+            continue
+        found[name] = Cosignature(name, timestamp, line + "\n")
+    return found

@@ -1,0 +1,198 @@
+"""tlog-cosignature v1 and the witness's add-checkpoint decision, without I/O."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger import checkpoint as cp
+from ledger import cosignature, merkle, witness
+from ledger.hashing import leaf_hash
+
+ORIGIN = "ledger.example.org/witnessed"
+LOG_KEY = cp.generate_signing_key()
+LOG_VKEY = cp.parse_verifier_key(cp.verifier_key(ORIGIN, LOG_KEY.public_key()))
+LOGS = {ORIGIN: [LOG_VKEY]}
+WITNESS_KEY = cp.generate_signing_key()
+WITNESS = "witness.example.org/w1"
+
+
+class Log:
+    """A log of made-up leaves: roots, signed checkpoints and consistency proofs."""
+
+    def __init__(self, size: int, fork_at: int | None = None) -> None:
+        self.leaves = tuple(
+            leaf_hash(f"{i}{'-fork' if fork_at is not None and i >= fork_at else ''}".encode())
+            for i in range(size)
+        )
+
+    @cache  # noqa: B019 - a test helper living as long as the test
+    def node(self, level: int, index: int) -> bytes:
+        return merkle.root_from_leaves(self.leaves[index << level : (index + 1) << level])
+
+    def note(self, size: int, key: object = LOG_KEY, origin: str = ORIGIN) -> str:
+        root = merkle.root_at(size, self.node)
+        return cp.sign_checkpoint(origin, size, root, key)  # type: ignore[arg-type]
+
+    def proof(self, old: int, new: int) -> list[bytes]:
+        return merkle.consistency_proof(old, new, self.node) if 0 < old < new else []
+
+
+def request(old: int, proof: list[bytes], note: str) -> bytes:
+    lines = [f"old {old}", *(base64.b64encode(h).decode() for h in proof)]
+    return ("\n".join(lines) + "\n\n" + note).encode()
+
+
+def seen_of(log: Log, size: int) -> witness.Seen:
+    return witness.Seen(ORIGIN, size, merkle.root_at(size, log.node))
+
+
+# --- cosignatures ---------------------------------------------------------------------
+def test_a_cosignature_signs_the_header_the_time_and_the_note_body() -> None:
+    note = Log(5).note(5)
+    body = note[: note.find("\n\n") + 1]
+    line = cosignature.cosign(body, WITNESS, WITNESS_KEY, 1_679_315_147)
+    name, blob64 = line.removeprefix("\u2014 ").split(" ")
+    blob = base64.b64decode(blob64)
+    raw = cp.public_key_bytes(WITNESS_KEY)
+    assert name == WITNESS
+    assert blob[:4] == hashlib.sha256(WITNESS.encode() + b"\n\x04" + raw).digest()[:4]
+    assert int.from_bytes(blob[4:12], "big") == 1_679_315_147
+    message = b"cosignature/v1\ntime 1679315147\n" + body.encode()
+    WITNESS_KEY.public_key().verify(blob[12:], message)  # raises if not
+
+
+def test_a_cosigned_note_still_opens_with_the_log_key_and_yields_the_cosignature() -> None:
+    note = Log(5).note(5)
+    body = note[: note.find("\n\n") + 1]
+    cosigned = note + cosignature.cosign(body, WITNESS, WITNESS_KEY, 100)
+    assert cp.open_checkpoint(cosigned, LOG_VKEY).size == 5
+    key = cosignature.parse_cosigner_key(cosignature.cosigner_key(WITNESS, WITNESS_KEY))
+    found = cosignature.verify_cosignatures(cosigned, [key])
+    assert list(found) == [WITNESS]
+    assert found[WITNESS].timestamp == 100
+
+
+def test_a_cosignature_over_another_body_or_from_the_future_does_not_count() -> None:
+    log = Log(6)
+    key = cosignature.parse_cosigner_key(cosignature.cosigner_key(WITNESS, WITNESS_KEY))
+    other = log.note(5)
+    line = cosignature.cosign(other[: other.find("\n\n") + 1], WITNESS, WITNESS_KEY, 100)
+    assert cosignature.verify_cosignatures(log.note(6) + line, [key]) == {}
+    note = log.note(6)
+    late = cosignature.cosign(note[: note.find("\n\n") + 1], WITNESS, WITNESS_KEY, 10_000)
+    assert cosignature.verify_cosignatures(note + late, [key], now=9_999) == {}
+    assert WITNESS in cosignature.verify_cosignatures(note + late, [key], now=10_000)
+
+
+def test_a_log_key_is_not_a_witness_key_and_ids_differ_by_type() -> None:
+    with pytest.raises(cp.CheckpointError):
+        cosignature.parse_cosigner_key(str(LOG_VKEY))
+    witness_key = cosignature.cosigner_key(WITNESS, WITNESS_KEY)
+    with pytest.raises(cp.CheckpointError):
+        cp.parse_verifier_key(witness_key)
+    assert cosignature.cosigner_key_id(WITNESS, WITNESS_KEY.public_key()) != cp.key_id(
+        WITNESS, WITNESS_KEY.public_key()
+    )
+
+
+# --- add-checkpoint ----------------------------------------------------------------------
+def test_a_first_checkpoint_with_old_size_zero_is_accepted() -> None:
+    log = Log(9)
+    outcome = witness.decide(request(0, [], log.note(9)), LOGS, None)
+    assert isinstance(outcome, witness.Accepted)
+    assert outcome.seen == seen_of(log, 9)
+    assert outcome.body == log.note(9).split("\n\n")[0] + "\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(old=st.integers(1, 80), grow=st.integers(0, 80))
+def test_a_consistent_larger_checkpoint_is_accepted(old: int, grow: int) -> None:
+    log = Log(old + grow)
+    new = old + grow
+    outcome = witness.decide(request(old, log.proof(old, new), log.note(new)), LOGS,
+                             seen_of(log, old))
+    assert isinstance(outcome, witness.Accepted)
+    assert outcome.seen.size == new
+
+
+@settings(max_examples=60, deadline=None)
+@given(old=st.integers(1, 80), grow=st.integers(1, 80), data=st.data())
+def test_a_forked_log_signed_with_the_same_key_is_refused_422(
+    old: int, grow: int, data: st.DataObject
+) -> None:
+    honest = Log(old + grow)
+    fork_at = data.draw(st.integers(0, old - 1))
+    forked = Log(old + grow, fork_at=fork_at)
+    new = old + grow
+    outcome = witness.decide(
+        request(old, forked.proof(old, new), forked.note(new)), LOGS, seen_of(honest, old)
+    )
+    assert isinstance(outcome, witness.Refusal)
+    assert outcome.status == 422
+
+
+def test_a_stale_old_size_is_409_with_the_witness_size() -> None:
+    log = Log(20)
+    for old in (0, 5, 12):
+        outcome = witness.decide(request(old, log.proof(old, 20), log.note(20)), LOGS,
+                                 seen_of(log, 10))
+        assert outcome == witness.Refusal(409, "10\n", "text/x.tlog.size")
+    never = witness.decide(request(3, log.proof(3, 20), log.note(20)), LOGS, None)
+    assert never == witness.Refusal(409, "0\n", "text/x.tlog.size")
+
+
+def test_the_same_size_is_accepted_with_the_same_root_and_409_with_another() -> None:
+    log = Log(10)
+    again = witness.decide(request(10, [], log.note(10)), LOGS, seen_of(log, 10))
+    assert isinstance(again, witness.Accepted)
+    fork = Log(10, fork_at=4)
+    other = witness.decide(request(10, [], fork.note(10)), LOGS, seen_of(log, 10))
+    assert isinstance(other, witness.Refusal)
+    assert other.status == 409
+
+
+def test_unknown_logs_and_untrusted_signatures_are_404_and_403() -> None:
+    log = Log(4)
+    unknown = witness.decide(request(0, [], log.note(4, origin="other.example/log")), LOGS, None)
+    assert isinstance(unknown, witness.Refusal)
+    assert unknown.status == 404
+    impostor = witness.decide(request(0, [], log.note(4, key=cp.generate_signing_key())), LOGS,
+                              None)
+    assert isinstance(impostor, witness.Refusal)
+    assert impostor.status == 403
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"", b"old 1\n", b"old 01\n\nx\n", b"old -1\n\nx\n", b"new 0\n\nx\n",
+        b"old 0\nnot-base64\n\nx\n", b"old 0\n" + b"AAAA\n" + b"\nx\n", b"\xff\n\n",
+    ],
+)
+def test_a_malformed_request_is_400(raw: bytes) -> None:
+    outcome = witness.decide(raw, LOGS, None)
+    assert isinstance(outcome, witness.Refusal)
+    assert outcome.status == 400
+
+
+def test_an_old_size_past_the_checkpoint_or_a_proof_from_zero_is_400() -> None:
+    log = Log(8)
+    past = witness.decide(request(9, [], log.note(8)), LOGS, seen_of(Log(9), 9))
+    assert isinstance(past, witness.Refusal)
+    assert past.status == 400
+    stray = witness.decide(request(0, [bytes(32)], log.note(8)), LOGS, None)
+    assert isinstance(stray, witness.Refusal)
+    assert stray.status == 400
+
+
+def test_more_than_63_proof_lines_are_refused() -> None:
+    log = Log(8)
+    outcome = witness.decide(request(4, [bytes(32)] * 64, log.note(8)), LOGS, seen_of(log, 4))
+    assert isinstance(outcome, witness.Refusal)
+    assert outcome.status == 400
