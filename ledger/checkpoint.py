@@ -146,6 +146,7 @@ def save_signing_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: boo
         serialization.NoEncryption(),
     )
     target = Path(path)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not overwrite:
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

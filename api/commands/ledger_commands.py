@@ -43,6 +43,10 @@ def _time(value: str | None, name: str) -> str | None:
 @click.pass_obj
 def init(settings: Settings) -> None:
     """Create or migrate the store schema, build missing tree nodes, create the signing key."""
+    if not settings.data_dir.exists():  # readable by its owner only: keys and the database
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)  # whatever the umask
+        click.echo(f"created the data directory {settings.data_dir}")
     store = store_from(settings)
     from .log import init_log  # log imports this module
 

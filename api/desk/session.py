@@ -58,7 +58,7 @@ def load_or_create_secret(path: Path, timeout: float = 5.0) -> str:
             text = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
             text = ""
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -318,7 +319,7 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, EventStore):
                 return conn
             _INHERITED.append(conn)  # forked: never use (nor finalise) the parent's connection
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
@@ -564,6 +565,19 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, EventStore):
             else:
                 _INHERITED.append(conn)
             self._local.conn = None
+
+
+def _create_private(path: str) -> None:
+    """Create a missing database file (and its directory) readable by its owner only.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so all three
+    are 0600: they hold every payload, internal note and token hash.
+    """
+    if os.path.exists(path):
+        return
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # not creatable: sqlite3.connect reports why
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 #: below this much free space on its file system the database counts as full

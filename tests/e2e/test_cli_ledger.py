@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -212,3 +213,16 @@ def test_init_is_safe_to_repeat(tmp_path: Path) -> None:
     head = run(["export"], env).stdout
     run(["init"], env)
     assert run(["export"], env).stdout == head
+
+
+def test_init_creates_a_missing_data_directory_for_its_owner_only(tmp_path: Path) -> None:
+    env = ledger_env(tmp_path)
+    env["LEDGER_DATA_DIR"] = str(tmp_path / "not" / "there" / "yet")
+    env["LEDGER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'store' / 'ledger.db'}"
+    result = run(["init"], env)
+    data = tmp_path / "not" / "there" / "yet"
+    assert f"created the data directory {data}" in result.stdout
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "signing.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "store" / "ledger.db").stat().st_mode) == 0o600
+    run(["init"], env)  # and again, with everything in place

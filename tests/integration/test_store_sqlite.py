@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,3 +80,23 @@ class TestSQLiteStore(StoreContract):
         assert not conn.in_transaction
         assert [e.version for e in store.read_claim(claim)] == [1]
         assert store.append([note(claim)], actor=ACTOR)[0].version == 2
+
+
+def test_a_new_database_and_its_wal_and_shm_are_readable_by_the_owner_only(
+    tmp_path: Path,
+) -> None:
+    previous = os.umask(0o022)  # the usual umask, under which SQLite creates files 0644
+    try:
+        path = tmp_path / "new" / "ledger.db"
+        store = open_store(f"sqlite:///{path}")
+        store.init()
+        store.append([recorded(new_claim_id())], actor=ACTOR)
+        modes = {
+            name: stat.S_IMODE((path.parent / name).stat().st_mode)
+            for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm")
+        }
+        store.close()
+    finally:
+        os.umask(previous)
+    assert modes == {"ledger.db": 0o600, "ledger.db-wal": 0o600, "ledger.db-shm": 0o600}
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
