@@ -99,6 +99,11 @@ class Keys:
         return f"{self.ns}:building"
 
     @property
+    def redactions(self) -> str:
+        """Counter of the redactions purged from the views (``workers.purge``)."""
+        return f"{self.ns}:redactions"
+
+    @property
     def stats(self) -> str:
         """Hash of counters: jobs enqueued by kind, batches and events applied."""
         return f"{self.ns}:stats"
@@ -134,6 +139,11 @@ class PartitionKeys:
     def checkpoint(self) -> str:
         """The last log position applied to this partition (absent: no such generation)."""
         return self.prefix + "cp"
+
+    @property
+    def redactions(self) -> str:
+        """The partition's redaction marker: moved by every purge, checked by every batch."""
+        return self.prefix + "rx"
 
     @property
     def lock(self) -> str:

@@ -6,7 +6,9 @@ result stored verbatim; the claim records, the index changes and the partition's
 checkpoint are written by one Lua script that first checks the checkpoint is where the
 job left it. A worker killed at any instant therefore leaves either the whole batch or
 none of it, and two jobs on one partition can never interleave: the loser's check
-fails and it re-reads the checkpoint.
+fails and it re-reads the checkpoint. The script also checks the partition's redaction
+marker (``workers.purge``): a batch folded before a redaction was purged, possibly from
+a cached stream still holding the text, is refused, and the projector drops its cache.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import gc
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -54,6 +56,16 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def entry_args(claim_id: str, state: Mapping[str, Any] | None) -> list[str | int]:
+    """One claim's arguments to ``APPLY_CLAIMS`` (a batch's or a purge's): the same fields.
+
+    ``state`` None deletes the claim's record and its index memberships.
+    """
+    if state is None:
+        return [claim_id, "", "", ""]
+    return [claim_id, member(state), "\n".join(index_names(state)), dumps(state)]
+
+
 class StreamCache:
     """Recently folded claim streams, so a claim spread over batches is read once."""
 
@@ -61,6 +73,11 @@ class StreamCache:
         self.max_events = max_events
         self.size = 0
         self._streams: OrderedDict[str, list[RecordedEvent]] = OrderedDict()
+
+    def clear(self) -> None:
+        """Forget every stream (a redaction was purged: they may hold its text)."""
+        self._streams.clear()
+        self.size = 0
 
     def get(self, claim_id: str) -> list[RecordedEvent] | None:
         """A cached stream (marked as recently used), or None."""
@@ -93,6 +110,7 @@ class Projector:
         self.batches = 0
         self._apply_script = redis.register_script(APPLY_BATCH)
         self._writer: ThreadPoolExecutor | None = None
+        self._markers: dict[str, str] = {}
 
     def close(self) -> None:
         """Stop the thread that sends batches to Redis (started by the first ``run``)."""
@@ -143,6 +161,8 @@ class Projector:
                     if until is not None and after >= until:
                         break
                     limit = size if until is None else min(size, until - after)
+                    markers = dict(zip(mine, self.markers(
+                        [self.keys.part(generation, p) for p in mine]), strict=True))
                     page = self.store.read_all(after, limit)
                     if not page:
                         break
@@ -157,7 +177,7 @@ class Projector:
                         if expected[p] >= end:
                             continue
                         pk = self.keys.part(generation, p)
-                        args = self.prepare(pk, slices[p], end, expected[p])
+                        args = self.prepare(pk, slices[p], end, expected[p], markers[p])
                         future = writer.submit(self._apply_script, keys=[pk.checkpoint], args=args)
                         sent.append((p, end, len(slices[p]), future))
                         expected[p] = end
@@ -186,6 +206,18 @@ class Projector:
                 landed = False
         sent.clear()
         return landed
+
+    def markers(self, parts: Sequence[PartitionKeys]) -> list[str]:
+        """The partitions' redaction markers; drops the stream cache when one moved.
+
+        Read before the log is, so a batch folded from a stream that predates a purge
+        carries the old marker and ``APPLY_BATCH`` refuses it.
+        """
+        seen = [text(v) or "0" for v in self.redis.mget([pk.redactions for pk in parts])]
+        if any(self._markers.get(pk.prefix, v) != v for pk, v in zip(parts, seen, strict=True)):
+            self.cache.clear()
+        self._markers.update((pk.prefix, v) for pk, v in zip(parts, seen, strict=True))
+        return seen
 
     def _require(self, generation: int, partition: int) -> int:
         cp = self.checkpoint(generation, partition)
@@ -220,16 +252,14 @@ class Projector:
         return stream
 
     def prepare(
-        self, pk: PartitionKeys, events: Sequence[RecordedEvent], end: int, expected: int
+        self, pk: PartitionKeys, events: Sequence[RecordedEvent], end: int, expected: int,
+        marker: str,
     ) -> list[str | int]:
         """Fold the claims a batch touches into the arguments of ``APPLY_BATCH``."""
         states = self.fold_claims(events, end)
-        args: list[str | int] = [expected, end, pk.prefix]
+        args: list[str | int] = [expected, end, pk.prefix, marker]
         for claim_id, state in states.items():
-            if state is None:
-                args += [claim_id, "", "", ""]
-            else:
-                args += [claim_id, member(state), "\n".join(index_names(state)), dumps(state)]
+            args += entry_args(claim_id, state)
         return args
 
     def apply(
@@ -240,60 +270,74 @@ class Projector:
         Returns False (writing nothing) if the checkpoint is not ``expected``: another
         job got there first, or the generation is gone.
         """
-        args = self.prepare(pk, events, end, expected)
+        [marker] = self.markers([pk])
+        args = self.prepare(pk, events, end, expected, marker)
         return bool(self._apply_script(keys=[pk.checkpoint], args=args))
 
 
-#: One batch as one atomic server-side step: check the checkpoint, then for every claim
-#: replace its record and move its index memberships (old ones read from the record),
-#: then set the checkpoint. All keys share the checkpoint's hash tag (one cluster slot).
-APPLY_BATCH = """
+#: Lua: write the claims ``args[first..]`` (``entry_args``, four each) under ``prefix``:
+#: replace each record and move its index memberships (the old ones read from the
+#: record). Returns the names of the index sets the claims left (a purge reports them).
+APPLY_CLAIMS = """
+local function apply_claims(prefix, args, first)
+  local adds, removes = {}, {}
+  local function push(sets, name, value)
+    local list = sets[name]
+    if not list then list = {}; sets[name] = list end
+    list[#list + 1] = value
+  end
+  for i = first, #args, 4 do
+    local key = prefix .. 'c:' .. args[i]
+    local m, names, state = args[i + 1], args[i + 2], args[i + 3]
+    local new = {}
+    for name in string.gmatch(names, '[^\\n]+') do new[name] = true end
+    local old = redis.call('HMGET', key, 'member', 'index')
+    local kept = {}
+    if old[1] then
+      for name in string.gmatch(old[2] or '', '[^\\n]+') do
+        if old[1] == m and new[name] then kept[name] = true else push(removes, name, old[1]) end
+      end
+    end
+    if state == '' then
+      redis.call('DEL', key)
+    else
+      for name in pairs(new) do
+        if not kept[name] then push(adds, name, m) end
+      end
+      redis.call('HSET', key, 'state', state, 'member', m, 'index', names)
+    end
+  end
+  local left = {}
+  for name, members in pairs(removes) do
+    for j = 1, #members, 1000 do
+      redis.call('ZREM', prefix .. 'i:' .. name, unpack(members, j, math.min(j + 999, #members)))
+    end
+    if not adds[name] then left[#left + 1] = name end
+  end
+  for name, members in pairs(adds) do
+    local key = prefix .. 'i:' .. name
+    for j = 1, #members, 1000 do
+      local zargs = {}
+      for k = j, math.min(j + 999, #members) do
+        zargs[#zargs + 1] = 0
+        zargs[#zargs + 1] = members[k]
+      end
+      redis.call('ZADD', key, unpack(zargs))
+    end
+  end
+  return left
+end
+"""
+
+#: One batch as one atomic server-side step: check the checkpoint and the partition's
+#: redaction marker, write every claim (``APPLY_CLAIMS``), then set the checkpoint. All
+#: keys share the checkpoint's hash tag (one cluster slot).
+APPLY_BATCH = APPLY_CLAIMS + """
 local cp = redis.call('GET', KEYS[1])
 if cp == false or cp ~= ARGV[1] then return 0 end
 local prefix = ARGV[3]
-local adds, removes = {}, {}
-local function push(sets, name, value)
-  local list = sets[name]
-  if not list then list = {}; sets[name] = list end
-  list[#list + 1] = value
-end
-for i = 4, #ARGV, 4 do
-  local key = prefix .. 'c:' .. ARGV[i]
-  local m, names, state = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local new = {}
-  for name in string.gmatch(names, '[^\\n]+') do new[name] = true end
-  local old = redis.call('HMGET', key, 'member', 'index')
-  local kept = {}
-  if old[1] then
-    for name in string.gmatch(old[2] or '', '[^\\n]+') do
-      if old[1] == m and new[name] then kept[name] = true else push(removes, name, old[1]) end
-    end
-  end
-  if state == '' then
-    redis.call('DEL', key)
-  else
-    for name in pairs(new) do
-      if not kept[name] then push(adds, name, m) end
-    end
-    redis.call('HSET', key, 'state', state, 'member', m, 'index', names)
-  end
-end
-for name, members in pairs(removes) do
-  for j = 1, #members, 1000 do
-    redis.call('ZREM', prefix .. 'i:' .. name, unpack(members, j, math.min(j + 999, #members)))
-  end
-end
-for name, members in pairs(adds) do
-  local key = prefix .. 'i:' .. name
-  for j = 1, #members, 1000 do
-    local args = {}
-    for k = j, math.min(j + 999, #members) do
-      args[#args + 1] = 0
-      args[#args + 1] = members[k]
-    end
-    redis.call('ZADD', key, unpack(args))
-  end
-end
+if (redis.call('GET', prefix .. 'rx') or '0') ~= ARGV[4] then return 0 end
+apply_claims(prefix, ARGV, 5)
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """

@@ -1,4 +1,4 @@
-"""Commands over the verifiable log: verify, audit, checkpoint and redact (and init's part)."""
+"""Commands over the verifiable log: verify, audit and checkpoint (and init's part)."""
 
 from __future__ import annotations
 
@@ -73,20 +73,6 @@ def checkpoint(settings: Settings) -> None:
 
 
 @click.command()
-@click.argument("event_id")
-@click.option("--reason", required=True, help="why the payload must go (recorded for good)")
-@click.pass_obj
-def redact(settings: Settings, event_id: str, reason: str) -> None:
-    """Remove an event's payload (legal takedown); the leaf keeps its hash, proofs still hold."""
-    store = store_from(settings)
-    event = store.redact(event_id, actor=settings.actor, reason=reason)
-    click.echo(
-        f"redacted the payload of event {event.id} (position {event.position}, claim"
-        f" {event.claim_id}); payload_sha256 {event.payload_sha256} stays committed"
-    )
-
-
-@click.command()
 @click.option("--url", required=True, help="the ledger API, e.g. https://ledger.example.org")
 @click.option("--claim", "claim_id", help="also verify this claim's whole history")
 @click.option("--key", "key", help="the log's verifier key, pinned (name+id+key);"
@@ -119,5 +105,5 @@ def verify(
 
 def register(group: click.Group) -> None:
     """Add these commands to the CLI group."""
-    for command in (verify, audit, checkpoint, redact):
+    for command in (verify, audit, checkpoint):
         group.add_command(command)

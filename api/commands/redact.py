@@ -1,0 +1,109 @@
+"""``claimledger redact``: remove a payload from the store, then from everything derived.
+
+A redaction is a legal takedown, so the command reports success only once the views in
+Redis have forgotten the text too: it prints a ``store:`` line, then ``purged:`` lines
+(never the text itself, nor index names that may hold it), and exits non-zero, saying
+what is left, when Redis cannot be reached. ``--purge-only`` retries the purge.
+"""
+
+from __future__ import annotations
+
+import click
+from redis.exceptions import RedisError
+
+from ledger.errors import EventNotFound
+from ledger.scales import load_scales
+from ledger.store import EventStore
+from workers.config import connect
+from workers.purge import PurgeConflict, Purged, purge_claim
+
+from ..settings import Settings
+from ..viewsettings import view_config
+from .ledger_commands import store_from
+from .workers import _safe
+
+
+@click.command()
+@click.argument("event_id")
+@click.option("--reason", help="why the payload must go (recorded for good); required"
+              " unless --purge-only")
+@click.option("--purge-only", is_flag=True,
+              help="only purge an already redacted payload from the views (a retry)")
+@click.pass_obj
+def redact(settings: Settings, event_id: str, reason: str | None, purge_only: bool) -> None:
+    """Remove an event's payload (legal takedown) from the store and the views.
+
+    The leaf keeps the payload's hash, so every proof still holds.
+    """
+    store = store_from(settings)
+    if purge_only:
+        event = store.get_event(event_id)
+        if event is None:
+            raise EventNotFound(event_id)
+        if event.redaction is None:
+            raise click.ClickException(
+                f"event {event_id} is not redacted; run without --purge-only to redact it"
+            )
+        click.echo(f"store: the payload of event {event.id} was already redacted"
+                   f" (claim {event.claim_id})")
+    else:
+        if reason is None:
+            raise click.UsageError("Missing option '--reason'.")
+        event = store.redact(event_id, actor=settings.actor, reason=reason)
+        click.echo(
+            f"store: deleted the payload of event {event.id} (position {event.position},"
+            f" claim {event.claim_id}); payload_sha256 {event.payload_sha256} stays committed"
+        )
+    _forget(store)
+    _purge(settings, store, event.id, event.claim_id)
+
+
+def _forget(store: EventStore) -> None:
+    """Overwrite the deleted payload's pages and the write-ahead log (SQLite)."""
+    forget = getattr(store, "forget_deleted", None)
+    if forget is not None:
+        click.echo(f"store: {forget()}")
+
+
+def _purge(settings: Settings, store: EventStore, event_id: str, claim_id: str) -> None:
+    config = view_config(settings)
+    retry = f"claimledger redact {event_id} --purge-only"
+    try:
+        purged = purge_claim(connect(settings.redis_url, timeout=2.0), store, claim_id,
+                             keys=config.keys, scales=load_scales(config.scales_file))
+    except (RedisError, OSError) as exc:
+        raise click.ClickException(
+            f"purge FAILED: cannot reach Redis at {_safe(settings.redis_url)} ({exc}). The"
+            f" payload is gone from the store, but the views may still serve its text:"
+            f" run `{retry}` once Redis is back (or flush the views)."
+        ) from None
+    except PurgeConflict as exc:
+        raise click.ClickException(f"purge FAILED: {exc}; run `{retry}`") from None
+    for line in report(purged):
+        click.echo(line)
+
+
+def report(purged: Purged) -> list[str]:
+    """The ``purged:`` lines: each partition written, nothing of the text."""
+    if not purged.partitions:
+        return [f"purged: no views generation holds claim {purged.claim_id} (none built);"
+                f" redactions purged so far: {purged.redactions}"]
+    lines = []
+    for part in purged.partitions:
+        what = {
+            "rewritten": "its record folded again from the log without the payload",
+            "deleted": "its record deleted",
+            "absent": "no record of it",
+        }[part.outcome]
+        left = f", left {part.indexes_left} index set(s)" if part.indexes_left else ""
+        marker = ", redaction marker moved" if part.checked else " (generation being dropped)"
+        lines.append(f"purged: generation {part.generation} partition {part.partition}:"
+                     f" {what}{left}{marker}")
+    lines.append(f"purged: claim {purged.claim_id} from {len(purged.partitions)} views"
+                 f" partition(s); redactions purged so far: {purged.redactions}")
+    return lines
+
+
+def register(group: click.Group) -> None:
+    """Add this command to the CLI group."""
+    group.add_command(redact)
