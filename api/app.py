@@ -15,7 +15,7 @@ from flask_smorest.utils import prepare_response
 
 from ledger import fields as ledger_fields
 
-from . import errors, logs, projections
+from . import docs_ui, errors, logs, projections
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .commands.ledger_commands import store_from
 from .cors import init_cors
@@ -32,14 +32,6 @@ from .responses import API_CSP, SECURITY_HEADERS
 from .schemas import ProblemSchema
 from .settings import Settings
 from .state import EXTENSION, LedgerState, ledger_state
-
-#: the CDN the /docs page loads Swagger UI from (the page is served even when it is offline)
-SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
-_DOCS_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net;"
-    " style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src data: https:;"
-    " connect-src 'self'; frame-ancestors 'none'"
-)
 
 
 class LedgerFlask(Flask):
@@ -103,8 +95,6 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         DEBUG=False,  # FLASK_DEBUG in the environment must not turn debug mode on
         API_SPEC_OPTIONS={
@@ -148,6 +138,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     api.register_blueprint(projections_resource.blp)  # the views' status, rebuild and jobs
     stream.init_app(app)
+    docs_ui.init_app(app)  # /docs: Swagger UI from the installed package
     from .desk import init_app as init_desk  # the desk's pages (not in the OpenAPI document)
 
     init_desk(app)
@@ -176,7 +167,7 @@ def _finish_request(response: Response) -> Response:
         if low not in present:
             headers.add(name, value)
     if "content-security-policy" not in present:
-        headers.add("Content-Security-Policy", _DOCS_CSP if path == "/docs" else API_CSP)
+        headers.add("Content-Security-Policy", API_CSP)
     who = principal()
     # whatever answers a request that carries credentials is never stored (errors too);
     # anonymous tiles (public read) keep the caching their view chose

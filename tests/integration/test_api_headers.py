@@ -98,3 +98,27 @@ def test_ensure_sync_remembers_plain_functions_only() -> None:
     for _ in range(2):  # never remembered as plain: Flask's own answer each time
         with pytest.raises(RuntimeError, match="async"):
             app.ensure_sync(coroutine)
+
+
+def test_docs_and_their_assets_come_from_this_origin_only(api: ApiHarness) -> None:
+    page = api.client.get("/docs")
+    html = page.get_data(as_text=True)
+    assert "/docs/assets/swagger-ui-bundle.js" in html
+    assert "http" not in html.replace("<!DOCTYPE html>", "")  # no CDN, no other host
+    assert "<script>" not in html  # no inline script
+    for path, kind in (
+        ("/docs/assets/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/assets/swagger-init.js", "text/javascript"),
+        ("/docs/assets/swagger-ui.css", "text/css"),
+    ):
+        asset = api.client.get(path)
+        assert asset.status_code == 200, path
+        assert asset.headers["Content-Type"].startswith(kind)
+    for response in (page, asset):
+        csp = _once(response.headers, "Content-Security-Policy")
+        assert "script-src 'self';" in csp
+        assert "style-src 'self';" in csp
+        assert "unsafe-inline" not in csp
+        assert "http" not in csp
+    for missing in ("/docs/assets/index.html", "/docs/assets/..%2fREADME.md", "/docs/assets/"):
+        assert api.client.get(missing).status_code == 404, missing
