@@ -17,6 +17,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,12 +74,21 @@ class RemoteLog:
         except ValueError:
             raise RemoteError(f"GET {path}: the answer is not JSON") from None
 
-    def checkpoint(self) -> str:
-        """The latest signed checkpoint note."""
+    def checkpoint(self, size: int | None = None) -> str:
+        """The latest signed checkpoint note, or the one signed at exactly ``size``."""
         try:
-            return self._get("/v1/log/checkpoint").decode("utf-8")
+            params = None if size is None else {"size": size}
+            return self._get("/v1/log/checkpoint", params).decode("utf-8")
         except UnicodeDecodeError:
             raise RemoteError("GET /v1/log/checkpoint: the note is not UTF-8") from None
+
+    def events(self, after: int, limit: int) -> list[Any]:
+        """A page of the global feed: the events after position ``after``, at most ``limit``."""
+        body = self._json("/v1/events", {"after": after, "limit": limit})
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise RemoteError("GET /v1/events: no items in the answer")
+        return items
 
     def consistency(self, first: int, second: int) -> list[str]:
         """The consistency proof (hex) from size ``first`` to ``second``."""
@@ -119,12 +129,36 @@ class RemoteReport:
     checkpoint: cp.Checkpoint | None = None
     note: str | None = None
     lines: list[str] = field(default_factory=list)
+    #: the tree sizes whose signed checkpoints were verified
+    signed_sizes: set[int] = field(default_factory=set)
+    #: events checked (payload, leaf, chain), by a claim's history or a replay
+    events: int = 0
+    #: consistency proofs verified (two checkpoints of one size need none: roots compared)
+    consistency_proofs: int = 0
 
     def merge(self, other: VerificationResult) -> VerificationResult:
+        """Add ``other``'s checks and failures to this report; returns ``other``."""
         self.result.checks.update(other.checks)
         self.result.failures.extend(other.failures)
         self.result.redacted.extend(other.redacted)
         return other
+
+    @property
+    def proofs(self) -> int:
+        """Inclusion and consistency proofs verified."""
+        return self.result.checks["inclusion"] + self.consistency_proofs
+
+    def counts(self) -> str:
+        """What was checked, in counts: never an OK over nothing."""
+        return (
+            f"checked: {self.events} events, {self.proofs} proofs,"
+            f" {len(self.signed_sizes)} checkpoints"
+        )
+
+
+#: a further check of the newest checkpoint (e.g. its witnesses' cosignatures): it gets the
+#: log, the signed note (its signature by the log already verified) and the report to add to
+CheckpointCheck = Callable[[RemoteLog, str, RemoteReport], None]
 
 
 def _consistent(
@@ -140,6 +174,7 @@ def _consistent(
         proof = log.consistency(first, second)
     checked = report.merge(verify_checkpoint_consistency(old, new, proof, key))
     if checked.ok:
+        report.consistency_proofs += 1 if proof else 0
         report.lines.append(f"consistency: {what} (size {first}) is a prefix of size {second}")
 
 
@@ -176,17 +211,29 @@ def _consistent_with_saved(
             f"tree of size {old.size} is not a prefix of size {new.size}: {exc}",
         )
         return
+    report.consistency_proofs += 1 if proof else 0
     report.lines.append(
         f"consistency: the saved checkpoint (size {old.size}) is a prefix of size {new.size}"
     )
 
 
 def read_state(path: Path) -> str | None:
-    """The checkpoint note saved by the previous run, if any."""
+    """The checkpoint note saved by the previous run, if any.
+
+    The file is the note itself, or (written by ``verify --all``) a JSON object whose
+    ``note`` is it, beside the replay's own state.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    if text.startswith("{"):
+        try:
+            note = json.loads(text).get("note")
+        except (ValueError, AttributeError):
+            raise RemoteError(f"the state file {path} is not a saved checkpoint") from None
+        return note if isinstance(note, str) else None
+    return text
 
 
 def save_state(path: Path, note: str) -> None:
@@ -203,21 +250,32 @@ def save_state(path: Path, note: str) -> None:
 
 
 def verify_remote(
-    log: RemoteLog, verifier_key: str, *, claim_id: str | None = None, state: Path | None = None
+    log: RemoteLog,
+    verifier_key: str,
+    *,
+    claim_id: str | None = None,
+    state: Path | None = None,
+    checkpoint_checks: Sequence[CheckpointCheck] = (),
 ) -> RemoteReport:
-    """Check the log at ``log`` against the pinned key; saves the state only when all passed."""
+    """Check the log at ``log`` against the pinned key; saves the state only when all passed.
+
+    Each of ``checkpoint_checks`` is run on the newest checkpoint once its signature holds.
+    """
     cp.parse_verifier_key(verifier_key)  # a malformed pinned key is the caller's error
     report = RemoteReport()
     note = log.checkpoint()
     if not report.merge(verify_checkpoint(note, verifier_key)).ok:
         return report
     newest = note
+    report.signed_sizes.add(_size(note, verifier_key))
     report.lines.append(f"checkpoint: size {_size(note, verifier_key)}, signature verified")
     if claim_id is not None:
         checked_note = _verify_claim(log, report, claim_id, note, verifier_key)
         if checked_note is None:
             return report
         newest = checked_note
+    for check in checkpoint_checks:
+        check(log, newest, report)
     saved = read_state(state) if state is not None else None
     if saved is not None:
         _consistent_with_saved(log, report, saved, newest, verifier_key)
@@ -249,6 +307,8 @@ def _verify_claim(
         ))
         if checked.checkpoint is None:
             return None
+        report.signed_sizes.add(checked.checkpoint.size)
+        report.events += checked.checks["format"]
         redacted += checked.redacted
         notes.append(history_note)
         count += len(events)

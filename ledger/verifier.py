@@ -28,11 +28,14 @@ from . import hashing, merkle
 CHECKS = (
     "checkpoint",  # the checkpoint's signature and format
     "format",  # an event has every field, with the right types
+    "position",  # positions run 1, 2, 3, ... without a gap (a whole-log replay)
     "claim",  # every event belongs to the claim being checked
     "version",  # versions run 1, 2, 3, ... and positions increase
     "payload",  # payload_sha256 is the SHA-256 of the canonical data
     "leaf",  # leaf_hash is recomputed from the eleven committed fields
     "chain",  # prev_hash is the previous event's leaf hash (null for version 1)
+    "recorded_at",  # recorded_at never goes back (a whole-log replay)
+    "root",  # the replayed tree's root is the signed root (a whole-log replay)
     "inclusion",  # the leaf is in the checkpoint's tree, at index position - 1
     "consistency",  # a saved checkpoint's tree is a prefix of the new one
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +12,8 @@ from ledger import checkpoint as cp
 from ledger.audit import audit as run_audit
 from ledger.errors import IntegrityError
 from ledger.log import LogService
-from ledger.remote import RemoteLog, verify_remote
+from ledger.remote import RemoteLog, RemoteReport, verify_remote
+from ledger.remote_replay import PAGE, verify_all
 from ledger.store import EventStore
 
 from ..settings import Settings
@@ -75,17 +77,25 @@ def checkpoint(settings: Settings) -> None:
 @click.command()
 @click.option("--url", required=True, help="the ledger API, e.g. https://ledger.example.org")
 @click.option("--claim", "claim_id", help="also verify this claim's whole history")
+@click.option("--all", "everything", is_flag=True,
+              help="replay every event through GET /v1/events: payloads, leaves, chain links"
+              " and the root at the signed size")
 @click.option("--key", "key", help="the log's verifier key, pinned (name+id+key);"
               " default LEDGER_VERIFIER_KEY")
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
-              help="file keeping the last verified checkpoint between runs")
+              help="file keeping the last verified checkpoint (and with --all the replay)"
+              " between runs")
 @click.option("--token", help="bearer token (auditor role) if needed; default LEDGER_TOKEN")
+@click.option("--page", type=click.IntRange(1, PAGE), default=PAGE, show_default=True,
+              help="events fetched per request with --all")
+@click.option("--quiet", is_flag=True, help="no progress bar with --all")
 @click.pass_obj
 def verify(
-    settings: Settings, url: str, claim_id: str | None, key: str | None, state: Path | None,
-    token: str | None,
+    settings: Settings, url: str, claim_id: str | None, everything: bool, key: str | None,
+    state: Path | None, token: str | None, page: int, quiet: bool,
 ) -> None:
-    """Independently check the log over HTTP: signature, consistency, a claim's proofs."""
+    """Independently check the log over HTTP: signature, consistency, a claim's proofs, and
+    with --all every event. Prints what it checked, in counts."""
     key = key or settings.verifier_key
     token = token or settings.token
     if key is None:
@@ -94,13 +104,49 @@ def verify(
         cp.parse_verifier_key(key)
     except cp.CheckpointError as exc:
         raise click.BadParameter(str(exc), param_hint="--key") from None
-    report = verify_remote(RemoteLog(url, token), key, claim_id=claim_id, state=state)
+    log = RemoteLog(url, token)
+    reports: list[RemoteReport] = []
+    if everything:
+        reports.append(_replay_all(log, key, state, page, quiet))
+    if not everything or (claim_id is not None and reports[0].result.ok):
+        reports.append(verify_remote(
+            log, key, claim_id=claim_id, state=None if everything else state
+        ))
+    report = reports[0]
+    for other in reports[1:]:
+        report.merge(other.result)
+        report.lines.extend(other.lines)
+        report.signed_sizes |= other.signed_sizes
+        report.events += other.events
+        report.consistency_proofs += other.consistency_proofs
     for line in report.lines:
         click.echo(line)
+    click.echo(report.counts())
     first = report.result.first_failure
     if first is not None:
         raise click.ClickException(f"verification failed at {first}")
-    click.echo("OK")
+
+
+def _replay_all(
+    log: RemoteLog, key: str, state: Path | None, page: int, quiet: bool
+) -> RemoteReport:
+    """``verify_all`` with a progress bar on a terminal."""
+    hidden = quiet or not sys.stderr.isatty()
+    bar: Any = None
+
+    def start(total: int) -> None:
+        nonlocal bar
+        bar = click.progressbar(length=total, label="replaying", file=sys.stderr, hidden=hidden)
+        bar.__enter__()
+
+    try:
+        return verify_all(
+            log, key, state=state, page=page, start=start,
+            progress=lambda n: bar.update(n) if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 def register(group: click.Group) -> None:

@@ -259,6 +259,11 @@ class EventStore(TreeStore, SessionStore, ABC):
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events with ``position > after`` in position order, at most ``limit``."""
 
+    def read_all_json(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
+        """``read_all`` as ``(position, envelope as compact JSON text)``, what ``to_json``
+        gives: for the global feed, which only passes the envelopes on."""
+        return [(e.position, _envelope_text(e.to_json())) for e in self.read_all(after, limit)]
+
     @abstractmethod
     def head(self) -> int:
         """The last committed position (0 when empty)."""

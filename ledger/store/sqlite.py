@@ -123,6 +123,8 @@ _ENVELOPES = (
     " LEFT JOIN redactions r ON r.position = e.position"
 )
 
+#: the same, keyed by position instead of version
+_ENVELOPES_BY_POSITION = "SELECT e.position" + _ENVELOPES.removeprefix("SELECT e.version")
 
 
 def _claim_page(
@@ -459,6 +461,18 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, EventStore):
                 (claim_id,),
             )
             return [_row(r) for r in rows]
+
+    def read_all_json(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
+        # as read_claim_json: SQLite writes each envelope, the payload text passed through
+        with self._guard() as conn:
+            rows = conn.execute(
+                _ENVELOPES_BY_POSITION + " WHERE e.position > ? ORDER BY e.position LIMIT ?",
+                (after, limit),
+            )
+            return [
+                (position, text if actor is None else _with_redaction(text, actor, reason, at))
+                for position, text, actor, reason, at in rows
+            ]
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         with self._guard() as conn:

@@ -440,6 +440,21 @@ class StoreContract:
         assert len(store.read_claim_json(claim)) == 3
         assert store.read_claim_json(new_claim_id()) == []
 
+    def test_the_logs_envelopes_as_json_text_equal_its_events_to_json(
+        self, store: EventStore
+    ) -> None:
+        claim = new_claim_id()
+        awkward = "tab\there \"quoted\" \\ ü 中文 \u2028 \u2029 \U0001f600"
+        first = store.append([recorded(claim), note(claim, awkward)], actor="desk \u00e9")
+        store.append([denied(claim)], actor=ACTOR)
+        store.redact(first[1].id, actor="legal@example.org", reason="Court order « 14 ».")
+        for after, limit in ((0, 1000), (1, 1), (0, 2), (3, 5)):
+            texts = store.read_all_json(after, limit)
+            events = store.read_all(after, limit)
+            assert [p for p, _ in texts] == [e.position for e in events]
+            assert [json.loads(t) for _, t in texts] == [e.to_json() for e in events]
+        assert len(store.read_all_json()) == 3
+
     def test_read_all_pages_through_the_log_in_position_order(self, store: EventStore) -> None:
         claim = new_claim_id()
         store.append([recorded(claim)] + [note(claim, f"n{i}") for i in range(24)], actor=ACTOR)
