@@ -157,6 +157,26 @@ def fold(
     }
 
 
+#: what a claim list shows of each claim: ``summarize`` keeps these keys of a state
+SUMMARY_KEYS = (
+    "id", "statement", "claimant", "language", "tags", "status", "verdict", "counts",
+    "first_appearance", "version", "created_at", "updated_at",
+)
+
+
+def summarize(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A claim's state without its entry lists: what a list row needs, and the same size
+    whether the claim has ten entries or a hundred thousand."""
+    summary = {key: state.get(key) for key in SUMMARY_KEYS}
+    summary["counts"] = {
+        **(state.get("counts") or {}),
+        "notes": len(state.get("notes") or ()),
+        "voided": len(state.get("voided_event_ids") or ()),
+        "redacted": len(state.get("redacted_event_ids") or ()),
+    }
+    return summary
+
+
 def replay(
     events: Iterable[FoldableEvent],
     *,

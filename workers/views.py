@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 from redis import Redis
 from redis.exceptions import RedisError
 
+from ledger.fold import summarize
 from ledger.timeutil import normalize_time
 
 from .config import Keys, PartitionKeys, partition_of, text
 from .coordination import Live, read_pointer
-from .indexes import SEPARATOR, matches, wanted
+from .indexes import SEPARATOR, matches, matches_attributes, wanted
 
 MAX_LIMIT = 200
 T = TypeVar("T")
@@ -213,6 +214,27 @@ class ViewReader:
 
         return self._pinned(read, min_position, timeout, claim_id)
 
+    def get_summary(
+        self, claim_id: str, *, min_position: int | None = None, timeout: float = 2.0
+    ) -> dict[str, Any] | None:
+        """A claim's summary (``ledger.fold.summarize``) from the views, or None."""
+        claim_id = str(uuid.UUID(claim_id))
+
+        def read(live: Live) -> dict[str, Any] | None:
+            pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hget(pk.claim(claim_id), "summary")
+            pipe.get(pk.checkpoint)
+            summary, cp = pipe.execute()
+            if cp is None:
+                raise _Switched
+            if summary is None:  # written before summaries were kept
+                state = self.redis.hget(pk.claim(claim_id), "state")
+                return None if state is None else summarize(json.loads(text(state) or "null"))
+            return dict(json.loads(text(summary) or "null"))
+
+        return self._pinned(read, min_position, timeout, claim_id)
+
     def list_claims(
         self,
         *,
@@ -226,12 +248,14 @@ class ViewReader:
         cursor: str | None = None,
         min_position: int | None = None,
         timeout: float = 2.0,
+        brief: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Claims newest update first, filtered; returns ``(items, next_cursor)``.
 
         Voided claims appear only with ``status="voided"``. ``next_cursor`` is None on
         the last page; a page may hold fewer than ``limit`` items when a narrow filter
-        needed a long scan.
+        needed a long scan. ``brief`` answers each claim's summary instead of its state
+        (a row costs the same however many entries the claim has).
         """
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidQuery(f"limit must be between 1 and {MAX_LIMIT}")
@@ -246,7 +270,7 @@ class ViewReader:
                 raise InvalidQuery(f"updated_after: {exc}") from None
 
         def read(live: Live) -> tuple[list[dict[str, Any]], str | None]:
-            return self._list(live, names, upper, lower, limit)
+            return self._list(live, names, upper, lower, limit, brief)
 
         return self._pinned(read, min_position, timeout)
 
@@ -266,7 +290,8 @@ class ViewReader:
         return min(ordered, key=lambda name: totals[name])
 
     def _list(
-        self, live: Live, names: set[str], upper: str, lower: str, limit: int
+        self, live: Live, names: set[str], upper: str, lower: str, limit: int,
+        brief: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
         parts: list[PartitionKeys] = [
             self.keys.part(live.generation, p) for p in range(live.partitions)
@@ -288,19 +313,32 @@ class ViewReader:
             if not batch:
                 break
             pipe = self.redis.pipeline(transaction=False)
+            fields = ("summary", "member", "attrs") if brief else ("state", "member")
             for m, p in batch:
-                pipe.hmget(parts[p].claim(m.split(SEPARATOR, 1)[1]), "state", "member")
+                pipe.hmget(parts[p].claim(m.split(SEPARATOR, 1)[1]), *fields)
             pipe.exists(parts[0].checkpoint)
             *rows, alive = pipe.execute()
             if not alive:
                 raise _Switched
-            for i, ((m, _), (state, stored)) in enumerate(zip(batch, rows, strict=True)):
+            for i, ((m, p), (found, stored, *attrs)) in enumerate(zip(batch, rows, strict=True)):
                 budget -= 1
                 last = m
-                if state is None or text(stored) != m:
+                if text(stored) != m:
                     continue  # moved by a batch applied meanwhile
-                claim = json.loads(text(state) or "null")
-                if matches(claim, names):
+                if found is None or (brief and not attrs[0]):  # a record without a summary
+                    state = self.redis.hget(parts[p].claim(m.split(SEPARATOR, 1)[1]), "state")
+                    if state is None:
+                        continue
+                    claim = json.loads(text(state) or "null")
+                    wanted_ = matches(claim, names)
+                    claim = summarize(claim) if brief else claim
+                elif brief:
+                    claim = json.loads(text(found) or "null")
+                    wanted_ = matches_attributes(set((text(attrs[0]) or "").split("\n")), names)
+                else:
+                    claim = json.loads(text(found) or "null")
+                    wanted_ = matches(claim, names)
+                if wanted_:
                     items.append(claim)
                     if len(items) == limit:
                         leftover = i + 1 < len(batch)

@@ -1,8 +1,7 @@
-"""What the desk's pages read: the claim list, and a claim's history verified.
+"""What the desk's pages read: the claim list (from the views), and a claim's history verified.
 
-``list_claims`` folds every claim from the log. It filters exactly as the Redis views
-do (``workers.indexes``) and pages with the same cursors, so it can be switched to
-``workers.views.ViewReader.list_claims`` once ``GET /v1/claims`` reads from the views.
+``list_claims`` reads the Redis views exactly as ``GET /v1/claims`` does, each row a
+claim's summary, so the list never reads or folds the log.
 """
 
 from __future__ import annotations
@@ -13,13 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.envelope import RecordedEvent
-from ledger.fold import fold
 from ledger.store import EventStore
-from ledger.timeutil import normalize_time
 from ledger.verifier import VerificationResult, verify_history
-from workers.indexes import matches, member, wanted
-from workers.views import InvalidQuery, decode_cursor, encode_cursor
 
+from ..projections import view_service
 from ..settings import Settings
 
 log = logging.getLogger("api.desk")
@@ -38,38 +34,18 @@ class ClaimPage:
 
 
 def list_claims(
-    store: EventStore, filters: Mapping[str, str], *, cursor: str | None = None,
-    limit: int = PAGE_SIZE,
+    filters: Mapping[str, str], *, cursor: str | None = None, limit: int = PAGE_SIZE
 ) -> ClaimPage:
-    """Claims matching ``filters`` (voided ones only when asked for), newest update first."""
-    streams: dict[str, list[RecordedEvent]] = {}
-    for event in store.iter_all():
-        streams.setdefault(event.claim_id, []).append(event)
-    names = wanted({k: v for k, v in filters.items() if k != "updated_after"})
-    after = filters.get("updated_after") or ""
-    if after:
-        try:
-            after = normalize_time(after)
-        except ValueError:
-            after = ""
-    upper = None
-    if cursor:
-        try:
-            upper = decode_cursor(cursor)
-        except InvalidQuery:
-            upper = None
-    states = []
-    for events in streams.values():
-        state = fold(events, store.scales)
-        if state is None or not matches(state, names) or state["updated_at"] <= after:
-            continue
-        if upper is not None and member(state) >= upper:
-            continue
-        states.append(state)
-    states.sort(key=member, reverse=True)
-    page = states[:limit]
-    more = len(states) > limit
-    return ClaimPage(page, encode_cursor(member(page[-1])) if more and page else None)
+    """Claims matching ``filters`` from the views (voided ones only when asked for), newest
+    update first; raises ``ViewsUnavailable`` or ``InvalidQuery`` as the API's list does."""
+    with view_service().reading() as reader:
+        items, next_cursor = reader.list_claims(
+            status=filters.get("status"), verdict=filters.get("verdict"),
+            claimant=filters.get("claimant"), outlet=filters.get("outlet"),
+            tag=filters.get("tag"), updated_after=filters.get("updated_after"),
+            limit=limit, cursor=cursor, brief=True,
+        )
+    return ClaimPage(items, next_cursor)
 
 
 @dataclass(frozen=True)

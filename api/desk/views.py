@@ -27,8 +27,10 @@ from ledger.errors import (
 from ledger.fold import fold
 from ledger.store.base import new_uuid
 from ledger.timeutil import normalize_time
+from workers.views import InvalidQuery, ViewsUnavailable
 
 from ..errors import Problem, flatten, problem_response
+from ..projections import view_service
 from ..resources.stream import last_event_id, sse_response
 from ..schemas import STATUSES
 from ..state import ledger_state
@@ -179,7 +181,18 @@ def claim_list() -> BaseResponse:
         return denied
     store = ledger_state().store
     filters = {k: v.strip() for k in FILTERS if (v := request.args.get(k, "")).strip()}
-    page = list_claims(store, filters, cursor=request.args.get("cursor") or None)
+    try:
+        page = list_claims(filters, cursor=request.args.get("cursor") or None)
+    except ViewsUnavailable:
+        response = _page(
+            "error.html", 503, title="The list is unavailable",
+            message="The claim list is read from the views, which are being built or cannot"
+            " be reached; try again shortly. Each claim's own page still works.",
+        )
+        response.headers["Retry-After"] = str(view_service().retry_after())
+        return response
+    except InvalidQuery as exc:
+        return _page("error.html", 422, title="Not a valid filter", message=f"{exc}.")
     verdicts = options_for(VERDICT_VALUE, scales=store.scales, targets=())
     return _page("list.html", page=page, filters=filters, statuses=STATUSES, verdicts=verdicts)
 

@@ -13,7 +13,10 @@ import pytest
 from werkzeug.test import TestResponse
 
 from api.desk.forms import ENTRY_FORMS
+from api.projections import view_service
+from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
 from tests.integration.test_api_support import DENIAL, VERDICT, ApiHarness
+from tests.redis_server import RedisServer
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -93,10 +96,14 @@ def test_without_public_read_the_desk_asks_to_sign_in(desk: Desk, api: ApiHarnes
     assert desk.get(f"/desk/claims/{claim_id}/events").status_code == 401
 
 
-def test_with_public_read_list_and_claim_render_without_signing_in(tmp_path: Path) -> None:
-    api = ApiHarness.create(tmp_path, DATA_DIR=tmp_path, PUBLIC_READ=True)
+def test_with_public_read_list_and_claim_render_without_signing_in(
+    tmp_path: Path, views_server: RedisServer
+) -> None:
+    viewed = viewed_api(tmp_path, views_server, PUBLIC_READ=True)
+    api = viewed.api
     desk = Desk(api)
     claim_id = api.new_claim()
+    viewed.project()
     listing = desk.get("/desk/")
     assert listing.status_code == 200
     assert "John Kerry personally asked" in text(listing)
@@ -139,7 +146,7 @@ def test_a_cookie_copied_before_sign_out_is_refused_after_it(desk: Desk, api: Ap
     assert stolen is not None
     copy = api.app.test_client()
     copy.set_cookie("claimledger_desk", stolen.value, path="/desk")
-    assert copy.get("/desk/").status_code == 200  # the copy works while the session lives
+    assert copy.get(f"/desk/claims/{claim_id}").status_code == 200  # works while it lives
     assert desk.post("/desk/sign-out", {}).status_code == 303
     head = api.store.head()
     page = copy.get(f"/desk/claims/{claim_id}")
@@ -328,10 +335,13 @@ def test_the_history_is_verified_with_the_auditors_verifier(desk: Desk, api: Api
         assert event.payload_sha256 in html
 
 
-def test_the_list_filters_like_the_api(desk: Desk, api: ApiHarness) -> None:
+def test_the_list_filters_like_the_api(tmp_path: Path, views_server: RedisServer) -> None:
+    viewed = viewed_api(tmp_path, views_server)
+    api, desk = viewed.api, Desk(viewed.api)
     denied = api.new_claim(statement="Iran is not welcome in the coalition.")
     api.post(f"/v1/claims/{denied}/denials", DENIAL)
     api.new_claim(statement="Zarif rejected the request.", tags=["zarif"])
+    viewed.project()
     desk.sign_in("reader")
     everything = text(desk.get("/desk/"))
     assert "Iran is not welcome" in everything
@@ -343,3 +353,33 @@ def test_the_list_filters_like_the_api(desk: Desk, api: ApiHarness) -> None:
     assert "Zarif rejected" in tagged
     assert "Iran is not welcome" not in tagged
     assert assert_labelled(everything) == 6
+
+
+def test_the_list_reads_the_views_and_says_so_when_they_cannot_answer(desk: Desk,
+                                                                     api: ApiHarness) -> None:
+    api.new_claim()
+    desk.sign_in("reader")
+    down = desk.get("/desk/")  # this app's Redis is a closed port
+    assert down.status_code == 503
+    assert "read from the views" in text(down)
+    assert int(down.headers["Retry-After"]) >= 1
+
+
+def test_a_list_row_is_the_claims_summary_however_long_the_claim(
+    tmp_path: Path, views_server: RedisServer
+) -> None:
+    viewed = viewed_api(tmp_path, views_server)
+    api, desk = viewed.api, Desk(viewed.api)
+    claim_id = api.new_claim()
+    for i in range(30):
+        assert api.post(f"/v1/claims/{claim_id}/notes", {"text": f"Note {i}."}).status_code == 201
+    viewed.project()
+    with api.app.app_context(), view_service().reading() as reader:
+        summary = reader.get_summary(claim_id)
+        items, _ = reader.list_claims(brief=True)
+    assert summary is not None
+    assert summary["counts"]["notes"] == 30
+    assert "notes" not in summary
+    assert items == [summary]
+    desk.sign_in("reader")
+    assert "John Kerry personally asked" in text(desk.get("/desk/?claimant=ali+khamenei"))

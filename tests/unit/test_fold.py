@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ledger.fold import corrections, fold, replay
+from ledger.fold import SUMMARY_KEYS, corrections, fold, replay, summarize
 from ledger.scales import Scale, ScaleValue
 from tests.unit.builders import (
     MONDAY,
@@ -550,3 +550,21 @@ def test_as_of_filters_entry_corrected_by_recorded_at_like_any_event(kind: str) 
         claim.clarify(denial, recorded_at=TUESDAY, occurred_at=MONDAY)
     before = replay(claim.events, as_of=shift(TUESDAY, seconds=-1))
     assert before == fold(claim.events[:2])
+
+
+def test_a_summary_is_the_state_without_its_entry_lists_and_does_not_grow_with_them() -> None:
+    claim = ClaimBuilder()
+    claim.record()
+    claim.corroborate()
+    sizes = []
+    for count in (1, 200):
+        while len(state(claim)["notes"]) < count:
+            claim.note(f"Note {len(claim.events)}.")
+        full = state(claim)
+        summary = summarize(full)
+        assert {k: summary[k] for k in SUMMARY_KEYS if k != "counts"} == {
+            k: full[k] for k in SUMMARY_KEYS if k != "counts"}
+        assert summary["counts"] == {**full["counts"], "notes": count, "voided": 0,
+                                     "redacted": 0}
+        sizes.append(len(repr({k: v for k, v in summary.items() if k != "version"})))
+    assert sizes[0] == sizes[1] - 2  # only the count's digits grew
