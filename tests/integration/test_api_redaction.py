@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
 from tests.integration.test_api_support import (
     DENIAL,
     VERDICT,
@@ -15,6 +16,7 @@ from tests.integration.test_api_support import (
     body,
 )
 from tests.integration.test_desk_pages import Desk
+from tests.redis_server import RedisServer
 
 SECRET = "Zeta-7-source-in-Tehran"
 
@@ -40,12 +42,15 @@ def redact(api: ApiHarness, event_id: str) -> None:
 
 
 def test_a_redacted_claim_recorded_leaves_every_desk_page_answering_without_its_text(
-    api: ApiHarness,
+    tmp_path: Path, views_server: RedisServer,
 ) -> None:
+    viewed = viewed_api(tmp_path, views_server)  # the desk's list reads the views
+    api = viewed.api
     claim_id, events = secret_claim(api)
     api.new_claim()  # the list shows another claim beside it
     for event_id in events:
         redact(api, event_id)
+    viewed.project()
     desk = Desk(api)
     desk.sign_in("editor")
     for path in ("/desk/", f"/desk/claims/{claim_id}", f"/desk/claims/{claim_id}/history",
