@@ -5,6 +5,11 @@ statement, ``reviewRating`` places the verdict on its scale (``ratingValue``,
 ``bestRating``, ``worstRating``, ``alternateName``), ``itemReviewed`` is the ``Claim``
 with its ``author`` (the claimant), ``datePublished``, ``appearance`` and
 ``firstAppearance``; the review's ``author`` is the publishing desk (configuration).
+
+Publishers paste the JSON-LD into a ``<script type="application/ld+json">`` tag, so the
+text is safe there: ``<``, ``>``, ``&`` and U+2028/U+2029 are written as ``\\uXXXX``
+escapes (``script_json``), and every URL it links (``url``, ``sameAs``) is http(s) or
+the review's own ``urn:uuid:`` (a ``javascript:`` identifier is left out).
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from .fold import FoldableEvent, fold
 from .scales import DEFAULT_SCALES, Scales
 
 CONTEXT = "https://schema.org"
+#: characters a JSON text inside an HTML ``<script>`` element must not hold literally
+_SCRIPT_UNSAFE = str.maketrans({
+    "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029",
+})
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 #: words that mark an agent's name as an organisation's (the ledger stores no agent kind)
 _ORGANISATION_WORDS = re.compile(
@@ -40,6 +50,21 @@ class ReviewAuthor:
     url: str | None = None
 
 
+def script_json(value: Any) -> str:
+    """Compact JSON that is also safe inside an HTML ``<script>`` element (same value)."""
+    return _ENCODE(value).translate(_SCRIPT_UNSAFE)
+
+
+def web_url(value: Any) -> str | None:
+    """``value`` when it is an absolute http(s) URL, else None."""
+    if not isinstance(value, str):
+        return None
+    scheme, sep, rest = value.partition(":")
+    if sep and scheme.lower() in ("http", "https") and rest.startswith("//") and len(rest) > 2:
+        return value
+    return None
+
+
 def agent_type(name: str) -> str:
     """``Organization`` when the name reads like one, else ``Person``."""
     return "Organization" if _ORGANISATION_WORDS.search(name) else "Person"
@@ -56,15 +81,17 @@ def _agent(agent: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not agent or not agent.get("name"):
         return None
     node: dict[str, Any] = {"@type": agent_type(str(agent["name"])), "name": agent["name"]}
-    if agent.get("same_as"):
-        node["sameAs"] = agent["same_as"]
+    same_as = web_url(agent.get("same_as"))
+    if same_as:
+        node["sameAs"] = same_as
     return node
 
 
 def _creative_work(appearance: Mapping[str, Any]) -> dict[str, Any]:
     node: dict[str, Any] = {"@type": "CreativeWork"}
-    if appearance.get("url"):
-        node["url"] = appearance["url"]
+    url = web_url(appearance.get("url"))
+    if url:
+        node["url"] = url
     if appearance.get("outlet"):
         node["publisher"] = {
             "@type": "Organization",
@@ -121,7 +148,7 @@ def claim_review(
     if not verdict or state.get("status") == "voided" or state.get("statement") is None:
         return None
     publisher: dict[str, Any] = {"@type": "Organization", "name": author.name}
-    if author.url:
+    if web_url(author.url):
         publisher["url"] = author.url
     review: dict[str, Any] = {
         "@context": CONTEXT,
@@ -141,8 +168,9 @@ def claim_review(
 
 
 def review_url(base_url: str | None, claim_id: str) -> str:
-    """The review's ``url``: the claim's desk page under ``base_url``, else a URN."""
-    if base_url:
+    """The review's ``url``: the claim's desk page under an http(s) ``base_url`` (the
+    configured public URL, never a request's Host header), else ``urn:uuid:{claim_id}``."""
+    if base_url and web_url(base_url):
         return f"{base_url.rstrip('/')}/desk/claims/{claim_id}"
     return f"urn:uuid:{claim_id}"
 
@@ -172,13 +200,13 @@ def write_reviews(reviews: Iterable[Mapping[str, Any]], target: IO[bytes], *, nd
     count = 0
     if ndjson:
         for review in reviews:
-            target.write(json.dumps(review, ensure_ascii=False).encode("utf-8") + b"\n")
+            target.write(script_json(review).encode("utf-8") + b"\n")
             count += 1
         return count
     target.write(b"[")
     for review in reviews:
         target.write(b",\n" if count else b"\n")
-        target.write(json.dumps(review, ensure_ascii=False).encode("utf-8"))
+        target.write(script_json(review).encode("utf-8"))
         count += 1
     target.write(b"\n]\n" if count else b"]\n")
     return count

@@ -9,14 +9,14 @@ from flask import Response, request
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from ledger.claimreview import ReviewAuthor, claim_review, review_url
+from ledger.claimreview import ReviewAuthor, claim_review, review_url, script_json
 from ledger.errors import ClaimNotFound
 from ledger.fold import fold
 
 from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint, none_match
-from ..responses import json_response, state_etag
+from ..responses import json_text_response, state_etag
 from ..schemas import ReadHeadersSchema
 from ..settings import Settings
 from ..state import ledger_state
@@ -49,9 +49,9 @@ def review_author(settings: Settings) -> ReviewAuthor:
     return ReviewAuthor(settings.review_author, settings.review_author_url)
 
 
-def base_url(settings: Settings) -> str:
-    """LEDGER_PUBLIC_URL, else the URL this request came in on."""
-    return settings.public_url or request.host_url.rstrip("/")
+def base_url(settings: Settings) -> str | None:
+    """LEDGER_PUBLIC_URL; never the request's Host header (anyone may send one)."""
+    return settings.public_url or None
 
 
 @blp.route("/claimreview")
@@ -84,4 +84,5 @@ class ClaimReview(MethodView):
                 " redacted), so there is no ClaimReview of it.",
                 slug="no-verdict",
             )
-        return json_response(review, headers={"ETag": tag}, mimetype=JSON_LD)
+        # safe to paste into a <script> tag: no literal <, >, &, U+2028 or U+2029
+        return json_text_response(script_json(review), headers={"ETag": tag}, mimetype=JSON_LD)

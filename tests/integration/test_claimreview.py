@@ -196,7 +196,33 @@ def test_claim_review_needs_a_token_unless_public_read(tmp_path: Path) -> None:
     response = public.get(f"/v1/claims/{claim_id}/claimreview", None)
     assert response.status_code == 200
     check_claim_review(response.get_json(force=True))
-    assert response.get_json(force=True)["url"].startswith("http://localhost/desk/claims/")
+    assert response.get_json(force=True)["url"] == f"urn:uuid:{claim_id}"  # no public URL set
+
+
+HOSTILE = "</script><script>alert(1)</script> & <!-- \u2028\u2029 -->"
+
+
+def test_the_json_ld_is_safe_inside_a_script_tag_and_links_only_the_web(tmp_path: Path) -> None:
+    api = ApiHarness.create(tmp_path)
+    claim_id = api.new_claim(
+        statement="Quoted: " + HOSTILE,
+        claimant={"name": "A </script> person", "same_as": "javascript:alert(document.cookie)"},
+    )
+    verdict = {**VERDICT, "explanation": HOSTILE}
+    assert api.post(f"/v1/claims/{claim_id}/verdicts", verdict).status_code == 201
+    response = api.get(f"/v1/claims/{claim_id}/claimreview", "reader",
+                       Host="evil.example", **{"X-Forwarded-Host": "evil.example"})
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    for unsafe in ("<", ">", "&", "\u2028", "\u2029"):
+        assert unsafe not in text, repr(unsafe)
+    review = json.loads(text)
+    assert review["claimReviewed"] == "Quoted: " + HOSTILE  # the same text, escaped
+    assert review["reviewBody"] == HOSTILE
+    assert "sameAs" not in review["itemReviewed"]["author"]
+    assert "javascript" not in text
+    assert review["url"] == f"urn:uuid:{claim_id}"  # never the Host header
+    assert "evil.example" not in text
 
 
 def test_the_openapi_document_describes_the_claim_review(story: ApiHarness) -> None:
