@@ -31,6 +31,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("bench.http", ("http-append", "http-append-ceiling", "http-history")),
     ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
     ("bench.proofs", ("proof-1m",)),
+    ("bench.verify", ("verify-all", "verify-all-feed", "verify-all-replay")),
 ]
 
 

@@ -7,8 +7,8 @@ signed root. The state file keeps the last checkpoint verified in full and the
 replay's state at its size, so the next run proves the new checkpoint consistent with
 the saved one and replays only the events added since. A run cut short by the network
 (or Ctrl-C) saves how far it got, unverified against a signed root yet; the next run
-goes on from there and checks the root at its end. The next page is fetched while the
-current one is checked.
+goes on from there and checks the root at its end. The next pages are fetched while
+the current one is checked.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from .verifier import verify_checkpoint
 
 #: events per page (the API's largest page)
 PAGE = 1000
+#: pages asked for ahead of the one being checked (the server answers them meanwhile)
+AHEAD = 2
 
 
 @dataclass(slots=True)
@@ -96,29 +99,37 @@ def replay_pages(
     """
     if page < 1:
         raise ValueError("a page holds at least one event")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-fetch") as pool:
-
-        def fetch(after: int) -> Future[list[Any]]:
-            return pool.submit(log.events, after, min(page, size - after))
-
-        pending = fetch(replay.size) if replay.size < size else None
-        while pending is not None:
-            items = pending.result()
-            if not items:
-                return (
-                    f"the feed ends at position {replay.size} but a checkpoint was signed for"
-                    f" {size} events"
-                )
-            items = items[: size - replay.size]
-            fed_to = replay.size + len(items)
-            pending = fetch(fed_to) if fed_to < size else None  # overlaps the checks below
-            if replay.feed(items) is not None:
-                if pending is not None:
-                    pending.cancel()
-                return None
-            if progress is not None:
-                progress(len(items))
-    return None
+    with ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="verify-fetch") as pool:
+        pending: deque[tuple[int, Future[list[Any]]]] = deque()  # (end, page up to end)
+        asked = replay.size
+        try:
+            while True:
+                while len(pending) < AHEAD and asked < size:  # keep the server's workers busy
+                    limit = min(page, size - asked)
+                    pending.append((asked + limit, pool.submit(log.events, asked, limit)))
+                    asked += limit
+                if not pending:
+                    return None
+                end, future = pending.popleft()
+                items = future.result()
+                if not items:
+                    return (
+                        f"the feed ends at position {replay.size} but a checkpoint was signed"
+                        f" for {size} events"
+                    )
+                before = replay.size
+                if replay.feed(items[: size - before]) is not None:
+                    return None
+                if progress is not None:
+                    progress(replay.size - before)
+                if replay.size < end:  # a shorter page than asked: go on from where it ended
+                    for _, later in pending:
+                        later.cancel()
+                    pending.clear()
+                    asked = replay.size
+        finally:
+            for _, later in pending:
+                later.cancel()
 
 
 def verify_all(

@@ -22,17 +22,16 @@ ORIGIN = "ledger.example.org/log"
 
 
 class AppLog(RemoteLog):
-    """A ``RemoteLog`` whose GETs go to the app's test client; ``cut`` pages, then errors."""
+    """A ``RemoteLog`` whose GETs go to the app's test client; the events after position
+    ``cut`` cannot be reached."""
 
     def __init__(self, api: ApiHarness, cut: int | None = None) -> None:
         super().__init__("http://ledger.test")
-        self.api, self.cut, self.pages = api, cut, 0
+        self.api, self.cut = api, cut
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> bytes:
-        if path == "/v1/events":
-            self.pages += 1
-            if self.cut is not None and self.pages > self.cut:
-                raise RemoteError(f"GET {path}: cannot reach {self.url}: connection reset")
+        if path == "/v1/events" and self.cut is not None and (params or {})["after"] >= self.cut:
+            raise RemoteError(f"GET {path}: cannot reach {self.url}: connection reset")
         query = "?" + urllib.parse.urlencode(params) if params else ""
         response = self.api.get(path + query, role="auditor")
         if response.status_code != 200:
@@ -72,7 +71,7 @@ def test_a_cut_replay_saves_its_progress_and_the_next_run_goes_on(
     grow([api.store], 30, story(3))
     state = tmp_path / "auditor.json"
     with pytest.raises(RemoteError, match="connection reset"):
-        verify_all(AppLog(api, cut=2), verifier(api), state=state, page=10)
+        verify_all(AppLog(api, cut=20), verifier(api), state=state, page=10)
     saved = read_saved(state)
     assert saved.note is None  # nothing verified against a signed root yet
     assert saved.replay is not None
@@ -140,3 +139,17 @@ def test_the_checkpoint_checks_see_the_verified_note(api: ApiHarness) -> None:
     assert cp.open_checkpoint(seen[0], verifier(api)).size == 3
     assert report.result.first_failure is not None
     assert "witness" in str(report.result.first_failure)
+
+
+class ShortPages(AppLog):
+    """A server whose pages hold at most 3 events, whatever the limit asked."""
+
+    def events(self, after: int, limit: int) -> list[Any]:
+        return super().events(after, min(limit, 3))
+
+
+def test_pages_shorter_than_asked_are_followed_from_where_they_end(api: ApiHarness) -> None:
+    grow([api.store], 25, story(2))
+    report = verify_all(ShortPages(api), verifier(api), page=10)
+    assert report.result.ok, report.result.summary()
+    assert report.events == 25
