@@ -15,7 +15,7 @@ from flask_smorest.utils import prepare_response
 
 from ledger import fields as ledger_fields
 
-from . import docs_ui, errors, logs, projections
+from . import docs_ui, errors, logs, projections, witnessing
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .commands.ledger_commands import store_from
 from .cors import init_cors
@@ -129,6 +129,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_field(field_class, kind, fmt)
     api.register_blueprint(log_resource.blp)  # the verifiable log: checkpoint, key, proofs
     state.append_hooks.append(log_resource.checkpoint_after_append)
+    witnessing.init_app(app, state)  # after the checkpoint hook: send new ones to witnesses
     api.register_blueprint(tlog_resource.blp)  # the same log as C2SP tlog-tiles
     for blueprint in (
         claims.blp, entries.blp, events.blp, imports.blp, tokens.blp, health_blp, metrics_blp,

@@ -191,6 +191,40 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _witnesses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    from ledger.checkpoint import CheckpointError
+    from ledger.witnessed import parse_witnesses
+
+    entries = tuple((env.get(name) or "").replace(",", " ").split())
+    try:
+        parse_witnesses(entries)
+    except CheckpointError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return entries
+
+
+def _witness_logs(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    from ledger.checkpoint import CheckpointError, parse_verifier_key
+
+    entries = tuple((env.get(name) or "").replace(",", " ").split())
+    for entry in entries:
+        origin, sep, key = entry.partition("=")
+        try:
+            parse_verifier_key(key if sep and "+" not in origin else entry)
+        except CheckpointError as exc:
+            raise ConfigError(f"{name} lists [ORIGIN=]VERIFIER_KEY entries: {exc}") from None
+    return entries
+
+
+def _key_name(env: Mapping[str, str], name: str, default: str) -> str:
+    from ledger.checkpoint import is_valid_key_name
+
+    raw = env.get(name) or default
+    if not is_valid_key_name(raw):
+        raise ConfigError(f"{name} must be one word without '+', not {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """The ledger's configuration (see docs/operations.md for every variable)."""
@@ -250,6 +284,13 @@ class Settings:
     #: ``claimledger verify``'s defaults for --token and --key
     token: str | None = field(default=None, repr=False)
     verifier_key: str | None = None
+    #: witnesses each new checkpoint is sent to, ``KEY@URL`` each (LEDGER_WITNESSES)
+    witnesses: tuple[str, ...] = ()
+    #: ``claimledger witness``: its key file, key name, SQLite state and the logs it follows
+    witness_key: Path = Path("var/witness.key")
+    witness_name: str = "claimledger-witness"
+    witness_db: Path = Path("var/witness.db")
+    witness_logs: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -299,6 +340,11 @@ class Settings:
             "workers": _int(env, "LEDGER_WORKERS", 2, 1, 64),
             "token": _text(env, "LEDGER_TOKEN", None, spaces=False),
             "verifier_key": _verifier_key(env, "LEDGER_VERIFIER_KEY"),
+            "witnesses": _witnesses(env, "LEDGER_WITNESSES"),
+            "witness_key": _path(env, "LEDGER_WITNESS_KEY", data_dir / "witness.key", "file"),
+            "witness_name": _key_name(env, "LEDGER_WITNESS_NAME", "claimledger-witness"),
+            "witness_db": _path(env, "LEDGER_WITNESS_DB", data_dir / "witness.db", "file"),
+            "witness_logs": _witness_logs(env, "LEDGER_WITNESS_LOGS"),
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known and v is not None})

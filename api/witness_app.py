@@ -10,7 +10,6 @@ requests racing can never roll the state back (as tlog-witness requires).
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -130,19 +129,13 @@ def parse_logs(entries: Sequence[str]) -> dict[str, list[cp.VerifierKey]]:
     return logs
 
 
-def config_from_env(env: Mapping[str, str] | None = None) -> WitnessConfig:
-    """The witness's configuration from ``LEDGER_WITNESS_*`` variables."""
-    env = os.environ if env is None else env
-    key_path = Path(env.get("LEDGER_WITNESS_KEY", "var/witness.key"))
-    logs = env.get("LEDGER_WITNESS_LOGS", "").replace(",", " ").split()
+def witness_config(
+    key_path: str | Path, name: str, state: str | Path, logs: Sequence[str]
+) -> WitnessConfig:
+    """The witness's configuration: its key file, key name, state file and followed logs."""
     if not logs:
-        raise cp.CheckpointError("LEDGER_WITNESS_LOGS names no log to follow")
-    return WitnessConfig(
-        name=env.get("LEDGER_WITNESS_NAME", "claimledger-witness"),
-        key=cp.load_signing_key(key_path),
-        state=Path(env.get("LEDGER_WITNESS_DB", "var/witness.db")),
-        logs=parse_logs(logs),
-    )
+        raise cp.CheckpointError("the witness follows no log: name one with --log")
+    return WitnessConfig(name, cp.load_signing_key(key_path), Path(state), parse_logs(logs))
 
 
 def create_witness_app(config: WitnessConfig) -> Flask:
@@ -179,6 +172,6 @@ def create_witness_app(config: WitnessConfig) -> Flask:
     return app
 
 
-def from_env() -> Flask:
-    """The witness app configured from the environment (gunicorn's entry point)."""
-    return create_witness_app(config_from_env())
+def serve_app(key_path: str, name: str, state: str, logs: Sequence[str]) -> Flask:
+    """The witness app (gunicorn's entry point, called with literal arguments)."""
+    return create_witness_app(witness_config(key_path, name, state, logs))

@@ -38,6 +38,7 @@ CHECKS = (
     "root",  # the replayed tree's root is the signed root (a whole-log replay)
     "inclusion",  # the leaf is in the checkpoint's tree, at index position - 1
     "consistency",  # a saved checkpoint's tree is a prefix of the new one
+    "witnesses",  # enough trusted witnesses cosigned the checkpoint
 )
 
 _STR_FIELDS = ("id", "claim_id", "type", "occurred_at", "recorded_at", "actor")

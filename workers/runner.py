@@ -16,6 +16,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from .config import QUEUE, REBUILD_QUEUE, ViewConfig, connect
 from .coordination import arm_tick, rescue_overdue
 from .views import ViewReader
+from .witnessing import WITNESS_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,11 @@ def run_worker(
     one starts as soon as Redis is back, so the views catch up without an operator.
     """
     redis = connect(redis_url)
-    queues = [Queue(QUEUE, connection=redis), Queue(REBUILD_QUEUE, connection=redis)]
+    queues = [
+        Queue(QUEUE, connection=redis),
+        Queue(REBUILD_QUEUE, connection=redis),
+        Queue(WITNESS_QUEUE, connection=redis),  # checkpoints to witnesses, with retries
+    ]
     # imported here so the forked job processes start with the job code loaded
     from . import jobs
 
@@ -120,7 +125,7 @@ def _wait_for_redis(redis: Redis) -> bool:
 def queue_depth(redis: Redis) -> dict[str, int]:
     """Jobs waiting, scheduled and running on the projection queues."""
     depth: dict[str, int] = {}
-    for name in (QUEUE, REBUILD_QUEUE):
+    for name in (QUEUE, REBUILD_QUEUE, WITNESS_QUEUE):
         queue = Queue(name, connection=redis)
         depth[f"{name}:queued"] = queue.count
         depth[f"{name}:scheduled"] = ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]

@@ -26,6 +26,7 @@ from ..errors import Problem
 from ..parsing import Blueprint
 from ..responses import json_response
 from ..state import ledger_state
+from ..witnessing import served_note as witnessed_note
 
 blp = Blueprint(
     "log", __name__, url_prefix="/v1/log",
@@ -70,7 +71,7 @@ def checkpoint_after_append(_events: Sequence[RecordedEvent]) -> None:
 
 def served_note(checkpoint: StoredCheckpoint) -> str:
     """The checkpoint's note as served: the log's signature, then any witness cosignatures."""
-    return checkpoint.note
+    return witnessed_note(ledger_state().store, checkpoint)
 
 
 def require_auditor() -> None:

@@ -35,6 +35,7 @@ from ..merkle import Node
 from ..rules import check_correction
 from ..scales import DEFAULT_SCALES, Scales
 from ..timeutil import format_time, utcnow
+from .cosignatures import CosignatureStore
 from .sessions import SessionStore
 from .tree import Key, Redaction, TreeStore, append_nodes
 
@@ -210,7 +211,7 @@ class WriteTransaction(ABC):
         """Events with positions in ``[first, last]``."""
 
 
-class EventStore(TreeStore, SessionStore, ABC):
+class EventStore(TreeStore, SessionStore, CosignatureStore, ABC):
     """An append-only, hash-chained event log with one stream per claim, and its tree."""
 
     #: a short name for logs and benchmarks

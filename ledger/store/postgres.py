@@ -31,6 +31,8 @@ from .base import (
     WriteTransaction,
     token_match,
 )
+from .cosignatures import POSTGRES_MIGRATION as COSIGNATURES_MIGRATION
+from .cosignatures import PostgresCosignatures
 from .postgres_outage import OutageGuard, connection_lost
 from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads
@@ -98,6 +100,8 @@ MIGRATIONS: Final[list[str]] = [
     TREE_MIGRATION,
     # 4: desk sessions, revocable on the server
     SESSIONS_MIGRATION,
+    # 5: witness cosignatures of checkpoints
+    COSIGNATURES_MIGRATION,
 ]
 
 _LOCK = "SELECT pg_advisory_xact_lock(119182731994482)"  # APPEND_LOCK_KEY in decimal
@@ -121,7 +125,9 @@ _INHERITED: list[object] = []
 _STORES: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
 
 
-class PostgresEventStore(PostgresTreeReads, PostgresSessions, EventStore):
+class PostgresEventStore(
+    PostgresTreeReads, PostgresSessions, PostgresCosignatures, EventStore
+):
     """An event store in PostgreSQL; one connection pool per process, opened on first use."""
 
     backend = "postgresql"

@@ -27,6 +27,8 @@ from .base import (
     metadata_json,
     token_match,
 )
+from .cosignatures import SQLITE_MIGRATION as COSIGNATURES_MIGRATION
+from .cosignatures import SQLiteCosignatures
 from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
 from .sessions import SQLiteSessions
 from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite, insert_rows
@@ -99,6 +101,8 @@ MIGRATIONS: list[str] = [
     KEYED_MIGRATION,
     # 5: desk sessions, revocable on the server
     SESSIONS_MIGRATION,
+    # 6: witness cosignatures of checkpoints
+    COSIGNATURES_MIGRATION,
 ]
 
 #: connections inherited across fork: kept referenced so this process never closes them
@@ -304,7 +308,7 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
         return [_row(r) for r in rows]
 
 
-class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, EventStore):
+class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, EventStore):
     """An event store in one SQLite file; one connection per thread."""
 
     backend = "sqlite"

@@ -69,6 +69,11 @@ def bad_values(tmp_path: Path) -> dict[str, str]:
         "LEDGER_TOKEN": "clt_ two words",
         "LEDGER_VERIFIER_KEY": "not-a-key",
         "LEDGER_CORS_ORIGINS": "desk.example.org/app",
+        "LEDGER_WITNESSES": "not-a-witness",
+        "LEDGER_WITNESS_KEY": str(tmp_path),
+        "LEDGER_WITNESS_NAME": "two words",
+        "LEDGER_WITNESS_DB": str(tmp_path),
+        "LEDGER_WITNESS_LOGS": "not-a-key",
     }
 
 
