@@ -72,6 +72,13 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker is leaving: its stream hub ends its feeds with a closing comment."""
+    from api.streamhub import stop_all
+
+    stop_all()
+
+
 def on_exit(server: Any) -> None:
     """The master is leaving: remove the metrics directory it made."""
     for name in (_OWNED_DIR, _RUN_DIR):

@@ -57,6 +57,12 @@ class Metrics:
             ["type"],
             registry=self.registry,
         )
+        self.live_streams = Gauge(
+            "ledger_live_streams",
+            "Live feeds open (/v1/events/stream and desk claim pages), all workers together.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._appended: dict[str, Any] = {}
 

@@ -35,6 +35,7 @@ from ..auth import principal, requires
 from ..background import Coalesced
 from ..parsing import MAX_POSITION, Blueprint, position
 from ..state import ledger_state
+from ..streamhub import HANDOFF, Handoff, StreamHandoff, StreamHub, StreamRequest
 from ..streamslots import StreamSlot, principal_key
 
 log = logging.getLogger("api.stream")
@@ -52,6 +53,8 @@ POLL_SECONDS = 1.0
 #: events read from the log per query
 BATCH = 200
 _EXTENSION = "claimledger.stream"
+_HUB = "claimledger.streamhub"
+_HUB_LOCK = threading.Lock()
 
 
 class Waker:
@@ -68,6 +71,8 @@ class Waker:
         self._sequence = 0
         self._head = 0
         self._announce = Coalesced(self._publish_head, "claimledger-live-feed-publish")
+        #: called (from the appending thread) after each append of this process
+        self.listeners: list[Callable[[], None]] = []
 
     def client(self) -> Redis | None:
         """The Redis client, or None when unconfigured or recently down."""
@@ -98,6 +103,8 @@ class Waker:
             self._sequence += 1
             self._changed.notify_all()
         self._head = max(self._head, events[-1].position)
+        for listener in self.listeners:
+            listener()
         self._announce.poke()
 
     def _publish_head(self) -> None:
@@ -108,6 +115,26 @@ class Waker:
             client.publish(self.channel, str(self._head))
         except (RedisError, OSError) as exc:
             self.down(exc)
+
+    def watch(self, poke: Callable[[], None]) -> None:
+        """Call ``poke`` whenever another process announces an append (a daemon thread)."""
+
+        def run() -> None:
+            while True:
+                subscription = self.subscribe()
+                try:
+                    while subscription.pubsub is not None:
+                        try:
+                            if subscription.pubsub.get_message(timeout=POLL_SECONDS):
+                                poke()
+                        except (RedisError, OSError, ValueError) as exc:
+                            self.down(exc)
+                            break
+                finally:
+                    subscription.close()
+                time.sleep(self.backoff)  # Redis is down or unset: the hub polls the log
+
+        threading.Thread(target=run, name="claimledger-stream-wakeups", daemon=True).start()
 
     def subscribe(self) -> Subscription:
         """A subscription that ``wait``s for the next announcement."""
@@ -166,8 +193,7 @@ class Subscription:
 
 def format_event(event: RecordedEvent) -> str:
     """One SSE message: ``id:`` the position, ``data:`` the envelope as one JSON line."""
-    data = json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event.position}\ndata: {data}\n\n"
+    return f"id: {event.position}\ndata: {event_data(event)}\n\n"
 
 
 def sse_events(
@@ -186,7 +212,7 @@ def sse_events(
         started = last_write = clock()
         deadline = started + max_seconds
         cursor = sent = after
-        yield f"retry: {RETRY_MS}\n: events after position {after}\n\n"
+        yield greeting(after)
         while True:
             try:
                 events = store.read_all(cursor, BATCH)
@@ -238,30 +264,75 @@ def stream_slot() -> StreamSlot:
 
 
 def sse_response(after: int, *, claim_id: str | None = None) -> Response:
-    """A streaming ``text/event-stream`` response of the events after ``after``.
-
-    It holds one of the caller's stream slots until the stream ends.
-    """
+    """A ``text/event-stream`` response of the events after ``after``, holding one of the
+    caller's stream slots until it ends: handed to this process's stream hub when the
+    server allows it (``LEDGER_STREAM_HUB``), else streamed by this request's worker."""
     state = ledger_state()
     settings = state.settings
     slot = stream_slot()
     try:
-        body = sse_events(
-            state.store,
-            waker(),
-            after,
-            max_seconds=float(settings.stream_max_seconds),
-            heartbeat=float(settings.stream_heartbeat_seconds),
-            claim_id=claim_id,
-        )
-        response = Response(stream_with_context(body), mimetype="text/event-stream")
+        offer = request.environ.get(HANDOFF)
+        if settings.stream_hub and isinstance(offer, Handoff):
+            offer.stream = StreamRequest(
+                after, claim_id, slot, float(settings.stream_max_seconds),
+                float(settings.stream_heartbeat_seconds), greeting(after).encode(),
+            )
+            response = Response(iter(()), mimetype="text/event-stream")
+        else:
+            body = counted(sse_events(
+                state.store,
+                waker(),
+                after,
+                max_seconds=float(settings.stream_max_seconds),
+                heartbeat=float(settings.stream_heartbeat_seconds),
+                claim_id=claim_id,
+            ), state.metrics.live_streams)
+            response = Response(stream_with_context(body), mimetype="text/event-stream")
+            response.call_on_close(slot.release)
     except BaseException:
         slot.release()
         raise
-    response.call_on_close(slot.release)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
     return response
+
+
+def greeting(after: int) -> str:
+    """The first lines of every stream: the reconnect delay and where it starts."""
+    return f"retry: {RETRY_MS}\n: events after position {after}\n\n"
+
+
+def counted(body: Iterator[str], gauge: Any) -> Iterator[str]:
+    """``body``, counted in the live streams gauge while it runs."""
+    gauge.inc()
+    try:
+        yield from body
+    finally:
+        gauge.dec()
+
+
+def event_data(event: RecordedEvent) -> str:
+    """An event's envelope as one JSON line (the ``data:`` of its message)."""
+    return json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":"))
+
+
+def stream_hub(app: Flask) -> StreamHub | None:
+    """This process's stream hub for ``app`` (started on first use); None when disabled."""
+    state = app.extensions["claimledger"]
+    if not state.settings.stream_hub:
+        return None
+    hub: StreamHub | None = app.extensions.get(_HUB)
+    if hub is None or not hub.alive:
+        with _HUB_LOCK:
+            hub = app.extensions.get(_HUB)
+            if hub is None or not hub.alive:
+                gauge = state.metrics.live_streams
+                hub = StreamHub(state.store, event_data, gauge.inc)
+                found: Waker = app.extensions[_EXTENSION]
+                found.listeners.append(hub.poke)
+                found.watch(hub.poke)
+                app.extensions[_HUB] = hub
+    return hub
 
 
 class StreamQuerySchema(Schema):
@@ -308,8 +379,12 @@ class Stream(MethodView):
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its waker and announce every append on Redis."""
+    """Give the app its waker, announce every append on Redis, and put the stream handoff
+    in front of the app's WSGI callable."""
     state = app.extensions["claimledger"]
     found = Waker(state.settings.redis_url)
     app.extensions[_EXTENSION] = found
     state.append_hooks.append(found.publish)
+    app.wsgi_app = StreamHandoff(  # type: ignore[method-assign]
+        app.wsgi_app, lambda: stream_hub(app)
+    )

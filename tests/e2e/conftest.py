@@ -114,14 +114,15 @@ class Server:
 
 def launch_serve(
     env: dict[str, str], log: Path, tokens: dict[str, str], *, port: int | None = None,
-    workers: int = 2, ready_timeout: float = 60,
+    workers: int = 2, ready_timeout: float = 60, threads: int = 1,
 ) -> Server:
     """``claimledger serve`` over an initialised ledger (on ``port``, else a free one),
     returned once /readyz answers 200; its output is appended to ``log``."""
     port = port or free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+            [*CLI, "serve", "--port", str(port), "--workers", str(workers),
+             "--threads", str(threads)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -145,13 +146,15 @@ def launch_serve(
     return server
 
 
-def start_server(directory: Path, workers: int = 2, **env_extra: str) -> Server:
+def start_server(
+    directory: Path, workers: int = 2, *, threads: int = 1, **env_extra: str
+) -> Server:
     """Initialise a ledger in ``directory``, make a token per role, serve it, wait until ready."""
     directory.mkdir(parents=True, exist_ok=True)
     env = ledger_env(directory, **env_extra)
     cli(env, "init")
     tokens = {role: create_token(env, f"e2e-{role}", role) for role in ROLES}
-    return launch_serve(env, directory / "serve.log", tokens, workers=workers)
+    return launch_serve(env, directory / "serve.log", tokens, workers=workers, threads=threads)
 
 
 @contextmanager

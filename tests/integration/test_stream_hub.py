@@ -6,16 +6,24 @@ across processes by a real child process.
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from api import streamslots
 from api.parsing import MAX_POSITION
+from api.resources.stream import event_data
+from api.streamhub import BATCH, MAX_BACKLOG, StreamHub, StreamRequest
+from ledger.store import EventStore, open_store
+from tests.integration.log_support import note, recorded, story
 from tests.integration.test_api_support import ApiHarness, assert_problem
+from tests.waiting import wait_until
 
 STREAM = "/v1/events/stream"
 
@@ -124,3 +132,113 @@ def test_slots_held_by_another_process_count_and_are_freed_when_it_dies(tmp_path
         for child in children:
             child.kill()
             child.wait(10)
+
+
+# --- the hub itself: a real StreamHub, a real SQLite store, socketpairs as clients ----------
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    """A fresh SQLite event store."""
+    opened = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    opened.init()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def hub(store: EventStore) -> Iterator[StreamHub]:
+    """A running hub on the store."""
+    running = StreamHub(store, event_data)
+    yield running
+    running.stop()
+
+
+class Client:
+    """The far end of a subscriber's socket, reading SSE frames as they come."""
+
+    def __init__(self, hub: StreamHub, tmp_path: Path, after: int,
+                 claim_id: str | None = None, key: str = "token:t") -> None:
+        near, self.sock = socket.socketpair()
+        self.sock.settimeout(10)
+        slot = streamslots.try_acquire(key, 1000, tmp_path)
+        assert slot is not None
+        self.slot = slot
+        self.buffer = b""
+        hub.add(near, b"HEAD\r\n\r\n", StreamRequest(after, claim_id, slot, 300, 300, b""))
+
+    def ids_and_data(self, count: int) -> list[tuple[int, str | None]]:
+        """Read until ``count`` messages with an ``id:`` arrived; (id, data) of each."""
+        found: list[tuple[int, str | None]] = []
+        while True:
+            found = [
+                (int(match[0]), match[2].decode() if match[1] else None)
+                for match in re.findall(rb"id: (\d+)\n(data: (.*)\n)?\n", self.buffer)
+            ]
+            if len(found) >= count:
+                return found
+            chunk = self.sock.recv(65536)
+            assert chunk, f"the hub hung up after {found}"
+            self.buffer += chunk
+
+
+def test_feeds_at_one_position_share_one_log_read_per_batch_and_get_every_event_in_order(
+    hub: StreamHub, store: EventStore, tmp_path: Path
+) -> None:
+    claims = story(2)
+    store.append([recorded(c) for c in claims], actor="test")
+    clients = [Client(hub, tmp_path, store.head()) for _ in range(20)]
+    wait_until(lambda: hub.count() == 20, 10, "the hub to take all feeds")
+    passes, reads = hub.stats
+    written = []
+    for n in range(30):
+        written += store.append([note(claims[n % 2], f"note {n}")], actor="test")
+        hub.poke()
+    expected = [e.position for e in written]
+    for client in clients:
+        got = client.ids_and_data(30)
+        assert [position for position, _ in got] == expected
+        assert all(data is not None for _, data in got)
+    passes_now, reads_now = hub.stats
+    assert reads_now - reads == passes_now - passes, "one read per pass, not one per feed"
+
+
+def test_a_claim_filter_sends_that_claims_events_and_moves_the_id_past_the_rest(
+    hub: StreamHub, store: EventStore, tmp_path: Path
+) -> None:
+    mine, other = story(2)
+    start = store.head()
+    events = store.append([recorded(mine), recorded(other)], actor="test")
+    client = Client(hub, tmp_path, start, claim_id=mine)
+    got = client.ids_and_data(2)
+    assert got[0][0] == events[0].position
+    assert got[0][1] is not None
+    assert got[1] == (events[1].position, None), "a bare id: moves Last-Event-ID"
+
+
+def test_a_client_that_hangs_up_is_dropped_and_its_slot_freed_at_once(
+    hub: StreamHub, store: EventStore, tmp_path: Path
+) -> None:
+    client = Client(hub, tmp_path, store.head())
+    wait_until(lambda: hub.count() == 1, 10, "the hub to take the feed")
+    assert client.slot.held
+    client.sock.close()  # heartbeats are 300 s apart: only the hang-up itself can free it
+    wait_until(lambda: not client.slot.held and hub.count() == 0, 10, "the slot to be freed")
+
+
+def test_a_reader_that_does_not_read_is_buffered_within_bounds_and_catches_up_from_the_log(
+    hub: StreamHub, store: EventStore, tmp_path: Path
+) -> None:
+    [claim] = story(1)
+    start = store.head()
+    store.append([recorded(claim)], actor="test")
+    slow = Client(hub, tmp_path, start)
+    big = "x" * 4000
+    written = store.append([note(claim, f"{n} {big}") for n in range(600)], actor="test")
+    hub.poke()
+    # 2.4 MB of events: beyond the socket buffers, the hub stops reading for this feed
+    [(cursor, backlog)] = wait_until(
+        lambda: [b for b in hub.backlogs() if b[1] >= MAX_BACKLOG], 10, "a full backlog"
+    )
+    assert backlog < MAX_BACKLOG + BATCH * 5000, "at most one batch beyond the bound"
+    assert cursor < written[-1].position
+    got = slow.ids_and_data(601)
+    assert [p for p, _ in got] == list(range(start + 1, written[-1].position + 1))
