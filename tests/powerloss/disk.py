@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import stat
 import time
 from dataclasses import dataclass, field
@@ -97,11 +98,7 @@ class Disk:
 
     def save(self, backing: Path, *, durable: bool) -> None:
         """Write the durable tree (after a crash) or the live one (clean) into ``backing``."""
-        for entry in os.scandir(backing):
-            if entry.is_dir(follow_symlinks=False):
-                _remove_tree(Path(entry.path))
-            else:
-                os.unlink(entry.path)
+        clear(backing)
         self._save_dir(self.nodes[ROOT], backing, durable, (ROOT,))
 
     def _save_dir(self, node: Node, directory: Path, durable: bool, seen: tuple[int, ...]) -> None:
@@ -303,10 +300,10 @@ def _join(parent: str, name: bytes) -> str:
     return parent.rstrip("/") + "/" + os.fsdecode(name)
 
 
-def _remove_tree(path: Path) -> None:
-    for entry in os.scandir(path):
+def clear(directory: Path) -> None:
+    """Remove everything inside ``directory``."""
+    for entry in os.scandir(directory):
         if entry.is_dir(follow_symlinks=False):
-            _remove_tree(Path(entry.path))
+            shutil.rmtree(entry.path)
         else:
             os.unlink(entry.path)
-    path.rmdir()

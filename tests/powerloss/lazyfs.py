@@ -13,14 +13,18 @@ JSON object a line, each answered on stdout by one JSON line:
 - ``{"cmd": "crash", "mode": "drop" | "torn" | "random", "seed": 0}``: lose power now
 - ``{"cmd": "reboot"}``: write the durable tree (after a crash) or the live one into
   BACKING, unmount, and mount BACKING again (answered by the next ``ready``)
+  (``"image": DIR``: BACKING becomes a copy of DIR instead)
 - ``{"cmd": "unmount"}``: the same, then exit instead of mounting again
 """
 
 from __future__ import annotations
 
 import errno
+import faulthandler
 import json
 import os
+import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -34,7 +38,7 @@ from typing import Any
 import pyfuse3
 import trio
 
-from tests.powerloss.disk import Disk, FsError, Node
+from tests.powerloss.disk import Disk, FsError, Node, clear
 
 
 class _Ops(pyfuse3.Operations):
@@ -212,9 +216,9 @@ class _Control:
                 self.answer(answer)
                 continue
             # the next mount answers "ready" (a reboot); after the last, the answer is the exit
-            self.rebooting = command["cmd"] == "reboot"
+            rebooting = self.rebooting = command["cmd"] == "reboot"  # main resets the field
             trio.from_thread.run_sync(pyfuse3.terminate, trio_token=self.token)
-            if not self.rebooting:
+            if not rebooting:
                 return
         trio.from_thread.run_sync(pyfuse3.terminate, trio_token=self.token)
 
@@ -234,6 +238,9 @@ class _Control:
                 disk.sync_all()
             elif cmd == "crash":
                 disk.power_off(command.get("mode", "drop"), int(command.get("seed", 0)))
+            elif cmd in ("unmount", "reboot") and command.get("image"):
+                clear(self.backing)  # boot another disk: a copy of the image directory
+                shutil.copytree(command["image"], self.backing, symlinks=True, dirs_exist_ok=True)
             elif cmd in ("unmount", "reboot"):
                 disk.save(self.backing, durable=not disk.powered)
             elif cmd != "status":
@@ -277,4 +284,5 @@ def _lazy_unmount(mountpoint: Path) -> None:
 
 
 if __name__ == "__main__":
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hung daemon tells where
     main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -6,8 +6,10 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +109,11 @@ class PowerLossMount:
             if process.poll() is None and process.stdin is not None:
                 process.stdin.write(json.dumps({"cmd": "unmount"}) + "\n")
                 process.stdin.flush()
-                process.wait(timeout=60)
+                process.wait(timeout=20)
         finally:
             if process.poll() is None:
+                process.send_signal(signal.SIGUSR1)  # its threads' stacks, on stderr
+                time.sleep(0.5)
                 process.kill()
                 process.wait(timeout=30)
             subprocess.run(
@@ -120,9 +124,12 @@ class PowerLossMount:
                 if stream is not None:
                     stream.close()
 
-    def reboot(self, timeout: float = 60.0) -> None:
-        """Unmount what survived and mount it again (close every file on it first)."""
-        self.command("reboot", timeout)
+    def reboot(self, image: Path | None = None, timeout: float = 60.0) -> None:
+        """Unmount what survived and mount it again (close every file on it first).
+
+        With ``image``, boot a copy of that directory instead (an image saved earlier).
+        """
+        self.command("reboot", timeout, **({"image": str(image)} if image else {}))
         wait_until(lambda: os.path.ismount(self.mountpoint), timeout, f"{self.mountpoint} mounted")
 
     def __enter__(self) -> PowerLossMount:

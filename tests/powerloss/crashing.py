@@ -1,0 +1,234 @@
+"""Crash the SQLite ledger at every sync point of an operation and check what survived.
+
+A scenario prepares a ledger on the power-loss file system and saves that disk as an
+image. A dry run of the operation counts its sync points (N); then, for each n in
+1..N, the image is booted, the nth sync point loses the power, the ledger is rebooted
+on what survived and checked; the dry run itself is crashed right after the operation
+returned. The checks: every acknowledged event is there unchanged, the log holds one
+of the heads the operation's transactions allow (nothing in part), positions run
+1..head, ``audit`` is clean, the signing key is the one that signed, and no signed
+checkpoint (handed out, stored or served after the reboot) is larger than the log or
+has another root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger import checkpoint as cp
+from ledger.audit import audit
+from ledger.envelope import RecordedEvent
+from ledger.log import LogService
+from ledger.store.sqlite import SQLiteEventStore
+from tests.powerloss.mount import PowerLossMount
+
+ORIGIN = "powerloss.example.org/log"
+ACTOR = "powerloss@example.org"
+
+
+@dataclass
+class Ledger:
+    """The ledger's files on the mount, opened afresh after each boot."""
+
+    directory: Path
+
+    @property
+    def db(self) -> Path:
+        """The SQLite file."""
+        return self.directory / "ledger.db"
+
+    @property
+    def key(self) -> Path:
+        """The checkpoint signing key."""
+        return self.directory / "signing.key"
+
+    def store(self) -> SQLiteEventStore:
+        """A new store object on the file (no caches from before a crash)."""
+        return SQLiteEventStore(self.db)
+
+    def log(self, store: SQLiteEventStore) -> LogService:
+        """The log service signing with the key on the mount."""
+        return LogService.open(store, self.key, ORIGIN, interval=0)
+
+
+@dataclass
+class Run:
+    """What one run of an operation handed out before the power went."""
+
+    acknowledged: list[RecordedEvent] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+#: an operation: the ledger, its open store, and the run to record acknowledgements in
+Operation = Callable[[Ledger, SQLiteEventStore, Run], None]
+
+
+@dataclass
+class Figures:
+    """One operation's crash campaign."""
+
+    operation: str
+    sync_points: int = 0
+    crashes: int = 0
+    acknowledged: int = 0
+    lost: int = 0
+    forked: int = 0
+    kinds: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Scenario:
+    """An operation over a prepared ledger, and the heads a crash may leave it at."""
+
+    name: str
+    prepare: Callable[[Ledger, SQLiteEventStore], None]
+    operation: Operation
+    heads: Callable[[int], set[int]]  # base head -> every head allowed after a crash
+
+
+def prepare_image(mount: PowerLossMount, scenario: Scenario, image: Path) -> Ledger:
+    """Build the scenario's starting ledger on the mount and save the disk as ``image``."""
+    ledger = Ledger(mount.mountpoint / "ledger")
+    ledger.directory.mkdir(exist_ok=True)
+    store = ledger.store()
+    try:
+        scenario.prepare(ledger, store)
+    finally:
+        store.close()
+    mount.reboot()  # a clean unmount: everything written reaches the disk
+    shutil.copytree(mount.backing, image)
+    return ledger
+
+
+def _attempt(mount: PowerLossMount, ledger: Ledger, operation: Operation) -> Run:
+    run = Run()
+    store = ledger.store()
+    try:
+        operation(ledger, store, run)
+    except Exception as exc:  # the power went: whatever it raised, nothing more is handed out
+        run.error = exc
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+    return run
+
+
+def crash_everywhere(
+    mount: PowerLossMount, scenario: Scenario, image: Path, *, modes: tuple[str, ...] = ("drop",)
+) -> Figures:
+    """Crash ``scenario`` at each of its sync points in each mode; check after each."""
+    figures = Figures(scenario.name)
+    ledger = Ledger(mount.mountpoint / "ledger")
+    mount.reboot(image)
+    base_head, key = _base(ledger)
+    mount.reset()
+    run = _attempt(mount, ledger, scenario.operation)
+    if run.error is not None:
+        raise AssertionError(f"{scenario.name}: the dry run failed") from run.error
+    syncs = mount.syncs()
+    figures.sync_points = len(syncs)
+    figures.kinds = {f"{path} {kind}" for path, kind in syncs}
+    allowed = scenario.heads(base_head)
+    _crash_and_check(mount, ledger, run, allowed, key, figures, "drop", f"after all {len(syncs)}")
+    for mode in modes:
+        for n in range(1, len(syncs) + 1):
+            mount.reboot(image)
+            mount.reset()
+            mount.arm(n, mode)
+            run = _attempt(mount, ledger, scenario.operation)
+            _crash_and_check(
+                mount, ledger, run, allowed, key, figures, mode, f"at sync {n} ({syncs[n - 1]})"
+            )
+    return figures
+
+
+def _base(ledger: Ledger) -> tuple[int, str]:
+    store = ledger.store()
+    try:
+        key = cp.verifier_key(ORIGIN, cp.load_signing_key(ledger.key).public_key())
+        return store.head(), key
+    finally:
+        store.close()
+
+
+def _crash_and_check(
+    mount: PowerLossMount, ledger: Ledger, run: Run, allowed: set[int], key: str,
+    figures: Figures, mode: str, where: str,
+) -> None:
+    if mount.powered:
+        mount.crash(mode)
+    mount.reboot()
+    figures.crashes += 1
+    figures.acknowledged += len(run.acknowledged)
+    problems = check_survivors(ledger, run, allowed, key)
+    figures.lost += sum(1 for p in problems if p.startswith("lost"))
+    figures.forked += sum(1 for p in problems if p.startswith("forked"))
+    assert not problems, f"{figures.operation}, power lost {where} ({mode}): {problems}"
+
+
+def check_survivors(ledger: Ledger, run: Run, allowed: set[int], key: str) -> list[str]:
+    """Everything wrong with the rebooted ledger, as sentences (lost…, forked…, other)."""
+    problems: list[str] = []
+    store = ledger.store()
+    try:
+        store.init()  # what an operator's next command does; a no-op on an initialised store
+        head = store.head()
+        count, low = _positions(ledger.db)
+        if count != head or (head and low != 1):
+            problems.append(f"positions not 1..{head}: {count} events from {low}")
+        if head not in allowed:
+            problems.append(f"a transaction survived in part: head {head}, allowed {allowed}")
+        for event in run.acknowledged:
+            stored = store.get_event(event.id)
+            if stored is None or stored.to_json() != event.to_json():
+                problems.append(f"lost: acknowledged event {event.position} ({event.id})")
+        report = audit(store, key, origin=ORIGIN)
+        if report.failure is not None:
+            problems.append(f"audit: {report.failure}")
+        if not ledger.key.exists():
+            problems.append("lost: the signing key")
+        elif cp.verifier_key(ORIGIN, cp.load_signing_key(ledger.key).public_key()) != key:
+            problems.append("lost: the signing key was replaced by another")
+        notes = [*run.checkpoints, *_stored_notes(ledger.db)]
+        if not problems:
+            notes.append(ledger.log(store).current().note)  # served after the reboot
+        for note in notes:
+            problems += _check_note(store, note, key, head)
+    finally:
+        store.close()
+    return problems
+
+
+def _check_note(store: SQLiteEventStore, note: str, key: str, head: int) -> list[str]:
+    try:
+        signed = cp.open_checkpoint(note, key, origin=ORIGIN)
+    except cp.CheckpointError as exc:
+        return [f"a checkpoint that does not verify: {exc}"]
+    if signed.size > head:
+        return [f"forked: a checkpoint signed for {signed.size} events, the log has {head}"]
+    if store.root(signed.size) != signed.root:
+        return [f"forked: the checkpoint of size {signed.size} has another root than the log"]
+    return []
+
+
+def _positions(db: Path) -> tuple[int, int]:
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT count(*), coalesce(min(position), 0) FROM events").fetchone()
+        return int(row[0]), int(row[1])
+    finally:
+        conn.close()
+
+
+def _stored_notes(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return [row[0] for row in conn.execute("SELECT note FROM checkpoints ORDER BY size")]
+    finally:
+        conn.close()
