@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 from redis.exceptions import RedisError
 
-from ledger.errors import EventNotFound
+from ledger.errors import EventNotFound, StoreUnavailable
 from ledger.scales import load_scales
 from ledger.store import EventStore
 from workers.config import connect
@@ -54,15 +54,21 @@ def redact(settings: Settings, event_id: str, reason: str | None, purge_only: bo
             f"store: deleted the payload of event {event.id} (position {event.position},"
             f" claim {event.claim_id}); payload_sha256 {event.payload_sha256} stays committed"
         )
-    _forget(store)
+    failed = _forget(store)
     _purge(settings, store, event.id, event.claim_id)
+    if failed is not None:
+        raise click.ClickException(
+            f"store: {failed}. Run `claimledger redact {event.id} --purge-only` to retry."
+        )
 
 
-def _forget(store: EventStore) -> None:
-    """Overwrite the deleted payload's pages and the write-ahead log (SQLite)."""
-    forget = getattr(store, "forget_deleted", None)
-    if forget is not None:
-        click.echo(f"store: {forget()}")
+def _forget(store: EventStore) -> str | None:
+    """Overwrite the deleted payload's pages and the write-ahead log (SQLite); the failure."""
+    try:
+        click.echo(f"store: {store.forget_deleted()}")
+    except StoreUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def _purge(settings: Settings, store: EventStore, event_id: str, claim_id: str) -> None:

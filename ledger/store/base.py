@@ -265,6 +265,14 @@ class EventStore(TreeStore, SessionStore, CosignatureStore, ABC):
         gives: for the global feed, which only passes the envelopes on."""
         return [(e.position, _envelope_text(e.to_json())) for e in self.read_all(after, limit)]
 
+    def forget_deleted(self) -> str:
+        """After ``redact``: make the database forget the deleted payload's bytes where it
+        can; says what it did, or what is left (PostgreSQL: until ``VACUUM``)."""
+        return (
+            "the deleted payload's row stays in the table's pages until VACUUM and in the"
+            " WAL until it is recycled: run VACUUM (FULL) payloads (docs/operations.md)"
+        )
+
     @abstractmethod
     def head(self) -> int:
         """The last committed position (0 when empty)."""

@@ -564,6 +564,48 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
             ).fetchall()
             return [{"token_id": r[0], "action": r[1], "actor": r[2], "at": r[3]} for r in rows]
 
+    def redact(
+        self, event_id: str, *, actor: str, reason: str, at: str | None = None
+    ) -> RecordedEvent:
+        """As ``EventStore.redact``, with ``secure_delete``: the payload's bytes are zeroed
+        in its page and in any page it frees, not merely marked free."""
+        with self._guard() as conn:
+            before = bool(conn.execute("PRAGMA secure_delete").fetchone()[0])
+            conn.execute("PRAGMA secure_delete = ON")
+        try:
+            return super().redact(event_id, actor=actor, reason=reason, at=at)
+        finally:
+            with self._guard() as conn:
+                if not before:
+                    conn.execute("PRAGMA secure_delete = OFF")
+
+    def forget_deleted(self, timeout: float = 10.0) -> str:
+        """Checkpoint the whole write-ahead log into the file and truncate it.
+
+        After ``redact`` the WAL still holds earlier copies of the payload's page; this
+        writes the latest pages into the database and empties the WAL. It waits up to
+        ``timeout`` seconds for readers on older snapshots, then raises
+        ``StoreUnavailable``. Returns what it did, in words.
+        """
+        if self.path == ":memory:":
+            return "an in-memory database has no write-ahead log"
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._guard() as conn:
+                busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            wal = Path(self.path + "-wal")
+            if not busy and (not wal.exists() or wal.stat().st_size == 0):
+                return (
+                    f"checkpointed the write-ahead log ({frames} pages) and truncated it; the"
+                    " deleted payload's bytes were overwritten"
+                )
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(
+                    "SQLite: readers kept the write-ahead log from being checkpointed; it may"
+                    " still hold the deleted payload"
+                )
+            time.sleep(0.05)
+
     def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database reads and its disk could take a write."""
         with self._guard() as conn:

@@ -91,9 +91,11 @@ def test_after_redact_no_endpoint_desk_page_redis_key_or_database_byte_holds_the
         done = cli(system.env, "redact", event["id"], "--reason", "Court order 14-223.")
         lines = done.stdout.splitlines()
         assert any(line.startswith("store: deleted the payload") for line in lines), done.stdout
+        assert any(line.startswith("store: checkpointed the write-ahead log") for line in lines)
         assert any(line.startswith("purged: generation") for line in lines), done.stdout
         assert SECRET not in done.stdout + done.stderr
     assert keys_holding(redis, SECRET) == []
+    assert SECRET.encode() not in database_bytes(system)
     answers = every_answer(system, claim_id)
     # a filter form shows the filter the reader typed: that is their text, not the ledger's
     answers[f"/desk/?tag={SECRET}"] = answers[f"/desk/?tag={SECRET}"].replace(
