@@ -157,6 +157,7 @@ def save_signing_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: boo
             fh.write(pem)
             fh.flush()
             os.fsync(fh.fileno())
+        _sync_directory(target.parent)
         return
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".signing-key-")  # mode 0600
     try:
@@ -168,6 +169,20 @@ def save_signing_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: boo
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_directory(target.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a new or renamed name in ``directory`` durable (the file's own fsync does not).
+
+    Without it a power loss may take the key file's name back while checkpoints it
+    signed are already stored and handed out: the log would come back with a new key.
+    """
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:

@@ -62,6 +62,7 @@ class Run:
 
     acknowledged: list[RecordedEvent] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
+    key: str | None = None  # the verifier key of a signing key the operation created
     error: BaseException | None = None
 
 
@@ -148,17 +149,19 @@ def crash_everywhere(
     return figures
 
 
-def _base(ledger: Ledger) -> tuple[int, str]:
+def _base(ledger: Ledger) -> tuple[int, str | None]:
     store = ledger.store()
     try:
+        if not ledger.key.exists():
+            return 0, None
         key = cp.verifier_key(ORIGIN, cp.load_signing_key(ledger.key).public_key())
-        return store.head(), key
+        return (store.head() if ledger.db.exists() else 0), key
     finally:
         store.close()
 
 
 def _crash_and_check(
-    mount: PowerLossMount, ledger: Ledger, run: Run, allowed: set[int], key: str,
+    mount: PowerLossMount, ledger: Ledger, run: Run, allowed: set[int], key: str | None,
     figures: Figures, mode: str, where: str,
 ) -> None:
     if mount.powered:
@@ -166,13 +169,13 @@ def _crash_and_check(
     mount.reboot()
     figures.crashes += 1
     figures.acknowledged += len(run.acknowledged)
-    problems = check_survivors(ledger, run, allowed, key)
+    problems = check_survivors(ledger, run, allowed, run.key or key)
     figures.lost += sum(1 for p in problems if p.startswith("lost"))
     figures.forked += sum(1 for p in problems if p.startswith("forked"))
     assert not problems, f"{figures.operation}, power lost {where} ({mode}): {problems}"
 
 
-def check_survivors(ledger: Ledger, run: Run, allowed: set[int], key: str) -> list[str]:
+def check_survivors(ledger: Ledger, run: Run, allowed: set[int], key: str | None) -> list[str]:
     """Everything wrong with the rebooted ledger, as sentences (lost…, forked…, other)."""
     problems: list[str] = []
     store = ledger.store()
@@ -188,18 +191,21 @@ def check_survivors(ledger: Ledger, run: Run, allowed: set[int], key: str) -> li
             stored = store.get_event(event.id)
             if stored is None or stored.to_json() != event.to_json():
                 problems.append(f"lost: acknowledged event {event.position} ({event.id})")
-        report = audit(store, key, origin=ORIGIN)
+        notes = [*run.checkpoints, *_stored_notes(ledger.db)]
+        found = (cp.verifier_key(ORIGIN, cp.load_signing_key(ledger.key).public_key())
+                 if ledger.key.exists() else None)
+        if key is not None and found != key and notes:
+            problems.append(f"lost: the signing key ({'replaced' if found else 'gone'})")
+        if found is None:  # nothing signed yet: the operator's `claimledger init` makes one
+            cp.load_or_create_signing_key(ledger.key)
+            found = cp.verifier_key(ORIGIN, cp.load_signing_key(ledger.key).public_key())
+        report = audit(store, key or found, origin=ORIGIN)
         if report.failure is not None:
             problems.append(f"audit: {report.failure}")
-        if not ledger.key.exists():
-            problems.append("lost: the signing key")
-        elif cp.verifier_key(ORIGIN, cp.load_signing_key(ledger.key).public_key()) != key:
-            problems.append("lost: the signing key was replaced by another")
-        notes = [*run.checkpoints, *_stored_notes(ledger.db)]
         if not problems:
             notes.append(ledger.log(store).current().note)  # served after the reboot
         for note in notes:
-            problems += _check_note(store, note, key, head)
+            problems += _check_note(store, note, key or found, head)
     finally:
         store.close()
     return problems

@@ -8,13 +8,14 @@ and checks the rebooted ledger. CI drops every unsynced write once per sync poin
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
 from ledger import checkpoint as cp
-from ledger.envelope import NewEvent
+from ledger.envelope import NewEvent, RecordedEvent
 from ledger.events import validate_payload
 from ledger.importing import plan_import
 from ledger.store.sqlite import SQLiteEventStore
@@ -23,6 +24,7 @@ from tests.powerloss.crashing import (
     ACTOR,
     Figures,
     Ledger,
+    Operation,
     Run,
     Scenario,
     crash_everywhere,
@@ -77,6 +79,57 @@ def an_empty_directory_with_a_key(ledger: Ledger, store: SQLiteEventStore) -> No
     cp.save_signing_key(cp.generate_signing_key(), ledger.key)
 
 
+def an_empty_directory(ledger: Ledger, store: SQLiteEventStore) -> None:
+    """Nothing yet: ``claimledger init`` has not run."""
+
+
+def ledger_init(ledger: Ledger, store: SQLiteEventStore, run: Run) -> None:
+    """``claimledger init``: the schema, a new signing key, the first checkpoint."""
+    store.init()
+    cp.load_or_create_signing_key(ledger.key)
+    log = ledger.log(store)
+    run.key = log.verifier_key
+    run.checkpoints.append(log.issue().note)
+
+
+def twenty_appends_and_wal_checkpoints(ledger: Ledger, store: SQLiteEventStore, run: Run) -> None:
+    """20 single appends, then a WAL checkpoint (TRUNCATE), then the last close's own."""
+    for n in range(20):
+        run.acknowledged += store.append([recorded(str(uuid.uuid4()), n)], actor=ACTOR)
+    conn = sqlite3.connect(ledger.db)
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
+    finally:
+        conn.close()
+    for n in range(3):
+        run.acknowledged += store.append([recorded(str(uuid.uuid4()), n)], actor=ACTOR)
+    store.close()  # the last connection: SQLite checkpoints and removes the WAL
+
+
+def restore_of(events: list[RecordedEvent]) -> Operation:
+    """``claimledger restore`` of ``events`` into the empty ledger."""
+
+    def restore(ledger: Ledger, store: SQLiteEventStore, run: Run) -> None:
+        store.init()
+        assert store.restore(iter(events)) == len(events)
+        run.acknowledged += events
+
+    return restore
+
+
+def exported_log(directory: Path, count: int) -> list[RecordedEvent]:
+    """A log of ``count`` events built on an ordinary disk, as an export gives it back."""
+    store = SQLiteEventStore(directory / "source.db")
+    try:
+        store.init()
+        plan = plan_import(import_lines(count), metadata={"source": "cli-import"})
+        store.append(plan.events, actor=ACTOR)
+        return list(store.iter_all())
+    finally:
+        store.close()
+
+
 def single_append(ledger: Ledger, store: SQLiteEventStore, run: Run) -> None:
     """One event, acknowledged when ``append`` returns."""
     run.acknowledged += store.append([recorded(str(uuid.uuid4()))], actor=ACTOR)
@@ -117,11 +170,21 @@ def checkpoint_signing(ledger: Ledger, store: SQLiteEventStore, run: Run) -> Non
                               lambda b: {b, b + 1000}), id="thousand-line-import"),
         pytest.param(Scenario("a checkpoint signing", a_small_ledger, checkpoint_signing,
                               lambda b: {b, b + 1, b + 2}), id="checkpoint-signing"),
+        pytest.param(Scenario("claimledger init (a new key, the first checkpoint)",
+                              an_empty_directory, ledger_init, lambda b: {0}), id="init"),
+        pytest.param(Scenario("23 appends around a WAL checkpoint and the last close's",
+                              a_small_ledger, twenty_appends_and_wal_checkpoints,
+                              lambda b: set(range(b, b + 24))), id="wal-checkpoint"),
+        pytest.param(None, id="restore"),
     ],
 )
 def test_power_lost_at_every_sync_point_loses_no_acknowledged_write_and_forks_no_checkpoint(
-    powerloss: PowerLossMount, tmp_path: Path, scenario: Scenario
+    powerloss: PowerLossMount, tmp_path: Path, scenario: Scenario | None
 ) -> None:
+    if scenario is None:  # restore: of a log built first, on an ordinary disk
+        events = exported_log(tmp_path, 1000)
+        scenario = Scenario("restore of 1,000 events", an_empty_directory, restore_of(events),
+                            lambda b: {0, 1000})
     prepare_image(powerloss, scenario, tmp_path / "image")
     figures = crash_everywhere(powerloss, scenario, tmp_path / "image", modes=MODES)
     report(figures)
@@ -138,3 +201,20 @@ def report(figures: Figures) -> None:
         f" {figures.acknowledged} acknowledged events checked, lost {figures.lost},"
         f" forked {figures.forked}"
     )
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["new", "replaced"])
+def test_a_signing_key_saved_just_before_the_power_went_is_the_key_after_the_reboot(
+    powerloss: PowerLossMount, overwrite: bool
+) -> None:
+    # before the fix the key file's name was never synced: after this crash a new
+    # (or the old) key came back while checkpoints signed with the saved one were out
+    path = powerloss.mountpoint / "signing.key"
+    if overwrite:
+        cp.save_signing_key(cp.generate_signing_key(), path)
+        powerloss.sync()
+    key = cp.generate_signing_key()
+    cp.save_signing_key(key, path, overwrite=overwrite)
+    powerloss.crash()
+    powerloss.reboot()
+    assert cp.public_key_bytes(cp.load_signing_key(path)) == cp.public_key_bytes(key)
