@@ -120,14 +120,33 @@ def _attempt(mount: PowerLossMount, ledger: Ledger, operation: Operation) -> Run
     return run
 
 
+class Beside:
+    """What lives beside the ledger's disk (workers, Redis); by default nothing."""
+
+    def booted(self) -> None:
+        """The image is up, the operation comes next."""
+
+    def halt(self) -> None:
+        """The power went: stop every process that has a file open on the mount."""
+
+    def recovered(self) -> None:
+        """The ledger rebooted and passed its checks: check what lives beside it."""
+
+
 def crash_everywhere(
-    mount: PowerLossMount, scenario: Scenario, image: Path, *, modes: tuple[str, ...] = ("drop",)
+    mount: PowerLossMount, scenario: Scenario, image: Path, *,
+    modes: tuple[str, ...] = ("drop",), beside: Beside | None = None,
 ) -> Figures:
-    """Crash ``scenario`` at each of its sync points in each mode; check after each."""
+    """Crash ``scenario`` at each of its sync points in each mode; check after each.
+
+    A mode is ``drop``, ``torn`` or ``random:SEED``.
+    """
+    beside = beside or Beside()
     figures = Figures(scenario.name)
     ledger = Ledger(mount.mountpoint / "ledger")
     mount.reboot(image)
     base_head, key = _base(ledger)
+    beside.booted()
     mount.reset()
     run = _attempt(mount, ledger, scenario.operation)
     if run.error is not None:
@@ -136,16 +155,17 @@ def crash_everywhere(
     figures.sync_points = len(syncs)
     figures.kinds = {f"{path} {kind}" for path, kind in syncs}
     allowed = scenario.heads(base_head)
-    _crash_and_check(mount, ledger, run, allowed, key, figures, "drop", f"after all {len(syncs)}")
+    where = f"after all {len(syncs)}"
+    _crash_and_check(mount, ledger, run, allowed, key, figures, "drop", where, beside)
     for mode in modes:
         for n in range(1, len(syncs) + 1):
             mount.reboot(image)
+            beside.booted()
             mount.reset()
             mount.arm(n, mode)
             run = _attempt(mount, ledger, scenario.operation)
-            _crash_and_check(
-                mount, ledger, run, allowed, key, figures, mode, f"at sync {n} ({syncs[n - 1]})"
-            )
+            where = f"at sync {n} ({syncs[n - 1]})"
+            _crash_and_check(mount, ledger, run, allowed, key, figures, mode, where, beside)
     return figures
 
 
@@ -162,10 +182,12 @@ def _base(ledger: Ledger) -> tuple[int, str | None]:
 
 def _crash_and_check(
     mount: PowerLossMount, ledger: Ledger, run: Run, allowed: set[int], key: str | None,
-    figures: Figures, mode: str, where: str,
+    figures: Figures, mode: str, where: str, beside: Beside,
 ) -> None:
     if mount.powered:
-        mount.crash(mode)
+        name, _, seed = mode.partition(":")
+        mount.crash(name, int(seed or 0))
+    beside.halt()
     mount.reboot()
     figures.crashes += 1
     figures.acknowledged += len(run.acknowledged)
@@ -173,6 +195,7 @@ def _crash_and_check(
     figures.lost += sum(1 for p in problems if p.startswith("lost"))
     figures.forked += sum(1 for p in problems if p.startswith("forked"))
     assert not problems, f"{figures.operation}, power lost {where} ({mode}): {problems}"
+    beside.recovered()
 
 
 def check_survivors(ledger: Ledger, run: Run, allowed: set[int], key: str | None) -> list[str]:

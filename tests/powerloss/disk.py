@@ -76,6 +76,7 @@ class Disk:
         self.syncs: list[tuple[str, str]] = []  # (path, "fsync" | "fdatasync" | "fsyncdir")
         self.crash_at: int | None = None
         self.crash_mode = "drop"
+        self.crash_seed = 0
         self.powered = True
 
     # --- loading and saving -------------------------------------------------------------
@@ -235,7 +236,7 @@ class Disk:
         """Count a sync point; at the armed one the power goes off instead."""
         node = self.node(ino)
         if self.crash_at is not None and len(self.syncs) + 1 >= self.crash_at:
-            self.power_off(self.crash_mode)
+            self.power_off(self.crash_mode, self.crash_seed)
             raise FsError(5)
         self.syncs.append((node.path, kind))
         if node.is_dir:

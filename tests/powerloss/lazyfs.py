@@ -7,7 +7,7 @@ JSON object a line, each answered on stdout by one JSON line:
 
 - ``{"cmd": "status"}``: ``{"syncs": [[path, kind], ...], "powered": bool}``
 - ``{"cmd": "reset"}``: forget the sync points counted so far, disarm
-- ``{"cmd": "arm", "at": N, "mode": "drop"}``: the Nth sync point (counted since the
+- ``{"cmd": "arm", "at": N, "mode": "drop", "seed": 0}``: the Nth sync point (counted since the
   reset) loses the power instead of syncing; it and every later operation fail with EIO
 - ``{"cmd": "sync"}``: everything durable (a ``sync(2)``), no sync point counted
 - ``{"cmd": "crash", "mode": "drop" | "torn" | "random", "seed": 0}``: lose power now
@@ -233,6 +233,7 @@ class _Control:
                 disk.syncs, disk.crash_at = [], None
             elif cmd == "arm":
                 disk.crash_at, disk.crash_mode = int(command["at"]), command.get("mode", "drop")
+                disk.crash_seed = int(command.get("seed", 0))
             elif cmd == "sync":
                 disk.check_power()
                 disk.sync_all()

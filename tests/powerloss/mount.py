@@ -93,8 +93,10 @@ class PowerLossMount:
         self.command("sync")
 
     def arm(self, at: int, mode: str = "drop") -> None:
-        """The ``at``-th sync point since the reset loses power (``drop``, ``torn``, ``random``)."""
-        self.command("arm", at=at, mode=mode)
+        """The ``at``-th sync point since the reset loses power (``drop``, ``torn``,
+        ``random:SEED``)."""
+        name, _, seed = mode.partition(":")
+        self.command("arm", at=at, mode=name, seed=int(seed or 0))
 
     def crash(self, mode: str = "drop", seed: int = 0) -> None:
         """Lose power now."""
