@@ -242,6 +242,8 @@ class Settings:
     rate_limit: str | None = "50/second"
     #: where the rate limiter keeps its counters: memory:// (per process) or redis://…
     rate_limit_storage: str = "memory://"
+    #: desk pages per principal (LEDGER_DESK_RATE_LIMIT), None when off
+    desk_rate_limit: str | None = "10/second;300/minute"
     max_import_bytes: int = 64 * 1024 * 1024
     max_import_events: int = 100_000
     #: how many partitions the views' projection work is spread over (LEDGER_PARTITIONS)
@@ -313,6 +315,7 @@ class Settings:
             "actor": _text(env, "LEDGER_ACTOR", f"cli:{_user()}"),
             "rate_limit": _rate_limit(env, "LEDGER_RATE_LIMIT", "50/second"),
             "rate_limit_storage": _rate_limit_storage(env, "LEDGER_RATE_LIMIT_STORAGE"),
+            "desk_rate_limit": _rate_limit(env, "LEDGER_DESK_RATE_LIMIT", "10/second;300/minute"),
             "max_import_bytes": _int(env, "LEDGER_MAX_IMPORT_BYTES", 64 * 1024 * 1024, 1024),
             "max_import_events": _int(env, "LEDGER_MAX_IMPORT_EVENTS", 100_000, 1),
             "partitions": _int(env, "LEDGER_PARTITIONS", 1, 1),

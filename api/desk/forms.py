@@ -112,7 +112,9 @@ ENTRY_FORMS: tuple[FormSpec, ...] = (
              (*_agent("by", "Retracted by"), *_appearance(False), Field("note", "Note", "textarea"),
               OCCURRED), schemas.NewRetractionSchema),
     FormSpec("corrections", "EntryCorrected", "Correct or void an entry", "Record correction",
-             (Field("target_event_id", "Entry", "select", required=True),
+             (Field("target_event_id", "Entry: its version or event id", required=True,
+                    hint="The entry's version, e.g. 12 or v12; each entry's “Correct or"
+                    " void” link fills it in."),
               Field("kind", "Kind", "select", required=True,
                     options=tuple((k, k.capitalize()) for k in CORRECTION_KINDS)),
               Field("changes", "Changes (JSON object)", "textarea",

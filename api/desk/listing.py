@@ -64,9 +64,11 @@ class Verification:
 
 
 def verify_claim(
-    store: EventStore, settings: Settings, claim_id: str, events: Sequence[RecordedEvent]
+    store: EventStore, settings: Settings, claim_id: str, events: Sequence[RecordedEvent],
+    *, start_leaf: str | None = None,
 ) -> tuple[Verification, dict[int, dict[str, Any]]]:
-    """Verify a history with the auditor's verifier; inclusion proofs too when the log is up.
+    """Verify a page of a history with the auditor's verifier (linked to ``start_leaf``, the
+    leaf before it); inclusion proofs too when the log is up.
 
     Returns the verification and, by position, each event's ``leaf_index`` and proof.
     """
@@ -82,6 +84,8 @@ def verify_claim(
         log.info("desk: history of %s verified without proofs (%s)", claim_id, exc)
         proofs = {}
     documents = [{**e.to_json(), **proofs.get(e.position, {})} for e in events]
-    result = verify_history(documents, note, key, claim_id=claim_id, origin=origin)
+    start = events[0].version - 1 if events else 0
+    result = verify_history(documents, note, key, claim_id=claim_id, origin=origin,
+                            start=start, start_leaf=start_leaf)
     size = result.checkpoint.size if result.checkpoint is not None else None
     return Verification(result, size, origin, note), proofs

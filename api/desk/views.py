@@ -24,7 +24,6 @@ from ledger.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from ledger.fold import fold
 from ledger.store.base import new_uuid
 from ledger.timeutil import normalize_time
 from workers.views import InvalidQuery, ViewsUnavailable
@@ -36,6 +35,7 @@ from ..schemas import STATUSES
 from ..state import ledger_state
 from ..writing import append_event
 from . import session as desk_session
+from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history_page
 from .forms import (
     ENTRY_FORMS,
     FORMS_BY_KIND,
@@ -48,8 +48,9 @@ from .forms import (
     options_for,
     place_errors,
 )
+from .limits import too_soon
 from .listing import FILTERS, list_claims, verify_claim
-from .timeline import REDACTED, STYLES, details, legend_icon, or_redacted, render_timeline, summary
+from .timeline import REDACTED, STYLES, details, legend_icon, or_redacted, summary
 
 bp = Blueprint(
     "desk", __name__, url_prefix="/desk", template_folder="templates",
@@ -61,6 +62,7 @@ CSP = (
     " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 _KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_VERSION = re.compile(r"[vV]?([1-9][0-9]{0,17})")
 VERDICT_VALUE = next(f for f in FORMS_BY_KIND["verdicts"].fields if f.name == "value")
 
 
@@ -80,6 +82,12 @@ def _load_session() -> BaseResponse | None:
     g.desk_user = desk_session.signed_in()
     if g.desk_user is not None:
         g.principal = g.desk_user
+    wait = too_soon(g.desk_user.token_id if g.desk_user is not None else None)
+    if wait is not None:
+        response = _page("error.html", 429, title="Too many requests",
+                         message=f"Too many desk pages at once; try again in {wait} s.")
+        response.headers["Retry-After"] = str(wait)
+        return response
     if request.method == "POST" and not desk_session.csrf_ok():
         return _page(
             "error.html", 403, title="Form not accepted",
@@ -215,23 +223,9 @@ def _fresh_forms(specs: tuple[FormSpec, ...]) -> dict[str, FormState]:
 def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
                 status: int = 200) -> Response:
     store = ledger_state().store
-    everything = store.read_claim(claim_id)
-    if not everything:
-        raise ClaimNotFound(claim_id)
     as_of, as_of_error, as_of_text = _as_of()
-    events = everything if as_of is None else [e for e in everything if e.recorded_at <= as_of]
-    state = fold(events, store.scales)
-    voided = set(state["voided_event_ids"]) if state else set()
-    by_id = {e.id: e for e in events}
-    corrected: dict[str, list[Any]] = {}
-    for event in events:
-        target = (event.data or {}).get("target_event_id")
-        if event.type == "EntryCorrected" and target:
-            corrected.setdefault(target, []).append(event)
-    targets = [
-        (e.id, f"v{e.version} · {STYLES[e.type].label}")
-        for e in events if e.type != "EntryCorrected" and e.id not in voided
-    ]
+    upto = request.args.get("upto", type=int)
+    page = claim_page(store, claim_id, upto=upto, as_of=as_of)
     forms = _fresh_forms(ENTRY_FORMS)
     if failed is not None:
         forms[failed[0]] = failed[1]
@@ -240,14 +234,16 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
         forms["corrections"].values["target_event_id"] = chosen
     return _page(
         "claim.html", status,
-        claim_id=claim_id, state=state, events=events, voided=voided, by_id=by_id,
-        corrected=corrected, as_of=as_of, as_of_error=as_of_error, as_of_text=as_of_text,
-        timeline=render_timeline(events, voided), styles=STYLES, legend_icon=legend_icon,
+        claim_id=claim_id, page=page, state=page.state, events=page.events,
+        voided=page.voided, by_id=page.by_id, corrected=page.corrected, as_of=as_of,
+        as_of_error=as_of_error, as_of_text=as_of_text, timeline=page.timeline,
+        styles=STYLES, legend_icon=legend_icon,
         specs=ENTRY_FORMS if as_of is None else (), forms=forms, open_form=(
             failed[0] if failed else ("corrections" if chosen else None)),
-        options=lambda item: options_for(item, scales=store.scales, targets=targets),
+        options=lambda item: options_for(item, scales=store.scales, targets=()),
         new_key=lambda: secrets.token_urlsafe(24), head=store.head(),
-        total=len(everything), summary=summary, details=details,
+        total=page.total if as_of is None else store.claim_version(claim_id),
+        summary=summary, details=details,
     )
 
 
@@ -260,19 +256,38 @@ def claim(claim_id: Any) -> BaseResponse:
 
 @bp.get("/claims/<uuid:claim_id>/history")
 def history(claim_id: Any) -> BaseResponse:
-    """A claim's events with their hashes, verified with the auditor's verifier."""
+    """A page of a claim's events with their hashes, verified with the auditor's verifier."""
     denied = _reader()
     if denied is not None:
         return denied
     state_ = ledger_state()
-    events = state_.store.read_claim(str(claim_id))
-    if not events:
-        raise ClaimNotFound(claim_id)
-    verification, proofs = verify_claim(state_.store, state_.settings, str(claim_id), events)
-    state = fold(events, state_.store.scales)
+    store = state_.store
+    events, total, start_leaf = history_page(store, str(claim_id),
+                                             request.args.get("upto", type=int))
+    verification, proofs = verify_claim(store, state_.settings, str(claim_id), events,
+                                        start_leaf=start_leaf)
+    state = current_state(store, str(claim_id), total)
+    first, last = events[0].version, events[-1].version
     return _page("history.html", claim_id=str(claim_id), events=events, state=state,
-                 verification=verification, proofs=proofs, styles=STYLES,
+                 verification=verification, proofs=proofs, styles=STYLES, total=total,
+                 older=first - 1 if first > 1 else None,
+                 newer=min(last + HISTORY_PAGE, total) if last < total else None,
                  voided=set(state["voided_event_ids"]) if state else set())
+
+
+@bp.get("/claims/<uuid:claim_id>/changes")
+def claim_changes(claim_id: Any) -> BaseResponse:
+    """What a live claim page adds: the entries after version ``after`` and the state."""
+    if _reader() is not None:
+        return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
+    after = request.args.get("after", type=int)
+    if after is None or not 0 <= after < 2**63:
+        return Response("after must be a version (0 or more).\n", 400, mimetype="text/plain")
+    page = changes(ledger_state().store, str(claim_id), after)
+    return _page("changes.html", claim_id=str(claim_id), page=page, state=page.state,
+                 events=page.events, voided=page.voided, by_id=page.by_id,
+                 corrected=page.corrected, as_of=None, styles=STYLES, legend_icon=legend_icon,
+                 summary=summary, details=details)
 
 
 @bp.get("/claims/<uuid:claim_id>/events")
@@ -293,8 +308,11 @@ def _append(spec: FormSpec, claim_id: str) -> dict[str, Any] | FormState:
     values = {f.name: request.form.get(f.name, "") for f in spec.fields}
     key = request.form.get("idempotency_key", "")
     headers = {"idempotency_key": key} if _KEY.fullmatch(key) else {}
+    form = dict(request.form.items())
+    if spec.kind == "corrections":
+        form["target_event_id"] = _target(claim_id, form.get("target_event_id", ""))
     try:
-        body = spec.schema().load(body_from_form(spec, request.form))
+        body = spec.schema().load(body_from_form(spec, form))
         response = append_event(spec.event_type, claim_id, body, headers)
     except FormInputError as exc:
         state = FormState(errors=exc.errors)
@@ -307,6 +325,16 @@ def _append(spec: FormSpec, claim_id: str) -> dict[str, Any] | FormState:
         return event
     state.values = values
     return state
+
+
+def _target(claim_id: str, typed: str) -> str:
+    """A correction's target as typed: an event id, or a version (``12`` or ``v12``) of
+    this claim turned into its event id (left as typed when there is no such version)."""
+    found = _VERSION.fullmatch(typed.strip())
+    if found is None:
+        return typed
+    events = ledger_state().store.read_claim(claim_id, after=int(found.group(1)) - 1, limit=1)
+    return events[0].id if events else typed
 
 
 @bp.get("/new")

@@ -131,6 +131,7 @@ class ApiHarness:
         settings = {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
             "RATE_LIMIT": None,
+            "DESK_RATE_LIMIT": None,
             "REDIS_URL": NO_REDIS,
         }
         app = create_app({**settings, "TESTING": True, **config})

@@ -17,15 +17,32 @@
     }
   }
 
+  var after = parseInt(root.getAttribute("data-after") || "0", 10);
+  var append = root.getAttribute("data-append") === "1";
+  var waitUntil = 0;
+
+  // fetch only what changed: the state and the entries after the last one shown
   function refresh() {
     timer = null;
     if (busy) {
       again = true;
       return;
     }
+    var now = Date.now();
+    if (now < waitUntil) {
+      timer = window.setTimeout(refresh, waitUntil - now);
+      return;
+    }
     busy = true;
-    fetch(root.getAttribute("data-page") || window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    var url = root.getAttribute("data-changes") + "?after=" + after;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
+        if (response.status === 429) {
+          var seconds = parseInt(response.headers.get("Retry-After") || "1", 10);
+          waitUntil = Date.now() + 1000 * Math.max(1, seconds || 1);
+          again = true;
+          throw new Error("busy");
+        }
         if (!response.ok) {
           throw new Error("HTTP " + response.status);
         }
@@ -33,17 +50,35 @@
       })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
-        var regions = document.querySelectorAll("[data-live-region]");
-        for (var i = 0; i < regions.length; i++) {
-          var fresh = doc.getElementById(regions[i].id);
-          if (fresh) {
-            regions[i].innerHTML = fresh.innerHTML;
-          }
+        var state = document.getElementById("state");
+        var freshState = doc.getElementById("state");
+        if (state && freshState) {
+          state.innerHTML = freshState.innerHTML;
         }
-        say("Updated with new entries at " + new Date().toLocaleTimeString() + ".");
+        var rows = doc.getElementById("changes");
+        if (!rows) {
+          return;
+        }
+        var total = parseInt(rows.getAttribute("data-total") || "0", 10);
+        var body = document.querySelector("#entries tbody");
+        if (append && body) {
+          while (rows.firstElementChild) {
+            body.appendChild(rows.firstElementChild);
+          }
+          after = parseInt(rows.getAttribute("data-after") || String(after), 10);
+          if (after < total) {
+            again = true; // more than one fragment's worth arrived
+          }
+          say("Updated with new entries at " + new Date().toLocaleTimeString() + ".");
+        } else {
+          after = total;
+          say("New entries were recorded; open the newest page to see them.");
+        }
       })
-      .catch(function () {
-        say("New entries were recorded; reload the page to see them.");
+      .catch(function (error) {
+        if (!error || error.message !== "busy") {
+          say("New entries were recorded; reload the page to see them.");
+        }
       })
       .then(function () {
         busy = false;

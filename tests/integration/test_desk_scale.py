@@ -1,0 +1,166 @@
+"""The desk with long claims: pages of entries, an aggregated timeline, a corrections form
+without an option per entry, the changes fragment a live page fetches, paged history,
+and the per-principal page rate limit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from api.desk.claimpage import AGGREGATE_ABOVE, HISTORY_PAGE, PAGE_SIZE
+from ledger.envelope import NewEvent
+from ledger.events import validate_payload
+from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
+from tests.integration.test_api_support import ApiHarness
+from tests.integration.test_desk_pages import Desk, text
+from tests.redis_server import RedisServer
+
+_ROW = re.compile(r'<tr id="event-[0-9a-f-]+" class="entry-')
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> ApiHarness:
+    return ApiHarness.create(tmp_path, DATA_DIR=tmp_path)
+
+
+@pytest.fixture
+def desk(api: ApiHarness) -> Desk:
+    return Desk(api)
+
+
+def long_claim(api: ApiHarness, notes: int) -> str:
+    """A claim with ``notes`` notes after its ClaimRecorded, appended in one go."""
+    claim_id = api.new_claim()
+    events = [NewEvent(claim_id, "NoteAdded", validate_payload("NoteAdded", {"text": f"N{i}."}))
+              for i in range(1, notes + 1)]
+    api.store.append(events, actor="desk@example.org")
+    return claim_id
+
+
+def rows(html: str) -> int:
+    return len(_ROW.findall(html))
+
+
+def test_a_claim_page_shows_one_page_of_entries_with_links_to_the_others(
+    desk: Desk, api: ApiHarness
+) -> None:
+    claim_id = long_claim(api, 120)  # versions 1-121
+    desk.sign_in("reader")
+    newest = text(desk.get(f"/desk/claims/{claim_id}"))
+    assert rows(newest) == PAGE_SIZE
+    assert "v72–v121 of 121" in newest
+    assert "N120." in newest
+    assert "N70." not in newest.split('id="entries"')[1]
+    assert "upto=71" in newest
+    oldest = text(desk.get(f"/desk/claims/{claim_id}?upto=21"))
+    assert rows(oldest) == 21
+    assert "v1–v21 of 121" in oldest
+    assert "Newer entries" in oldest
+    assert "Older entries" not in oldest
+    assert rows(text(desk.get(f"/desk/claims/{claim_id}?upto=999999"))) == PAGE_SIZE
+
+
+def test_the_state_lists_only_the_latest_notes(desk: Desk, api: ApiHarness) -> None:
+    claim_id = long_claim(api, 60)
+    desk.sign_in("reader")
+    state = text(desk.get(f"/desk/claims/{claim_id}")).split('id="state"')[1].split("</section>")[0]
+    assert "The latest 20 of 60 notes" in state
+    assert "N60." in state
+    assert "N40." not in state
+
+
+def test_a_long_claims_timeline_is_a_histogram(desk: Desk, api: ApiHarness) -> None:
+    short = long_claim(api, AGGREGATE_ABOVE - 1)
+    long = long_claim(api, AGGREGATE_ABOVE + 10)
+    desk.sign_in("reader")
+    drawn = text(desk.get(f"/desk/claims/{short}")).split('id="timeline"')[1].split("</svg>")[0]
+    assert drawn.count('class="mark note shape-small-square') == AGGREGATE_ABOVE - 1
+    summed = text(desk.get(f"/desk/claims/{long}"))
+    assert 'class="timeline histogram"' in summed
+    assert "shape-small-square" not in summed.split('id="timeline"')[1].split("</svg>")[0]
+    assert f"Notes &amp; corrections ({AGGREGATE_ABOVE + 10})" in summed
+
+
+def test_the_corrections_form_names_its_target_by_version_not_by_an_option_each(
+    desk: Desk, api: ApiHarness
+) -> None:
+    claim_id = long_claim(api, 80)
+    desk.sign_in("editor")
+    html = text(desk.get(f"/desk/claims/{claim_id}"))
+    assert html.count("<option") < 40  # scales, kinds and verdicts, not 81 entries
+    target = api.store.read_claim(claim_id, after=2, limit=1)[0]
+    posted = desk.post(f"/desk/claims/{claim_id}/corrections",
+                       {"target_event_id": "v3", "kind": "void", "reason": "Logged twice."})
+    assert posted.status_code == 303, text(posted)[:400]
+    correction = api.store.claim_corrections(claim_id)[-1]
+    assert correction.data is not None
+    assert correction.data["target_event_id"] == target.id
+    missing = desk.post(f"/desk/claims/{claim_id}/corrections",
+                        {"target_event_id": "v999", "kind": "void", "reason": "No such."})
+    assert missing.status_code == 422
+    assert len(api.store.claim_corrections(claim_id)) == 1
+
+
+def test_the_changes_fragment_holds_only_the_entries_after_a_version(
+    desk: Desk, api: ApiHarness
+) -> None:
+    claim_id = long_claim(api, 10)  # versions 1-11
+    desk.sign_in("reader")
+    page = text(desk.get(f"/desk/claims/{claim_id}"))
+    assert 'data-after="11"' in page
+    assert 'data-append="1"' in page
+    assert rows(text(desk.get(f"/desk/claims/{claim_id}/changes?after=11"))) == 0
+    api.post(f"/v1/claims/{claim_id}/notes", {"text": "Late note."})
+    fragment = text(desk.get(f"/desk/claims/{claim_id}/changes?after=11"))
+    assert rows(fragment) == 1
+    assert "Late note." in fragment
+    assert 'data-after="12"' in fragment
+    assert 'id="state"' in fragment
+    many = text(desk.get(f"/desk/claims/{claim_id}/changes?after=0"))
+    assert rows(many) == 12
+    for bad in ("", "?after=x", "?after=-1", "?after=9223372036854775808"):
+        assert desk.get(f"/desk/claims/{claim_id}/changes{bad}").status_code == 400
+    older = text(desk.get(f"/desk/claims/{long_claim(api, 60)}?upto=10"))
+    assert "data-append" not in older  # an older page is not appended to
+
+
+def test_the_history_page_verifies_the_page_it_shows(desk: Desk, api: ApiHarness) -> None:
+    claim_id = long_claim(api, HISTORY_PAGE + 30)
+    desk.sign_in("auditor")
+    newest = text(desk.get(f"/desk/claims/{claim_id}/history"))
+    assert "<strong>Verified</strong>" in newest
+    assert newest.count('<tr id="event-') == HISTORY_PAGE
+    assert f"v32–v{HISTORY_PAGE + 31} of {HISTORY_PAGE + 31}" in newest
+    first = text(desk.get(f"/desk/claims/{claim_id}/history?upto=31"))
+    assert "<strong>Verified</strong>" in first
+    assert first.count('<tr id="event-') == 31
+
+
+def test_past_the_desk_rate_limit_pages_answer_429_per_principal(tmp_path: Path) -> None:
+    api = ApiHarness.create(tmp_path, DATA_DIR=tmp_path, DESK_RATE_LIMIT="5/minute")
+    claim_id = api.new_claim()
+    first = Desk(api)
+    second = Desk(ApiHarness(api.app, api.app.test_client(), api.store, api.tokens))
+    first.sign_in("reader")  # its form and post count for the address, the list for the token
+    statuses = [first.get(f"/desk/claims/{claim_id}").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    refused = first.get(f"/desk/claims/{claim_id}/changes?after=1")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    second.sign_in("editor")  # another token counts on its own
+    assert second.get(f"/desk/claims/{claim_id}").status_code == 200
+
+
+def test_a_long_claims_page_reads_its_state_from_the_views(
+    tmp_path: Path, views_server: RedisServer
+) -> None:
+    viewed = viewed_api(tmp_path, views_server)
+    claim_id = long_claim(viewed.api, 70)
+    viewed.project()
+    reader = Desk(viewed.api)
+    reader.sign_in("reader")
+    html = text(reader.get(f"/desk/claims/{claim_id}"))
+    assert "The latest 20 of 70 notes" in html
+    assert rows(html) == PAGE_SIZE
