@@ -131,23 +131,18 @@ _ENVELOPES = (
 _ENVELOPES_BY_POSITION = "SELECT e.position" + _ENVELOPES.removeprefix("SELECT e.version")
 
 
-def _claim_page(
+def _claim_params(
     claim_id: str, as_of: str | None, after: int, limit: int | None
-) -> tuple[str, tuple[Any, ...]]:
-    """The WHERE, ORDER and LIMIT of a page of one claim's events, with its parameters."""
-    where = " WHERE e.claim_id = ?"
+) -> list[Any]:
+    """The parameters of a page of one claim's events, in the order ``_PAGE_SQL`` binds."""
     params: list[Any] = [claim_id]
     if after:
-        where += " AND e.version > ?"
         params.append(after)
     if as_of is not None:
-        where += " AND e.recorded_at <= ?"
         params.append(normalize_time(as_of))
-    where += " ORDER BY e.version"
     if limit is not None:
-        where += " LIMIT ?"
         params.append(limit)
-    return where, tuple(params)
+    return params
 
 
 def _with_redaction(envelope: str, actor: str, reason: str, redacted_at: str) -> str:
@@ -432,7 +427,15 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
         self, claim_id: str, *, as_of: str | None = None, after: int = 0,
         limit: int | None = None,
     ) -> list[RecordedEvent]:
-        where, params = _claim_page(claim_id, as_of, after, limit)
+        params = _claim_params(claim_id, as_of, after, limit)
+        where = " WHERE e.claim_id = ?"
+        if after:
+            where += " AND e.version > ?"
+        if as_of is not None:
+            where += " AND e.recorded_at <= ?"
+        where += " ORDER BY e.version"
+        if limit is not None:
+            where += " LIMIT ?"
         with self._guard() as conn:
             return [_row(r) for r in conn.execute(_SELECT + where, params)]
 
@@ -442,7 +445,15 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
     ) -> list[tuple[int, str]]:
         # SQLite writes the envelope: the payload text is passed through, not decoded
         # and encoded again (a third of a history answer's time)
-        where, params = _claim_page(claim_id, as_of, after, limit)
+        params = _claim_params(claim_id, as_of, after, limit)
+        where = " WHERE e.claim_id = ?"
+        if after:
+            where += " AND e.version > ?"
+        if as_of is not None:
+            where += " AND e.recorded_at <= ?"
+        where += " ORDER BY e.version"
+        if limit is not None:
+            where += " LIMIT ?"
         with self._guard() as conn:
             rows = conn.execute(_ENVELOPES + where, params)
             return [

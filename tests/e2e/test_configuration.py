@@ -45,6 +45,7 @@ def bad_values(tmp_path: Path) -> dict[str, str]:
         "LEDGER_MAX_IMPORT_EVENTS": "0",
         "LEDGER_RATE_LIMIT": "fast",
         "LEDGER_RATE_LIMIT_STORAGE": "postgresql://db/limits",
+        "LEDGER_DESK_RATE_LIMIT": "often",
         "LEDGER_PARTITIONS": "0",
         "LEDGER_VIEWS_TICK_SECONDS": "0",
         "LEDGER_VIEWS_BATCH": "lots",
