@@ -8,12 +8,13 @@ the trusted witness keys cosigned exactly its note body (tlog-cosignature v1).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .checkpoint import CheckpointError
 from .cosignature import Cosignature, CosignerKey, parse_cosigner_key, verify_cosignatures
+from .remote import CheckpointCheck, RemoteLog, RemoteReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +80,15 @@ def quorum(
     return Quorum(verify_cosignatures(note, list(keys), now=now), minimum)
 
 
-def witness_check(keys: Sequence[CosignerKey], minimum: int, *, slack: int = 300) -> Any:
+def witness_check(
+    keys: Sequence[CosignerKey], minimum: int, *, slack: int = 300
+) -> CheckpointCheck:
     """A remote verifier's checkpoint check: fail unless ``minimum`` of ``keys`` cosigned.
 
-    Returned as ``check(log, note, report)``; cosignatures timestamped more than
-    ``slack`` seconds in the future do not count.
+    Cosignatures timestamped more than ``slack`` seconds in the future do not count.
     """
-    import time
 
-    def check(_log: Any, note: str, report: Any) -> None:
+    def check(_log: RemoteLog, note: str, report: RemoteReport) -> None:
         result = report.result
         result.checks["witnesses"] += 1
         found = quorum(note, keys, minimum, now=int(time.time()) + slack)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ import click
 
 from ledger import checkpoint as cp
 from ledger.audit import audit as run_audit
+from ledger.cosignature import parse_cosigner_key
 from ledger.errors import IntegrityError
 from ledger.log import LogService
-from ledger.remote import RemoteLog, RemoteReport, verify_remote
+from ledger.remote import CheckpointCheck, RemoteLog, RemoteReport, verify_remote
 from ledger.remote_replay import PAGE, verify_all
 from ledger.store import EventStore
+from ledger.witnessed import witness_check
 
 from ..settings import Settings
 from .ledger_commands import store_from
@@ -89,10 +92,16 @@ def checkpoint(settings: Settings) -> None:
 @click.option("--page", type=click.IntRange(1, PAGE), default=PAGE, show_default=True,
               help="events fetched per request with --all")
 @click.option("--quiet", is_flag=True, help="no progress bar with --all")
+@click.option("--witness", "witnesses", multiple=True,
+              help="a trusted witness's cosigner key (name+id+key, type 0x04); repeat")
+@click.option("--min-witnesses", type=click.IntRange(0), default=None,
+              help="refuse a checkpoint without this many valid cosignatures by the --witness"
+              " keys (default: all of them)")
 @click.pass_obj
 def verify(
     settings: Settings, url: str, claim_id: str | None, everything: bool, key: str | None,
     state: Path | None, token: str | None, page: int, quiet: bool,
+    witnesses: tuple[str, ...], min_witnesses: int | None,
 ) -> None:
     """Independently check the log over HTTP: signature, consistency, a claim's proofs, and
     with --all every event. Prints what it checked, in counts."""
@@ -104,13 +113,15 @@ def verify(
         cp.parse_verifier_key(key)
     except cp.CheckpointError as exc:
         raise click.BadParameter(str(exc), param_hint="--key") from None
+    checks = _witness_checks(witnesses, min_witnesses)
     log = RemoteLog(url, token)
     reports: list[RemoteReport] = []
     if everything:
-        reports.append(_replay_all(log, key, state, page, quiet))
+        reports.append(_replay_all(log, key, state, page, quiet, checks))
     if not everything or (claim_id is not None and reports[0].result.ok):
         reports.append(verify_remote(
-            log, key, claim_id=claim_id, state=None if everything else state
+            log, key, claim_id=claim_id, state=None if everything else state,
+            checkpoint_checks=checks,
         ))
     report = reports[0]
     for other in reports[1:]:
@@ -127,8 +138,26 @@ def verify(
         raise click.ClickException(f"verification failed at {first}")
 
 
+def _witness_checks(witnesses: tuple[str, ...], minimum: int | None) -> list[CheckpointCheck]:
+    """The cosignature check ``--witness``/``--min-witnesses`` ask for (none without them)."""
+    if minimum is not None and minimum > len(witnesses):
+        raise click.BadParameter(
+            f"cannot require {minimum} of {len(witnesses)} --witness keys",
+            param_hint="--min-witnesses",
+        )
+    if not witnesses:
+        return []
+    try:
+        keys = [parse_cosigner_key(text) for text in witnesses]
+    except cp.CheckpointError as exc:
+        raise click.BadParameter(str(exc), param_hint="--witness") from None
+    needed = len(keys) if minimum is None else minimum
+    return [witness_check(keys, needed)] if needed else []
+
+
 def _replay_all(
-    log: RemoteLog, key: str, state: Path | None, page: int, quiet: bool
+    log: RemoteLog, key: str, state: Path | None, page: int, quiet: bool,
+    checks: Sequence[CheckpointCheck] = (),
 ) -> RemoteReport:
     """``verify_all`` with a progress bar on a terminal."""
     hidden = quiet or not sys.stderr.isatty()
@@ -141,7 +170,7 @@ def _replay_all(
 
     try:
         return verify_all(
-            log, key, state=state, page=page, start=start,
+            log, key, state=state, page=page, start=start, checkpoint_checks=checks,
             progress=lambda n: bar.update(n) if bar is not None else None,
         )
     finally:
