@@ -368,30 +368,34 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
 
     @contextmanager
     def write_transaction(self) -> Iterator[WriteTransaction]:
-        with self._guard() as conn, self._writer_queue():
+        with self._guard() as conn, self._writer_queue() as lock_fd:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteWrite(conn)
                 conn.execute("COMMIT")
-                self._check_commit_durable()
+                self._check_commit_durable(lock_fd)
             except BaseException:
                 if conn.in_transaction:  # also after a failed COMMIT, which keeps the lock
                     conn.execute("ROLLBACK")
                 raise
 
-    def _check_commit_durable(self) -> None:
-        """Refuse to acknowledge a commit made while the file system turned read-only.
+    def _check_commit_durable(self, lock_fd: int | None) -> None:
+        """Refuse to acknowledge a commit made while ext4 was turning read-only.
 
-        Linux has answered ``fsync`` with success, writing nothing, on an ext4 that an
-        error had remounted read-only; a commit written just before that moment would be
-        acknowledged and then lost. Read-only is sticky until an operator remounts, so
-        opening a file for writing after the commit catches every such fsync (``statvfs``
-        does not show ext4's newer emergency read-only state; an open does).
+        An ext4 error aborts the journal first and sets its read-only flag only after the
+        error is written to the superblock. A commit in between can be told its fsync
+        succeeded although the WAL's new length was in an aborted journal transaction
+        (docs/reliability.md, "A disk turned read-only"). Opening a file for writing looks
+        only at the read-only flag, so it passes in that window; changing a file's length
+        needs a journal transaction, which an aborted journal refuses. So the writer lock
+        file's length flips between 0 and 1 (no fsync: only the refusal matters), under
+        the append lock, after every commit. An abort is sticky: if this succeeds, the
+        journal had not been aborted when the commit synced, so the sync's answer stands.
         """
-        if self.path == ":memory:":
+        if lock_fd is None:
             return
         try:
-            os.close(os.open(self.path + "-writer.lock", os.O_WRONLY))
+            os.ftruncate(lock_fd, 0 if os.fstat(lock_fd).st_size else 1)
         except OSError as exc:
             raise StoreUnavailable(
                 "the ledger's file system failed during the commit, so it may not be durable:"
@@ -399,7 +403,7 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
             ) from exc
 
     @contextmanager
-    def _writer_queue(self) -> Iterator[None]:
+    def _writer_queue(self) -> Iterator[int | None]:
         """Queue writers on an advisory file lock before SQLite's own write lock.
 
         SQLite makes a writer that finds the database locked sleep and poll (1, 2, 5 …
@@ -408,7 +412,7 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
         Each thread opens the lock file itself, since ``flock`` belongs to an open file.
         """
         if self.path == ":memory:":
-            yield
+            yield None
             return
         fd: int | None = getattr(self._local, "lock_fd", None)
         if fd is not None and self._local.lock_pid != os.getpid():
@@ -419,7 +423,7 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
             self._local.lock_fd, self._local.lock_pid = fd, os.getpid()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            yield
+            yield fd
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

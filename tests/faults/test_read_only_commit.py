@@ -1,14 +1,17 @@
-"""A disk that turns read-only right after a commit's fsync: the append is not acknowledged.
+"""A disk that turns read-only around a commit: the append is not acknowledged.
 
-Linux has answered ``fsync`` with success, writing nothing, on an ext4 that an error had
-remounted read-only, so a commit caught at that instant could be acknowledged and lost.
-The store checks the file system after every commit; these tests turn a real ext4
-read-only at exactly that point.
+An ext4 error aborts the journal, writes the error to the superblock and only then turns
+the file system read-only. A commit synced in between can be told it succeeded although
+its WAL growth was in the aborted journal and is gone after the repair (an acknowledged
+import was lost this way: docs/reliability.md). The store checks the file system after
+every commit; these tests break a real ext4 at exactly that point, after the read-only
+flag and, with the superblock write held, before it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +20,7 @@ from ledger.errors import StoreUnavailable
 from ledger.events import validate_payload
 from ledger.store import Idempotency
 from ledger.store.sqlite import SQLiteEventStore
-from tests.faults.small_disk import LoopFilesystem
+from tests.faults.small_disk import HeldDisk, LoopFilesystem
 
 CLAIM = {"statement": "Iran is building two new plants at Bushehr.",
          "claimant": {"name": "Ali Khamenei"}, "appearance": {"outlet": "Fars News Agency"}}
@@ -29,11 +32,26 @@ class FailingAfterCommit(SQLiteEventStore):
     disk: LoopFilesystem
     armed = False
 
-    def _check_commit_durable(self) -> None:
+    def _check_commit_durable(self, *lock: int | None) -> None:
         if self.armed:
             self.armed = False
             self.disk.fail()
-        super()._check_commit_durable()
+        super()._check_commit_durable(*lock)
+
+
+class InTheErrorWindow(SQLiteEventStore):
+    """A store whose disk is between its journal abort and its read-only flag after a commit."""
+
+    disk: HeldDisk
+    armed = False
+
+    def _check_commit_durable(self, *lock: int | None) -> None:
+        if not self.armed:
+            super()._check_commit_durable(*lock)
+            return
+        self.armed = False
+        with self.disk.failing():
+            super()._check_commit_durable(*lock)
 
 
 @pytest.fixture
@@ -43,6 +61,19 @@ def store(disk: LoopFilesystem) -> FailingAfterCommit:
     failing.disk = disk
     failing.init()
     return failing
+
+
+@pytest.fixture
+def held() -> Iterator[HeldDisk]:
+    """A small ext4 whose writes to its device can be held (needs root and loop devices)."""
+    try:
+        disk = HeldDisk(32).__enter__()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"cannot mount nested loop file systems here: {exc}")
+    try:
+        yield disk
+    finally:
+        disk.__exit__(None, None, None)
 
 
 def _claim() -> NewEvent:
@@ -78,4 +109,24 @@ def test_a_retry_with_the_same_key_after_the_repair_writes_the_append_exactly_on
     [written] = again.append([event], actor="t", idempotency=key)
     assert [e.id for e in again.read_all()] == [written.id]
     assert [e.id for e in again.append([event], actor="t", idempotency=key)] == [written.id]
+    again.close()
+
+
+def test_a_commit_while_the_journal_is_aborted_but_the_disk_not_yet_read_only_is_refused(
+    held: HeldDisk,
+) -> None:
+    store = InTheErrorWindow(held.path / "ledger.db")
+    store.disk = held
+    store.init()
+    kept = store.append([_claim()], actor="t")
+    store.armed = True
+    with pytest.raises(StoreUnavailable, match="failed during the commit"):
+        store.append([_claim()], actor="t")
+    assert "emergency_ro" in held.options()
+    store.close()
+    held.unmount()
+    held.repair()
+    held.mount()
+    again = SQLiteEventStore(held.path / "ledger.db")
+    assert [e.id for e in again.read_all()][: len(kept)] == [e.id for e in kept]
     again.close()
