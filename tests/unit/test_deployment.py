@@ -30,7 +30,7 @@ def group() -> click.Group:
 
 
 def test_the_compose_file_has_the_production_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "redis", "init", "api", "worker"}
+    assert set(compose["services"]) == {"postgres", "redis", "init", "api", "worker", "witness"}
 
 
 def test_postgres_and_redis_keep_their_data_in_volumes(compose: dict[str, Any]) -> None:
@@ -46,7 +46,7 @@ def test_redis_runs_with_the_append_only_file(compose: dict[str, Any]) -> None:
 
 
 def test_every_long_running_service_has_a_health_check(compose: dict[str, Any]) -> None:
-    for name in ("postgres", "redis", "api"):
+    for name in ("postgres", "redis", "api", "witness"):
         check = compose["services"][name]["healthcheck"]
         assert check["test"]
         assert check["interval"]
@@ -75,10 +75,13 @@ def test_every_command_the_deployment_runs_exists_in_the_cli(
     compose: dict[str, Any], group: click.Group
 ) -> None:
     commands = _claimledger_commands(compose)
-    assert {c[1] for c in commands} == {"init", "serve", "worker"}
+    assert {c[1] for c in commands} == {"init", "serve", "worker", "witness"}
     for argv in commands:
         command = group.commands.get(argv[1])
         assert command is not None, f"claimledger {argv[1]} does not exist"
+        if isinstance(command, click.Group):  # claimledger witness serve …
+            command, argv = command.commands.get(argv[2]), argv[1:]
+            assert command is not None, f"claimledger {argv[0]} {argv[1]} does not exist"
         options = {opt for p in command.params for opt in getattr(p, "opts", [])}
         for word in argv[2:]:
             if word.startswith("--"):
@@ -114,3 +117,17 @@ def test_the_image_runs_as_a_non_root_user_without_build_tools() -> None:
     user = re.search(r"^USER (\S+)$", final, re.MULTILINE)
     assert user is not None
     assert user.group(1) not in ("root", "0")
+
+
+def test_the_witness_follows_the_ledger_key_and_the_ledger_sends_to_the_witness(
+    compose: dict[str, Any],
+) -> None:
+    witness = compose["services"]["witness"]
+    assert witness["command"][1:3] == ["witness", "serve"]
+    port = witness["command"][witness["command"].index("--port") + 1]
+    assert witness["environment"]["LEDGER_WITNESS_LOGS"] == "${LEDGER_VERIFIER_KEY:-}"
+    assert any(v.startswith("witnessdata:/data") for v in witness["volumes"])
+    assert witness["environment"]["LEDGER_WITNESS_DB"].startswith("/data/")
+    assert compose["x-ledger-env"]["LEDGER_WITNESSES"] == "${LEDGER_WITNESSES:-}"
+    example = (ROOT / ".env.example").read_text()
+    assert f"KEY@http://witness:{port}" in example
