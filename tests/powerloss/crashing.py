@@ -78,6 +78,7 @@ class Figures:
     sync_points: int = 0
     crashes: int = 0
     acknowledged: int = 0
+    checkpoints: int = 0
     lost: int = 0
     forked: int = 0
     kinds: set[str] = field(default_factory=set)
@@ -191,6 +192,7 @@ def _crash_and_check(
     mount.reboot()
     figures.crashes += 1
     figures.acknowledged += len(run.acknowledged)
+    figures.checkpoints += len(run.checkpoints)
     problems = check_survivors(ledger, run, allowed, run.key or key)
     figures.lost += sum(1 for p in problems if p.startswith("lost"))
     figures.forked += sum(1 for p in problems if p.startswith("forked"))

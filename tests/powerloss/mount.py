@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -9,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,8 @@ class PowerLossMount:
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGUSR1)  # its threads' stacks, on stderr
-                time.sleep(0.5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.5)  # (it will not exit: time to write them)
                 process.kill()
                 process.wait(timeout=30)
             subprocess.run(

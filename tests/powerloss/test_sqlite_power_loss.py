@@ -34,6 +34,8 @@ from tests.powerloss.mount import PowerLossMount
 
 #: CI drops every unsynced write; the long run also tears and keeps random pages, 3 seeds
 MODES = ("drop", "torn", "random:1", "random:2", "random:3") if LONG else ("drop",)
+#: pytest-timeout's limit per test (the suite's default is 300 s)
+TIMEOUT = 1800 if LONG else 300
 
 
 def recorded(claim_id: str, n: int = 0) -> NewEvent:
@@ -160,6 +162,7 @@ def checkpoint_signing(ledger: Ledger, store: SQLiteEventStore, run: Run) -> Non
     run.checkpoints.append(log.history(run.acknowledged[0].claim_id)["checkpoint"])
 
 
+@pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize(
     ("scenario"),
     [
@@ -199,7 +202,8 @@ def report(figures: Figures) -> None:
     print(
         f"\n{figures.operation}: {figures.sync_points} sync points"
         f" ({', '.join(sorted(figures.kinds))}), {figures.crashes} crashes,"
-        f" {figures.acknowledged} acknowledged events checked, lost {figures.lost},"
+        f" {figures.acknowledged} acknowledged events and {figures.checkpoints} handed-out"
+        f" checkpoints checked, lost {figures.lost},"
         f" forked {figures.forked}"
     )
 

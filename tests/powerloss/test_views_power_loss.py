@@ -28,7 +28,7 @@ from tests.powerloss.crashing import (
     prepare_image,
 )
 from tests.powerloss.mount import PowerLossMount
-from tests.powerloss.test_sqlite_power_loss import MODES, recorded, report
+from tests.powerloss.test_sqlite_power_loss import MODES, TIMEOUT, recorded, report
 from tests.redis_server import RedisServer
 from tests.workers_fixtures import Deployment
 from workers.coordination import request_catch_up
@@ -98,6 +98,7 @@ def two_batches_caught_up(workers: Workers) -> Operation:
     return operation
 
 
+@pytest.mark.timeout(TIMEOUT)
 def test_views_caught_up_while_the_power_went_recover_to_a_fold_of_the_surviving_log(
     powerloss: PowerLossMount, workers: Workers, tmp_path: Path
 ) -> None:
