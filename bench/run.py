@@ -30,6 +30,13 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("bench.replay", ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite")),
     ("bench.http", ("http-append", "http-append-ceiling", "http-history")),
     ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
+    (
+        "bench.pages",
+        (
+            "pages-desk-list", "pages-desk-claim", "pages-api-claim", "pages-api-history",
+            "pages-long-desk-claim", "pages-long-api-history",
+        ),
+    ),
     ("bench.proofs", ("proof-1m",)),
     ("bench.verify", ("verify-all", "verify-all-feed", "verify-all-replay")),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .scales import DEFAULT_SCALES, Scales
@@ -175,6 +176,58 @@ def summarize(state: Mapping[str, Any]) -> dict[str, Any]:
         "redacted": len(state.get("redacted_event_ids") or ()),
     }
     return summary
+
+
+#: the lists of a state ``recent`` cuts to their latest entries, and the histogram lane of each
+RECENT_LISTS = {"appearances": 0, "corroborations": 1, "denials": 2, "notes": 4}
+#: how many spans of time ``histogram`` divides a claim's entries into
+HISTOGRAM_BUCKETS = 48
+
+
+def histogram(state: Mapping[str, Any], buckets: int = HISTOGRAM_BUCKETS) -> dict[str, Any] | None:
+    """How many active entries occurred in each of ``buckets`` equal spans of time, per
+    lane (0 appearances, 1 corroborations, 2 denials, 3 verdict and retraction, 4 notes):
+    ``{"start", "end", "lanes": [[count per span] per lane]}``, None without entries."""
+    points = [(lane, str(e.get("occurred_at") or "")) for key, lane in RECENT_LISTS.items()
+              for e in state.get(key) or ()]
+    for key, moment in (("verdict", "issued_at"), ("retraction", "occurred_at")):
+        if state.get(key):
+            points.append((3, str(state[key].get(moment) or "")))
+    seconds: dict[str, float] = {}
+    timed = []
+    for lane, moment in points:
+        if not moment:
+            continue
+        value = seconds.get(moment)
+        if value is None:  # canonical times repeat a lot: each is parsed once
+            value = seconds[moment] = datetime.fromisoformat(moment).timestamp()
+        timed.append((lane, value))
+    if not timed:
+        return None
+    start = min(v for _, v in timed)
+    end = max(v for _, v in timed)
+    width = max(end - start, 1.0) / buckets
+    lanes = [[0] * buckets for _ in range(5)]
+    for lane, value in timed:
+        lanes[lane][min(buckets - 1, int((value - start) / width))] += 1
+    return {"start": _iso(start), "end": _iso(end), "lanes": lanes}
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def recent(state: Mapping[str, Any], keep: int = 20) -> dict[str, Any]:
+    """A state with each entry list cut to its latest ``keep`` entries, the full counts
+    (``counts.notes`` too) and its ``histogram``: what a claim page shows, the same size
+    however many entries the claim has."""
+    cut = {**state, "counts": {**(state.get("counts") or {}),
+                               "notes": len(state.get("notes") or ())}}
+    for key in RECENT_LISTS:
+        cut[key] = list((state.get(key) or [])[-keep:])
+    cut["voided_event_ids"] = list(state.get("voided_event_ids") or ())
+    cut["histogram"] = histogram(state)
+    return cut
 
 
 def replay(

@@ -24,7 +24,7 @@ from typing import Any
 from redis import Redis
 
 from ledger.envelope import RecordedEvent
-from ledger.fold import fold, summarize
+from ledger.fold import fold, recent, summarize
 from ledger.scales import Scales
 from ledger.store import EventStore
 
@@ -57,21 +57,21 @@ def dumps(value: Any) -> str:
 
 
 #: how many arguments ``entry_args`` gives each claim
-ENTRY_FIELDS = 6
+ENTRY_FIELDS = 7
 
 
 def entry_args(claim_id: str, state: Mapping[str, Any] | None) -> list[str | int]:
     """One claim's arguments to ``APPLY_CLAIMS`` (a batch's or a purge's): the same fields,
     ``ENTRY_FIELDS`` of them: id, member, index names, state, summary (what the brief list
-    reads) and attributes (what it filters on).
+    reads), attributes (what it filters on) and the recent state (what a claim page shows).
 
     ``state`` None deletes the claim's record and its index memberships.
     """
     if state is None:
-        return [claim_id, "", "", "", "", ""]
+        return [claim_id, "", "", "", "", "", ""]
     return [
         claim_id, member(state), "\n".join(index_names(state)), dumps(state),
-        dumps(summarize(state)), "\n".join(sorted(attributes(state))),
+        dumps(summarize(state)), "\n".join(sorted(attributes(state))), dumps(recent(state)),
     ]
 
 
@@ -284,7 +284,7 @@ class Projector:
         return bool(self._apply_script(keys=[pk.checkpoint], args=args))
 
 
-#: Lua: write the claims ``args[first..]`` (``entry_args``, six each) under ``prefix``:
+#: Lua: write the claims ``args[first..]`` (``entry_args``, seven each) under ``prefix``:
 #: replace each record and move its index memberships (the old ones read from the
 #: record). Returns the names of the index sets the claims left (a purge reports them).
 APPLY_CLAIMS = """
@@ -295,10 +295,10 @@ local function apply_claims(prefix, args, first)
     if not list then list = {}; sets[name] = list end
     list[#list + 1] = value
   end
-  for i = first, #args, 6 do
+  for i = first, #args, 7 do
     local key = prefix .. 'c:' .. args[i]
     local m, names, state = args[i + 1], args[i + 2], args[i + 3]
-    local summary, attrs = args[i + 4], args[i + 5]
+    local summary, attrs, recent = args[i + 4], args[i + 5], args[i + 6]
     local new = {}
     for name in string.gmatch(names, '[^\\n]+') do new[name] = true end
     local old = redis.call('HMGET', key, 'member', 'index')
@@ -315,7 +315,7 @@ local function apply_claims(prefix, args, first)
         if not kept[name] then push(adds, name, m) end
       end
       redis.call('HSET', key, 'state', state, 'member', m, 'index', names, 'summary', summary,
-                 'attrs', attrs)
+                 'attrs', attrs, 'recent', recent)
     end
   end
   local left = {}

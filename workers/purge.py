@@ -31,24 +31,24 @@ from .projector import APPLY_CLAIMS, entry_args
 
 #: ARGV: the number of targets, then per target its key prefix, the checkpoint it was
 #: folded at ('' for a generation being dropped: no check, no marker) and the claim's
-#: six ``entry_args``. Answers nil (writing nothing) if a checkpoint moved, else per
+#: seven ``entry_args``. Answers nil (writing nothing) if a checkpoint moved, else per
 #: target: prefix, whether the record existed, the index sets it left; then the counter.
 PURGE = APPLY_CLAIMS + """
 local n = tonumber(ARGV[1])
 for t = 0, n - 1 do
-  local at = 2 + t * 8
+  local at = 2 + t * 9
   if ARGV[at + 1] ~= '' and redis.call('GET', ARGV[at] .. 'cp') ~= ARGV[at + 1] then
     return false
   end
 end
 local out = {}
 for t = 0, n - 1 do
-  local at = 2 + t * 8
+  local at = 2 + t * 9
   local prefix = ARGV[at]
   local had = redis.call('EXISTS', prefix .. 'c:' .. ARGV[at + 2])
   if ARGV[at + 1] ~= '' then redis.call('INCR', prefix .. 'rx') end
   local left = apply_claims(prefix, {ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5],
-                                     ARGV[at + 6], ARGV[at + 7]}, 1)
+                                     ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]}, 1)
   out[#out + 1] = prefix
   out[#out + 1] = tostring(had)
   out[#out + 1] = table.concat(left, '\\n')

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from redis import Redis
 from redis.exceptions import RedisError
 
-from ledger.fold import summarize
+from ledger.fold import recent, summarize
 from ledger.timeutil import normalize_time
 
 from .config import Keys, PartitionKeys, partition_of, text
@@ -234,6 +234,25 @@ class ViewReader:
             return dict(json.loads(text(summary) or "null"))
 
         return self._pinned(read, min_position, timeout, claim_id)
+
+    def get_recent(self, claim_id: str) -> dict[str, Any] | None:
+        """A claim's recent state (``ledger.fold.recent``) from the views, or None."""
+        claim_id = str(uuid.UUID(claim_id))
+
+        def read(live: Live) -> dict[str, Any] | None:
+            pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hget(pk.claim(claim_id), "recent")
+            pipe.get(pk.checkpoint)
+            found, cp = pipe.execute()
+            if cp is None:
+                raise _Switched
+            if found is None:  # written before recent states were kept
+                state = self.redis.hget(pk.claim(claim_id), "state")
+                return None if state is None else recent(json.loads(text(state) or "null"))
+            return dict(json.loads(text(found) or "null"))
+
+        return self._pinned(read, None, 0.0, claim_id)
 
     def list_claims(
         self,

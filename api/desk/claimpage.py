@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from ledger.envelope import RecordedEvent
 from ledger.errors import ClaimNotFound
-from ledger.fold import fold
+from ledger.fold import fold, recent
 from ledger.store import EventStore
 from workers.views import ViewsBehind, ViewsUnavailable
 
@@ -69,16 +69,17 @@ class ClaimPage:
 
 
 def current_state(store: EventStore, claim_id: str, version: int) -> dict[str, Any] | None:
-    """The claim's state at ``version``: from the views when they hold that version, else
-    folded from the log."""
+    """The claim's recent state (``ledger.fold.recent``) at ``version``: from the views when
+    they hold that version, else folded from the log."""
     try:
         with view_service().reading() as reader:
-            state = reader.get_claim(claim_id, timeout=0)
+            state = reader.get_recent(claim_id)
         if state is not None and state.get("version") == version:
             return state
     except (ViewsUnavailable, ViewsBehind) as exc:
         log.debug("claim %s folded from the log: %s", claim_id, exc)
-    return fold(store.read_claim(claim_id), store.scales)
+    folded = fold(store.read_claim(claim_id), store.scales)
+    return None if folded is None else recent(folded)
 
 
 def claim_page(
@@ -96,7 +97,8 @@ def claim_page(
         if not whole and not store.claim_version(claim_id):
             raise ClaimNotFound(claim_id)
         total = len(whole)
-        state = fold(whole, store.scales)
+        folded = fold(whole, store.scales)
+        state = None if folded is None else recent(folded)
     last = total if upto is None else max(1, min(upto, total))
     first = max(1, last - PAGE_SIZE + 1)
     if whole is not None:
@@ -110,7 +112,7 @@ def claim_page(
         drawn = whole if whole is not None else store.read_claim(claim_id, limit=total)
         page.timeline = render_timeline(drawn, page.voided)
     else:
-        page.timeline = render_histogram(state, total)
+        page.timeline = render_histogram((state or {}).get("histogram"), total)
     return page
 
 

@@ -226,45 +226,26 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     return Markup("".join(parts))  # noqa: S704 (every text above is escaped)
 
 
-#: the lane of each list of a claim state, for the histogram
-_STATE_LANES = (("appearances", 0), ("corroborations", 1), ("denials", 2), ("notes", 4))
-BUCKETS = 48
-
-
-def _state_times(state: Mapping[str, Any]) -> list[tuple[int, str]]:
-    """(lane, occurred_at) of every active entry a state lists."""
-    points = [(lane, str(e.get("occurred_at") or ""))
-              for key, lane in _STATE_LANES for e in state.get(key) or ()]
-    if state.get("verdict"):
-        points.append((3, str(state["verdict"].get("issued_at") or "")))
-    if state.get("retraction"):
-        points.append((3, str(state["retraction"].get("occurred_at") or "")))
-    return [(lane, moment) for lane, moment in points if moment]
-
-
-def render_histogram(state: Mapping[str, Any] | None, total: int) -> Markup:
-    """The timeline of a claim too long to draw entry by entry: per lane, how many active
-    entries occurred in each of ``BUCKETS`` spans of time (the same size at any length)."""
-    points = _state_times(state) if state else []
-    if not points:
+def render_histogram(histogram: Mapping[str, Any] | None, total: int) -> Markup:
+    """The timeline of a claim too long to draw entry by entry, from its state's
+    ``histogram`` (``ledger.fold.histogram``): per lane, how many active entries occurred
+    in each span of time (the same size at any length)."""
+    if not histogram:
         return Markup("")
-    times = [parse_time(moment) for _, moment in points]
-    start, end = min(times), max(times)
-    span = max((end - start).total_seconds(), 1.0)
-    counts = [[0] * BUCKETS for _ in LANES]
-    for (lane, _), moment in zip(points, times, strict=True):
-        index = min(BUCKETS - 1, int((moment - start).total_seconds() / span * BUCKETS))
-        counts[lane][index] += 1
-    peak = max(max(row) for row in counts)
+    counts: list[list[int]] = histogram["lanes"]
+    buckets = len(counts[0])
+    start, end = parse_time(histogram["start"]), parse_time(histogram["end"])
+    peak = max(1, max(max(row) for row in counts))
     plot = WIDTH - LEFT - RIGHT
-    width = plot / BUCKETS
+    width = plot / buckets
     axis_y = TOP + LANE * len(LANES) + 6
+    active = sum(sum(row) for row in counts)
     parts = [
         f'<svg class="timeline histogram" viewBox="0 0 {WIDTH:.0f} {axis_y + 44:.0f}"'
         ' width="100%" role="img" aria-labelledby="timeline-title"'
         ' xmlns="http://www.w3.org/2000/svg">',
         f'<title id="timeline-title">How many of the claim\'s {total} entries occurred when'
-        f" (UTC), per kind: {len(points)} active entries in {BUCKETS} spans of time</title>",
+        f" (UTC), per kind: {active} active entries in {buckets} spans of time</title>",
     ]
     for index, name in enumerate(LANES):
         y = TOP + LANE * index
@@ -282,10 +263,10 @@ def render_histogram(state: Mapping[str, Any] | None, total: int) -> Markup:
                     f' height="{height:.1f}"><title>{count}</title></rect>')
     parts.append(f'<line class="axis" x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}"'
                  f' y2="{axis_y}"/>')
-    span_days = span / 86400
+    span = max((end - start).total_seconds(), 1.0)
     for moment in _ticks(start, end):
         x = LEFT + plot * ((moment - start).total_seconds() / span)
         parts.append(f'<text class="tick-label" x="{x:.1f}" y="{axis_y + 20}"'
-                     f' text-anchor="middle">{escape(_tick_label(moment, span_days))}</text>')
+                     f' text-anchor="middle">{escape(_tick_label(moment, span / 86400))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every text above is escaped or a number)

@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from ledger.fold import SUMMARY_KEYS, corrections, fold, replay, summarize
+from ledger.fold import (
+    HISTOGRAM_BUCKETS,
+    SUMMARY_KEYS,
+    corrections,
+    fold,
+    histogram,
+    recent,
+    replay,
+    summarize,
+)
 from ledger.scales import Scale, ScaleValue
 from tests.unit.builders import (
     MONDAY,
@@ -568,3 +577,21 @@ def test_a_summary_is_the_state_without_its_entry_lists_and_does_not_grow_with_t
                                      "redacted": 0}
         sizes.append(len(repr({k: v for k, v in summary.items() if k != "version"})))
     assert sizes[0] == sizes[1] - 2  # only the count's digits grew
+
+
+def test_a_recent_state_keeps_the_latest_entries_the_counts_and_a_histogram_of_them_all() -> None:
+    claim = ClaimBuilder()
+    claim.record()
+    claim.corroborate()
+    for i in range(45):
+        claim.note(f"Note {i}.", occurred_at=shift(MONDAY, hours=i))
+    full = state(claim)
+    cut = recent(full, keep=20)
+    assert [n["text"] for n in cut["notes"]] == [f"Note {i}." for i in range(25, 45)]
+    assert cut["counts"]["notes"] == 45
+    assert cut["corroborations"] == full["corroborations"]
+    lanes = cut["histogram"]["lanes"]
+    assert [sum(row) for row in lanes] == [1, 1, 0, 0, 45]
+    assert len(lanes[4]) == HISTOGRAM_BUCKETS
+    assert cut["histogram"]["end"] == max(n["occurred_at"] for n in full["notes"])
+    assert histogram({"notes": []}) is None

@@ -1,0 +1,157 @@
+"""The desk's reading pages: the claim list, a claim page, its history, its changes and
+its live feed."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Response, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from ledger.timeutil import normalize_time
+from workers.views import InvalidQuery, ViewsUnavailable
+
+from ..errors import Problem, problem_response
+from ..projections import view_service
+from ..resources.stream import last_event_id, sse_response
+from ..schemas import STATUSES
+from ..state import ledger_state
+from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history_page
+from .forms import (
+    ENTRY_FORMS,
+    FormSpec,
+    FormState,
+    form_time,
+    options_for,
+)
+from .listing import FILTERS, list_claims, verify_claim
+from .timeline import STYLES, details, legend_icon, summary
+from .views import (
+    VERDICT_VALUE,
+    _page,
+    _reader,
+    bp,
+)
+
+
+# --- reading ------------------------------------------------------------------------------
+@bp.get("/")
+def claim_list() -> BaseResponse:
+    """Claims with their status and verdict, filtered like ``GET /v1/claims``."""
+    denied = _reader()
+    if denied is not None:
+        return denied
+    store = ledger_state().store
+    filters = {k: v.strip() for k in FILTERS if (v := request.args.get(k, "")).strip()}
+    try:
+        page = list_claims(filters, cursor=request.args.get("cursor") or None)
+    except ViewsUnavailable:
+        response = _page(
+            "error.html", 503, title="The list is unavailable",
+            message="The claim list is read from the views, which are being built or cannot"
+            " be reached; try again shortly. Each claim's own page still works.",
+        )
+        response.headers["Retry-After"] = str(view_service().retry_after())
+        return response
+    except InvalidQuery as exc:
+        return _page("error.html", 422, title="Not a valid filter", message=f"{exc}.")
+    verdicts = options_for(VERDICT_VALUE, scales=store.scales, targets=())
+    return _page("list.html", page=page, filters=filters, statuses=STATUSES, verdicts=verdicts)
+
+
+def _as_of() -> tuple[str | None, str | None, str]:
+    """The page's ``as_of`` (canonical), an error about it, and the text as typed."""
+    raw = request.args.get("as_of", "").strip()
+    if not raw:
+        return None, None, ""
+    try:
+        return normalize_time(form_time(raw)), None, raw
+    except ValueError as exc:
+        return None, f"Not a time: {exc}.", raw
+
+
+def _fresh_forms(specs: tuple[FormSpec, ...]) -> dict[str, FormState]:
+    return {spec.kind: FormState() for spec in specs}
+
+
+def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
+                status: int = 200) -> Response:
+    store = ledger_state().store
+    as_of, as_of_error, as_of_text = _as_of()
+    upto = request.args.get("upto", type=int)
+    page = claim_page(store, claim_id, upto=upto, as_of=as_of)
+    forms = _fresh_forms(ENTRY_FORMS)
+    if failed is not None:
+        forms[failed[0]] = failed[1]
+    chosen = request.args.get("target")
+    if chosen and failed is None:
+        forms["corrections"].values["target_event_id"] = chosen
+    return _page(
+        "claim.html", status,
+        claim_id=claim_id, page=page, state=page.state, events=page.events,
+        voided=page.voided, by_id=page.by_id, corrected=page.corrected, as_of=as_of,
+        as_of_error=as_of_error, as_of_text=as_of_text, timeline=page.timeline,
+        styles=STYLES, legend_icon=legend_icon,
+        specs=ENTRY_FORMS if as_of is None else (), forms=forms, open_form=(
+            failed[0] if failed else ("corrections" if chosen else None)),
+        options=lambda item: options_for(item, scales=store.scales, targets=()),
+        new_key=lambda: secrets.token_urlsafe(24), head=store.head(),
+        total=page.total if as_of is None else store.claim_version(claim_id),
+        summary=summary, details=details,
+    )
+
+
+@bp.get("/claims/<uuid:claim_id>")
+def claim(claim_id: Any) -> BaseResponse:
+    """A claim: state, timeline, entries and forms; ``as_of`` replays it."""
+    denied = _reader()
+    return denied if denied is not None else _claim_page(str(claim_id))
+
+
+@bp.get("/claims/<uuid:claim_id>/history")
+def history(claim_id: Any) -> BaseResponse:
+    """A page of a claim's events with their hashes, verified with the auditor's verifier."""
+    denied = _reader()
+    if denied is not None:
+        return denied
+    state_ = ledger_state()
+    store = state_.store
+    events, total, start_leaf = history_page(store, str(claim_id),
+                                             request.args.get("upto", type=int))
+    verification, proofs = verify_claim(store, state_.settings, str(claim_id), events,
+                                        start_leaf=start_leaf)
+    state = current_state(store, str(claim_id), total)
+    first, last = events[0].version, events[-1].version
+    return _page("history.html", claim_id=str(claim_id), events=events, state=state,
+                 verification=verification, proofs=proofs, styles=STYLES, total=total,
+                 older=first - 1 if first > 1 else None,
+                 newer=min(last + HISTORY_PAGE, total) if last < total else None,
+                 voided=set(state["voided_event_ids"]) if state else set())
+
+
+@bp.get("/claims/<uuid:claim_id>/changes")
+def claim_changes(claim_id: Any) -> BaseResponse:
+    """What a live claim page adds: the entries after version ``after`` and the state."""
+    if _reader() is not None:
+        return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
+    after = request.args.get("after", type=int)
+    if after is None or not 0 <= after < 2**63:
+        return Response("after must be a version (0 or more).\n", 400, mimetype="text/plain")
+    page = changes(ledger_state().store, str(claim_id), after)
+    return _page("changes.html", claim_id=str(claim_id), page=page, state=page.state,
+                 events=page.events, voided=page.voided, by_id=page.by_id,
+                 corrected=page.corrected, as_of=None, styles=STYLES, legend_icon=legend_icon,
+                 summary=summary, details=details)
+
+
+@bp.get("/claims/<uuid:claim_id>/events")
+def live(claim_id: Any) -> Response:
+    """The claim's new events as Server-Sent Events (what keeps its page live)."""
+    if _reader() is not None:
+        return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
+    try:
+        return sse_response(last_event_id(request.args.get("after")), claim_id=str(claim_id))
+    except Problem as problem:  # a bad position or too many streams: a problem, not a page
+        return problem_response(problem.code or 400, problem.description, slug=problem.slug,
+                                headers=problem.headers)
