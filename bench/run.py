@@ -39,6 +39,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("bench.proofs", ("proof-1m",)),
     ("bench.verify", ("verify-all", "verify-all-feed", "verify-all-replay")),
+    ("bench.witness", ("witness-cosign", "witness-decide")),
 ]
 
 

@@ -210,6 +210,26 @@ ALLOWED = {
     "claimledger verify": "the command's name in prose; its full forms run below",
     "claimledger verify --state": "an option named in prose; README's and auditing.md's full"
                                   " verify commands run below with --state",
+    "claimledger witness key --key var/witness.key --name witness.example.org/w1":
+        "tests/e2e/test_witness_e2e.py runs `witness key` with --key and --name",
+    "claimledger witness serve --key var/witness.key --name witness.example.org/w1 \\"
+    " --db var/witness.db --port 8100 \\ --log 'claimledger.local/log+3b1a9c0e+AWx0...'":
+        "elided key; tests/e2e/test_witness_e2e.py runs `witness serve` with every one of"
+        " these options against a real ledger",
+    "claimledger witness serve": "the command's name in prose; its full form is run by"
+                                 " tests/e2e/test_witness_e2e.py",
+    "claimledger witness key/serve": "the commands' names in the configuration table",
+    "claimledger verify --url https://ledger.example.org --key 'claimledger.local/log+…'"
+    " \\ --token \"$AUDITOR_TOKEN\" --state ~/.claimledger-audit.note \\"
+    " --witness 'witness.example.org/w1+…' --witness 'press-council.example/w+…'"
+    " --min-witnesses 1": "elided keys; tests/e2e/test_witness_e2e.py runs verify --witness"
+                          " (one and two keys) against a witnessed ledger and a fork",
+    "curl -s http://127.0.0.1:8000/tlog/checkpoint": "tests/integration/test_tlog_tiles.py"
+        " reads the checkpoint and every tile of a 600-event log",
+    "curl -s http://127.0.0.1:8000/tlog/tile/entries/000.p/18 | head -c 200":
+        "tests/integration/test_tlog_tiles.py reads entry bundles and checks each entry",
+    "curl -s http://127.0.0.1:8000/tlog/tile/0/000.p/18 | xxd | head -2":
+        "tests/integration/test_tlog_tiles.py reads the partial tiles",
     "claimledger show --as-of … --valid-at …": "elided arguments; README's `show CLAIM_ID"
         " --valid-at` runs below and test_cli_ledger.py runs show --as-of",
 }
