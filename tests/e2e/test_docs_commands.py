@@ -202,6 +202,10 @@ ALLOWED = {
         "py-spy profiles (a minute each, needs the bench extra and ptrace rights); measured,"
         " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.witness": "a benchmark group (seconds, starts a witness); part of"
+                               " scripts/bench",
+    "python -m bench.run --quick --only witness": "the witness group of the harness, behind"
+        " the Witnessing figures; performance is measured, never asserted",
     "claimledger worker": "run below as README's `claimledger worker` (the same command)",
     "claimledger serve": "the command's name in prose; README's `serve --port 8000` and three"
                          " more variants run below, LEDGER_PORT is checked by"
