@@ -24,6 +24,7 @@ from ledger.errors import (
     EventNotFound,
     IdempotencyConflict,
     LedgerError,
+    MalformedLine,
     StoreNotEmpty,
     StoreUnavailable,
     ValidationFailed,
@@ -83,8 +84,11 @@ def problem_response(
     if errors:
         body["errors"] = dict(errors)
     body.update(extensions)
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     response = Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        # a lone surrogate echoed from the request (an unknown key) cannot be UTF-8: it is
+        # written as the JSON escape it came in as, which backslashreplace produces
+        text.encode("utf-8", "backslashreplace"),
         status=status,
         mimetype=PROBLEM_TYPE,
     )
@@ -191,6 +195,8 @@ def handle_ledger_error(error: LedgerError) -> Response:
         return problem_response(
             422, str(error), slug="validation-failed", errors=error.errors or None
         )
+    if isinstance(error, MalformedLine):
+        return problem_response(400, f"The {error!s}.", slug="malformed-ndjson")
     if isinstance(error, ClaimNotFound | EventNotFound):
         slug = "claim-not-found" if isinstance(error, ClaimNotFound) else "event-not-found"
         return problem_response(404, str(error), slug=slug)

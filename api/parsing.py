@@ -6,7 +6,6 @@ input, however deep or large, can raise anything but a problem.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,6 +15,8 @@ from flask import Request
 from marshmallow import EXCLUDE, Schema, fields, missing
 from webargs import core
 from webargs.flaskparser import FlaskParser
+
+from ledger import jsontext
 
 from .errors import Problem
 
@@ -34,27 +35,13 @@ _UNSET: Any = object()
 _UNKNOWN_OK = (core._UNKNOWN_DEFAULT_PARAM, EXCLUDE)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json(raw: bytes) -> Any:
-    """Parse a JSON body; anything malformed (or NaN, or absurdly deep) is a 400 problem."""
+    """Parse a JSON body strictly (``ledger.jsontext``); anything refused is a 400 problem."""
     if not raw.strip():
         raise Problem(400, "The request needs a JSON body.", slug="malformed-json")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        raise Problem(400, "The JSON body is nested too deeply.", slug="malformed-json") from None
-    except UnicodeDecodeError:
-        raise Problem(400, "The body is not valid UTF-8.", slug="malformed-json") from None
-    except json.JSONDecodeError as exc:
-        raise Problem(
-            400,
-            f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
-            slug="malformed-json",
-        ) from None
-    except ValueError as exc:  # NaN/Infinity, integers with too many digits
+        return jsontext.loads(raw)
+    except jsontext.JSONTextError as exc:
         raise Problem(400, f"The body is not valid JSON: {exc}.", slug="malformed-json") from None
 
 

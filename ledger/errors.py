@@ -4,6 +4,7 @@ One root, so callers can catch everything the ledger means to raise::
 
     LedgerError
     ├── ValidationFailed          bad input; carries ``errors`` by field path
+    ├── MalformedLine             an NDJSON line that is not strict JSON (``ledger.jsontext``)
     ├── ClaimNotFound             the claim (or event) does not exist
     ├── EventNotFound
     ├── ConcurrencyConflict       an expected version was stale
@@ -28,6 +29,15 @@ class ValidationFailed(LedgerError):
     def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.errors: dict[str, Any] = errors or {}
+
+
+class MalformedLine(LedgerError):
+    """An NDJSON line the strict parser refuses (duplicate keys, too deep, huge numbers…)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line} is not valid JSON: {reason}")
+        self.line = line
+        self.reason = reason
 
 
 class ClaimNotFound(LedgerError):

@@ -8,7 +8,6 @@ data, occurred_at?}``. ``claim_ref`` names a claim created earlier in the same f
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,8 +15,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from . import jsontext
 from .envelope import NewEvent
-from .errors import ValidationFailed
+from .errors import MalformedLine, ValidationFailed
 from .events import EVENT_TYPES, validate_payload
 from .fields import Text, Timestamp, UUIDText
 from .scales import DEFAULT_SCALES, Scales
@@ -73,7 +73,8 @@ def plan_import(
     metadata: Mapping[str, Any] | None = None,
     max_events: int | None = None,
 ) -> ImportPlan:
-    """Parse and validate every line; raises ``ValidationFailed`` with ``lines.N.field`` paths."""
+    """Parse and validate every line; raises ``ValidationFailed`` with ``lines.N.field`` paths,
+    or ``MalformedLine`` at the first line the strict JSON parser refuses."""
     plan = ImportPlan()
     errors = _Errors()
     events_by_ref: dict[str, tuple[str, str]] = {}
@@ -93,19 +94,19 @@ def plan_import(
             errors.add(number, "", f"Too many events in one import (at most {max_events}).")
             break
         try:
-            obj = json.loads(text)
-            line = schema.load(obj)
-        except json.JSONDecodeError as exc:
-            errors.add(number, "", f"Not valid JSON: {exc.msg} at column {exc.colno}.")
+            obj = jsontext.loads(text)
+        except jsontext.JSONSyntaxError as exc:
+            errors.add(number, "", f"Not valid JSON: {exc}.")
             continue
+        except jsontext.JSONTextError as exc:  # duplicate keys, too deep, huge numbers…
+            raise MalformedLine(number, str(exc)) from None
+        try:
+            line = schema.load(obj)
         except ValidationError as exc:
             errors.merge(number, _flatten(exc.messages))
             continue
-        except (TypeError, RecursionError):
+        except TypeError:
             errors.add(number, "", "Each line must be a JSON object.")
-            continue
-        except ValueError as exc:  # e.g. an integer too long for Python to convert
-            errors.add(number, "", f"Not valid JSON: {exc}.")
             continue
         event = _line_event(number, line, plan, events_by_ref, errors, scales, base_metadata)
         if event is not None:

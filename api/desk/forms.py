@@ -9,7 +9,6 @@ paths, so they can be shown beside the fields.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from marshmallow import Schema
 
+from ledger import jsontext
 from ledger.events import CORRECTION_KINDS
 from ledger.scales import Scales
 
@@ -176,8 +176,8 @@ def body_from_form(spec: FormSpec, form: Mapping[str, str]) -> dict[str, Any]:
             _put(body, item.name, [t.strip() for t in value.split(",") if t.strip()])
         elif item.name == "changes":
             try:
-                _put(body, item.name, json.loads(value))
-            except ValueError:
+                _put(body, item.name, jsontext.loads(value))
+            except jsontext.JSONTextError:  # not JSON, duplicate keys, nested too deep…
                 errors[item.name] = ['Write the changes as a JSON object, e.g. {"note": "…"}.']
         else:
             _put(body, item.name, value)

@@ -125,7 +125,15 @@ def _editor() -> BaseResponse | None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/desk/") and "\\" not in target and "//" not in target:
+    """A desk path to go to after signing in; anything else (another site, a header break
+    with CR or LF, any control character) goes to the list."""
+    if (
+        target
+        and target.startswith("/desk/")
+        and "\\" not in target
+        and "//" not in target
+        and target.isprintable()
+    ):
         return target
     return url_for("desk.claim_list")
 

@@ -11,7 +11,7 @@ from flask import Response, request
 from flask.views import MethodView
 
 from ledger.envelope import NewEvent, RecordedEvent
-from ledger.errors import ClaimNotFound, ValidationFailed
+from ledger.errors import ClaimNotFound, MalformedLine, ValidationFailed
 from ledger.importing import ImportPlan, plan_import
 from ledger.store import Idempotency
 
@@ -101,7 +101,11 @@ class Imports(MethodView):
                 metadata={**request_metadata(key), "source": "api-import"},
                 max_events=settings.max_import_events,
             )
-        except ValueError as exc:  # e.g. an integer too long for Python to convert
+        except MalformedLine as exc:  # duplicate keys, too deep, huge numbers, a BOM…
+            raise Problem(
+                400, f"Line {exc.line} is not valid JSON: {exc.reason}.", slug="malformed-ndjson"
+            ) from None
+        except ValueError as exc:
             raise Problem(
                 400, f"Line {reader.number} is not valid JSON: {exc}", slug="malformed-ndjson"
             ) from None

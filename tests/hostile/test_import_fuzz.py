@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
 from api.cli import _register, cli
-from ledger.errors import ValidationFailed
+from ledger.errors import MalformedLine, ValidationFailed
 from ledger.importing import plan_import
 from ledger.store import EventStore, open_store
 from tests.casecount import record
@@ -42,6 +42,8 @@ def plan_or_failure(body: bytes) -> int | None:
     """The number of events ``plan_import`` plans for ``body``, None when it is invalid."""
     try:
         return len(plan_import(io.BytesIO(body)).events)
+    except MalformedLine:  # refused by the strict parser: duplicate keys, huge numbers…
+        return None
     except ValidationFailed as exc:
         errors = exc.errors
     assert errors
@@ -54,19 +56,20 @@ def test_the_example_data_set_plans_in_full() -> None:
     assert plan_or_failure(body) == len(SEED_LINES)
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (b'{"type": "NoteAdded", "data": {"text": "caf\xe9"}}\n', "Not valid UTF-8 (byte 44)."),
-        (b'{"type": "NoteAdded", "data": {"text": ' + b"9" * 5000 + b"}}\n",
-         "Not valid JSON: Exceeds the limit (4300 digits)"),
-    ],
-    ids=["latin-1 byte", "5,000-digit integer"],
-)
-def test_an_undecodable_line_is_a_validation_failure_naming_it(body: bytes, message: str) -> None:
+def test_an_undecodable_line_is_a_validation_failure_naming_it() -> None:
+    body = b'{"type": "NoteAdded", "data": {"text": "caf\xe9"}}\n'
     with pytest.raises(ValidationFailed) as raised:
         plan_import(io.BytesIO(b"\n" + body))
-    assert raised.value.errors["lines.2"][0].startswith(message)
+    assert raised.value.errors["lines.2"][0].startswith("Not valid UTF-8 (byte 44).")
+
+
+def test_a_5000_digit_number_is_a_malformed_line_without_python_s_hint() -> None:
+    body = b'{"type": "NoteAdded", "data": {"text": ' + b"9" * 5000 + b"}}\n"
+    with pytest.raises(MalformedLine) as raised:
+        plan_import(io.BytesIO(b"\n" + body))
+    assert raised.value.line == 2
+    assert "a number of 5000 characters" in str(raised.value)
+    assert "sys" not in str(raised.value)
 
 
 @fuzz(300, 10_000)

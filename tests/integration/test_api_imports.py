@@ -127,10 +127,12 @@ def test_a_repeated_import_key_answers_the_original_claims(api: ApiHarness) -> N
         ("", 422),  # nothing to import
         ("\n\n", 422),
         (b"\xff\xfe{}\n", 400),  # not UTF-8
-        # an integer Python will not convert is an invalid line, named like any other
-        ('{"claim_id": "x", "type": "NoteAdded", "data": {"text": 1' + "1" * 5000 + "}}\n", 422),
-        ("[" * 50_000 + "\n", 422),
-        ('{"type": "NoteAdded", "data": {"text": NaN}}\n', 422),
+        # what the strict parser refuses is a malformed line (400), not an invalid one (422)
+        ('{"claim_id": "x", "type": "NoteAdded", "data": {"text": 1' + "1" * 5000 + "}}\n", 400),
+        ("[" * 50_000 + "\n", 400),
+        ('{"type": "NoteAdded", "data": {"text": NaN}}\n', 400),
+        ('{"type": "NoteAdded", "data": {"text": "a", "text": "b"}}\n', 400),
+        ('{"type": "NoteAdded", "data": {"text": "a"},}\n', 422),  # plain syntax: lines.1
     ],
 )
 def test_malformed_imports_are_problems(api: ApiHarness, text: str | bytes, status: int) -> None:
