@@ -45,6 +45,7 @@ REGIONS = {
     "walkthrough": "tests/e2e/test_api_docs.py",
     "quickstart": "tests/e2e/test_scripts_run.py",
     "operations": "tests/e2e/test_operations_doc.py",
+    "auditing_go": "tests/e2e/test_auditing_go.py",
 }
 
 
@@ -212,6 +213,8 @@ ALLOWED = {
                          " test_configuration.py",
     "claimledger import": "the command's name in prose; `import FILE` runs below",
     "claimledger verify": "the command's name in prose; its full forms run below",
+    "claimledger verify --all": "an option named in prose; auditing.md's full verify command"
+                                " runs below with --all",
     "claimledger verify --state": "an option named in prose; README's and auditing.md's full"
                                   " verify commands run below with --state",
     "claimledger witness key --key var/witness.key --name witness.example.org/w1":
@@ -314,7 +317,7 @@ class Deployment:
         text = text.replace("--url URL", f"--url {self.url}")
         text = text.replace("https://ledger.example.org", self.url)
         text = text.replace("--name N --role R", "--name docs-desk --role editor")
-        text = text.replace("~/.claimledger-audit.note", str(self.directory / "audit.note"))
+        text = text.replace("~/.claimledger-audit.json", str(self.directory / "audit.json"))
         for placeholder, field in (("CLAIM_ID", "claim_id"), ("EVENT_ID", "id"),
                                    ("0192f7a4-1c3e-7b6a-9d4e-5f0a1b2c3d4e", "claim_id")):
             if placeholder in text:
@@ -423,7 +426,9 @@ def test_the_readme_and_guides_commands_run_as_shown(deployment: Deployment) -> 
             assert out.startswith("clt_")
         if "--format claimreview" in text:
             assert out.lstrip().startswith("[")
-    assert d.run(AUDITING_VERIFY).strip().splitlines()[-1].startswith("checked: ")
+    audited = d.run(AUDITING_VERIFY, AUDITOR_TOKEN=d.tokens["auditor"]).strip().splitlines()
+    assert audited[-1].startswith("checked: "), audited
+    assert any(line.startswith("replay: ") for line in audited), audited
 
     probes = []
     for doc, text in SERVE_VARIANTS:
