@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from .durable import make_directories, sync_directory, write_atomically
 from .errors import LedgerError
 
 #: Signature type byte for Ed25519 in the signed-note spec.
@@ -146,7 +146,7 @@ def save_signing_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: boo
         serialization.NoEncryption(),
     )
     target = Path(path)
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_directories(target.parent, mode=0o700)
     if not overwrite:
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -157,32 +157,11 @@ def save_signing_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: boo
             fh.write(pem)
             fh.flush()
             os.fsync(fh.fileno())
-        _sync_directory(target.parent)
+        # without it a power loss may take the key file's name back while checkpoints
+        # it signed are stored and handed out: the log would come back with a new key
+        sync_directory(target.parent)
         return
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".signing-key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _sync_directory(target.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make a new or renamed name in ``directory`` durable (the file's own fsync does not).
-
-    Without it a power loss may take the key file's name back while checkpoints it
-    signed are already stored and handed out: the log would come back with a new key.
-    """
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomically(target, pem, prefix=".signing-key-")  # mode 0600
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +22,7 @@ from typing import Any
 
 from . import checkpoint as cp
 from . import merkle
+from .durable import write_atomically
 from .errors import LedgerError
 from .verifier import (
     VerificationResult,
@@ -237,16 +236,8 @@ def read_state(path: Path) -> str | None:
 
 
 def save_state(path: Path, note: str) -> None:
-    """Save a checkpoint note atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".verify-state-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(note)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Save a checkpoint note atomically and durably (a power loss keeps it)."""
+    write_atomically(path, note.encode("utf-8"), prefix=".verify-state-")
 
 
 def verify_remote(

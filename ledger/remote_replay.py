@@ -14,8 +14,6 @@ the current one is checked.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as cp
+from .durable import write_atomically
 from .remote import (
     CheckpointCheck,
     RemoteError,
@@ -72,16 +71,8 @@ def read_saved(path: Path) -> SavedReplay:
 
 
 def write_saved(path: Path, saved: SavedReplay) -> None:
-    """Write the state file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".verify-state-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(saved.to_text())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the state file atomically and durably (a power loss keeps it)."""
+    write_atomically(path, saved.to_text().encode("utf-8"), prefix=".verify-state-")
 
 
 def replay_pages(

@@ -12,6 +12,7 @@ import click
 
 from ledger import hashing
 from ledger.claimreview import ReviewAuthor, reviews_from_log, write_reviews
+from ledger.durable import make_directories
 from ledger.envelope import RecordedEvent
 from ledger.errors import ClaimNotFound, ValidationFailed
 from ledger.fold import fold, replay
@@ -44,7 +45,7 @@ def _time(value: str | None, name: str) -> str | None:
 def init(settings: Settings) -> None:
     """Create or migrate the store schema, build missing tree nodes, create the signing key."""
     if not settings.data_dir.exists():  # readable by its owner only: keys and the database
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_directories(settings.data_dir, mode=0o700)  # each new one synced into its parent
         settings.data_dir.chmod(0o700)  # whatever the umask
         click.echo(f"created the data directory {settings.data_dir}")
     store = store_from(settings)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..durable import make_directories
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
 from ..merkle import Node
@@ -650,7 +651,7 @@ def _create_private(path: str) -> None:
     """
     if os.path.exists(path):
         return
-    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_directories(Path(path).parent, mode=0o700)  # synced: a power loss keeps them
     with contextlib.suppress(OSError):  # not creatable: sqlite3.connect reports why
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 

@@ -223,3 +223,24 @@ def test_a_signing_key_saved_just_before_the_power_went_is_the_key_after_the_reb
     powerloss.crash()
     powerloss.reboot()
     assert cp.public_key_bytes(cp.load_signing_key(path)) == cp.public_key_bytes(key)
+
+
+def test_an_append_to_a_ledger_in_directories_just_created_survives_the_power_loss(
+    powerloss: PowerLossMount,
+) -> None:
+    # SQLite syncs the database's own directory, never the ones above it: before the
+    # fix a ledger created in new directories vanished whole, acknowledged appends too
+    ledger = Ledger(powerloss.mountpoint / "srv" / "claims" / "data")
+    store = ledger.store()
+    store.init()
+    cp.save_signing_key(cp.generate_signing_key(), ledger.key)
+    events = store.append([recorded(str(uuid.uuid4()))], actor=ACTOR)
+    store.close()
+    powerloss.crash()
+    powerloss.reboot()
+    store = ledger.store()
+    try:
+        assert [e.to_json() for e in store.read_all()] == [e.to_json() for e in events]
+        assert ledger.key.exists()
+    finally:
+        store.close()
