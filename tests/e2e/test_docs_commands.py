@@ -203,6 +203,9 @@ ALLOWED = {
         "py-spy profiles (a minute each, needs the bench extra and ptrace rights); measured,"
         " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.verify": "a benchmark group (a minute, starts a server); part of"
+                              " scripts/bench",
+    "python -m bench.verify --quick": "the same group, small; its flag is bench/verify.py's",
     "python -m bench.witness": "a benchmark group (seconds, starts a witness); part of"
                                " scripts/bench",
     "python -m bench.run --quick --only witness": "the witness group of the harness, behind"
