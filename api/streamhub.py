@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import selectors
 import socket
 import threading
@@ -48,6 +49,8 @@ HANDOFF = "claimledger.stream_handoff"
 BATCH = 200
 #: a subscriber's unsent bytes beyond which the hub stops reading the log for it
 MAX_BACKLOG = 256 * 1024
+#: a feed ends after this share of LEDGER_STREAM_MAX_SECONDS at least (and all of it at most)
+LIFETIME_SPREAD = 0.8
 #: seconds between log polls (the hub also wakes on every announced append)
 POLL_SECONDS = 1.0
 _STREAM_PATHS = ("/v1/events/stream",)
@@ -211,7 +214,9 @@ class StreamHub:
             incoming, self._incoming = self._incoming, []
         now = time.monotonic()
         for sock, head, request in incoming:
-            sub = Subscriber(sock, request, request.after, now + request.max_seconds, now)
+            # feeds opened together (a desk after a restart) must not all reconnect together
+            lifetime = request.max_seconds * random.uniform(LIFETIME_SPREAD, 1.0)  # noqa: S311
+            sub = Subscriber(sock, request, request.after, now + lifetime, now)
             sub.out += head + request.greeting
             self._subscribers[sock.fileno()] = sub
             self._selector.register(sock, selectors.EVENT_READ, sub)
@@ -351,9 +356,10 @@ def is_stream_path(method: str, path: str) -> bool:
 
 
 def _plain_socket(environ: dict[str, Any]) -> socket.socket | None:
-    """The client's own TCP socket when the server gives it and speaks plain HTTP/1.x."""
+    """The client's own TCP socket when the server gives it and speaks plain HTTP/1.x
+    (not TLS terminated by gunicorn: an ``ssl.SSLSocket`` is not a plain socket)."""
     sock = environ.get("gunicorn.socket")
-    if type(sock) is not socket.socket or environ.get("wsgi.url_scheme") != "http":
+    if type(sock) is not socket.socket:
         return None
     if environ.get("SERVER_PROTOCOL") not in ("HTTP/1.0", "HTTP/1.1"):
         return None
@@ -411,13 +417,13 @@ class StreamHandoff:
              "Connection: close\r\n\r\n"]
         ).encode("latin-1")
         try:
+            start_response(status, headers)  # for the server's records; it sends nothing
+            _response_done(start_response)
             client = take_socket(sock)
-        except OSError:
+        except BaseException:
             stream.slot.release()
             raise
         hub.add(client, head, stream)
-        start_response(status, headers)
-        _response_done(start_response)
         return []
 
 

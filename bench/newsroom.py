@@ -202,8 +202,9 @@ def _summary(name: str, figures: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
-    """The newsroom load without feeds, with feeds (hub), and the alternatives; rows."""
+def run(quick: bool, postgres: str | None, hub_only: bool = False) -> list[dict[str, Any]]:
+    """The newsroom load without feeds, with feeds (hub), and (unless ``hub_only``) the
+    alternatives; rows."""
     writers, readers, feeds, seconds = (4, 8, 50, 8.0) if quick else (10, 40, 200, 30.0)
     tmp = Path(tempfile.mkdtemp(prefix="bench-newsroom-", dir=os.environ.get("BENCH_DIR", "var")))
     redis = RedisServer(tmp / "redis").start()
@@ -223,7 +224,9 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
             ("no feeds, gthread", 0, gthread, {"LEDGER_STREAM_HUB": "0"}),
             (f"{feeds} feeds, gthread", feeds, gthread, {"LEDGER_STREAM_HUB": "0"}),
         ]
-        if not quick:  # every request waits out a stream's lifetime (25 s): minutes
+        if hub_only:
+            configs = configs[:2]
+        elif not quick:  # every request waits out a stream's lifetime (25 s): minutes
             configs.append(("4 feeds, sync, no hub", 4, ["--workers", "2"],
                             {"LEDGER_STREAM_HUB": "0"}))
         results: dict[str, dict[str, Any]] = {}
@@ -278,9 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="50 feeds for 8 s per config")
     parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--hub-only", action="store_true", help="skip the alternatives")
     args = parser.parse_args(argv)
     os.makedirs(os.environ.setdefault("BENCH_DIR", "var"), exist_ok=True)
-    rows = run(args.quick, None)
+    rows = run(args.quick, None, args.hub_only)
     from .run import table
 
     print(table(rows))

@@ -210,6 +210,8 @@ ALLOWED = {
                                " scripts/bench",
     "python -m bench.run --quick --only witness": "the witness group of the harness, behind"
         " the Witnessing figures; performance is measured, never asserted",
+    "python -m bench.newsroom": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.newsroom --quick": "a benchmark group (2 minutes); part of scripts/bench",
     "claimledger worker": "run below as README's `claimledger worker` (the same command)",
     "claimledger serve": "the command's name in prose; README's `serve --port 8000` and three"
                          " more variants run below, LEDGER_PORT is checked by"
