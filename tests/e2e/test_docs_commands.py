@@ -212,6 +212,7 @@ ALLOWED = {
         " the Witnessing figures; performance is measured, never asserted",
     "python -m bench.newsroom": "a benchmark group (minutes); part of scripts/bench",
     "python -m bench.newsroom --quick": "a benchmark group (2 minutes); part of scripts/bench",
+    "python -m bench.run --only newsroom": "the same group through the harness (minutes)",
     "claimledger worker": "run below as README's `claimledger worker` (the same command)",
     "claimledger serve": "the command's name in prose; README's `serve --port 8000` and three"
                          " more variants run below, LEDGER_PORT is checked by"
