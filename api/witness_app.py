@@ -22,6 +22,7 @@ from flask import Flask, Response, request
 
 from ledger import checkpoint as cp
 from ledger import cosignature, witness
+from ledger.durable import make_directories
 from ledger.timeutil import format_time, utcnow
 
 from .responses import json_response
@@ -45,7 +46,7 @@ class WitnessState:
     def __init__(self, path: str | Path) -> None:
         """Open (creating) the state file at ``path``."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_directories(self.path.parent)  # synced: a power loss keeps the state
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(_SCHEMA)

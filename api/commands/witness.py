@@ -10,6 +10,7 @@ import click
 
 from ledger import checkpoint as cp
 from ledger import cosignature
+from ledger.durable import make_directories
 
 from ..settings import Settings
 from ..witness_app import parse_logs
@@ -28,7 +29,7 @@ def _key(settings: Settings, key_path: Path | None, name: str | None) -> tuple[P
     name = name or settings.witness_name
     if not cp.is_valid_key_name(name):
         raise click.BadParameter(f"{name!r} is not a key name (one word, no '+')")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directories(path.parent)
     signing = cp.load_or_create_signing_key(path)
     return path, name, cosignature.cosigner_key(name, signing)
 
@@ -69,7 +70,7 @@ def serve(
     followed = parse_logs(entries)  # a malformed key fails here, before gunicorn starts
     path, name, vkey = _key(settings, key_path, name)
     state = db or settings.witness_db
-    state.parent.mkdir(parents=True, exist_ok=True)
+    make_directories(state.parent)
     click.echo(f"witness {vkey}", err=True)
     click.echo(f"following {', '.join(sorted(followed))}", err=True)
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
