@@ -2,14 +2,16 @@
 
 Once the store has deleted a payload, ``purge_claim`` refolds the claim from the log
 into every generation of the views that may hold it (the live one, one being rebuilt,
-an old one waiting to be dropped) and, in one Lua script, rewrites its record and its
-index memberships with the projector's own ``APPLY_CLAIMS`` (so a claimant, outlet or
-tag known only from the payload leaves its index set, and an emptied set is gone), moves
-each partition's redaction marker and counts the purge in ``{ns}:redactions``. A batch
-folded before the purge, perhaps from a projector's cached stream still holding the
-text, carries the old marker and is refused; that projector drops its cache and folds
-again from the log. Each generation's record is folded as of that partition's
-checkpoint, and the script runs only if no checkpoint moved since it was read.
+an old one waiting to be dropped). A first Lua script moves each partition's redaction
+marker: a batch folded before that, perhaps from a projector's cached stream still
+holding the text, carries the old marker and is refused (that projector drops its cache
+and folds again from the log), so from then on only text-free batches apply. It also
+notes each partition's checkpoint and the claim's record at that instant. A second
+script then rewrites, in one step, every record no batch rewrote since, folded as of the
+noted checkpoint, with the projector's own ``APPLY_CLAIMS`` (so a claimant, outlet or
+tag known only from the payload leaves its index set, and an emptied set is gone), and
+counts the purge in ``{ns}:redactions``. Neither script waits on the workers, and
+neither can be starved by them.
 """
 
 from __future__ import annotations
@@ -27,41 +29,55 @@ from ledger.store import EventStore
 
 from .config import Keys, partition_of, text
 from .coordination import read_pointer
-from .projector import APPLY_CLAIMS, entry_args
+from .projector import APPLY_CLAIMS, ENTRY_FIELDS, entry_args
 
-#: ARGV: the number of targets, then per target its key prefix, the checkpoint it was
-#: folded at ('' for a generation being dropped: no check, no marker) and the claim's
-#: seven ``entry_args``. Answers nil (writing nothing) if a checkpoint moved, else per
-#: target: prefix, whether the record existed, the index sets it left; then the counter.
-PURGE = APPLY_CLAIMS + """
-local n = tonumber(ARGV[1])
-for t = 0, n - 1 do
-  local at = 2 + t * 9
-  if ARGV[at + 1] ~= '' and redis.call('GET', ARGV[at] .. 'cp') ~= ARGV[at + 1] then
-    return false
-  end
+#: Phase one, ARGV: the claim id, then the key prefixes of its partitions. Moves the
+#: redaction marker of every partition with a checkpoint (so no batch folded before this
+#: moment applies any more) and answers, read at that same instant, each partition's
+#: checkpoint and the SHA-1 of the claim's record ('' for none).
+MARK = """
+local out = {}
+for t = 2, #ARGV do
+  local cp = redis.call('GET', ARGV[t] .. 'cp')
+  if cp then redis.call('INCR', ARGV[t] .. 'rx') end
+  local state = redis.call('HGET', ARGV[t] .. 'c:' .. ARGV[1], 'state')
+  out[#out + 1] = cp or ''
+  out[#out + 1] = state and redis.sha1hex(state) or ''
 end
+return out
+"""
+
+#: Phase two, ARGV: the number of partitions, the number of ``entry_args`` fields, then
+#: per partition its prefix, its checkpoint and record SHA-1 from phase one, and the
+#: claim's ``entry_args`` folded as of that checkpoint. A record a batch rewrote since
+#: phase one is left alone (that batch folded the log after the marker moved, without
+#: the payload); every other one is written. Answers per partition: whether the record
+#: existed, whether it was written, the index sets it left; then the purge counter.
+PURGE = APPLY_CLAIMS + """
+local n, f = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
 for t = 0, n - 1 do
-  local at = 2 + t * 9
-  local prefix = ARGV[at]
-  local had = redis.call('EXISTS', prefix .. 'c:' .. ARGV[at + 2])
-  if ARGV[at + 1] ~= '' then redis.call('INCR', prefix .. 'rx') end
-  local left = apply_claims(prefix, {ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5],
-                                     ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]}, 1)
-  out[#out + 1] = prefix
-  out[#out + 1] = tostring(had)
-  out[#out + 1] = table.concat(left, '\\n')
+  local at = 3 + t * (3 + f)
+  local prefix, cp, sha = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local key = prefix .. 'c:' .. ARGV[at + 3]
+  local state = redis.call('HGET', key, 'state')
+  local now = state and redis.sha1hex(state) or ''
+  out[#out + 1] = state and '1' or '0'
+  if cp == '' or now == sha then
+    local claim = {}
+    for k = 0, f - 1 do claim[#claim + 1] = ARGV[at + 3 + k] end
+    out[#out + 1] = '1'
+    out[#out + 1] = table.concat(apply_claims(prefix, claim, 1), '\\n')
+  else
+    out[#out + 1] = '0'
+    out[#out + 1] = ''
+  end
 end
 out[#out + 1] = tostring(redis.call('INCR', KEYS[1]))
 return out
 """
 
 _PREFIX = re.compile(r".*:g(\d+):\{p(\d+)\}:$")
-
-
-class PurgeConflict(RuntimeError):
-    """The views kept moving under every attempt; nothing was purged (try again)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,8 @@ class PurgedPartition:
     generation: int
     partition: int
     #: ``rewritten`` (folded again without the payload), ``deleted`` (the claim is not
-    #: in this generation up to its checkpoint) or ``absent`` (it held no record)
+    #: in this generation up to its checkpoint), ``absent`` (it held no record) or
+    #: ``refolded`` (a worker folded it again from the log meanwhile)
     outcome: str
     #: how many index sets the claim left (their names may hold the redacted text)
     indexes_left: int
@@ -113,40 +130,41 @@ def _building(raw: str) -> tuple[int, int]:
 
 
 def purge_claim(
-    redis: Redis, store: EventStore, claim_id: str, *, keys: Keys, scales: Scales,
-    attempts: int = 50,
+    redis: Redis, store: EventStore, claim_id: str, *, keys: Keys, scales: Scales
 ) -> Purged:
-    """Refold a claim from the log into every generation of the views, atomically.
+    """Refold a claim from the log into every generation of the views that may hold it.
 
-    Call it after the store redacted one of the claim's payloads. Raises
-    ``PurgeConflict`` if checkpoints moved under every attempt, and Redis errors as they
-    come: in both cases the views may still hold the text.
+    Call it after the store redacted one of the claim's payloads. Two atomic scripts:
+    the first moves the markers (from then on only batches folded from the redacted log
+    apply) and notes each record; the second rewrites, in one step, every record no
+    such batch has rewritten meanwhile, folded as of the checkpoint it was noted at.
+    Redis errors are raised as they come: the views may then still hold the text.
     """
     claim_id = str(uuid.UUID(claim_id))
-    script = redis.register_script(PURGE)
-    for _ in range(attempts):
-        prefixes = targets(redis, keys, claim_id)
-        cps = [text(v) for v in redis.mget([p + "cp" for p in prefixes])] if prefixes else []
-        events = store.read_claim(claim_id)
-        args: list[str | int] = [len(prefixes)]
-        folded: list[bool] = []
-        for prefix, cp in zip(prefixes, cps, strict=True):
-            state = None
-            if cp is not None:
-                state = fold([e for e in events if e.position <= int(cp)], scales)
-            args += [prefix, cp or "", *entry_args(claim_id, state)]
-            folded.append(state is not None)
-        answer = script(keys=[keys.redactions], args=args)
-        if answer is None:
-            continue
-        replies = [text(v) or "" for v in answer]
-        parts = []
-        for i, (prefix, cp) in enumerate(zip(prefixes, cps, strict=True)):
-            _, had, left = replies[3 * i: 3 * i + 3]
-            match = _PREFIX.match(prefix)
-            generation, partition = (int(match[1]), int(match[2])) if match else (-1, -1)
-            outcome = "rewritten" if folded[i] else ("deleted" if had == "1" else "absent")
-            parts.append(PurgedPartition(generation, partition, outcome,
-                                         len([n for n in left.split("\n") if n]), cp is not None))
-        return Purged(claim_id, parts, int(replies[-1]))
-    raise PurgeConflict(f"the views of claim {claim_id} kept moving; nothing was purged")
+    prefixes = targets(redis, keys, claim_id)
+    marked = [text(v) or "" for v in redis.register_script(MARK)(args=[claim_id, *prefixes])]
+    events = store.read_claim(claim_id)
+    args: list[str | int] = [len(prefixes), ENTRY_FIELDS]
+    folded: list[bool] = []
+    for i, prefix in enumerate(prefixes):
+        cp, sha = marked[2 * i], marked[2 * i + 1]
+        state = fold([e for e in events if e.position <= int(cp)], scales) if cp else None
+        args += [prefix, cp, sha, *entry_args(claim_id, state)]
+        folded.append(state is not None)
+    replies = [text(v) or "" for v in
+               redis.register_script(PURGE)(keys=[keys.redactions], args=args)]
+    parts = []
+    for i, prefix in enumerate(prefixes):
+        had, written, left = replies[3 * i: 3 * i + 3]
+        match = _PREFIX.match(prefix)
+        generation, partition = (int(match[1]), int(match[2])) if match else (-1, -1)
+        if written != "1":
+            outcome = "refolded"
+        elif folded[i]:
+            outcome = "rewritten"
+        else:
+            outcome = "deleted" if had == "1" else "absent"
+        parts.append(PurgedPartition(generation, partition, outcome,
+                                     len([n for n in left.split("\n") if n]),
+                                     marked[2 * i] != ""))
+    return Purged(claim_id, parts, int(replies[-1]))

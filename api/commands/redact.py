@@ -15,7 +15,7 @@ from ledger.errors import EventNotFound, StoreUnavailable
 from ledger.scales import load_scales
 from ledger.store import EventStore
 from workers.config import connect
-from workers.purge import PurgeConflict, Purged, purge_claim
+from workers.purge import Purged, purge_claim
 
 from ..settings import Settings
 from ..viewsettings import view_config
@@ -54,6 +54,12 @@ def redact(settings: Settings, event_id: str, reason: str | None, purge_only: bo
             f"store: deleted the payload of event {event.id} (position {event.position},"
             f" claim {event.claim_id}); payload_sha256 {event.payload_sha256} stays committed"
         )
+    for correction in store.claim_corrections(event.claim_id):
+        data = correction.data or {}
+        if data.get("target_event_id") == event.id and data.get("changes"):
+            click.echo(f"note: correction {correction.id} (v{correction.version}) changed this"
+                       " entry; its changes are a payload of their own: redact it too if they"
+                       " repeat the text")
     failed = _forget(store)
     _purge(settings, store, event.id, event.claim_id)
     if failed is not None:
@@ -83,8 +89,6 @@ def _purge(settings: Settings, store: EventStore, event_id: str, claim_id: str) 
             f" payload is gone from the store, but the views may still serve its text:"
             f" run `{retry}` once Redis is back (or flush the views)."
         ) from None
-    except PurgeConflict as exc:
-        raise click.ClickException(f"purge FAILED: {exc}; run `{retry}`") from None
     for line in report(purged):
         click.echo(line)
 
@@ -100,6 +104,7 @@ def report(purged: Purged) -> list[str]:
             "rewritten": "its record folded again from the log without the payload",
             "deleted": "its record deleted",
             "absent": "no record of it",
+            "refolded": "a worker had already folded it again from the redacted log",
         }[part.outcome]
         left = f", left {part.indexes_left} index set(s)" if part.indexes_left else ""
         marker = ", redaction marker moved" if part.checked else " (generation being dropped)"

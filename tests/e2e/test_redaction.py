@@ -3,6 +3,7 @@ API endpoint, desk page or Redis key holds the text, and the SQLite file and WAL
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from redis import Redis
 from tests.e2e.conftest import NO_REDIS, Server, cli, serving_with_views
 from tests.integration.test_api_support import CLAIM, DENIAL, VERDICT, body
 from tests.redis_text import keys_holding
+from tests.waiting import wait_until
 
 SECRET = "zeta-7-source"
 
@@ -29,17 +31,17 @@ def redis_of(server: Server) -> Redis:
     return Redis.from_url(server.env["LEDGER_REDIS_URL"])
 
 
-def secret_claim(server: Server) -> tuple[str, list[dict[str, Any]]]:
-    """A claim carrying the secret in its statement, claimant, outlet, tag, denial and
+def secret_claim(server: Server, secret: str = SECRET) -> tuple[str, list[dict[str, Any]]]:
+    """A claim carrying ``secret`` in its statement, claimant, outlet, tag, denial and
     verdict, read back from the views; its id and its events."""
     with server.client("editor") as client:
-        claim = body(CLAIM, statement=f"The {SECRET} told Fars so.",
-                     claimant={"name": SECRET}, tags=[SECRET],
-                     appearance={"outlet": SECRET, "quote": f"{SECRET} quote"})
+        claim = body(CLAIM, statement=f"The {secret} told Fars so.",
+                     claimant={"name": secret}, tags=[secret],
+                     appearance={"outlet": secret, "quote": f"{secret} quote"})
         claim_id = client.post("/v1/claims", json=claim).json()["claim_id"]
-        client.post(f"/v1/claims/{claim_id}/denials", json=body(DENIAL, note=f"{SECRET}!"))
+        client.post(f"/v1/claims/{claim_id}/denials", json=body(DENIAL, note=f"{secret}!"))
         last = client.post(f"/v1/claims/{claim_id}/verdicts",
-                           json=body(VERDICT, explanation=f"From {SECRET}.")).json()
+                           json=body(VERDICT, explanation=f"From {secret}.")).json()
         state = client.get(f"/v1/claims/{claim_id}", params={"min_position": last["position"]})
         assert state.headers["X-Ledger-Source"] == "views"
         events = client.get(f"/v1/claims/{claim_id}/history").json()["events"]
@@ -126,3 +128,42 @@ def test_redact_says_so_and_fails_while_redis_is_down_and_purge_only_retries(
     unredacted = cli(system.env, "redact", events[2]["id"], "--purge-only", check=False)
     assert unredacted.returncode != 0
     assert "not redacted" in unredacted.stderr
+
+
+def test_a_worker_folding_the_claim_during_redact_does_not_write_the_text_back(
+    system: Server,
+) -> None:
+    secret = "omega-9-source"  # the other tests' claims keep theirs
+    claim_id, events = secret_claim(system, secret)
+    redis = redis_of(system)
+    assert keys_holding(redis, secret)
+    stop = threading.Event()
+    appended: list[int] = []
+
+    def append_notes() -> None:  # the worker keeps this claim's stream cached and folding
+        with system.client("editor") as client:
+            while not stop.is_set():
+                answer = client.post(f"/v1/claims/{claim_id}/notes", json={"text": "still"})
+                appended.append(answer.json()["position"])
+
+    writer = threading.Thread(target=append_notes)
+    writer.start()
+    try:
+        wait_until(lambda: len(appended) >= 5, 30, "notes to be appended")
+        for event in events:
+            cli(system.env, "redact", event["id"], "--reason", "Court order 14-223.")
+        wait_until(lambda: len(appended) >= 15, 30, "more notes after the redaction")
+    finally:
+        stop.set()
+        writer.join()
+    with system.client("reader") as client:
+
+        def caught_up() -> bool:
+            state = client.get(f"/v1/claims/{claim_id}", params={"min_position": max(appended)})
+            return state.headers["X-Ledger-Source"] == "views"
+
+        wait_until(caught_up, 60, "the views to reach the last note")
+        state = client.get(f"/v1/claims/{claim_id}")
+    assert state.json()["version"] == len(events) + len(appended)
+    assert secret not in state.text
+    assert keys_holding(redis, secret) == []

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from redis import Redis
 
+from api import cli as cli_module
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.store import EventStore
 from ledger.store.base import new_uuid
@@ -141,3 +143,38 @@ def test_a_purge_with_no_views_built_writes_nothing_but_counts(fresh: Any) -> No
     purged = purge(store, config, redis, events[0].claim_id)
     assert purged.partitions == []
     assert purged.redactions == 1
+
+
+def test_the_redact_command_reports_each_step_and_points_at_a_correction_with_the_text(
+    fresh: Any, server: RedisServer, tmp_path: Path,
+) -> None:
+    store, config, redis = fresh
+    events = secret_claim(store)
+    [corrected] = store.append([NewEvent(events[0].claim_id, "EntryCorrected", {
+        "target_event_id": events[1].id, "kind": "correction", "reason": "Typo.",
+        "changes": {"note": f"Denies what the {SECRET} said."},
+    })], actor="desk")
+    config = ViewConfig(**{**config.to_dict(), "namespace": "cl"})  # the CLI's
+    rebuild(redis, store, config, "r")
+    assert keys_holding(redis, "Denies what")
+    cli_module._register()
+    env = {"LEDGER_DATABASE_URL": config.database_url, "LEDGER_REDIS_URL": server.url,
+           "LEDGER_DATA_DIR": str(tmp_path), "LEDGER_PARTITIONS": str(config.partitions)}
+    done = CliRunner().invoke(cli_module.cli, ["redact", events[1].id, "--reason", "Order."],
+                              env=env)
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].startswith(f"store: deleted the payload of event {events[1].id}")
+    assert f"note: correction {corrected.id} (v3) changed this entry" in done.output
+    assert any(line.startswith("store: checkpointed the write-ahead log") for line in lines)
+    assert any(line.startswith("purged: generation") for line in lines)
+    assert SECRET not in done.output
+    assert keys_holding(redis, "Denies what") != []  # the correction's changes: not redacted
+    again = CliRunner().invoke(cli_module.cli, ["redact", events[1].id, "--reason", "Again."],
+                               env=env)
+    assert again.exit_code != 0
+    assert "already redacted" in again.output
+    retried = CliRunner().invoke(cli_module.cli, ["redact", events[1].id, "--purge-only"],
+                                 env=env)
+    assert retried.exit_code == 0, retried.output
+    assert "store: the payload of event" in retried.output
