@@ -195,6 +195,8 @@ ALLOWED = {
     "gunicorn -c python:api.gunicorn_conf api.wsgi:app": "what serve becomes"
         " (api/commands/serve.py); every serve below runs it",
     "claimledger verify --token/--key": "options named in the configuration table",
+    "claimledger redact EVENT_ID --purge-only": "needs a redacted event and Redis:"
+        " tests/e2e/test_redaction.py runs it after a redact that could not reach Redis",
     "python -m bench.proofs": "a benchmark group (minutes); part of scripts/bench",
     "python -m bench.append": "a benchmark group (seconds); part of scripts/bench",
     "claimledger serve --workers 2": "how bench/http.py serves the API; the serve variants"
