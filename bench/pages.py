@@ -89,19 +89,33 @@ def served(db: Path, work: Path) -> Iterator[FlaskClient]:
         server.stop()
 
 
+def _timed(client: FlaskClient, path: str) -> float:
+    started = time.perf_counter()
+    response = client.get(path)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path}: {response.status_code}")
+    return elapsed * 1000
+
+
 def median_ms(client: FlaskClient, path: str, rounds: int) -> float:
     """The median ms of GET ``path`` (after a warm-up), checking each answers 200."""
-    def once() -> float:
-        started = time.perf_counter()
-        response = client.get(path)
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {path}: {response.status_code}")
-        return elapsed * 1000
-
     for _ in range(min(10, rounds)):
-        once()
-    return statistics.median(once() for _ in range(rounds))
+        _timed(client, path)
+    return statistics.median(_timed(client, path) for _ in range(rounds))
+
+
+def side_by_side(clients: list[FlaskClient], path: str, rounds: int) -> list[float]:
+    """The median ms of GET ``path`` on each client, their requests interleaved so that a
+    change in the machine's load falls on all of them alike."""
+    for client in clients:
+        for _ in range(min(10, rounds)):
+            _timed(client, path)
+    samples: list[list[float]] = [[] for _ in clients]
+    for _ in range(rounds):
+        for client, times in zip(clients, samples, strict=True):
+            times.append(_timed(client, path))
+    return [statistics.median(times) for times in samples]
 
 
 def paths(claim_id: str) -> dict[str, str]:
@@ -131,16 +145,16 @@ def prepared(cache: Path, events: int, probe: str) -> Path:
 
 def log_sizes(work: Path, cache: Path, small: int, large: int,
               rounds: int) -> dict[str, dict[int, float]]:
-    """ms of each read at both log sizes."""
+    """ms of each read at both log sizes, measured side by side."""
     probe = "0190c5a2-7f00-7000-8000-00000000be7c"
     measured: dict[str, dict[int, float]] = {name: {} for name in READS}
-    for events in (small, large):
-        db = prepared(cache, events, probe)
-        with served(db, work) as client:
-            for name, path in paths(probe).items():
-                measured[name][events] = median_ms(client, path, rounds)
-                print(f"  {name} at {events:,} events: {measured[name][events]:.2f} ms",
-                      flush=True)
+    dbs = [prepared(cache, events, probe) for events in (small, large)]
+    with served(dbs[0], work) as first, served(dbs[1], work) as second:
+        for name, path in paths(probe).items():
+            at_small, at_large = side_by_side([first, second], path, rounds)
+            measured[name] = {small: at_small, large: at_large}
+            print(f"  {name}: {at_small:.2f} ms at {small:,} events, {at_large:.2f} ms at"
+                  f" {large:,}", flush=True)
     return measured
 
 
