@@ -211,6 +211,13 @@ class WriteTransaction(ABC):
         """Events with positions in ``[first, last]``."""
 
 
+#: a partial index of each claim's corrections (a migration of both backends)
+CORRECTIONS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_claim_corrections ON events (claim_id, version)"
+    " WHERE type = 'EntryCorrected';"
+)
+
+
 class EventStore(TreeStore, SessionStore, CosignatureStore, ABC):
     """An append-only, hash-chained event log with one stream per claim, and its tree."""
 

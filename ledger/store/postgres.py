@@ -26,6 +26,7 @@ from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
 from ..timeutil import normalize_time
 from .base import (
+    CORRECTIONS_INDEX,
     EventStore,
     TokenRecord,
     WriteTransaction,
@@ -102,6 +103,8 @@ MIGRATIONS: Final[list[str]] = [
     SESSIONS_MIGRATION,
     # 5: witness cosignatures of checkpoints
     COSIGNATURES_MIGRATION,
+    # 6: a claim's corrections found without reading its other events (the desk's pages)
+    CORRECTIONS_INDEX,
 ]
 
 _LOCK = "SELECT pg_advisory_xact_lock(119182731994482)"  # APPEND_LOCK_KEY in decimal

@@ -20,6 +20,7 @@ from ..errors import StoreUnavailable
 from ..merkle import Node
 from ..timeutil import normalize_time
 from .base import (
+    CORRECTIONS_INDEX,
     EventStore,
     Leaf,
     StoredKey,
@@ -104,6 +105,8 @@ MIGRATIONS: list[str] = [
     SESSIONS_MIGRATION,
     # 6: witness cosignatures of checkpoints
     COSIGNATURES_MIGRATION,
+    # 7: a claim's corrections found without reading its other events (the desk's pages)
+    CORRECTIONS_INDEX,
 ]
 
 #: connections inherited across fork: kept referenced so this process never closes them
