@@ -215,6 +215,11 @@ ALLOWED = {
     "python -m bench.newsroom": "a benchmark group (minutes); part of scripts/bench",
     "python -m bench.newsroom --quick": "a benchmark group (2 minutes); part of scripts/bench",
     "python -m bench.run --only newsroom": "the same group through the harness (minutes)",
+    "python -m bench.pages": "a benchmark group (minutes: it builds a 1M-event log and its"
+                             " views); part of scripts/bench",
+    "python -m bench.pages --quick": "the same group, smaller (minutes)",
+    "python -m bench.run --only pages --json /tmp/pages-full.json": "the pages group through"
+        " the harness (minutes), behind the figures in docs/benchmarks.md",
     "claimledger worker": "run below as README's `claimledger worker` (the same command)",
     "claimledger serve": "the command's name in prose; README's `serve --port 8000` and three"
                          " more variants run below, LEDGER_PORT is checked by"
