@@ -38,6 +38,8 @@ from tests.faults.postgres_cluster import PostgresCluster, unavailable_reason
 
 #: a crash comes after 1 to this many more acknowledged writes
 MAX_WRITES_BEFORE_CRASH = 12
+#: the long run crashes 50 times (about 15 minutes on a loaded 2-core machine)
+TIMEOUT = scaled(300, 3600)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +101,7 @@ class Tally:
     matched: set[tuple[int, bytes]] = field(default_factory=set)  # roots found in the log
 
 
+@pytest.mark.timeout(TIMEOUT)
 def test_postgres_crashed_at_random_instants_loses_and_forks_nothing(
     cluster: PostgresCluster, tmp_path: Path
 ) -> None:
