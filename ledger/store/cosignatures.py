@@ -46,15 +46,27 @@ CREATE INDEX cosignatures_witness ON cosignatures (witness, key_id, size);
 
 _UPSERT = (
     "INSERT INTO cosignatures (size, witness, key_id, timestamp, line, received_at)"
-    " VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (size, witness, key_id) DO UPDATE SET"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (size, witness, key_id) DO UPDATE SET"
     " timestamp = excluded.timestamp, line = excluded.line, received_at = excluded.received_at"
     " WHERE excluded.timestamp > cosignatures.timestamp"
 )
 _AT = (
     "SELECT size, witness, key_id, timestamp, line, received_at FROM cosignatures"
-    " WHERE size = {p} ORDER BY witness, key_id"
+    " WHERE size = ? ORDER BY witness, key_id"
 )
-_LATEST = "SELECT max(size) FROM cosignatures WHERE witness = {p} AND key_id = {p}"
+_LATEST = "SELECT max(size) FROM cosignatures WHERE witness = ? AND key_id = ?"
+# the same statements with psycopg's placeholders
+_PG_UPSERT = (
+    "INSERT INTO cosignatures (size, witness, key_id, timestamp, line, received_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (size, witness, key_id) DO UPDATE SET"
+    " timestamp = excluded.timestamp, line = excluded.line, received_at = excluded.received_at"
+    " WHERE excluded.timestamp > cosignatures.timestamp"
+)
+_PG_AT = (
+    "SELECT size, witness, key_id, timestamp, line, received_at FROM cosignatures"
+    " WHERE size = %s ORDER BY witness, key_id"
+)
+_PG_LATEST = "SELECT max(size) FROM cosignatures WHERE witness = %s AND key_id = %s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +112,17 @@ class SQLiteCosignatures(CosignatureStore):
         c = cosignature
         with self._guard() as conn:
             conn.execute(
-                _UPSERT.format(p="?"),
+                _UPSERT,
                 (c.size, c.witness, c.key_id, c.timestamp, c.line, c.received_at),
             )
 
     def cosignatures_at(self, size: int) -> list[StoredCosignature]:
         with self._guard() as conn:
-            return [_row(r) for r in conn.execute(_AT.format(p="?"), (size,))]
+            return [_row(r) for r in conn.execute(_AT, (size,))]
 
     def witnessed_size(self, witness: str, key_id: str) -> int:
         with self._guard() as conn:
-            row = conn.execute(_LATEST.format(p="?"), (witness, key_id)).fetchone()
+            row = conn.execute(_LATEST, (witness, key_id)).fetchone()
         return int(row[0] or 0)
 
 
@@ -125,15 +137,15 @@ class PostgresCosignatures(CosignatureStore):
         c = cosignature
         with self._connection() as conn:
             conn.execute(
-                _UPSERT.format(p="%s"),
+                _PG_UPSERT,
                 (c.size, c.witness, c.key_id, c.timestamp, c.line, c.received_at),
             )
 
     def cosignatures_at(self, size: int) -> list[StoredCosignature]:
         with self._connection() as conn:
-            return [_row(r) for r in conn.execute(_AT.format(p="%s"), (size,))]
+            return [_row(r) for r in conn.execute(_PG_AT, (size,))]
 
     def witnessed_size(self, witness: str, key_id: str) -> int:
         with self._connection() as conn:
-            row = conn.execute(_LATEST.format(p="%s"), (witness, key_id)).fetchone()
+            row = conn.execute(_PG_LATEST, (witness, key_id)).fetchone()
         return int(row[0] or 0) if row is not None else 0

@@ -121,8 +121,8 @@ _SELECT = (
 )
 
 #: each envelope as ``RecordedEvent.to_json`` gives it, in its key order
-_ENVELOPES = (
-    "SELECT e.version, json_object('id', e.id, 'claim_id', e.claim_id, 'version', e.version,"
+_ENVELOPE_COLUMNS = (
+    " json_object('id', e.id, 'claim_id', e.claim_id, 'version', e.version,"
     " 'position', e.position, 'type', e.type, 'schema_version', e.schema_version,"
     " 'data', json(p.data), 'occurred_at', e.occurred_at, 'recorded_at', e.recorded_at,"
     " 'actor', e.actor, 'metadata', json(e.metadata), 'payload_sha256', e.payload_sha256,"
@@ -130,9 +130,10 @@ _ENVELOPES = (
     " FROM events e LEFT JOIN payloads p ON p.position = e.position"
     " LEFT JOIN redactions r ON r.position = e.position"
 )
+_ENVELOPES = "SELECT e.version," + _ENVELOPE_COLUMNS
 
 #: the same, keyed by position instead of version
-_ENVELOPES_BY_POSITION = "SELECT e.position" + _ENVELOPES.removeprefix("SELECT e.version")
+_ENVELOPES_BY_POSITION = "SELECT e.position," + _ENVELOPE_COLUMNS
 
 
 def _claim_params(
