@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import EXAMPLE, ROOT, Server, start_server
-from tests.redis_server import RedisServer
+from tests.e2e.conftest import EXAMPLE, ROOT, Server, serving_with_views
+from tests.waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
@@ -65,22 +65,28 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def desk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A desk on a real ``claimledger serve`` (with Redis for the live feed), story loaded."""
-    with RedisServer(tmp_path_factory.mktemp("redis")) as redis:
-        server = start_server(
-            tmp_path_factory.mktemp("desk"), workers=4, LEDGER_REDIS_URL=redis.url,
-            LEDGER_STREAM_MAX_SECONDS="15", LEDGER_STREAM_HEARTBEAT_SECONDS="2",
-        )
-        try:
-            with server.client("editor") as client:
-                response = client.post(
-                    "/v1/imports", content=EXAMPLE.read_bytes(),
-                    headers={"Content-Type": "application/x-ndjson"},
-                )
-                assert response.status_code == 201, response.text
-            yield server
-        finally:
-            server.stop()
+    """A desk on a real ``claimledger serve`` with Redis and a worker, story loaded and viewed.
+
+    The desk's claim list reads the views, so the worker must have folded the story first.
+    """
+    with serving_with_views(
+        tmp_path_factory.mktemp("desk"), workers=4,
+        LEDGER_STREAM_MAX_SECONDS="15", LEDGER_STREAM_HEARTBEAT_SECONDS="2",
+    ) as server:
+        with server.client("editor") as client:
+            response = client.post(
+                "/v1/imports", content=EXAMPLE.read_bytes(),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            assert response.status_code == 201, response.text
+            head = server.head()
+            wait_until(
+                lambda: client.get(
+                    "/v1/claims", params={"limit": 1, "min_position": head}
+                ).status_code == 200,
+                60, "the views to hold the imported story",
+            )
+        yield server
 
 
 @pytest.fixture

@@ -61,6 +61,15 @@ def test_invalid_fields(
 ) -> None:
     head = server.head()
     text = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:  # a lone surrogate as raw bytes is not UTF-8: malformed JSON
+        raw = editor.post(
+            f"/v1/claims/{claim}/denials", content=text,
+            headers={"Content-Type": "application/json"},
+        )
+        assert check_problem(raw, 400)["type"].endswith("/malformed-json")
+        text = json.dumps(payload).encode("ascii")  # the same value as a JSON escape
     response = editor.post(
         f"/v1/claims/{claim}/denials", content=text, headers={"Content-Type": "application/json"}
     )

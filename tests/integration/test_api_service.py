@@ -94,8 +94,11 @@ def test_the_docs_page_is_served(api: ApiHarness) -> None:
     page = api.client.get("/docs")
     assert page.status_code == 200
     assert page.mimetype == "text/html"
-    assert b"/openapi.json" in page.data
-    assert "cdn.jsdelivr.net" in page.headers["Content-Security-Policy"]
+    assert b"/docs/assets/swagger-init.js" in page.data
+    init = api.client.get("/docs/assets/swagger-init.js")
+    assert init.status_code == 200
+    assert b"/openapi.json" in init.data
+    assert "cdn.jsdelivr.net" not in page.headers["Content-Security-Policy"]
 
 
 def test_rate_limits_answer_429_with_retry_after_per_token(tmp_path: Path) -> None:
