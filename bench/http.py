@@ -32,7 +32,8 @@ JSON = "application/json"
 TARGET_CLAIMS = 200
 
 
-def _port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -111,7 +112,7 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
     subprocess.run([cli, "init"], env=env, check=True, capture_output=True)
     token = subprocess.run([cli, "tokens", "create", "--name", "bench", "--role", "editor"],
                            env=env, check=True, capture_output=True, text=True).stdout.strip()
-    ours_port, trivial_port, durable_port = _port(), _port(), _port()
+    ours_port, trivial_port, durable_port = free_port(), free_port(), free_port()
     servers = [
         subprocess.Popen([cli, "serve", "--workers", "2", "--port", str(ours_port),
                           "--no-access-log"], env=env, start_new_session=True,

@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 
 from tests.redis_server import RedisServer
 
+from .http import free_port
 from .newsroom_clients import call
 from .newsroom_clients import feeds as feeds_process
 from .newsroom_clients import readers as readers_process
@@ -45,12 +45,6 @@ from .newsroom_clients import writers as writers_process
 
 CLI = [sys.executable, "-c", "from api.cli import main; main()"]
 CLAIMS = 40
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -106,7 +100,7 @@ def measure(setup: dict[str, Any], feeds: int, serve_args: list[str], env_extra:
             writers: int, readers: int, seconds: float) -> dict[str, Any]:
     """One run of the load with ``feeds`` feeds open; its figures."""
     env = {**setup["env"], **env_extra}
-    port = _port()
+    port = free_port()
     server = _serve(env, port, serve_args, setup["dir"] / "serve.log")
     ctx = multiprocessing.get_context("fork")
     try:
@@ -166,7 +160,7 @@ def _prepare(tmp: Path, redis_url: str, feeds: int) -> dict[str, Any]:
     auditors = [api_tokens.create(store, name=f"bench-auditor-{n}", role="auditor",
                                   created_by="bench")[1] for n in range(math.ceil(feeds / 8))]
     store.close()
-    port = _port()
+    port = free_port()
     server = _serve(env, port, ["--workers", "2"], tmp / "serve.log")
     try:
         claims = [json.loads(call(port, "POST", "/v1/claims", made["editor"], json.dumps({

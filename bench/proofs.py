@@ -12,11 +12,14 @@ Run: ``python -m bench.proofs [--quick] [--postgres URL]``.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -123,12 +126,9 @@ def proof_times(url: str, key_path: Path, size: int, count: int) -> dict[str, fl
     }
 
 
-def served_times(url: str, key_path: Path, size: int, count: int) -> dict[str, float]:
-    """Median ms of both proofs over real HTTP from ``claimledger serve`` (keep-alive)."""
-    import http.client
-    import socket
-    import subprocess
-
+@contextmanager
+def serving(url: str, key_path: Path) -> Iterator[str]:
+    """``claimledger serve --workers 2`` on the log, public read; its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -140,18 +140,32 @@ def served_times(url: str, key_path: Path, size: int, count: int) -> dict[str, f
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         deadline = time.monotonic() + 60
         while True:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             try:
                 conn.request("GET", "/healthz")
-                if conn.getresponse().read() and process.poll() is None:
+                if conn.getresponse().status == 200:
                     break
             except OSError:
+                pass
+            finally:
                 conn.close()
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("claimledger serve did not start")
             time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def served_times(url: str, key_path: Path, size: int, count: int) -> dict[str, float]:
+    """Median ms of both proofs over real HTTP from ``claimledger serve`` (keep-alive)."""
+    from urllib.parse import urlsplit
+
+    with serving(url, key_path) as base:
+        conn = http.client.HTTPConnection("127.0.0.1", urlsplit(base).port, timeout=30)
         rng = random.Random(6962)
 
         def get(path: str) -> None:
@@ -171,9 +185,6 @@ def served_times(url: str, key_path: Path, size: int, count: int) -> dict[str, f
             consistency()
         return {"http-inclusion": _median_ms(_time(inclusion, count)),
                 "http-consistency": _median_ms(_time(consistency, count))}
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 @contextmanager

@@ -13,17 +13,11 @@ Run: ``python -m bench.verify [--quick]`` (20,000 events; full: 200,000).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +29,7 @@ from ledger.remote_replay import PAGE, verify_all
 from ledger.replay import Replay
 from ledger.store import open_store
 
-from .proofs import ORIGIN, build_log
+from .proofs import ORIGIN, build_log, serving
 
 
 def _row(scenario: str, ours: float, peer: float | None = None,
@@ -43,40 +37,6 @@ def _row(scenario: str, ours: float, peer: float | None = None,
     return {"scenario": scenario, "unit": "events/s", "ours": round(ours),
             "peer": None if peer is None else round(peer), "peer_name": peer_name,
             "ratio": None if peer is None else round(ours / peer, 2)}
-
-
-@contextmanager
-def serving(url: str, key_path: Path) -> Iterator[str]:
-    """``claimledger serve --workers 2`` on the log, public read; its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_SIGNING_KEY": str(key_path),
-           "LEDGER_LOG_ORIGIN": ORIGIN, "LEDGER_PUBLIC_READ": "1", "LEDGER_RATE_LIMIT": "off"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port),
-         "--workers", "2", "--no-access-log"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            try:
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            finally:
-                conn.close()
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("claimledger serve did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def measure(events: int) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ from ledger.store import open_store
 from ledger.witnessed import parse_witnesses
 from workers.witnessing import request_body, witness_latest
 
+from .http import free_port
+
 ORIGIN = "bench.claimledger/witnessed"
 NAME = "bench.witness/w1"
 CLI = [sys.executable, "-c", "from api.cli import main; main()"]
@@ -41,15 +43,6 @@ CLI = [sys.executable, "-c", "from api.cli import main; main()"]
 def _row(scenario: str, ours: float) -> dict[str, Any]:
     return {"scenario": scenario, "unit": "ms/checkpoint", "ours": round(ours, 2), "peer": None,
             "peer_name": None, "ratio": None}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -75,7 +68,7 @@ def measure(checkpoints: int, per_checkpoint: int = 5) -> list[dict[str, Any]]:
     service = LogService(store, log_key, ORIGIN)
     witness_key = cp.generate_signing_key()
     cp.save_signing_key(witness_key, directory / "witness.key")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*CLI, "witness", "serve", "--key", str(directory / "witness.key"), "--name", NAME,
          "--db", str(directory / "witness.db"), "--log", service.verifier_key,

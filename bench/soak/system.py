@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.http import _port, _wait
+from bench.http import _wait, free_port
 from tests.redis_server import RedisServer
 
 BIN = Path(sys.executable).parent
@@ -110,7 +110,7 @@ class System:
         self.env.update(LEDGER_DATA_DIR=str(self.directory),
                         LEDGER_DATABASE_URL=self.database_url, LEDGER_REDIS_URL=self.redis.url)
         self.cli("init")
-        port = _port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.serve = self._spawn("serve.log", "serve", "--workers", "2", "--port", str(port))
         self.worker = self._spawn("worker.log", "worker")
