@@ -100,13 +100,14 @@ def plan_import(
             continue
         except jsontext.JSONTextError as exc:  # duplicate keys, too deep, huge numbers…
             raise MalformedLine(number, str(exc)) from None
+        if not isinstance(obj, dict):
+            errors.add(number, "", f"A JSON {_kind(obj)}, not an object: the import takes NDJSON,"
+                       " one JSON object per line (not a JSON array of them).")
+            continue
         try:
             line = schema.load(obj)
         except ValidationError as exc:
             errors.merge(number, _flatten(exc.messages))
-            continue
-        except TypeError:
-            errors.add(number, "", "Each line must be a JSON object.")
             continue
         event = _line_event(number, line, plan, events_by_ref, errors, scales, base_metadata)
         if event is not None:
@@ -184,6 +185,16 @@ def _line_event(
         metadata={**metadata, "import_line": number},
         id=event_id,
     )
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "boolean" if isinstance(value, bool) else "number"
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -16,12 +16,13 @@ from ledger.durable import make_directories
 from ledger.envelope import RecordedEvent
 from ledger.errors import ClaimNotFound, ValidationFailed
 from ledger.fold import fold, replay
-from ledger.importing import plan_import
+from ledger.importing import MAX_ERRORS, plan_import
 from ledger.scales import load_scales
 from ledger.store import EventStore, open_store
 from ledger.timeutil import normalize_time
 
 from ..settings import Settings
+from .ids import resolve
 
 
 def store_from(settings: Settings) -> EventStore:
@@ -66,12 +67,53 @@ def import_(settings: Settings, file: IO[bytes], if_empty: bool) -> None:
     if if_empty and store.head() != 0:
         click.echo("the ledger already holds events: nothing imported")
         return
-    plan = plan_import(file, scales=store.scales, metadata={"source": "cli-import"})
+    try:
+        plan = plan_import(_ndjson_lines(file), scales=store.scales,
+                           metadata={"source": "cli-import"})
+    except ValidationFailed as exc:
+        raise click.ClickException(_every_error(exc)) from None
     events = store.append(plan.events, actor=settings.actor)
     click.echo(
         f"imported {len(events)} events into {len({e.claim_id for e in events})}"
         f" claims (positions {events[0].position}-{events[-1].position})"
     )
+
+
+def _ndjson_lines(file: IO[bytes]) -> Iterator[bytes]:
+    """The file's lines, refusing at once a file that is one JSON array (or starts one)."""
+    first = True
+    for line in file:
+        if first and line.strip():
+            first = False
+            if line.lstrip().startswith(b"["):
+                raise click.ClickException(
+                    "this file is a JSON array; import takes NDJSON: one JSON object per line,"
+                    " no enclosing [ ] and no commas between lines (convert it with"
+                    " jq -c '.[]' FILE > FILE.ndjson)"
+                )
+        yield line
+
+
+def _every_error(exc: ValidationFailed) -> str:
+    """Every error of a refused import, one per line, by line number (at most MAX_ERRORS:
+    the check stops there)."""
+    errors = exc.errors
+    stopped = f", the check stops after {MAX_ERRORS}" if len(errors) >= MAX_ERRORS else ""
+    lines = [f"{exc} ({len(errors)} error{'s' if len(errors) != 1 else ''}{stopped}):"]
+    for path, messages in errors.items():
+        where = path
+        parts = path.split(".", 2)
+        if len(parts) >= 2 and parts[0] == "lines" and parts[1].isdigit():
+            where = f"line {parts[1]}" + (f", {parts[2]}" if len(parts) == 3 else "")
+        text = "; ".join(map(str, messages if isinstance(messages, list) else [messages]))
+        lines.append(f"  {_printable(where)}: {_printable(text)}")
+    return "\n".join(lines)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (a key or value from the file) escaped, so one error
+    stays one line and cannot move the terminal's cursor."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @click.command()
@@ -142,8 +184,9 @@ def restore(settings: Settings, file: Path) -> None:
 def show(
     settings: Settings, claim_id: str, as_of: str | None, valid_at: str | None, as_json: bool
 ) -> None:
-    """Show a claim's current (or replayed) state."""
+    """Show a claim's current (or replayed) state; CLAIM_ID may be an unambiguous prefix."""
     store = store_from(settings)
+    claim_id = resolve(store, claim_id)
     events = store.read_claim(claim_id, as_of=_time(as_of, "--as-of"))
     state = replay(events, valid_at=_time(valid_at, "--valid-at"), scales=store.scales)
     if state is None:
@@ -172,8 +215,9 @@ def show(
 @click.option("--json", "as_json", is_flag=True, help="print the envelopes as JSON")
 @click.pass_obj
 def history(settings: Settings, claim_id: str, as_json: bool) -> None:
-    """Show a claim's events in version order."""
+    """Show a claim's events in version order; CLAIM_ID may be an unambiguous prefix."""
     store = store_from(settings)
+    claim_id = resolve(store, claim_id)
     events = store.read_claim(claim_id)
     if not events:
         raise ClaimNotFound(claim_id)

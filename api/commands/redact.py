@@ -19,6 +19,7 @@ from workers.purge import Purged, purge_claim
 
 from ..settings import Settings
 from ..viewsettings import view_config
+from .ids import resolve
 from .ledger_commands import store_from
 from .workers import _safe
 
@@ -36,6 +37,7 @@ def redact(settings: Settings, event_id: str, reason: str | None, purge_only: bo
     The leaf keeps the payload's hash, so every proof still holds.
     """
     store = store_from(settings)
+    event_id = resolve(store, event_id, events=True)
     if purge_only:
         event = store.get_event(event_id)
         if event is None:

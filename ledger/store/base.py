@@ -289,6 +289,11 @@ class EventStore(TreeStore, SessionStore, CosignatureStore, ABC):
         """One event by id."""
 
     @abstractmethod
+    def ids_starting(self, prefix: str, *, events: bool = False, limit: int = 10) -> list[str]:
+        """Claim ids (event ids with ``events``) starting with ``prefix``, in order, at most
+        ``limit``: one index range scan (ids compare bytewise in both stores)."""
+
+    @abstractmethod
     def create_token(self, record: TokenRecord, token_sha256: str) -> None:
         """Store a new token (by hash) and log who created it."""
 

@@ -298,6 +298,21 @@ class PostgresEventStore(
             row = conn.execute(_SELECT + " WHERE e.id = %s", (event_id,)).fetchone()
             return event_from_row(row) if row else None
 
+    def ids_starting(self, prefix: str, *, events: bool = False, limit: int = 10) -> list[str]:
+        bounds = (prefix, prefix + "\U0010ffff", limit)
+        with self._connection() as conn:
+            if events:
+                rows = conn.execute(
+                    "SELECT id FROM events WHERE id >= %s AND id < %s ORDER BY id LIMIT %s",
+                    bounds,
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT DISTINCT claim_id FROM events WHERE claim_id >= %s"
+                    " AND claim_id < %s ORDER BY claim_id LIMIT %s", bounds,
+                ).fetchall()
+            return [str(row[0]) for row in rows]
+
     # --- tokens -------------------------------------------------------------
     def create_token(self, record: TokenRecord, token_sha256: str) -> None:
         with self._connection() as conn, conn.transaction():

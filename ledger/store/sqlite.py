@@ -515,6 +515,20 @@ class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, Even
             row = conn.execute(_SELECT + " WHERE e.id = ?", (event_id,)).fetchone()
             return _row(row) if row else None
 
+    def ids_starting(self, prefix: str, *, events: bool = False, limit: int = 10) -> list[str]:
+        bounds = (prefix, prefix + "\U0010ffff", limit)
+        with self._guard() as conn:
+            if events:
+                rows = conn.execute(
+                    "SELECT id FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", bounds
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT DISTINCT claim_id FROM events WHERE claim_id >= ? AND claim_id < ?"
+                    " ORDER BY claim_id LIMIT ?", bounds,
+                ).fetchall()
+            return [str(row[0]) for row in rows]
+
     def create_token(self, record: TokenRecord, token_sha256: str) -> None:
         with self._guard() as conn:
             conn.execute("BEGIN IMMEDIATE")

@@ -161,7 +161,9 @@ def test_restore_of_a_tampered_export_names_the_position_and_writes_nothing(
     assert run(["export"], env).stdout == ""
 
 
-def test_a_bad_import_file_fails_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+def test_a_bad_import_file_fails_with_its_errors_by_line_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
     env = ledger_env(tmp_path)
     run(["init"], env)
     bad = tmp_path / "bad.ndjson"
@@ -169,8 +171,10 @@ def test_a_bad_import_file_fails_with_one_line_and_writes_nothing(tmp_path: Path
     bad.write_text(good_line + "\n{not json\n", encoding="utf-8")
     result = run(["import", str(bad)], env, check=False)
     assert result.returncode == 1
-    assert "lines.2" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().splitlines()[1:] == [
+        "  line 2: Not valid JSON: Expecting property name enclosed in double quotes"
+        " (line 1, column 2)."
+    ]
     assert run(["export"], env).stdout == ""
 
 

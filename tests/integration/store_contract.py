@@ -473,6 +473,19 @@ class StoreContract:
         assert store.get_event(records[1].id) == records[1]
         assert store.get_event(str(uuid.uuid4())) is None
 
+    def test_ids_starting_finds_claims_and_events_by_prefix_in_order(
+        self, store: EventStore
+    ) -> None:
+        claims = sorted(new_claim_id() for _ in range(3))
+        records = store.append([recorded(c) for c in claims] + [note(claims[0])], actor=ACTOR)
+        assert store.ids_starting(claims[0][:8]) == [claims[0]]
+        assert store.ids_starting("") == claims  # each claim once, however many events
+        assert store.ids_starting("", limit=2) == claims[:2]
+        assert store.ids_starting(claims[1]) == [claims[1]]
+        assert store.ids_starting(claims[1][:-1] + "-") == []
+        assert store.ids_starting(records[3].id[:-1], events=True) == [records[3].id]
+        assert store.ids_starting("", events=True) == sorted(r.id for r in records)
+
     def test_read_claim_returns_only_that_claims_events_in_version_order(
         self, store: EventStore
     ) -> None:
