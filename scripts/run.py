@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -141,6 +143,30 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+#: what a second terminal needs to reach this ledger, its views and its workers
+SHARED = ("LEDGER_DATA_DIR", "LEDGER_DATABASE_URL", "LEDGER_REDIS_URL", "LEDGER_PUBLIC_URL",
+          "LEDGER_TOKEN", "LEDGER_VERIFIER_KEY")
+
+
+def second_terminal(
+    env: dict[str, str], base: str, auditor_token: str, verifier_key: str | None
+) -> list[str]:
+    """``export`` lines for the settings a second terminal needs; a URL holding a password
+    is named, not printed."""
+    values = {"LEDGER_PUBLIC_URL": base, "LEDGER_TOKEN": auditor_token,
+              "LEDGER_VERIFIER_KEY": verifier_key or "", **env}
+    lines = []
+    for name in SHARED:
+        value = values.get(name)
+        if not value:
+            continue
+        if re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", value):
+            lines.append(f"# {name}: as in this terminal (not shown: it holds a password)")
+        else:
+            lines.append(f"export {name}={shlex.quote(value)}")
+    return lines
+
+
 def main() -> None:
     """Start everything; whatever goes wrong, stop what was started."""
     try:
@@ -179,7 +205,10 @@ def serve() -> None:
         wait_until("redis", lambda: not port_free(redis_port), 30)
         say(f"redis on 127.0.0.1:{redis_port} (data in {shown(redis_dir)})")
 
-    say(claimledger("init", env=env).strip())
+    initialised = claimledger("init", env=env).strip()
+    say(initialised)
+    found = re.search(r"verifier key (\S+)", initialised)
+    verifier_key = found.group(1) if found else None
     say(claimledger("import", "--if-empty", str(EXAMPLE), env=env).strip())
     tokens = demo_tokens(env, data)
 
@@ -203,6 +232,12 @@ def serve() -> None:
     print(f"  logs     {shown(logs)}/")
     print()
     print(f'  try: curl -H "Authorization: Bearer {tokens["editor"]}" {base}/v1/claims')
+    print()
+    print("  In a second terminal, these make claimledger (status, show, verify…) use what runs"
+          " here:")
+    for line in second_terminal(env, base, tokens["auditor"], verifier_key):
+        print(f"    {line}")
+    print()
     print("  Ctrl-C stops everything started here.")
     while True:
         for name, process in children:

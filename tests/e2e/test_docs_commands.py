@@ -226,6 +226,10 @@ ALLOWED = {
                          " test_configuration.py",
     "claimledger import": "the command's name in prose; `import FILE` runs below",
     "claimledger verify": "the command's name in prose; its full forms run below",
+    "claimledger show": "the command's name in prose; README's `show CLAIM_ID --valid-at`"
+                        " runs below",
+    'claimledger verify --url "$LEDGER_PUBLIC_URL"': "tests/e2e/test_scripts_run.py runs it"
+        " in a shell holding only the export lines scripts/run prints",
     "claimledger verify --all": "an option named in prose; auditing.md's full verify command"
                                 " runs below with --all",
     "claimledger verify --state": "an option named in prose; README's and auditing.md's full"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 from tests.e2e.conftest import ROOT, free_port
+from tests.waiting import wait_until
 
 DOC = ROOT / "docs" / "quickstart.md"
 
@@ -51,6 +53,17 @@ class Runner:
         rest, _ = self.process.communicate(timeout=60)
         assert self.process.returncode == 0, rest
         return rest
+
+
+def exported(banner: str) -> dict[str, str]:
+    """The ``export NAME=value`` lines scripts/run prints for a second terminal."""
+    found = {}
+    for line in banner.splitlines():
+        words = shlex.split(line.strip()) if line.strip().startswith("export ") else []
+        if words:
+            name, _, value = words[1].partition("=")
+            found[name] = value
+    return found
 
 
 def processes_mentioning(marker: str) -> list[int]:
@@ -109,6 +122,31 @@ def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"status": "corroborated"' in result.stdout
     assert "ClaimCorroborated leaf" in result.stdout
+
+    second_terminal = exported(banner)
+    assert second_terminal["LEDGER_REDIS_URL"] == f"redis://127.0.0.1:{redis_port}/0"
+    assert second_terminal["LEDGER_DATA_DIR"] == str(data.resolve())
+    assert second_terminal["LEDGER_PUBLIC_URL"] == f"http://127.0.0.1:{port}"
+    assert second_terminal["LEDGER_TOKEN"].startswith("clt_")
+    assert set(second_terminal) == {"LEDGER_DATA_DIR", "LEDGER_DATABASE_URL", "LEDGER_REDIS_URL",
+                                    "LEDGER_PUBLIC_URL", "LEDGER_TOKEN", "LEDGER_VERIFIER_KEY"}
+    # a second terminal: a shell that has only the printed lines sees the views and worker
+    elsewhere = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    lines = [line.strip() for line in banner.splitlines() if line.strip().startswith("export ")]
+
+    def there(command: str) -> subprocess.CompletedProcess[str]:
+        script = "\n".join([*lines, f"{ROOT}/.venv/bin/claimledger {command}"])
+        return subprocess.run(["bash", "-c", script], cwd=tmp_path, env=elsewhere, text=True,
+                              capture_output=True, timeout=60)
+
+    def views_built() -> str:
+        out = there("status").stdout
+        return out if "(lag 0)" in out else ""
+
+    shown = wait_until(views_built, 60, "`claimledger status` elsewhere to see the views")
+    assert re.search(r"^workers\s+1$", shown, re.M), shown
+    verified = there('verify --url "$LEDGER_PUBLIC_URL"')
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
     assert redis_on(redis_port)
     assert "stopped" in first.interrupt()
