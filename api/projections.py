@@ -28,6 +28,7 @@ from redis.retry import Retry
 from ledger.envelope import RecordedEvent
 from workers.config import ViewConfig
 from workers.coordination import request_catch_up
+from workers.refusals import ADVICE, probe, refusal
 from workers.views import InvalidQuery, ViewReader, ViewsBehind, ViewsUnavailable
 
 from .background import Coalesced
@@ -138,8 +139,10 @@ class ViewService:
         self._down_until = time.monotonic() + BACKOFF
 
     def ping(self) -> None:
-        """Readiness: raises when Redis does not answer."""
-        self.redis.ping()
+        """Readiness: raises when Redis does not answer, ``Refused`` when it refuses."""
+        refused = probe(self.redis, self.config.keys.probe)
+        if refused is not None:
+            raise refused
 
 
 def view_service() -> ViewService:
@@ -150,6 +153,16 @@ def view_service() -> ViewService:
 
 def _unavailable(error: ViewsUnavailable) -> Response:
     log.info("views unavailable: %s", error)
+    kind = refusal(error.__cause__) if error.__cause__ is not None else None
+    if kind is not None:
+        return problem_response(
+            503,
+            f"The claim views are unavailable: {ADVICE[kind]}. Single claims are still"
+            " served from the log.",
+            slug="views-unavailable",
+            headers={"Retry-After": str(view_service().retry_after())},
+            refusal=kind,
+        )
     return problem_response(
         503,
         "The claim views are unavailable (Redis is down, or they are being built);"

@@ -393,7 +393,16 @@ class ReadySchema(Schema):
         required=True,
         metadata={"description": "ready, or degraded when only Redis (the views) is down"},
     )
-    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    checks = fields.Dict(
+        keys=fields.String(), values=fields.String(), required=True,
+        metadata={"description": "ok, unavailable (no answer) or refused (it answers but"
+                  " refuses: see reasons), by dependency"},
+    )
+    reasons = fields.Dict(
+        keys=fields.String(), values=fields.String(),
+        metadata={"description": "Why a dependency refuses (only present when one does),"
+                  " e.g. Redis out of memory, read-only, or a cluster node behind a plain URL."},
+    )
 
 
 class TokenSchema(Schema):

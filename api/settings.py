@@ -274,6 +274,8 @@ class Settings:
     views_lock_ttl: float = 10.0
     views_linger: float = 2.0
     views_drop_delay: float = 10.0
+    #: longest wait between a worker's attempts while Redis refuses (LEDGER_VIEWS_BACKOFF_MAX)
+    views_backoff_max: float = 30.0
     #: level of the JSON logs on stderr, and whether the API logs one line per request
     log_level: str = "INFO"
     request_log: bool = True
@@ -335,6 +337,7 @@ class Settings:
             "views_lock_ttl": _seconds(env, "LEDGER_VIEWS_LOCK_TTL", 10.0, positive=True),
             "views_linger": _seconds(env, "LEDGER_VIEWS_LINGER", 2.0),
             "views_drop_delay": _seconds(env, "LEDGER_VIEWS_DROP_DELAY", 10.0),
+            "views_backoff_max": _seconds(env, "LEDGER_VIEWS_BACKOFF_MAX", 30.0, positive=True),
             "log_level": _log_level(env, "LEDGER_LOG_LEVEL"),
             "request_log": _flag(env, "LEDGER_REQUEST_LOG", True),
             "cors_origins": _origins(env, "LEDGER_CORS_ORIGINS"),

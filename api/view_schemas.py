@@ -55,6 +55,18 @@ class ClaimListSchema(Schema):
     )
 
 
+class RefusalSchema(Schema):
+    """Redis answers but refuses the views' commands."""
+
+    kind = fields.String(
+        required=True,
+        metadata={"description": "out_of_memory, read_only, cluster, no_permission, auth,"
+                  " misconfigured or refused"},
+    )
+    reason = fields.String(required=True, metadata={"description": "What it means, what to do."})
+    detail = fields.String(required=True, metadata={"description": "Redis' own words."})
+
+
 class ProjectionsSchema(Schema):
     """The views: how far they have applied the log, their generation, queues and workers."""
 
@@ -83,6 +95,11 @@ class ProjectionsSchema(Schema):
     )
     workers = fields.Integer(required=True)
     stats = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    redis_refusal = fields.Nested(
+        RefusalSchema, required=True, allow_none=True,
+        metadata={"description": "null while Redis accepts the views' writes; else why it"
+                  " refuses them (the workers back off meanwhile)."},
+    )
 
 
 class RebuildSchema(Schema):

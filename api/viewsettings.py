@@ -18,4 +18,5 @@ def view_config(settings: Settings) -> ViewConfig:
         lock_ttl=settings.views_lock_ttl,
         linger=settings.views_linger,
         drop_delay=settings.views_drop_delay,
+        backoff_max=settings.views_backoff_max,
     )

@@ -37,6 +37,8 @@ class ViewConfig:
     cache_events: int = 200_000
     linger: float = 2.0
     linger_max: float = 60.0
+    #: longest wait between a worker's attempts while Redis refuses its commands
+    backoff_max: float = 30.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (for RQ job arguments)."""
@@ -61,7 +63,7 @@ class ViewConfig:
 #: settings about how jobs run (a worker's own win over the enqueuer's)
 TUNING_FIELDS = (
     "batch_size", "rebuild_batch_size", "lock_ttl", "tick_interval", "drop_delay",
-    "cache_events", "linger", "linger_max",
+    "cache_events", "linger", "linger_max", "backoff_max",
 )
 
 
@@ -102,6 +104,11 @@ class Keys:
     def redactions(self) -> str:
         """Counter of the redactions purged from the views (``workers.purge``)."""
         return f"{self.ns}:redactions"
+
+    @property
+    def probe(self) -> str:
+        """Written (and expiring) by readiness checks: does Redis accept a write?"""
+        return f"{self.ns}:probe"
 
     @property
     def stats(self) -> str:

@@ -52,6 +52,7 @@ def bad_values(tmp_path: Path) -> dict[str, str]:
         "LEDGER_VIEWS_LOCK_TTL": "-1",
         "LEDGER_VIEWS_LINGER": "inf",
         "LEDGER_VIEWS_DROP_DELAY": "ten",
+        "LEDGER_VIEWS_BACKOFF_MAX": "0",
         "LEDGER_SECRET_KEY": "short",
         "LEDGER_COOKIE_SECURE": "2",
         "LEDGER_PUBLIC_URL": "ledger.example.org",

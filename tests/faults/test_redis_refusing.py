@@ -1,0 +1,124 @@
+"""A Redis that answers but refuses (out of memory under ``noeviction``): the worker backs off.
+
+A full Redis still answers PING, so a worker that took every error for a lost connection
+restarted at once, forever (about 1,900 log lines a second at 76 % CPU). Now it waits
+longer and longer between attempts (up to ``LEDGER_VIEWS_BACKOFF_MAX``), says why in one
+line at most once a minute, ``/readyz`` and ``/v1/projections`` name the refusal, and the
+views catch up on their own once memory is freed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from redis.exceptions import OutOfMemoryError
+
+from tests.faults.conftest import LONG, scaled
+from tests.integration.test_api_support import CLAIM, ApiHarness, body
+from tests.redis_server import RedisServer
+from tests.workers_fixtures import FAST, ROOT, WorkerProcess, descendants, wait_until
+from workers.views import ViewReader, ViewsUnavailable
+
+#: seconds of refusals the worker's CPU time is measured over (long: past the minute,
+#: so the reason is said a second time)
+WINDOW = scaled(5, 70)
+#: the backoff's cap in this test, so recovery is seen within seconds
+BACKOFF_MAX = 2
+REASON = "the worker cannot work: Redis is out of memory"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and every process below it (from /proc)."""
+    ticks = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        # utime, stime, cutime, cstime (fields 14-17 of stat; 12-15 after the name)
+        ticks += sum(int(v) for v in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _fill(redis: RedisServer) -> int:
+    """Give Redis a small maxmemory under noeviction and write filler until it refuses."""
+    client = redis.client()
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", str(used + 512 * 1024))
+    written = 0
+    with pytest.raises(OutOfMemoryError):
+        for n in range(10_000):
+            client.set(f"filler:{n}", b"x" * 16_384)
+            written += 1
+    client.close()
+    return written
+
+
+@pytest.mark.timeout(scaled(120, 300))
+def test_a_worker_facing_a_full_redis_backs_off_says_why_and_recovers(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    api = ApiHarness.create(tmp_path, REDIS_URL=redis.url)
+    claims = [api.new_claim() for _ in range(5)]
+    head = api.store.head()
+    filler = _fill(redis)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.update(FAST, LEDGER_DATABASE_URL=f"sqlite:///{tmp_path / 'ledger.db'}",
+               LEDGER_REDIS_URL=redis.url, LEDGER_DATA_DIR=str(tmp_path),
+               LEDGER_VIEWS_BACKOFF_MAX=str(BACKOFF_MAX), PYTHONPATH=str(ROOT))
+    log_path = tmp_path / "worker.log"
+    worker = WorkerProcess(env, log_path).start()
+    assert worker.process is not None
+    try:
+        wait_until(lambda: REASON in log_path.read_text(errors="replace"), 30,
+                   "the worker to say Redis is out of memory")
+        lines_before = len(log_path.read_text(errors="replace").splitlines())
+        cpu_before, started = _cpu_seconds(worker.process.pid), time.monotonic()
+        # the window is measured, not waited on: the API is asked meanwhile
+        while time.monotonic() - started < WINDOW:
+            ready = api.client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.get_json()["status"] == "degraded"
+            assert ready.get_json()["checks"]["redis"] == "refused"
+            assert "out of memory" in ready.get_json()["reasons"]["redis"]
+            projections = api.get("/v1/projections")
+            assert projections.status_code == 200, projections.get_json()
+            assert projections.get_json()["redis_refusal"]["kind"] == "out_of_memory"
+            assert "maxmemory" in projections.get_json()["redis_refusal"]["detail"]
+            time.sleep(0.5)  # pacing the probes, not synchronisation
+        elapsed = time.monotonic() - started
+        cpu = _cpu_seconds(worker.process.pid) - cpu_before
+        text = log_path.read_text(errors="replace")
+        assert worker.process.poll() is None, text[-2000:]
+        share = cpu / elapsed
+        print(f"\nworker facing a full Redis: {cpu:.2f} s CPU in {elapsed:.1f} s"
+              f" ({100 * share:.1f} %), {len(text.splitlines()) - lines_before} log lines")
+        assert share < 0.05, f"the worker used {100 * share:.1f} % CPU: {text[-2000:]}"
+        said = text.count(REASON)
+        assert said == (2 if LONG else 1), text[-3000:]
+        assert len(text.splitlines()) - lines_before <= 2 * said + 2, text[-3000:]
+
+        client = redis.client()  # free the memory: the views come back on their own
+        client.delete(*[f"filler:{n}" for n in range(filler)])
+        client.config_set("maxmemory", "0")
+        reader = ViewReader(client)
+
+        def caught_up() -> bool:
+            try:
+                return reader.checkpoint() == head
+            except ViewsUnavailable:
+                return False
+
+        wait_until(caught_up, 30, "the views to catch up once memory is free", 0.05)
+        assert "accepts the worker's commands again" in log_path.read_text(errors="replace")
+        assert api.client.get("/readyz").get_json() == {
+            "status": "ready", "checks": {"store": "ok", "redis": "ok"}}
+        assert api.get("/v1/projections").get_json()["redis_refusal"] is None
+        assert api.get("/v1/claims?limit=10").get_json()["items"]
+        assert len(claims) == 5
+    finally:
+        worker.stop()
+        redis.stop()
