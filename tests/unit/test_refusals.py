@@ -41,7 +41,8 @@ def test_only_a_lost_connection_is_not_a_refusal(error: BaseException, kind: str
     assert refusal(error) == kind
     if kind is not None:
         line = describe(kind, error)
-        assert line.startswith(ADVICE[kind]) and str(error) in line
+        assert line.startswith(ADVICE[kind])
+        assert str(error) in line
 
 
 class Clock:
@@ -70,7 +71,8 @@ def test_delays_grow_to_the_cap_and_the_reason_is_said_at_most_once_a_minute(
             assert not said or kind != last_kind or clock.now - said[-1] >= 60.0
             said.append(clock.now)
         else:  # silent only when the same kind was said less than a minute ago
-            assert kind == last_kind and clock.now - said[-1] < 60.0
+            assert kind == last_kind
+            assert clock.now - said[-1] < 60.0
         last_kind = kind
         delays.append(delay)
         clock.now += pause
