@@ -21,15 +21,23 @@ from ledger.events import CORRECTION_KINDS
 from ledger.scales import Scales
 
 from .. import schemas
+from .dates import EXAMPLE, DateError, compose
 
 _NAIVE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?")
-#: what the desk says about times typed without a zone
-TIME_HINT = "RFC 3339, e.g. 2014-09-15T14:00:00Z; a time without a zone is taken as UTC."
+#: what the desk says under a date
+TIME_HINT = ("A date alone is the start of that day; the time zone is the form's"
+             " (remembered for you).")
+#: the suffix of a time field's time-of-day input, and the form's time zone input
+CLOCK = ":time"
+ZONE = "tz"
 
 
 @dataclass(frozen=True)
 class Field:
-    """One form field; ``name`` is its path in the API body (``by.name``)."""
+    """One form field; ``name`` is its path in the API body (``by.name``).
+
+    ``ask`` is what the desk says when the field is missing or not understood, in plain
+    words; ``need`` overrides "(required)"/"(optional)" in the label."""
 
     name: str
     label: str
@@ -37,10 +45,17 @@ class Field:
     required: bool = False
     hint: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    ask: str = ""
+    need: str = ""
 
     def dom_id(self, form: str) -> str:
         """The element id of this field in ``form``."""
         return f"{form}-{self.name.replace('.', '-').replace('_', '-')}"
+
+    @property
+    def needed(self) -> str:
+        """How the label says whether the field must be filled."""
+        return self.need or ("required" if self.required else "optional")
 
 
 @dataclass(frozen=True)
@@ -53,100 +68,118 @@ class FormSpec:
     submit: str
     fields: tuple[Field, ...]
     schema: type[Schema]
+    noun: str = "entry"  # what the form records, in words: "the denial"
 
 
-def _agent(prefix: str, label: str, required: bool = True) -> tuple[Field, ...]:
+def _agent(prefix: str, label: str, who: str, required: bool = True) -> tuple[Field, ...]:
+    group = "" if required else f", or leave every {label.lower()} field empty"
     return (
-        Field(f"{prefix}.name", f"{label}: name", required=required),
+        Field(f"{prefix}.name", f"{label}: name", required=required,
+              ask=f"Give the name of {who}{group}.",
+              need="" if required else f"required for {label.lower()}"),
         Field(f"{prefix}.same_as", f"{label}: identifier URI", "url",
-              hint="Optional, e.g. a Wikidata item: https://www.wikidata.org/wiki/Q9684"),
+              hint="E.g. a Wikidata item: https://www.wikidata.org/wiki/Q9684",
+              ask="Give an identifier URI such as https://www.wikidata.org/wiki/Q9684,"
+              " or leave it empty."),
     )
 
 
 def _appearance(required: bool) -> tuple[Field, ...]:
-    where = "Appearance" if required else "Appearance (optional)"
+    group = "" if required else ", or leave every appearance field empty"
     return (
-        Field("appearance.outlet", f"{where}: outlet", required=required),
-        Field("appearance.url", f"{where}: URL", "url"),
-        Field("appearance.published_at", f"{where}: published at", "time", hint=TIME_HINT),
-        Field("appearance.quote", f"{where}: quote", "textarea"),
+        Field("appearance.outlet", "Appearance: outlet", required=required,
+              ask=f"Give the outlet where it appeared, e.g. Fars News Agency{group}.",
+              need="" if required else "required for an appearance"),
+        Field("appearance.url", "Appearance: URL", "url",
+              ask="Give the web address of the appearance, starting with http:// or"
+              " https://, or leave it empty."),
+        Field("appearance.published_at", "Appearance: published on", "time", hint=TIME_HINT,
+              ask=f"Give the date the appearance was published, e.g. {EXAMPLE}."),
+        Field("appearance.quote", "Appearance: quote", "textarea"),
     )
 
 
-OCCURRED = Field("occurred_at", "Occurred at", "time",
+OCCURRED = Field("occurred_at", "Occurred on", "time",
                  hint="When it happened in the world; empty means now. " + TIME_HINT)
 _RESPONSE = (
     *_appearance(False),
     Field("note", "Note", "textarea"),
-    Field("related_claim_id", "Related claim id", hint="Optional: a claim this one bears on."),
+    Field("related_claim_id", "Related claim id", hint="A claim this one bears on.",
+          ask="Give the full id of a related claim, or leave it empty."),
     OCCURRED,
 )
 
 NEW_CLAIM = FormSpec(
     "claims", "ClaimRecorded", "Record a claim", "Record claim",
     (
-        Field("statement", "Statement", "textarea", required=True),
-        *_agent("claimant", "Claimant"),
+        Field("statement", "Statement", "textarea", required=True,
+              ask="Give the statement: the claim in the claimant's words."),
+        *_agent("claimant", "Claimant", "who made the claim"),
         *_appearance(True),
-        Field("language", "Language", hint="A language tag such as en or fa."),
-        Field("tags", "Tags", hint="Comma-separated, e.g. iran, isil."),
+        Field("language", "Language", hint="A language tag such as en or fa.",
+              ask="Give a language tag such as en or fa, or leave it empty."),
+        Field("tags", "Tags", hint="Comma-separated, lowercase, e.g. iran, isil."),
         OCCURRED,
     ),
-    schemas.NewClaimSchema,
+    schemas.NewClaimSchema, "claim",
 )
 
 ENTRY_FORMS: tuple[FormSpec, ...] = (
     FormSpec("denials", "ClaimDenied", "Add a denial", "Record denial",
-             (*_agent("by", "Denied by"), *_RESPONSE), schemas.NewDenialSchema),
+             (*_agent("by", "Denied by", "who denied the claim"), *_RESPONSE),
+             schemas.NewDenialSchema, "denial"),
     FormSpec("corroborations", "ClaimCorroborated", "Add a corroboration", "Record corroboration",
-             (*_agent("by", "Corroborated by"), *_RESPONSE), schemas.NewCorroborationSchema),
+             (*_agent("by", "Corroborated by", "who corroborated the claim"), *_RESPONSE),
+             schemas.NewCorroborationSchema, "corroboration"),
     FormSpec("appearances", "AppearanceAdded", "Add an appearance", "Record appearance",
-             (*_appearance(True), OCCURRED), schemas.NewAppearanceSchema),
+             (*_appearance(True), OCCURRED), schemas.NewAppearanceSchema, "appearance"),
     FormSpec("verdicts", "VerdictIssued", "Issue a verdict", "Issue verdict",
-             (Field("scale", "Scale", "select", required=True),
-              Field("value", "Verdict", "select", required=True),
-              Field("explanation", "Explanation", "textarea", required=True),
-              *_agent("reviewer", "Reviewer", required=False), OCCURRED),
-             schemas.NewVerdictSchema),
+             (Field("scale", "Scale", "select", required=True, ask="Choose the scale."),
+              Field("value", "Verdict", "select", required=True, ask="Choose the verdict."),
+              Field("explanation", "Explanation", "textarea", required=True,
+                    ask="Give the explanation: why this verdict."),
+              *_agent("reviewer", "Reviewer", "the reviewer", required=False), OCCURRED),
+             schemas.NewVerdictSchema, "verdict"),
     FormSpec("retractions", "ClaimRetracted", "Record a retraction", "Record retraction",
-             (*_agent("by", "Retracted by"), *_appearance(False), Field("note", "Note", "textarea"),
-              OCCURRED), schemas.NewRetractionSchema),
+             (*_agent("by", "Retracted by", "who retracted the claim"), *_appearance(False),
+              Field("note", "Note", "textarea"), OCCURRED),
+             schemas.NewRetractionSchema, "retraction"),
     FormSpec("corrections", "EntryCorrected", "Correct or void an entry", "Record correction",
              (Field("target_event_id", "Entry: its version or event id", required=True,
+                    ask="Choose the entry to correct.",
                     hint="The entry's version, e.g. 12 or v12; each entry's “Correct or"
                     " void” link fills it in."),
-              Field("kind", "Kind", "select", required=True,
+              Field("kind", "Kind", "select", required=True, ask="Choose the kind.",
                     options=tuple((k, k.capitalize()) for k in CORRECTION_KINDS)),
               Field("changes", "Changes (JSON object)", "textarea",
                     hint='Only for a correction: the payload fields to change, e.g.'
                     ' {"note": "…"}.'),
-              Field("reason", "Reason", "textarea", required=True), OCCURRED),
-             schemas.NewCorrectionSchema),
+              Field("reason", "Reason", "textarea", required=True,
+                    ask="Give the reason for the correction."), OCCURRED),
+             schemas.NewCorrectionSchema, "correction"),
     FormSpec("notes", "NoteAdded", "Add an internal note", "Add note",
-             (Field("text", "Note", "textarea", required=True), OCCURRED), schemas.NewNoteSchema),
+             (Field("text", "Note", "textarea", required=True, ask="Write the note."),
+              OCCURRED), schemas.NewNoteSchema, "note"),
 )
 FORMS_BY_KIND = {spec.kind: spec for spec in ENTRY_FORMS}
+FORMS_BY_TYPE = {spec.event_type: spec for spec in (NEW_CLAIM, *ENTRY_FORMS)}
 
 
 @dataclass
 class FormState:
-    """What a rendered form shows: the values typed and the messages by field."""
+    """What a rendered form shows: the values typed, the messages by field, and the
+    dates to confirm (``confirm``: the warnings, ``token``: what confirms them)."""
 
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     general: list[str] = field(default_factory=list)
-
-
-class FormInputError(ValueError):
-    """The form cannot even be turned into a body (e.g. changes that are not JSON)."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("the form could not be read")
-        self.errors = errors
+    confirm: list[str] = field(default_factory=list)
+    token: str = ""
+    read_as: dict[str, str] = field(default_factory=dict)
 
 
 def form_time(value: str) -> str:
-    """A time as typed, with ``Z`` added when it has no zone."""
+    """A time as typed, with ``Z`` added when it has no zone (the replay boxes)."""
     if _NAIVE_TIME.fullmatch(value):
         value = value.replace(" ", "T")
         return value + ("Z" if value.count(":") >= 2 else ":00Z")
@@ -161,45 +194,111 @@ def _put(body: dict[str, Any], path: str, value: Any) -> None:
     node[last] = value
 
 
-def body_from_form(spec: FormSpec, form: Mapping[str, str]) -> dict[str, Any]:
-    """The API body a form stands for; blank fields are left out."""
-    body: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
+def split_tags(value: str) -> list[str]:
+    """Tags as typed, comma-separated."""
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
+@dataclass
+class ReadForm:
+    """A form read into an API body, with what the desk could not read and how it read
+    each date."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    read_as: dict[str, str] = field(default_factory=dict)
+
+
+def body_from_form(spec: FormSpec, form: Mapping[str, str]) -> ReadForm:
+    """The API body a form stands for; blank fields are left out, text of only spaces is
+    refused, and dates are read in the form's time zone."""
+    read = ReadForm()
+    zone = form.get(ZONE, "")
     for item in spec.fields:
         raw = form.get(item.name, "")
         value = raw.replace("\r\n", "\n").strip()
-        if value == "":
-            continue
         if item.kind == "time":
-            _put(body, item.name, form_time(value))
-        elif item.name == "tags":
-            _put(body, item.name, [t.strip() for t in value.split(",") if t.strip()])
+            try:
+                moment = compose(value, form.get(item.name + CLOCK, ""), zone)
+            except DateError as exc:
+                read.errors[item.name] = [f"{exc} {ask(spec, item)}"]
+                continue
+            if moment is not None:
+                _put(read.body, item.name, moment.rfc3339)
+                read.read_as[item.name] = moment.shown
+            continue
+        if value == "":
+            if raw and not item.required:
+                read.errors[item.name] = [
+                    "This has only spaces: write something or leave it empty."]
+            continue
+        if item.name == "tags":
+            _put(read.body, item.name, split_tags(value))
         elif item.name == "changes":
             try:
-                _put(body, item.name, jsontext.loads(value))
+                _put(read.body, item.name, jsontext.loads(value))
             except jsontext.JSONTextError:  # not JSON, duplicate keys, nested too deep…
-                errors[item.name] = ['Write the changes as a JSON object, e.g. {"note": "…"}.']
+                read.errors[item.name] = [
+                    'Write the changes as a JSON object, e.g. {"note": "…"}.']
         else:
-            _put(body, item.name, value)
-    if errors:
-        raise FormInputError(errors)
-    return body
+            _put(read.body, item.name, value)
+    return read
 
 
-def place_errors(spec: FormSpec, messages: Mapping[str, Sequence[str]]) -> FormState:
-    """Messages keyed by body path, put beside the field they concern (else on the form)."""
+def ask(spec: FormSpec, item: Field) -> str:
+    """What the desk asks for when ``item`` is missing or not understood."""
+    if item.ask:
+        return item.ask
+    if item.kind == "time":
+        return f"Give the date the {spec.noun} was made, e.g. {EXAMPLE}."
+    return f"Give the {item.label.lower()}."
+
+
+_MISSING = ("Missing data for required field.", "Field may not be null.", "Must not be blank.",
+            "Shorter than minimum length 1.")
+
+
+def plain(spec: FormSpec, item: Field, path: str, message: str, values: Mapping[str, str]
+          ) -> str:
+    """A validator's message about ``path`` in the words of the desk."""
+    if message in _MISSING:
+        return ask(spec, item)
+    if item.name == "tags" and path.startswith("tags."):
+        tags = split_tags(values.get("tags", ""))
+        index = int(path.split(".")[1]) if path.split(".")[1].isdigit() else -1
+        tag = tags[index] if 0 <= index < len(tags) else ""
+        return (f"Tag “{tag}”: {message} E.g. “{tag.lower().replace(' ', '-')}”."
+                if "lowercase" in message else f"Tag “{tag}”: {message}")
+    if item.kind == "time":
+        detail = message.rstrip(".")
+        return f"{ask(spec, item)} ({detail[0].lower()}{detail[1:]}.)"
+    if item.kind == "url" or message in ("Not a valid URL.", "Not a valid UUID."):
+        return f"{ask(spec, item)} ({message})"
+    return message
+
+
+def place_errors(spec: FormSpec, messages: Mapping[str, Sequence[str]],
+                 values: Mapping[str, str] | None = None) -> FormState:
+    """Messages keyed by body path, in plain words beside the field they concern (else on
+    the form)."""
     state = FormState()
     names = sorted((f.name for f in spec.fields), key=len, reverse=True)
+    by_name = {f.name: f for f in spec.fields}
     for path, texts in messages.items():
         target = next((n for n in names if path == n or path.startswith(n + ".")), None)
         if target is None:
             # an object left out entirely (a missing agent or appearance) names its parent
-            target = next((f.name for f in spec.fields if f.name.startswith(path + ".")), None)
+            target = next((f.name for f in spec.fields
+                           if f.name.startswith(path + ".") and f.required), None)
         if target is None:
             prefix = "" if path in ("body", "") else f"{path}: "
             state.general.extend(prefix + str(t) for t in texts)
-        else:
-            state.errors.setdefault(target, []).extend(str(t) for t in texts)
+            continue
+        said = state.errors.setdefault(target, [])
+        for text in texts:
+            words = plain(spec, by_name[target], path, str(text), values or {})
+            if words not in said:
+                said.append(words)
     return state
 
 

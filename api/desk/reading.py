@@ -71,6 +71,19 @@ def _as_of() -> tuple[str | None, str | None, str]:
         return None, f"Not a time: {exc}.", raw
 
 
+def story_dates(state: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The story's own days, suggested in the forms' date boxes: the claim's first
+    appearance and the day it was made."""
+    if not state:
+        return []
+    found: list[tuple[str, str]] = []
+    first = state.get("first_appearance") or {}
+    when = first.get("published_at") or first.get("occurred_at")
+    if when:
+        found.append((str(when)[:10], f"first appearance ({first.get('outlet') or ''})"))
+    return found
+
+
 def _fresh_forms(specs: tuple[FormSpec, ...]) -> dict[str, FormState]:
     return {spec.kind: FormState() for spec in specs}
 
@@ -98,7 +111,8 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
         options=lambda item: options_for(item, scales=store.scales, targets=()),
         new_key=lambda: secrets.token_urlsafe(24), head=store.head(),
         total=page.total if as_of is None else store.claim_version(claim_id),
-        summary=summary, details=details,
+        summary=summary, details=details, failed_kind=failed[0] if failed else None,
+        story_dates=story_dates(page.state),
     )
 
 

@@ -23,6 +23,7 @@ from ledger.errors import (
 
 from ..state import ledger_state
 from . import session as desk_session
+from .dates import ZONE_COOKIE, DateError, zone_names, zone_of
 from .forms import (
     FORMS_BY_KIND,
 )
@@ -39,11 +40,13 @@ CSP = (
     " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 _KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _VERSION = re.compile(r"[vV]?([1-9][0-9]{0,17})")
 VERDICT_VALUE = next(f for f in FORMS_BY_KIND["verdicts"].fields if f.name == "value")
 
 
 bp.add_app_template_filter(or_redacted, "or_redacted")
+bp.add_app_template_filter(lambda text: not text or _DAY.fullmatch(text) is not None, "is_day")
 
 
 @bp.context_processor
@@ -96,9 +99,21 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
         public_read=ledger_state().settings.public_read,
         csrf=desk_session.session().csrf,
         notice=desk_session.take_notice(),
+        zone=current_zone(),
+        zone_names=zone_names,
         **context,
     )
     return Response(body, status, mimetype="text/html")
+
+
+def current_zone() -> str:
+    """The time zone this editor's forms start in (the last one they used)."""
+    zone = request.cookies.get(ZONE_COOKIE, "").strip()
+    try:
+        zone_of(zone)
+    except DateError:
+        return "UTC"
+    return zone or "UTC"
 
 
 def _sign_in_redirect() -> BaseResponse:

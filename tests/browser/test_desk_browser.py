@@ -32,6 +32,11 @@ def open_form(page: Any, kind: str) -> Any:
     return form
 
 
+def date_of(scope: Any, label: str) -> Any:
+    """The date box of a date field (its time of day has a label of its own)."""
+    return scope.get_by_label(re.compile("^" + re.escape(label) + r" \((optional|required)"))
+
+
 def test_an_editor_logs_the_story_and_replays_it(page: Any, desk_server: Server) -> None:
     sign_in(page, desk_server, "editor")
     expect(page.get_by_role("heading", name="Claims")).to_be_visible()
@@ -41,39 +46,61 @@ def test_an_editor_logs_the_story_and_replays_it(page: Any, desk_server: Server)
     page.get_by_label("Statement").fill(STATEMENT)
     page.get_by_label("Claimant: name").fill("Ali Khamenei")
     page.get_by_label("Appearance: outlet").fill("Fars News Agency")
-    page.get_by_label("Appearance: published at").fill("2014-09-15T13:00:00+04:30")
+    page.get_by_label("Time zone").fill("Asia/Tehran")
+    date_of(page, "Appearance: published on").fill("2014-09-15")
+    page.get_by_label("Appearance: published on: time of day").fill("13:00")
     page.get_by_label("Appearance: quote").fill(
         "The same U.S. secretary of state had personally demanded Zarif…")
     page.get_by_label("Tags").fill("iran, isil, us-iran-contacts")
-    page.get_by_label("Occurred at").fill("2014-09-15T11:00:00+04:30")
+    date_of(page, "Occurred on").fill("2014-09-15")
+    page.get_by_label("Occurred on: time of day").fill("11:00")
     page.get_by_role("button", name="Record claim").click()
     expect(page.locator("#statement")).to_contain_text("John Kerry personally asked")
+    expect(page.locator(".notice")).to_contain_text("15 Sep 2014 11:00 Asia/Tehran")
     expect(status(page)).to_have_text("unverified")
     claim_url = page.url.split("#")[0]
     claim_id = claim_url.rsplit("/", 1)[1]
 
     denial = open_form(page, "denials")
+    expect(denial.get_by_label("Time zone")).to_have_value("Asia/Tehran")  # remembered
     denial.get_by_label("Denied by: name").fill("U.S. Department of State")
-    denial.get_by_label("Appearance (optional): URL").fill("freebeacon dot com")
-    denial.get_by_label("Occurred at").fill("2014-09-15T15:00:00-04:00")
+    denial.get_by_label("Appearance: URL").fill("freebeacon dot com")
+    denial.get_by_label("Appearance: quote").fill("   ")
+    denial.get_by_label("Time zone").fill("America/New_York")
+    date_of(denial, "Occurred on").fill("2014-09-15")
+    denial.get_by_label("Occurred on: time of day").fill("15:00")
     denial.get_by_role("button", name="Record denial").click()
+    # refused: the page opens on the form, its summary focused and in view, values kept
+    summary = page.locator("#denials-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_be_in_viewport()
     form = page.locator("#form-denials")
-    expect(form.locator("#denials-appearance-url-error-1")).to_have_text("Not a valid URL.")
-    expect(form.locator("#denials-appearance-outlet-error-1")).to_contain_text("Missing data")
+    expect(form.locator("#denials-appearance-url-error-1")).to_contain_text(
+        "Give the web address of the appearance, starting with http:// or https://")
+    expect(form.locator("#denials-appearance-outlet-error-1")).to_have_text(
+        "Give the outlet where it appeared, e.g. Fars News Agency, or leave every appearance"
+        " field empty.")
+    expect(form.locator("#denials-appearance-quote-error-1")).to_contain_text("only spaces")
+    expect(form.get_by_label("Denied by: name")).to_have_value("U.S. Department of State")
+    expect(date_of(form, "Occurred on")).to_have_value("2014-09-15")
     shoot(page, "02-validation-messages", full_page=False)
-    form.get_by_label("Appearance (optional): URL").fill(
+    shoot(page, "form-errors", full_page=False, docs=True)
+    form.get_by_label("Appearance: URL").fill(
         "http://freebeacon.com/national-security/iran-supreme-leader-mocks-obamas-isil-strategy")
-    form.get_by_label("Appearance (optional): outlet").fill("Washington Free Beacon")
+    form.get_by_label("Appearance: outlet").fill("Washington Free Beacon")
+    form.get_by_label("Appearance: quote").fill("")
     form.get_by_label("Note").fill("Iran is not welcome in the coalition against ISIL.")
     form.get_by_role("button", name="Record denial").click()
     expect(page.locator(".notice")).to_contain_text("Denial recorded as version 2")
+    expect(page.locator(".notice")).to_contain_text("15 Sep 2014 15:00 America/New_York")
     expect(status(page)).to_have_text("denied")
 
     corroboration = open_form(page, "corroborations")
     corroboration.get_by_label("Corroborated by: name").fill("The New York Times")
     corroboration.get_by_label("Corroborated by: identifier URI").fill(
         "https://www.wikidata.org/wiki/Q9684")
-    corroboration.get_by_label("Occurred at").fill("2014-09-15T08:00:00-04:00")
+    date_of(corroboration, "Occurred on").fill("2014-09-15")
+    corroboration.get_by_label("Occurred on: time of day").fill("08:00")
     corroboration.get_by_role("button", name="Record corroboration").click()
     expect(status(page)).to_have_text("disputed")
 
@@ -199,7 +226,7 @@ def test_the_desk_is_labelled_keyboard_navigable_and_legible(
     expect(page.locator("#form-denials")).to_have_attribute("open", "")
     page.locator("#form-denials").get_by_label("Denied by: name").focus()
     presses = tab_until(page, page.get_by_role("button", name="Record denial"))
-    assert presses <= 12
+    assert presses <= 26  # 10 fields, a zone, and a stop per part of each date and time
     page.locator("#form-corrections summary").focus()
     page.keyboard.press("Enter")
     page.locator("#form-corrections").get_by_label("Entry").focus()
@@ -220,3 +247,27 @@ def test_readers_see_the_claim_but_no_forms(page: Any, desk_server: Server) -> N
     expect(page.locator("#timeline svg.timeline")).to_be_visible()
     expect(page.locator("details.entry-form")).to_have_count(0)
     expect(page.locator("#forms")).to_contain_text("needs the editor role")
+
+
+def test_dates_alone_and_dates_far_away(page: Any, desk_server: Server) -> None:
+    sign_in(page, desk_server, "editor")
+    page.locator("table.claims a").first.click()
+    claim_url = page.url
+    notes = open_form(page, "notes")
+    # the story's own days are offered in the date boxes
+    expect(page.locator("#story-dates option")).not_to_have_count(0)
+    notes.get_by_label("Note").fill("Logged from the print edition.")
+    notes.get_by_label("Time zone").fill("Asia/Tehran")
+    date_of(notes, "Occurred on").fill("2099-09-16")
+    notes.get_by_role("button", name="Add note").click()
+    summary = page.locator("#notes-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("is in the future")
+    expect(page.locator("#notes-occurred-at-read-as")).to_contain_text(
+        "16 Sep 2099 (the start of the day, 00:00 Asia/Tehran)")
+    shoot(page, "date-check", full_page=False, docs=True)
+    date_of(page.locator("#form-notes"), "Occurred on").fill("2014-09-16")
+    page.locator("#form-notes").get_by_role("button", name="Add note").click()
+    expect(page.locator(".notice")).to_contain_text(
+        "16 Sep 2014 (the start of the day, 00:00 Asia/Tehran)")
+    assert page.url.split("#")[0] == claim_url

@@ -210,10 +210,11 @@ def test_forms_show_the_api_messages_beside_the_fields(desk: Desk, api: ApiHarne
     described = 'aria-describedby="corroborations-by-name-error-1"'
     assert f'id="corroborations-by-name" name="by.name" {described}' in html
     for field, message in (
-        ("by-name", "Missing data for required field."),
-        ("appearance-outlet", "Missing data for required field."),
-        ("appearance-url", "Not a valid URL."),
-        ("occurred-at", "day is out of range for month"),
+        ("by-name", "Give the name of who corroborated the claim."),
+        ("appearance-outlet", "Give the outlet where it appeared, e.g. Fars News Agency, or"
+         " leave every appearance field empty."),
+        ("appearance-url", "starting with http:// or https://, or leave it empty. (Not a valid"),
+        ("occurred-at", "Give the date the corroboration was made, e.g. 16 Sep 2014 10:00."),
     ):
         found = re.search(rf'id="corroborations-{field}-error-1">([^<]*)<', html)
         assert found is not None, field
@@ -280,7 +281,7 @@ def test_recording_a_claim_from_the_desk(desk: Desk, api: ApiHarness) -> None:
     assert assert_labelled(text(form)) >= 10
     missing = desk.post("/desk/new", {"statement": "Iran rejected the request."})
     assert missing.status_code == 422
-    assert "Claimant: name: Missing data for required field." in text(missing)
+    assert "Claimant: name: Give the name of who made the claim." in text(missing)
     response = desk.post("/desk/new", {
         "statement": "Iran rejected the request.", "claimant.name": "Ali Khamenei",
         "appearance.outlet": "Fars News Agency", "tags": "iran, isil", "language": "en",

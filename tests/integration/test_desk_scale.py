@@ -88,7 +88,8 @@ def test_the_corrections_form_names_its_target_by_version_not_by_an_option_each(
 ) -> None:
     claim_id = long_claim(api, 80)
     desk.sign_in("editor")
-    html = text(desk.get(f"/desk/claims/{claim_id}"))
+    html = re.sub(r"<datalist id=\"zone-names\">.*?</datalist>", "",
+                  text(desk.get(f"/desk/claims/{claim_id}")))  # one list of time zones a page
     assert html.count("<option") < 40  # scales, kinds and verdicts, not 81 entries
     target = api.store.read_claim(claim_id, after=2, limit=1)[0]
     posted = desk.post(f"/desk/claims/{claim_id}/corrections",

@@ -1,3 +1,14 @@
+// claim ledger desk: after a form was refused, its message summary gets the focus and
+// comes into view (the server also renders it first, autofocused, for browsers without JS).
+(function () {
+  "use strict";
+  var summary = document.querySelector(".error-summary[autofocus]");
+  if (summary) {
+    summary.focus();
+    summary.scrollIntoView({ block: "start" });
+  }
+})();
+
 // claim ledger desk: keeps a claim page live from its event stream (progressive enhancement;
 // without JavaScript the page still works, it just needs a reload to show new entries).
 (function () {
