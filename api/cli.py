@@ -47,7 +47,7 @@ def _register() -> None:
     from .commands import ledger_commands
 
     ledger_commands.register(cli)
-    for name in ("tokens", "serve", "workers", "log", "witness", "redact"):
+    for name in ("tokens", "serve", "workers", "log", "keys", "witness", "redact"):
         module = _optional_module(name)
         if module is not None:
             module.register(cli)

@@ -29,6 +29,7 @@ from ledger.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
+from ledger.identity import IdentityError
 
 PROBLEM_TYPE = "application/problem+json"
 #: problem ``type`` URIs are this base plus a slug; the slugs are listed in docs/api.md
@@ -224,6 +225,12 @@ def handle_ledger_error(error: LedgerError) -> Response:
             "The event store is unavailable; retry shortly.",
             slug="store-unavailable",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(error, IdentityError):  # a key rotated away while this host ran
+        log.error("log unavailable: %s", error)
+        return problem_response(
+            503, "This host's signing key is no longer the log's; it must be restarted.",
+            slug="log-unavailable",
         )
     log.error("ledger error: %r", error)
     return problem_response(500, "The ledger failed to answer this request.")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import checkpoint as cp
-from . import hashing, merkle
+from . import hashing, identity, merkle
 from .envelope import RecordedEvent
 from .store import EventStore
 from .store.tree import StoredCheckpoint
@@ -50,6 +50,8 @@ class AuditReport:
     redacted: list[int] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
     signature_checked: bool = False
+    #: recorded key rotations checked (notes signed by both keys, roots against the tree)
+    rotations: int = 0
     failure: AuditFailure | None = None
     seconds: float = 0.0
 
@@ -74,6 +76,9 @@ class AuditReport:
         else:
             signed = "signature verified" if self.signature_checked else "signature NOT checked"
             lines.append(f"latest checkpoint: size {self.checkpoint.size}, {signed}")
+        if self.rotations:
+            lines.append(f"{self.rotations} recorded key rotations: both signatures and the"
+                         " signed roots verified")
         lines.append("OK" if self.failure is None else f"FAILED at {self.failure}")
         return "\n".join(lines)
 
@@ -164,26 +169,58 @@ def _check_event(event: RecordedEvent, expected: int, last_recorded: str, claims
                     f" {last_recorded}")
 
 
+def _signers(
+    checkpoint: StoredCheckpoint, pinned: str, rotations: list[identity.Rotation]
+) -> list[str]:
+    """The keys that may have signed ``checkpoint``: the pinned one, or with recorded
+    rotations that name it, the key of the chain in use at the checkpoint's size (at a
+    rotation's size both the old and the new key)."""
+    keys = identity.chain(rotations)
+    if not keys:
+        return [pinned]
+    if pinned not in keys:
+        raise identity.IdentityError(
+            f"the pinned key {identity.key_label(pinned)} is not one of the log's recorded"
+            f" keys ({' -> '.join(map(identity.key_label, keys))})"
+        )
+    bounds = [0, *(r.size for r in rotations), 1 << 64]
+    return [key for i, key in enumerate(keys) if bounds[i] <= checkpoint.size <= bounds[i + 1]]
+
+
 def _check_signature(
-    checkpoint: StoredCheckpoint, verifier_key: str | None, origin: str | None, report: AuditReport
+    checkpoint: StoredCheckpoint, verifier_key: str | None, origin: str | None,
+    rotations: list[identity.Rotation], report: AuditReport,
 ) -> None:
     if verifier_key is None:
         return
     try:
-        opened = cp.open_checkpoint(checkpoint.note, verifier_key, origin=origin)
-    except cp.CheckpointError as exc:
-        raise _fail(None, "checkpoint", f"checkpoint of size {checkpoint.size}: {exc}") from None
+        keys = _signers(checkpoint, verifier_key, rotations)
+    except identity.IdentityError as exc:
+        raise _fail(None, "rotation", str(exc)) from None
+    opened, why = None, ""
+    for key in keys:
+        try:
+            opened = cp.open_checkpoint(checkpoint.note, key, origin=origin)
+            break
+        except cp.CheckpointError as exc:
+            why = str(exc)
+    if opened is None:
+        if rotations:
+            why = (f"not signed by {' or '.join(map(identity.key_label, keys))}, the key"
+                   " the recorded rotations give for its size")
+        raise _fail(None, "checkpoint", f"checkpoint of size {checkpoint.size}: {why}")
     if (opened.size, opened.root) != (checkpoint.size, checkpoint.root):
         raise _fail(None, "checkpoint", f"the signed note stored for size {checkpoint.size}"
                     " names another size or root")
     report.signature_checked = True
 
 
-def _check_root(checkpoint: StoredCheckpoint, root: bytes) -> None:
-    if root != checkpoint.root:
-        raise _fail(None, "checkpoint", f"the signed root of size {checkpoint.size} is not the"
+def _check_root(size: int, signed: bytes, root: bytes, what: str = "checkpoint") -> None:
+    if root != signed:
+        check = "checkpoint" if what == "checkpoint" else "rotation"
+        raise _fail(None, check, f"the root the {what} signed for size {size} is not the"
                     " root of the events stored: the log was rewritten at or before position"
-                    f" {checkpoint.size}")
+                    f" {size}")
 
 
 def audit(
@@ -200,25 +237,51 @@ def audit(
     report = AuditReport()
     report.checkpoint = checkpoint = store.latest_checkpoint()
     report.head = head = store.head()
+    rotations: list[identity.Rotation] = list(store.key_rotations())
     try:
         if checkpoint is not None:
-            _check_signature(checkpoint, verifier_key, origin, report)
+            _check_signature(checkpoint, verifier_key, origin, rotations, report)
             if checkpoint.size > head:
                 raise _fail(head + 1, "position", f"the log ends at {head} but a checkpoint was"
                             f" signed for {checkpoint.size} events")
             if checkpoint.size == 0:
-                _check_root(checkpoint, merkle.EMPTY_ROOT)
-        _stream(store, head, checkpoint, report, batch, _Claims(store, claim_cache), progress)
+                _check_root(0, checkpoint.root, merkle.EMPTY_ROOT)
+        signed = _signed_roots(checkpoint, rotations, head, report)
+        _stream(store, head, signed, report, batch, _Claims(store, claim_cache), progress)
     except _Stop as stop:
         report.failure = stop.failure
     report.seconds = time.perf_counter() - started
     return report
 
 
+def _signed_roots(
+    checkpoint: StoredCheckpoint | None, rotations: list[identity.Rotation], head: int,
+    report: AuditReport,
+) -> dict[int, list[tuple[bytes, str]]]:
+    """The roots signed for sizes up to the head: the latest checkpoint's and each
+    rotation's (its note checked against both keys), by size."""
+    signed: dict[int, list[tuple[bytes, str]]] = {}
+    if checkpoint is not None:
+        signed.setdefault(checkpoint.size, []).append((checkpoint.root, "checkpoint"))
+    for rotation in rotations:
+        try:
+            tree = identity.open_rotation(rotation)
+        except identity.IdentityError as exc:
+            raise _fail(None, "rotation", str(exc)) from None
+        if tree.size > head:
+            raise _fail(head + 1, "position", f"the log ends at {head} but a key rotation was"
+                        f" signed at {tree.size} events")
+        if tree.size == 0:
+            _check_root(0, tree.root, merkle.EMPTY_ROOT, "key rotation")
+        signed.setdefault(tree.size, []).append((tree.root, "key rotation"))
+        report.rotations += 1
+    return signed
+
+
 def _stream(
     store: EventStore,
     head: int,
-    checkpoint: StoredCheckpoint | None,
+    signed: dict[int, list[tuple[bytes, str]]],
     report: AuditReport,
     batch: int,
     claims: _Claims,
@@ -244,8 +307,8 @@ def _stream(
                 nodes.expect(index, value, expected)
                 report.nodes += 1
             report.events += 1
-            if checkpoint is not None and tree.size == checkpoint.size:
-                _check_root(checkpoint, tree.root())
+            for root, what in signed.get(tree.size, ()):
+                _check_root(tree.size, root, tree.root(), what)
             expected += 1
             if expected > head:
                 break

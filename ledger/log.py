@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import checkpoint as cp
+from . import identity
 from .envelope import RecordedEvent
 from .errors import ClaimNotFound, IntegrityError
 from .store import EventStore
@@ -50,6 +51,7 @@ class LogService:
         self._last_issue = float("-inf")
         self._lock = threading.Lock()
         self._checked = ""  # the last stored note found signed by this key
+        self._rotations = 0  # the recorded key rotations found not to retire this key
 
     @classmethod
     def open(
@@ -73,17 +75,38 @@ class LogService:
         """The signed-note verifier key auditors pin."""
         return cp.verifier_key(self.origin, self.key.public_key())
 
-    def key_info(self) -> dict[str, str]:
-        """``{"origin", "public_key" (hex), "verifier_key"}``."""
+    def key_info(self) -> dict[str, Any]:
+        """``{"origin", "public_key" (hex), "verifier_key", "rotations"}``: the key in use
+        and the recorded rotations that lead to it (oldest first)."""
         return {
             "origin": self.origin,
             "public_key": cp.public_key_bytes(self.key).hex(),
             "verifier_key": self.verifier_key,
+            "rotations": [r.to_json() for r in self.store.key_rotations()],
         }
+
+    def _still_the_key(self) -> None:
+        """Refuse to sign once a rotation recorded since this process started retired its key.
+
+        One small read per issued checkpoint; the chain is checked again only when a
+        rotation was added.
+        """
+        rotations = self.store.key_rotations()
+        if len(rotations) == self._rotations:
+            return
+        keys = identity.chain(rotations)
+        if keys and keys[-1] != self.verifier_key:
+            raise identity.IdentityError(
+                f"the log's signing key was rotated to {identity.key_label(keys[-1])}: this"
+                f" process still holds {identity.key_label(self.verifier_key)}; restart it"
+                " with the new key file"
+            )
+        self._rotations = len(rotations)
 
     # --- checkpoints ----------------------------------------------------------------------
     def issue(self) -> StoredCheckpoint:
         """Sign and store a checkpoint for the current head (the stored one if it exists)."""
+        self._still_the_key()
         size = self.store.head()
         root = self.store.root(size)
         note = cp.sign_checkpoint(self.origin, size, root, self.key)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as cp
-from . import merkle
+from . import identity, merkle
 from .durable import write_atomically
 from .errors import LedgerError
 from .verifier import (
@@ -80,6 +80,22 @@ class RemoteLog:
             return self._get("/v1/log/checkpoint", params).decode("utf-8")
         except UnicodeDecodeError:
             raise RemoteError("GET /v1/log/checkpoint: the note is not UTF-8") from None
+
+    def rotations(self) -> list[identity.RotationRecord]:
+        """The log's recorded key rotations, oldest first (``GET /v1/log/key``)."""
+        body = self._json("/v1/log/key")
+        raw = body.get("rotations", []) if isinstance(body, dict) else None
+        if not isinstance(raw, list):
+            raise RemoteError("GET /v1/log/key: rotations is not a list")
+        try:
+            return [
+                identity.RotationRecord(
+                    int(r["size"]), str(r["old_key"]), str(r["new_key"]), str(r["note"])
+                )
+                for r in raw
+            ]
+        except (KeyError, TypeError, ValueError):
+            raise RemoteError("GET /v1/log/key: a rotation lacks size, keys or note") from None
 
     def events(self, after: int, limit: int) -> list[Any]:
         """A page of the global feed: the events after position ``after``, at most ``limit``."""
@@ -216,6 +232,23 @@ def _consistent_with_saved(
     )
 
 
+def follow_rotations(log: RemoteLog, pinned: str, note: str, report: RemoteReport) -> str:
+    """The key to verify ``note`` and the rest of the run with: the pinned one, or when it
+    does not sign ``note``, the key the log's recorded rotations lead to from it (each
+    rotation note checked against its old and its new key). Says so in the report."""
+    if verify_checkpoint(note, pinned).ok:
+        return pinned
+    try:
+        followed = identity.follow(pinned, log.rotations())
+    except identity.IdentityError as exc:
+        report.result.fail("checkpoint", None, str(exc))
+        return pinned
+    line = followed.line(pinned)
+    if line is not None:
+        report.lines.append(line)
+    return followed.key
+
+
 def read_state(path: Path) -> str | None:
     """The checkpoint note saved by the previous run, if any.
 
@@ -255,7 +288,8 @@ def verify_remote(
     cp.parse_verifier_key(verifier_key)  # a malformed pinned key is the caller's error
     report = RemoteReport()
     note = log.checkpoint()
-    if not report.merge(verify_checkpoint(note, verifier_key)).ok:
+    verifier_key = follow_rotations(log, verifier_key, note, report)
+    if not report.result.ok or not report.merge(verify_checkpoint(note, verifier_key)).ok:
         return report
     newest = note
     report.signed_sizes.add(_size(note, verifier_key))

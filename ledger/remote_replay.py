@@ -29,6 +29,7 @@ from .remote import (
     RemoteLog,
     RemoteReport,
     _consistent_with_saved,
+    follow_rotations,
     read_state,
 )
 from .replay import Replay, ReplayState
@@ -143,7 +144,8 @@ def verify_all(
     report = RemoteReport()
     result = report.result
     note = log.checkpoint()
-    if not report.merge(verify_checkpoint(note, verifier_key)).ok:
+    verifier_key = follow_rotations(log, verifier_key, note, report)
+    if not report.result.ok or not report.merge(verify_checkpoint(note, verifier_key)).ok:
         return report
     signed = cp.parse_checkpoint_body(cp.open_note(note, verifier_key))
     report.signed_sizes.add(signed.size)

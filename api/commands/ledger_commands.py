@@ -29,6 +29,9 @@ def store_from(settings: Settings) -> EventStore:
     """Open the configured store with the configured verdict scales."""
     store = open_store(settings.database_url)
     store.scales = load_scales(settings.scales_file)
+    context = click.get_current_context(silent=True)
+    if context is not None:  # closed with the command (its pool too, not left to the GC)
+        context.call_on_close(store.close)
     return store
 
 

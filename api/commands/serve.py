@@ -10,6 +10,7 @@ import click
 from ledger.errors import StoreUnavailable
 
 from ..settings import Settings
+from .keys import checked_key
 from .ledger_commands import store_from
 
 
@@ -38,6 +39,7 @@ def serve(
     store = store_from(settings)
     try:
         store.ping()
+        checked_key(settings, store)  # one key per log: refuse another before serving
     except StoreUnavailable as exc:
         raise click.ClickException(
             f"the store is not ready (run `claimledger init` first): {exc}"

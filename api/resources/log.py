@@ -135,13 +135,34 @@ class CheckpointPageSchema(Schema):
     )
 
 
+class RotationSchema(Schema):
+    """A recorded change of the log's signing key (``claimledger rotate-key``)."""
+
+    size = fields.Integer(
+        required=True, metadata={"description": "the tree size at which the new key takes over"}
+    )
+    old_key = fields.String(required=True, metadata={"description": "verifier key retired"})
+    new_key = fields.String(required=True, metadata={"description": "verifier key that follows"})
+    note = fields.String(
+        required=True,
+        metadata={"description": "signed note over the tree at size and both keys (a"
+                  " `rotate-key OLD NEW` line after the root), signed by the old and the new key"},
+    )
+    rotated_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
 class KeySchema(Schema):
-    """The log's public key."""
+    """The log's public key, and the recorded rotations that lead to it."""
 
     origin = fields.String(required=True, metadata={"description": "The checkpoints' origin line"})
     public_key = fields.String(required=True, metadata={"description": "Ed25519 key, hex"})
     verifier_key = fields.String(
         required=True, metadata={"description": "C2SP signed-note verifier key: name+id+key"}
+    )
+    rotations = fields.List(
+        fields.Nested(RotationSchema), required=True,
+        metadata={"description": "every recorded key rotation, oldest first: an auditor who"
+                  " pinned an older key follows them to verifier_key (docs/auditing.md)"},
     )
 
 

@@ -36,6 +36,7 @@ from ..rules import check_correction
 from ..scales import DEFAULT_SCALES, Scales
 from ..timeutil import format_time, utcnow
 from .cosignatures import CosignatureStore
+from .rotations import RotationStore
 from .sessions import SessionStore
 from .tree import Key, Redaction, TreeStore, append_nodes
 
@@ -218,7 +219,7 @@ CORRECTIONS_INDEX = (
 )
 
 
-class EventStore(TreeStore, SessionStore, CosignatureStore, ABC):
+class EventStore(TreeStore, SessionStore, CosignatureStore, RotationStore, ABC):
     """An append-only, hash-chained event log with one stream per claim, and its tree."""
 
     #: a short name for logs and benchmarks

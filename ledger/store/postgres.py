@@ -39,6 +39,8 @@ from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads
 from .postgres_write import HEAD, PostgresWrite, event_from_row
 from .postgres_write import SELECT_EVENTS as _SELECT
+from .rotations import POSTGRES_MIGRATION as ROTATIONS_MIGRATION
+from .rotations import PostgresRotations
 from .sessions import POSTGRES_MIGRATION as SESSIONS_MIGRATION
 from .sessions import PostgresSessions
 
@@ -105,6 +107,8 @@ MIGRATIONS: Final[list[str]] = [
     COSIGNATURES_MIGRATION,
     # 6: a claim's corrections found without reading its other events (the desk's pages)
     CORRECTIONS_INDEX,
+    # 7: signing-key rotations of the checkpoints (`claimledger rotate-key`)
+    ROTATIONS_MIGRATION,
 ]
 
 _LOCK = "SELECT pg_advisory_xact_lock(119182731994482)"  # APPEND_LOCK_KEY in decimal
@@ -129,7 +133,7 @@ _STORES: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
 
 
 class PostgresEventStore(
-    PostgresTreeReads, PostgresSessions, PostgresCosignatures, EventStore
+    PostgresTreeReads, PostgresSessions, PostgresCosignatures, PostgresRotations, EventStore
 ):
     """An event store in PostgreSQL; one connection pool per process, opened on first use."""
 

@@ -31,6 +31,8 @@ from .base import (
 )
 from .cosignatures import SQLITE_MIGRATION as COSIGNATURES_MIGRATION
 from .cosignatures import SQLiteCosignatures
+from .rotations import SQLITE_MIGRATION as ROTATIONS_MIGRATION
+from .rotations import SQLiteRotations
 from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
 from .sessions import SQLiteSessions
 from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite, insert_rows
@@ -107,6 +109,8 @@ MIGRATIONS: list[str] = [
     COSIGNATURES_MIGRATION,
     # 7: a claim's corrections found without reading its other events (the desk's pages)
     CORRECTIONS_INDEX,
+    # 8: signing-key rotations of the checkpoints (`claimledger rotate-key`)
+    ROTATIONS_MIGRATION,
 ]
 
 #: connections inherited across fork: kept referenced so this process never closes them
@@ -308,7 +312,9 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
         return [_row(r) for r in rows]
 
 
-class SQLiteEventStore(SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, EventStore):
+class SQLiteEventStore(
+    SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, SQLiteRotations, EventStore
+):
     """An event store in one SQLite file; one connection per thread."""
 
     backend = "sqlite"

@@ -26,7 +26,7 @@ from .conftest import POSTGRES_ENV, with_schema
 #: the two backends, PostgreSQL marked so it can be selected or skipped
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 #: every table the append-only triggers guard
-GUARDED = ("events", "payloads", "merkle_nodes", "checkpoints", "redactions")
+GUARDED = ("events", "payloads", "merkle_nodes", "checkpoints", "redactions", "key_rotations")
 ACTOR = "desk@example.org"
 
 

@@ -39,7 +39,8 @@ def test_the_key_is_published_in_signed_note_form(api: ApiHarness) -> None:
     response = api.get("/v1/log/key", role="auditor")
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"origin", "public_key", "verifier_key"}
+    assert set(body) == {"origin", "public_key", "verifier_key", "rotations"}
+    assert body["rotations"] == []  # none recorded (claimledger rotate-key)
     parsed = cp.parse_verifier_key(body["verifier_key"])
     assert (parsed.name, parsed.public_key.hex()) == (ORIGIN, body["public_key"])
 

@@ -173,34 +173,77 @@ def test_a_wrong_pinned_key_or_an_unreachable_url_is_one_clear_line(served: Serv
     assert "cannot reach" in gone.stderr
 
 
-def test_after_a_key_rotation_the_auditor_pins_the_new_key_and_keeps_the_saved_state(
+def _rotate(served: Served) -> str:
+    """``claimledger rotate-key`` on the served log; the new verifier key."""
+    env = {"LEDGER_DATABASE_URL": served.url, "LEDGER_DATA_DIR": str(served.key_path.parent),
+           "LEDGER_SIGNING_KEY": str(served.key_path), "LEDGER_LOG_ORIGIN": ORIGIN}
+    cli_module._register()
+    rotated = CliRunner(env=env).invoke(cli_module.cli, ["rotate-key"])
+    assert rotated.exit_code == 0, rotated.output + rotated.stderr
+    return cp.verifier_key(ORIGIN, cp.load_signing_key(served.key_path).public_key())
+
+
+def test_after_a_recorded_key_rotation_auditors_of_either_key_follow_it(
     served: Served, tmp_path: Path
 ) -> None:
     assert served.verify().exit_code == 0  # saved: size 30, signed by the old key
-    new_path = tmp_path / "rotated.key"
-    new_key = cp.load_or_create_signing_key(new_path)
-    app = create_app({"DATABASE_URL": served.url, "SIGNING_KEY": new_path, "LOG_ORIGIN": ORIGIN,
-                      "PUBLIC_READ": True, "RATE_LIMIT": None, "CHECKPOINT_INTERVAL": 0})
+    old_pin = served.verifier_key
+    new_pin = _rotate(served)
+    app = create_app({"DATABASE_URL": served.url, "SIGNING_KEY": served.key_path,
+                      "LOG_ORIGIN": ORIGIN, "PUBLIC_READ": True, "RATE_LIMIT": None,
+                      "CHECKPOINT_INTERVAL": 0})
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        pinned = cp.verifier_key(ORIGIN, new_key.public_key())
-        args = ["verify", "--url", f"http://127.0.0.1:{server.server_port}", "--key", pinned,
-                "--state", str(served.state)]
-        same_size = CliRunner().invoke(cli_module.cli, [*args, "--claim", served.claims[0]])
+        url = f"http://127.0.0.1:{server.server_port}"
+
+        def verify(pin: str, *args: str) -> Result:
+            return CliRunner().invoke(cli_module.cli, [
+                "verify", "--url", url, "--key", pin, "--state", str(served.state), *args])
+
+        same_size = verify(new_pin, "--claim", served.claims[0])
         assert same_size.exit_code == 0, same_size.stderr  # re-signed until the log grows
         assert "saved checkpoint (size 30) is a prefix of size 30" in same_size.output
-        assert cp.open_checkpoint(served.state.read_text(), pinned).size == 30
         grow([served.store], 3, served.claims, seed=12)
-        grown = CliRunner().invoke(cli_module.cli, args)
-        assert grown.exit_code == 0, grown.stderr
-        assert "saved checkpoint (size 30) is a prefix of size 33" in grown.output
+        followed = verify(old_pin, "--all")  # still pinning the old key
+        assert followed.exit_code == 0, followed.output + followed.stderr
+        assert ("key: followed 1 recorded rotation (at size 30) from the pinned"
+                f" {old_pin.rsplit('+', 1)[0]}") in followed.output
+        assert "saved checkpoint (size 30) is a prefix of size 33" in followed.output
+        assert verify(new_pin).exit_code == 0
     finally:
         server.shutdown()
         thread.join(timeout=10)
-    old = CliRunner().invoke(cli_module.cli, ["verify", "--url", served.base, "--key", pinned])
-    assert old.exit_code == 1  # the server still signing with the old key is refused
+    # the server started before the rotation still holds the old key: refused either way
+    stale = CliRunner().invoke(cli_module.cli, ["verify", "--url", served.base, "--key", new_pin])
+    assert stale.exit_code == 1
+
+
+def test_an_unrecorded_key_change_is_refused_even_with_rotations_recorded(
+    served: Served, tmp_path: Path
+) -> None:
+    old_pin = served.verifier_key
+    _rotate(served)
+    intruder = tmp_path / "intruder.key"
+    cp.load_or_create_signing_key(intruder)
+    app = create_app({"DATABASE_URL": served.url, "SIGNING_KEY": intruder, "LOG_ORIGIN": ORIGIN,
+                      "PUBLIC_READ": True, "RATE_LIMIT": None, "CHECKPOINT_INTERVAL": 0})
+    client = app.test_client()
+    note = client.get("/v1/log/checkpoint").get_data(as_text=True)  # served re-signed
+    assert client.get("/v1/log/key").get_json()["rotations"][0]["old_key"] == old_pin
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        refused = CliRunner().invoke(cli_module.cli, [
+            "verify", "--url", f"http://127.0.0.1:{server.server_port}", "--key", old_pin])
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert note.startswith(ORIGIN)
+    assert refused.exit_code == 1
+    assert "checkpoint check failed" in refused.stderr
 
 
 def test_a_claim_longer_than_a_page_is_verified_page_by_page(served: Served) -> None:

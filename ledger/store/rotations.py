@@ -1,0 +1,145 @@
+"""Signing-key rotations, kept beside the checkpoints they concern (append-only).
+
+A rotation is recorded by ``claimledger rotate-key``: the log's old and new verifier
+keys, the tree size at which the new key takes over, and a signed note (see
+``ledger.identity``) in which the old key names its successor and the new key signs
+the same text, so an auditor who pinned either key can follow the change. Rows are
+never updated or deleted; ``seq`` orders them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+#: migration (SQLite): the key rotations of the log's checkpoints, append-only
+SQLITE_MIGRATION = """
+CREATE TABLE key_rotations (
+    seq INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    old_key TEXT NOT NULL,
+    new_key TEXT NOT NULL UNIQUE,
+    note TEXT NOT NULL,
+    rotated_at TEXT NOT NULL
+);
+CREATE TRIGGER key_rotations_refuse_update BEFORE UPDATE ON key_rotations
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on key_rotations refused'); END;
+CREATE TRIGGER key_rotations_refuse_delete BEFORE DELETE ON key_rotations
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on key_rotations refused'); END;
+"""
+
+#: migration (PostgreSQL): the same table, refusing change like the others (migration 1)
+POSTGRES_MIGRATION = """
+CREATE TABLE key_rotations (
+    seq BIGINT PRIMARY KEY,
+    size BIGINT NOT NULL CHECK (size >= 0),
+    old_key TEXT COLLATE "C" NOT NULL,
+    new_key TEXT COLLATE "C" NOT NULL UNIQUE,
+    note TEXT NOT NULL,
+    rotated_at TEXT NOT NULL
+);
+CREATE TRIGGER key_rotations_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON key_rotations
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+"""
+
+_COLUMNS = "SELECT seq, size, old_key, new_key, note, rotated_at FROM key_rotations"
+_ALL = _COLUMNS + " ORDER BY seq"
+_LAST = _COLUMNS + " ORDER BY seq DESC LIMIT 1"
+#: the next rotation follows the last one (seq = last + 1): two rotating at once collide
+_INSERT = (
+    "INSERT INTO key_rotations (seq, size, old_key, new_key, note, rotated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_PG_INSERT = (
+    "INSERT INTO key_rotations (seq, size, old_key, new_key, note, rotated_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """One recorded rotation: from ``old_key`` to ``new_key`` at tree ``size``."""
+
+    seq: int
+    size: int
+    old_key: str
+    new_key: str
+    note: str
+    rotated_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``GET /v1/log/key`` lists."""
+        return {
+            "size": self.size,
+            "old_key": self.old_key,
+            "new_key": self.new_key,
+            "note": self.note,
+            "rotated_at": self.rotated_at,
+        }
+
+
+def _row(row: Any) -> KeyRotation:
+    return KeyRotation(int(row[0]), int(row[1]), row[2], row[3], row[4], row[5])
+
+
+class RotationConflict(Exception):
+    """Another rotation was recorded first (the same ``seq``), or the new key was used."""
+
+
+class RotationStore(ABC):
+    """Keep and read key rotations (mixed into EventStore)."""
+
+    @abstractmethod
+    def key_rotations(self) -> list[KeyRotation]:
+        """Every recorded rotation, oldest first."""
+
+    @abstractmethod
+    def add_key_rotation(self, rotation: KeyRotation) -> None:
+        """Record a rotation; ``RotationConflict`` if its ``seq`` or new key is taken."""
+
+
+class SQLiteRotations(RotationStore):
+    """Rotations in the SQLite file."""
+
+    @abstractmethod
+    def _guard(self) -> AbstractContextManager[sqlite3.Connection]:
+        """The thread's connection, with errors mapped to StoreUnavailable."""
+
+    def key_rotations(self) -> list[KeyRotation]:
+        with self._guard() as conn:
+            return [_row(r) for r in conn.execute(_ALL)]
+
+    def add_key_rotation(self, rotation: KeyRotation) -> None:
+        r = rotation
+        try:
+            with self._guard() as conn:
+                conn.execute(_INSERT, (r.seq, r.size, r.old_key, r.new_key, r.note, r.rotated_at))
+        except sqlite3.IntegrityError as exc:
+            raise RotationConflict(str(exc)) from None
+
+
+class PostgresRotations(RotationStore):
+    """Rotations in PostgreSQL."""
+
+    @abstractmethod
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[tuple[Any, ...]]]:
+        """A pooled connection, with errors mapped to StoreUnavailable."""
+
+    def key_rotations(self) -> list[KeyRotation]:
+        with self._connection() as conn:
+            return [_row(r) for r in conn.execute(_ALL)]
+
+    def add_key_rotation(self, rotation: KeyRotation) -> None:
+        r = rotation
+        try:
+            with self._connection() as conn:
+                conn.execute(
+                    _PG_INSERT, (r.seq, r.size, r.old_key, r.new_key, r.note, r.rotated_at)
+                )
+        except psycopg.errors.UniqueViolation as exc:
+            raise RotationConflict(str(exc)) from None
