@@ -82,7 +82,8 @@ def test_init_on_a_second_host_without_the_key_is_refused_and_creates_none(
     second = shared.host("second")
     line = one_line(second.run("init"))
     assert key_label(shared.first.verifier_key()) in line
-    assert "no signing key" in line and str(second.key_path) in line
+    assert "no signing key" in line
+    assert str(second.key_path) in line
     assert not second.key_path.exists()
     assert audit(shared.store, shared.first.verifier_key(), origin=ORIGIN).ok
 
@@ -105,7 +106,8 @@ def test_another_key_is_refused_by_init_serve_and_checkpoint_naming_both_keys(
 def test_another_origin_is_refused(shared: Shared) -> None:
     elsewhere = Host(shared.url, shared.first.directory, "other.example/log")
     line = one_line(elsewhere.run("serve", "--port", "1"))
-    assert "'ledger.example.org/log'" in line and "'other.example/log'" in line
+    assert "'ledger.example.org/log'" in line
+    assert "'other.example/log'" in line
 
 
 def test_a_recorded_rotation_is_followed_by_audit_and_refuses_the_old_key(
@@ -118,7 +120,8 @@ def test_a_recorded_rotation_is_followed_by_audit_and_refuses_the_old_key(
     rotated = first.run("rotate-key")
     assert rotated.exit_code == 0, rotated.output + rotated.stderr
     new_key = first.verifier_key()
-    assert new_key != old_key and new_key in rotated.output
+    assert new_key != old_key
+    assert new_key in rotated.output
     [rotation] = shared.store.key_rotations()
     assert (rotation.size, rotation.old_key, rotation.new_key) == (12, old_key, new_key)
     assert (first.directory / f"signing.key.retired-{old_key.split('+')[1]}").exists()
@@ -126,7 +129,8 @@ def test_a_recorded_rotation_is_followed_by_audit_and_refuses_the_old_key(
     # the head's checkpoint keeps the old key's signature: both pins pass
     for pinned in (old_key, new_key):
         report = audit(shared.store, pinned, origin=ORIGIN)
-        assert report.ok and report.rotations == 1, report.failure
+        assert report.ok, report.failure
+        assert report.rotations == 1
     audited = first.run("audit", "--quiet")
     assert audited.exit_code == 0, audited.output + audited.stderr
     assert "1 recorded key rotations" in audited.output
@@ -139,7 +143,8 @@ def test_a_recorded_rotation_is_followed_by_audit_and_refuses_the_old_key(
     stale.directory.mkdir(mode=0o700)
     stale.key_path.write_bytes(old_copy.read_bytes())
     line = one_line(stale.run("serve", "--port", "1"))
-    assert "rotated away at size 12" in line and key_label(new_key) in line
+    assert "rotated away at size 12" in line
+    assert key_label(new_key) in line
     # and a process that started before the rotation stops signing
     running = LogService(shared.store, cp.load_signing_key(old_copy), ORIGIN)
     grow([shared.store], 1, shared.claims, seed=4)
@@ -162,7 +167,8 @@ def test_an_unrecorded_key_change_fails_the_audit(shared: Shared) -> None:
         assert "checkpoint of size 14" in str(report.failure)
     # a pin no rotation names is not rescued by the rotations either
     report = audit(shared.store, cp.verifier_key(ORIGIN, intruder.public_key()), origin=ORIGIN)
-    assert not report.ok and "is not one of the log's recorded keys" in str(report.failure)
+    assert not report.ok
+    assert "is not one of the log's recorded keys" in str(report.failure)
 
 
 def test_a_forged_rotation_record_fails_the_audit_and_the_start(shared: Shared) -> None:
@@ -172,7 +178,8 @@ def test_a_forged_rotation_record_fails_the_audit_and_the_start(shared: Shared) 
     unguard(shared.url)
     raw(shared.url, f"UPDATE key_rotations SET new_key = '{impostor}'")
     report = audit(shared.store, rotation.old_key, origin=ORIGIN)
-    assert not report.ok and report.failure is not None
+    assert not report.ok
+    assert report.failure is not None
     assert report.failure.check == "rotation"
     line = one_line(shared.first.run("serve", "--port", "1"))
     assert "key rotation at size 12 does not hold" in line
