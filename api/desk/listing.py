@@ -56,6 +56,8 @@ class Verification:
     checkpoint_size: int | None
     origin: str | None
     note: str | None
+    #: the log's verifier key the checkpoint's signature was checked with
+    key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,4 +90,4 @@ def verify_claim(
     result = verify_history(documents, note, key, claim_id=claim_id, origin=origin,
                             start=start, start_leaf=start_leaf)
     size = result.checkpoint.size if result.checkpoint is not None else None
-    return Verification(result, size, origin, note), proofs
+    return Verification(result, size, origin, note, key), proofs

@@ -3,12 +3,16 @@
 An editor signs in, records a claim from the sample story, adds a denial and a
 corroboration and watches the status change (also live, when someone else appends),
 voids an entry, replays the claim as of an earlier time and checks the verified
-history; screenshots go to test-artifacts/browser. Then basic accessibility checks.
+history; screenshots go to test-artifacts/browser. Then basic accessibility checks, the
+list's CSV download and a claim's printable record as printed (docs/screenshots/record-print.png).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -271,3 +275,57 @@ def test_dates_alone_and_dates_far_away(page: Any, desk_server: Server) -> None:
     expect(page.locator(".notice")).to_contain_text(
         "16 Sep 2014 (the start of the day, 00:00 Asia/Tehran)")
     assert page.url.split("#")[0] == claim_url
+
+
+# --- what an editor takes away: the list as CSV, a claim's printable record -----------
+def downloaded(page: Any, link: Any, tmp_path: Path) -> list[dict[str, str]]:
+    with page.expect_download() as info:
+        link.click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(str(target))
+    assert target.name.startswith("claims-")
+    assert target.suffix == ".csv"
+    return list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+
+
+def test_the_csv_link_downloads_the_filtered_list(
+    page: Any, desk_server: Server, tmp_path: Path
+) -> None:
+    sign_in(page, desk_server, "reader")
+    shown = page.locator("table.claims tbody tr").count()
+    everything = downloaded(page, page.get_by_role("link", name="Download all claims as CSV"),
+                            tmp_path)
+    assert len(everything) == shown
+    page.get_by_label("Status").select_option("denied")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**status=denied**")
+    denied = page.locator("table.claims tbody tr").count()
+    rows = downloaded(page, page.get_by_role("link", name="Download these claims as CSV"),
+                      tmp_path)
+    assert len(rows) == denied >= 1
+    assert {row["status"] for row in rows} == {"denied"}
+    assert all(row["desk_url"].startswith(desk_server.url + "/desk/claims/") for row in rows)
+
+
+def test_the_printable_record_prints_the_claim_its_hashes_and_its_verification(
+    page: Any, desk_server: Server
+) -> None:
+    sign_in(page, desk_server, "reader")
+    page.locator("table.claims tbody tr a").first.click()
+    page.get_by_role("link", name="Printable record").click()
+    page.wait_for_url("**/record")
+    assert page.locator("#verification").get_attribute("class") == "verified ok"
+    header = page.locator("header.site")
+    assert header.is_visible()
+    page.emulate_media(media="print")
+    assert not header.is_visible()
+    assert not page.locator("p.crumbs").is_visible()
+    assert page.locator("#verification").is_visible()
+    assert page.get_by_text("inclusion proof").is_visible()
+    hashes = page.locator("table.record-history td.hashes code")
+    assert hashes.count() >= 3
+    assert all(box is not None and box["width"] <= 1280 for box in
+               (hashes.nth(i).bounding_box() for i in range(hashes.count())))
+    shoot(page, "record-print", docs=True)
+    page.emulate_media(media="screen")
+    assert header.is_visible()
