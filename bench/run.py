@@ -42,6 +42,9 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("bench.witness", ("witness-cosign", "witness-decide")),
     ("bench.newsroom", ("newsroom-appends", "newsroom-append-p99", "newsroom-delivery",
                         "newsroom-gthread-append-p99", "newsroom-sync-4-append-p99")),
+    ("bench.scale_out", ("scale-out-appends", "scale-out-appends-4-workers",
+                         "scale-out-append-p99", "scale-out-lock-hold", "scale-out-lock-waiter",
+                         "scale-out-lock-wait")),
 ]
 
 

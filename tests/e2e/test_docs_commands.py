@@ -215,6 +215,11 @@ ALLOWED = {
     "python -m bench.newsroom": "a benchmark group (minutes); part of scripts/bench",
     "python -m bench.newsroom --quick": "a benchmark group (2 minutes); part of scripts/bench",
     "python -m bench.run --only newsroom": "the same group through the harness (minutes)",
+    "python -m bench.scale_out": "a benchmark group (3 minutes, needs PostgreSQL); part of"
+                                 " scripts/bench",
+    "LEDGER_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python -m bench.run"
+    " --only scale_out --json /tmp/scale-out-full.json": "the scale-out group through the"
+        " harness (3 minutes, needs PostgreSQL), behind the figures in docs/benchmarks.md",
     "python -m bench.pages": "a benchmark group (minutes: it builds a 1M-event log and its"
                              " views); part of scripts/bench",
     "python -m bench.pages --quick": "the same group, smaller (minutes)",

@@ -235,7 +235,10 @@ def settle(cluster: ScaleOut) -> int:
     def caught_up() -> bool:
         headers = {"Authorization": f"Bearer {cluster.tokens['reader']}"}
         for url in cluster.urls:
-            answer = httpx.get(f"{url}/v1/projections", headers=headers, timeout=10)
+            try:
+                answer = httpx.get(f"{url}/v1/projections", headers=headers, timeout=10)
+            except httpx.TransportError:
+                return False
             if answer.status_code != 200:
                 return False
             summary = answer.json()
