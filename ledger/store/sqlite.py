@@ -35,6 +35,7 @@ from .rotations import SQLITE_MIGRATION as ROTATIONS_MIGRATION
 from .rotations import SQLiteRotations
 from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
 from .sessions import SQLiteSessions
+from .sqlite_local import check_one_host
 from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite, insert_rows
 from .sqlite_tree import MIGRATION as TREE_MIGRATION
 
@@ -320,6 +321,7 @@ class SQLiteEventStore(
     backend = "sqlite"
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30000) -> None:
+        check_one_host(path)  # one host per file: a network file system is refused
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
