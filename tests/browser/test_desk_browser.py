@@ -311,7 +311,7 @@ def test_the_printable_record_prints_the_claim_its_hashes_and_its_verification(
     page: Any, desk_server: Server
 ) -> None:
     sign_in(page, desk_server, "reader")
-    page.locator("table.claims tbody tr a").first.click()
+    page.locator("table.claims tbody tr a", has_text="personally asked").first.click()
     page.get_by_role("link", name="Printable record").click()
     page.wait_for_url("**/record")
     assert page.locator("#verification").get_attribute("class") == "verified ok"
