@@ -38,12 +38,12 @@ import httpx
 import psycopg
 import pytest
 
+from api import tokens as api_tokens
 from ledger import checkpoint as cp
 from ledger.store import open_store
 from tests.e2e.conftest import (
     Server,
     cli,
-    create_token,
     free_port,
     launch_serve,
     ledger_env,
@@ -106,8 +106,13 @@ class ScaleOut:
         host1 = directory / "host1"
         host1.mkdir(mode=0o700)
         shutil.copy2(directory / "host0" / "signing.key", host1 / "signing.key")
-        tokens = {role: create_token(envs[0], f"scale-{role}", role)
-                  for role in ("editor", "reader", "auditor")}
+        store = open_store(database)  # in process: each CLI run costs seconds of start-up
+        try:
+            tokens = {role: api_tokens.create(store, name=f"scale-{role}", role=role,
+                                              created_by="test")[1]
+                      for role in ("editor", "reader", "auditor")}
+        finally:
+            store.close()
         cluster = cls(directory, redis, envs, [free_port(), free_port()], tokens)
         with ThreadPoolExecutor(2) as pool:
             cluster.servers = list(pool.map(cluster.launch, range(2)))
