@@ -17,7 +17,6 @@ from typing import Any
 from marshmallow import Schema
 
 from ledger import jsontext
-from ledger.events import CORRECTION_KINDS
 from ledger.scales import Scales
 
 from .. import schemas
@@ -144,19 +143,6 @@ ENTRY_FORMS: tuple[FormSpec, ...] = (
              (*_agent("by", "Retracted by", "who retracted the claim"), *_appearance(False),
               Field("note", "Note", "textarea"), OCCURRED),
              schemas.NewRetractionSchema, "retraction"),
-    FormSpec("corrections", "EntryCorrected", "Correct or void an entry", "Record correction",
-             (Field("target_event_id", "Entry: its version or event id", required=True,
-                    ask="Choose the entry to correct.",
-                    hint="The entry's version, e.g. 12 or v12; each entry's “Correct or"
-                    " void” link fills it in."),
-              Field("kind", "Kind", "select", required=True, ask="Choose the kind.",
-                    options=tuple((k, k.capitalize()) for k in CORRECTION_KINDS)),
-              Field("changes", "Changes (JSON object)", "textarea",
-                    hint='Only for a correction: the payload fields to change, e.g.'
-                    ' {"note": "…"}.'),
-              Field("reason", "Reason", "textarea", required=True,
-                    ask="Give the reason for the correction."), OCCURRED),
-             schemas.NewCorrectionSchema, "correction"),
     FormSpec("notes", "NoteAdded", "Add an internal note", "Add note",
              (Field("text", "Note", "textarea", required=True, ask="Write the note."),
               OCCURRED), schemas.NewNoteSchema, "note"),

@@ -97,17 +97,14 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
     forms = _fresh_forms(ENTRY_FORMS)
     if failed is not None:
         forms[failed[0]] = failed[1]
-    chosen = request.args.get("target")
-    if chosen and failed is None:
-        forms["corrections"].values["target_event_id"] = chosen
     return _page(
         "claim.html", status,
         claim_id=claim_id, page=page, state=page.state, events=page.events,
         voided=page.voided, by_id=page.by_id, corrected=page.corrected, as_of=as_of,
         as_of_error=as_of_error, as_of_text=as_of_text, timeline=page.timeline,
         styles=STYLES, legend_icon=legend_icon,
-        specs=ENTRY_FORMS if as_of is None else (), forms=forms, open_form=(
-            failed[0] if failed else ("corrections" if chosen else None)),
+        specs=ENTRY_FORMS if as_of is None else (), forms=forms,
+        open_form=failed[0] if failed else None,
         options=lambda item: options_for(item, scales=store.scales, targets=()),
         new_key=lambda: secrets.token_urlsafe(24), head=store.head(),
         total=page.total if as_of is None else store.claim_version(claim_id),

@@ -37,7 +37,6 @@ from .reading import _claim_page
 from .timeline import STYLES
 from .views import (
     _KEY,
-    _VERSION,
     _editor,
     _page,
     bp,
@@ -91,8 +90,6 @@ def _append(spec: FormSpec, claim_id: str, new: bool = False) -> dict[str, Any] 
     key = request.form.get("idempotency_key", "")
     headers = {"idempotency_key": key} if _KEY.fullmatch(key) else {}
     form = dict(request.form.items())
-    if spec.kind == "corrections":
-        form["target_event_id"] = _target(claim_id, form.get("target_event_id", ""))
     read = body_from_form(spec, form)
     state: FormState | None = None
     try:
@@ -137,16 +134,6 @@ def remember_zone(response: BaseResponse) -> BaseResponse:
                             httponly=True, samesite="Lax",
                             secure=ledger_state().settings.cookie_secure)
     return response
-
-
-def _target(claim_id: str, typed: str) -> str:
-    """A correction's target as typed: an event id, or a version (``12`` or ``v12``) of
-    this claim turned into its event id (left as typed when there is no such version)."""
-    found = _VERSION.fullmatch(typed.strip())
-    if found is None:
-        return typed
-    events = ledger_state().store.read_claim(claim_id, after=int(found.group(1)) - 1, limit=1)
-    return events[0].id if events else typed
 
 
 @bp.get("/new")

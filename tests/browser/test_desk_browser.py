@@ -126,12 +126,16 @@ def test_an_editor_logs_the_story_and_replays_it(page: Any, desk_server: Server)
     denial_row = page.locator("tr.entry-denial")
     denial_recorded_at = page.locator("tr.entry-denial td.time").nth(1).inner_text()
     denial_row.get_by_role("link", name=re.compile("Correct or void")).click()
-    corrections = page.locator("#form-corrections")
-    expect(corrections).to_have_attribute("open", "")
-    expect(corrections.get_by_label("Entry")).to_have_value(re.compile(".+"))
-    corrections.get_by_label("Kind").select_option("void")
-    corrections.get_by_label("Reason").fill("The State Department's line was about another claim.")
-    corrections.get_by_role("button", name="Record correction").click()
+    # the entry is shown by what it says, with a pre-filled copy to edit
+    expect(page.get_by_role("heading", level=1)).to_contain_text(
+        "denial by U.S. Department of State")
+    expect(page.locator(".entry-card blockquote")).to_contain_text("not welcome in the coalition")
+    expect(page.get_by_label("Denied by: name")).to_have_value("U.S. Department of State")
+    page.get_by_label("Void it").check()
+    page.get_by_label("Reason").fill("The State Department's line was about another claim.")
+    shoot(page, "correct-entry", docs=True)
+    page.get_by_role("button", name="Record", exact=True).click()
+    expect(page.locator(".notice")).to_contain_text("Void of v2 recorded as version 6")
     expect(status(page)).to_have_text("corroborated")
     expect(page.locator("tr.entry-denial")).to_have_class(re.compile("voided"))
     expect(page.locator("svg.timeline .mark.denial.voided")).to_have_count(1)
@@ -233,8 +237,8 @@ def test_the_desk_is_labelled_keyboard_navigable_and_legible(
     assert presses <= 26  # 10 fields, a zone, and a stop per part of each date and time
     page.locator("#form-corrections summary").focus()
     page.keyboard.press("Enter")
-    page.locator("#form-corrections").get_by_label("Entry").focus()
-    tab_until(page, page.get_by_role("button", name="Record correction"))
+    page.locator("#form-corrections").get_by_label("Entry to correct").focus()
+    tab_until(page, page.get_by_role("button", name="Open the entry"))
     marker = page.locator("svg.timeline a.event-link").first
     marker.focus()
     assert page.evaluate("() => document.activeElement.getAttribute('class')") == "event-link"

@@ -92,16 +92,15 @@ def test_the_corrections_form_names_its_target_by_version_not_by_an_option_each(
                   text(desk.get(f"/desk/claims/{claim_id}")))  # one list of time zones a page
     assert html.count("<option") < 40  # scales, kinds and verdicts, not 81 entries
     target = api.store.read_claim(claim_id, after=2, limit=1)[0]
-    posted = desk.post(f"/desk/claims/{claim_id}/corrections",
-                       {"target_event_id": "v3", "kind": "void", "reason": "Logged twice."})
+    picked = desk.get(f"/desk/claims/{claim_id}/correct?entry=v3")
+    assert picked.status_code == 302
+    assert picked.headers["Location"].endswith(f"/entries/{target.id}/correct")
+    posted = desk.post(picked.headers["Location"], {"kind": "void", "reason": "Logged twice."})
     assert posted.status_code == 303, text(posted)[:400]
     correction = api.store.claim_corrections(claim_id)[-1]
     assert correction.data is not None
     assert correction.data["target_event_id"] == target.id
-    missing = desk.post(f"/desk/claims/{claim_id}/corrections",
-                        {"target_event_id": "v999", "kind": "void", "reason": "No such."})
-    assert missing.status_code == 422
-    assert len(api.store.claim_corrections(claim_id)) == 1
+    assert desk.get(f"/desk/claims/{claim_id}/correct?entry=v999").status_code == 404
 
 
 def test_the_changes_fragment_holds_only_the_entries_after_a_version(

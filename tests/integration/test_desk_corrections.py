@@ -1,0 +1,110 @@
+"""Corrections as forms: the entry shown by what it says, a pre-filled copy, the changes
+computed by the desk; clarifications and voids carry only the reason."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_api_support import ApiHarness
+from tests.integration.test_desk_pages import Desk, text
+
+DENIAL = {"by": {"name": "U.S. Department of State"}, "note": "Not welcome in the coalition.",
+          "appearance": {"outlet": "Washington Free Beacon",
+                         "published_at": "2014-09-15T19:00:00Z"},
+          "occurred_at": "2014-09-15T19:00:00Z"}
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> ApiHarness:
+    return ApiHarness.create(tmp_path, DATA_DIR=tmp_path)
+
+
+@pytest.fixture
+def desk(api: ApiHarness) -> Desk:
+    return Desk(api)
+
+
+def _denied(api: ApiHarness) -> tuple[str, str]:
+    claim_id = api.new_claim()
+    denial = api.post(f"/v1/claims/{claim_id}/denials", DENIAL).get_json()
+    return claim_id, denial["id"]
+
+
+def test_a_correction_edits_a_prefilled_copy(desk: Desk, api: ApiHarness) -> None:
+    claim_id, denial = _denied(api)
+    desk.sign_in("editor")
+    claim_page = text(desk.get(f"/desk/claims/{claim_id}"))
+    assert f"/desk/claims/{claim_id}/entries/{denial}/correct" in claim_page
+    path = f"/desk/claims/{claim_id}/entries/{denial}/correct"
+    page = html.unescape(text(desk.get(path)))
+    assert "Correct, clarify or void v2: denial by U.S. Department of State" in page
+    assert "<blockquote>Not welcome in the coalition.</blockquote>" in page
+    assert 'name="by.name" aria-required="true" type="text" value="U.S. Department of State"' \
+        in re.sub(r' aria-describedby="[^"]*"', "", page)
+    assert 'name="appearance.published_at" type="date" value="2014-09-15"' in re.sub(
+        r' aria-describedby="[^"]*"', "", page)
+    assert "Changes (JSON" not in page
+    form = {"kind": "correction", "reason": "The note misquoted the spokesperson.",
+            "by.name": "U.S. Department of State", "note": "Iran is not welcome in the coalition.",
+            "appearance.outlet": "Washington Free Beacon", "appearance.published_at": "2014-09-15",
+            "appearance.published_at:time": "19:00", "tz": "UTC"}
+    posted = desk.post(path, form)
+    assert posted.status_code == 303, text(posted)
+    correction = api.store.claim_corrections(claim_id)[-1]
+    assert correction.data == {"target_event_id": denial, "kind": "correction",
+                               "reason": "The note misquoted the spokesperson.",
+                               "changes": {"note": "Iran is not welcome in the coalition."}}
+    assert "Correction of v2 recorded as version 3" in text(desk.get(posted.headers["Location"]))
+    # the copy now starts from the corrected text
+    assert "Iran is not welcome in the coalition." in text(desk.get(path))
+
+
+def test_what_a_correction_cannot_do_is_said(desk: Desk, api: ApiHarness) -> None:
+    claim_id, denial = _denied(api)
+    desk.sign_in("editor")
+    path = f"/desk/claims/{claim_id}/entries/{denial}/correct"
+    base = {"by.name": "U.S. Department of State", "note": "Not welcome in the coalition.",
+            "appearance.outlet": "Washington Free Beacon",
+            "appearance.published_at": "2014-09-15", "appearance.published_at:time": "19:00"}
+    head = api.store.head()
+    unchanged = desk.post(path, {**base, "kind": "correction", "reason": "x"})
+    assert unchanged.status_code == 422
+    assert "Nothing in the copy was changed" in text(unchanged)
+    emptied = desk.post(path, {**base, "note": "", "kind": "correction", "reason": "x"})
+    assert "A correction cannot empty this" in text(emptied)
+    nothing = desk.post(path, {**base, "by.name": "State"})
+    page = html.unescape(text(nothing))
+    assert "Choose what to do: correct, clarify or void the entry." in page
+    assert "Give the reason, e.g. the outlet misquoted the minister." in page
+    assert 'id="correct-summary" role="alert" tabindex="-1" autofocus' in page
+    blank = desk.post(path, {**base, "by.name": " ", "kind": "correction", "reason": "x"})
+    assert "Give the name of who denied the claim." in html.unescape(text(blank))
+    assert api.store.head() == head
+
+
+@pytest.mark.parametrize("kind", ["clarification", "void"])
+def test_a_clarification_or_void_carries_only_the_reason(desk: Desk, api: ApiHarness,
+                                                         kind: str) -> None:
+    claim_id, denial = _denied(api)
+    desk.sign_in("editor")
+    path = f"/desk/claims/{claim_id}/entries/{denial}/correct"
+    posted = desk.post(path, {"kind": kind, "reason": "About another claim.",
+                              "note": "edited but ignored"})
+    assert posted.status_code == 303, text(posted)
+    assert api.store.claim_corrections(claim_id)[-1].data == {
+        "target_event_id": denial, "kind": kind, "reason": "About another claim."}
+    if kind == "void":
+        assert "it can no longer be corrected" in text(desk.get(path))
+
+
+def test_only_an_editor_corrects_an_entry_of_this_claim(desk: Desk, api: ApiHarness) -> None:
+    claim_id, denial = _denied(api)
+    other = api.new_claim()
+    desk.sign_in("reader")
+    assert desk.get(f"/desk/claims/{claim_id}/entries/{denial}/correct").status_code == 403
+    desk.sign_in("editor")
+    assert desk.get(f"/desk/claims/{other}/entries/{denial}/correct").status_code == 404
