@@ -29,7 +29,7 @@ _KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 # RFC 9110 entity-tag: optional W/, then an opaque quoted string of etagc characters
 _ETAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*')
 # a claim's ETag: its version, then "-rK" once K of its payloads were redacted
-_VERSION = re.compile(r"(0|[1-9][0-9]{0,17})(?:-r[1-9][0-9]{0,17})?")
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,17})(?:-r[1-9][0-9]{0,17})?(?:-l[0-9a-f]{12})?")
 _UNSET: Any = object()
 #: ``unknown`` as webargs passes it when a view does not choose one (EXCLUDE for both)
 _UNKNOWN_OK = (core._UNKNOWN_DEFAULT_PARAM, EXCLUDE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -53,8 +55,17 @@ def etag(version: int, redactions: int = 0) -> str:
 
 
 def state_etag(state: Mapping[str, Any]) -> str:
-    """The ``ETag`` of a folded claim state."""
-    return etag(int(state["version"]), len(state.get("redacted_event_ids") or ()))
+    """The ``ETag`` of a folded claim state.
+
+    Other claims' links to it (``linked_from``, from the views) change the answer without
+    a new version of the claim, so they add ``-l`` and a digest of their event ids.
+    """
+    tag = etag(int(state["version"]), len(state.get("redacted_event_ids") or ()))
+    inbound = state.get("linked_from")
+    if not inbound:
+        return tag
+    ids = ",".join(sorted(str(link["event_id"]) for link in inbound))
+    return f'{tag[:-1]}-l{hashlib.sha256(ids.encode("ascii")).hexdigest()[:12]}"'
 
 
 #: how every stored envelope text ends unless it was redacted (``redaction`` comes last)

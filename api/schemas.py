@@ -17,11 +17,13 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from ledger.errors import ValidationFailed
 from ledger.events import (
+    LINK_KINDS,
     AgentSchema,
     AppearanceAddedSchema,
     AppearanceSchema,
     ClaimCorroboratedSchema,
     ClaimDeniedSchema,
+    ClaimLinkedSchema,
     ClaimRecordedSchema,
     ClaimRetractedSchema,
     EntryCorrectedSchema,
@@ -128,6 +130,12 @@ class NewNoteSchema(EventBodySchema, NoteAddedSchema):
     """Body of ``POST /v1/claims/{id}/notes``: a ``NoteAdded`` payload."""
 
     event_type = "NoteAdded"
+
+
+class NewLinkSchema(EventBodySchema, ClaimLinkedSchema):
+    """Body of ``POST /v1/claims/{id}/links``: a ``ClaimLinked`` payload."""
+
+    event_type = "ClaimLinked"
 
 
 # --- headers and query strings ------------------------------------------------------
@@ -281,6 +289,23 @@ class NoteEntrySchema(_EntrySchema):
     text = fields.String()
 
 
+class LinkEntrySchema(_EntrySchema):
+    """A link of this claim to another one (``ClaimLinked`` in this claim's stream)."""
+
+    target_claim_id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(LINK_KINDS))
+    note = fields.String()
+
+
+class InboundLinkSchema(Schema):
+    """Another claim's link to this one (a ``ClaimLinked`` in the other claim's stream)."""
+
+    event_id = fields.UUID(required=True)
+    claim_id = fields.UUID(required=True, metadata={"description": "The claim that links here."})
+    kind = fields.String(required=True, validate=validate.OneOf(LINK_KINDS))
+    occurred_at = fields.String(required=True, metadata=_TIME)
+
+
 class VerdictSchema(Schema):
     """The latest active verdict, with its place on its scale."""
 
@@ -323,6 +348,16 @@ class ClaimSchema(Schema):
     denials = fields.List(fields.Nested(ResponseEntrySchema), required=True)
     retraction = fields.Nested(ResponseEntrySchema, allow_none=True)
     notes = fields.List(fields.Nested(NoteEntrySchema))
+    links = fields.List(
+        fields.Nested(LinkEntrySchema),
+        metadata={"description": "This claim's active links to other claims."},
+    )
+    linked_from = fields.List(
+        fields.Nested(InboundLinkSchema),
+        metadata={"description": "Other claims' active links to this one, from the views:"
+                  " absent when there are none, or when the log answered (as_of, valid_at,"
+                  " the views unavailable)."},
+    )
     counts = fields.Nested(CountsSchema, required=True)
     voided_event_ids = fields.List(fields.UUID())
     redacted_event_ids = fields.List(

@@ -38,6 +38,10 @@ class ClaimListQuerySchema(Schema):
     )
     tag = fields.String(validate=_NAME, metadata={"description": "One of the claim's tags."})
     updated_after = Timestamp(metadata={"description": "Only claims updated after this time."})
+    linked_to = fields.UUID(
+        metadata={"description": "Only the claims linked to this claim or from it (ClaimLinked,"
+                  " either way)."},
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIMIT))
     cursor = fields.String(
         validate=[validate.Length(max=1000), _cursor],

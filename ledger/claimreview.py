@@ -3,8 +3,9 @@
 A claim with an active verdict maps to one ``ClaimReview``: ``claimReviewed`` is the
 statement, ``reviewRating`` places the verdict on its scale (``ratingValue``,
 ``bestRating``, ``worstRating``, ``alternateName``), ``itemReviewed`` is the ``Claim``
-with its ``author`` (the claimant), ``datePublished``, ``appearance`` and
-``firstAppearance``; the review's ``author`` is the publishing desk (configuration).
+with its ``author`` (the claimant), ``datePublished``, ``appearance``,
+``firstAppearance`` and ``sameAs`` (the review URLs of the claims it has a ``same-as``
+link to); the review's ``author`` is the publishing desk (configuration).
 
 Publishers paste the JSON-LD into a ``<script type="application/ld+json">`` tag, so the
 text is safe there: ``<``, ``>``, ``&`` and U+2028/U+2029 are written as ``\\uXXXX``
@@ -160,11 +161,25 @@ def claim_review(
         "reviewRating": _rating(verdict),
         "itemReviewed": _claim(state),
     }
+    same = _same_as(state, url)
+    if same:
+        review["itemReviewed"]["sameAs"] = same
     if verdict.get("explanation"):
         review["reviewBody"] = verdict["explanation"]
     if state.get("language"):
         review["inLanguage"] = state["language"]
     return review
+
+
+def _same_as(state: Mapping[str, Any], url: str) -> list[str]:
+    """The review URLs of the claims this one has a ``same-as`` link to (the same claim,
+    recorded twice): ``url`` with the other claim's id in place of this one's."""
+    claim_id = str(state.get("id") or "")
+    if not claim_id or not url.endswith(claim_id):
+        return []
+    base = url[: -len(claim_id)]
+    return [base + str(link["target_claim_id"]) for link in state.get("links") or ()
+            if link.get("kind") == "same-as"]
 
 
 def review_url(base_url: str | None, claim_id: str) -> str:

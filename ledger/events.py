@@ -118,6 +118,22 @@ class NoteAddedSchema(StrictSchema):
     text = Text(10000, multiline=True, required=True)
 
 
+LINK_KINDS = ("same-as", "restates", "responds-to", "contradicts")
+
+
+class ClaimLinkedSchema(StrictSchema):
+    """Payload of ``ClaimLinked``: this claim bears on another one (both must exist).
+
+    ``same-as``: the two are one claim recorded twice; ``restates``: this claim says the
+    other's again, in other words or by someone else; ``responds-to``: it answers the
+    other; ``contradicts``: it says the opposite.
+    """
+
+    target_claim_id = UUIDText(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(LINK_KINDS))
+    note = Text(5000, multiline=True)
+
+
 @dataclass(frozen=True, slots=True)
 class EventType:
     """A registered event type: its name, payload schema and schema version."""
@@ -138,6 +154,7 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("VerdictIssued", 1, VerdictIssuedSchema),
         EventType("EntryCorrected", 1, EntryCorrectedSchema),
         EventType("NoteAdded", 1, NoteAddedSchema),
+        EventType("ClaimLinked", 1, ClaimLinkedSchema),
     )
 }
 

@@ -98,6 +98,7 @@ def fold(
     corroborations: list[dict[str, Any]] = []
     denials: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
     retraction: dict[str, Any] | None = None
     verdict: dict[str, Any] | None = None
     for event in active:
@@ -113,6 +114,8 @@ def fold(
             retraction = _entry(event, data, effects)
         elif kind == "NoteAdded":
             notes.append(_entry(event, data, effects))
+        elif kind == "ClaimLinked" and "target_claim_id" in data:  # a redacted link is gone
+            links.append(_entry(event, data, effects))
         elif kind == "VerdictIssued":
             # a redacted verdict says nothing, and the one it replaced stays replaced
             verdict = None if event.data is None else _verdict(event, data, scales)
@@ -145,6 +148,7 @@ def fold(
         "denials": denials,
         "retraction": retraction,
         "notes": notes,
+        "links": links,
         "counts": {
             "corroborations": len(corroborations),
             "denials": len(denials),

@@ -53,6 +53,11 @@ def check_correction(
         raise ValidationFailed(
             "the target was redacted", {field: ["Redacted; cannot be corrected."]}
         )
+    if target.type == "ClaimLinked" and "target_claim_id" in changes:
+        raise ValidationFailed(
+            "a link's other claim cannot be corrected",
+            {f"{path}.changes.target_claim_id": ["Void the link and link the right claim."]},
+        )
     merged = {**current_data(target, effects), **changes}
     normalised = validate_payload(target.type, merged, scales, path=f"{path}.changes")
     return {**data, "changes": {name: normalised.get(name) for name in changes}}

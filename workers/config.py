@@ -165,6 +165,10 @@ class PartitionKeys:
         """A lexicographic sorted set of ``updated_at|claim_id`` members."""
         return self.prefix + "i:" + name
 
+    def linked_from(self, claim_id: str) -> str:
+        """Hash of link event id → JSON: other claims' active links to one (``workers.links``)."""
+        return self.prefix + "li:" + claim_id
+
 
 def text(value: bytes | str | None) -> str | None:
     """A Redis reply as text (works with and without ``decode_responses``)."""

@@ -30,6 +30,7 @@ from ledger.store import EventStore
 
 from .config import Keys, PartitionKeys, ViewConfig, partition_of, text
 from .indexes import attributes, index_names, member
+from .links import APPLY_LINKS, contribution, relevant, sources
 
 Progress = Callable[[int, int], None]
 
@@ -177,6 +178,7 @@ class Projector:
                         break
                     end = page[-1].position
                     slices: dict[int, list[RecordedEvent]] = {p: [] for p in mine}
+                    linking = sources(page)
                     for event in page:
                         p = partition_of(event.claim_id, partitions)
                         if p in slices and event.position > expected[p]:
@@ -186,7 +188,8 @@ class Projector:
                         if expected[p] >= end:
                             continue
                         pk = self.keys.part(generation, p)
-                        args = self.prepare(pk, slices[p], end, expected[p], markers[p])
+                        args = self.prepare(pk, slices[p], end, expected[p], markers[p],
+                                            linking=linking, partition=p, partitions=partitions)
                         future = writer.submit(self._apply_script, keys=[pk.checkpoint], args=args)
                         sent.append((p, end, len(slices[p]), future))
                         expected[p] = end
@@ -249,6 +252,8 @@ class Projector:
 
     def _stream(self, claim_id: str, new: list[RecordedEvent], end: int) -> list[RecordedEvent]:
         cached = self.cache.get(claim_id)
+        if cached is not None and cached[-1].version >= new[-1].version:
+            return cached[: new[-1].version]  # folded already (a link's other partition)
         if cached is not None and cached[-1].version + 1 == new[0].version:
             stream = cached + new
         elif new[0].version == 1:
@@ -260,13 +265,35 @@ class Projector:
         self.cache.put(claim_id, stream)
         return stream
 
+    def link_args(
+        self, linking: Mapping[str, list[RecordedEvent]], expected: int, end: int,
+        partition: int, partitions: int,
+    ) -> list[str]:
+        """What each claim that links, in the batch, gives the partition (``workers.links``)."""
+        args: list[str] = []
+        for claim_id, events in linking.items():
+            new = [e for e in events if e.position > expected]
+            if not new:
+                continue
+            stream = self._stream(claim_id, new, end)
+            if relevant(stream, new):
+                state = fold(stream, self.scales)
+                args += [claim_id, contribution(state, partition, partitions, dumps)]
+        return args
+
     def prepare(
         self, pk: PartitionKeys, events: Sequence[RecordedEvent], end: int, expected: int,
-        marker: str,
+        marker: str, *, linking: Mapping[str, list[RecordedEvent]] | None = None,
+        partition: int = 0, partitions: int = 1,
     ) -> list[str | int]:
-        """Fold the claims a batch touches into the arguments of ``APPLY_BATCH``."""
+        """Fold the claims a batch touches into the arguments of ``APPLY_BATCH``.
+
+        ``linking`` (``workers.links.sources`` of the whole page) adds what each claim
+        that links gives this partition's claims.
+        """
         states = self.fold_claims(events, end)
-        args: list[str | int] = [expected, end, pk.prefix, marker]
+        links = self.link_args(linking, expected, end, partition, partitions) if linking else []
+        args: list[str | int] = [expected, end, pk.prefix, marker, len(links) // 2, *links]
         for claim_id, state in states.items():
             args += entry_args(claim_id, state)
         return args
@@ -341,14 +368,17 @@ end
 """
 
 #: One batch as one atomic server-side step: check the checkpoint and the partition's
-#: redaction marker, write every claim (``APPLY_CLAIMS``), then set the checkpoint. All
+#: redaction marker, write every claim (``APPLY_CLAIMS``) and what claims that link give
+#: this partition's claims (``APPLY_LINKS``; ARGV[5] counts them), then set the checkpoint. All
 #: keys share the checkpoint's hash tag (one cluster slot).
-APPLY_BATCH = APPLY_CLAIMS + """
+APPLY_BATCH = APPLY_CLAIMS + APPLY_LINKS + """
 local cp = redis.call('GET', KEYS[1])
 if cp == false or cp ~= ARGV[1] then return 0 end
 local prefix = ARGV[3]
 if (redis.call('GET', prefix .. 'rx') or '0') ~= ARGV[4] then return 0 end
-apply_claims(prefix, ARGV, 5)
+local links = tonumber(ARGV[5])
+apply_claims(prefix, ARGV, 6 + 2 * links)
+apply_links(prefix, ARGV, 6, links)
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """

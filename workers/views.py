@@ -25,6 +25,7 @@ from ledger.timeutil import normalize_time
 from .config import Keys, PartitionKeys, partition_of, text
 from .coordination import Live, read_pointer
 from .indexes import SEPARATOR, matches, matches_attributes, wanted
+from .links import linked_claims, with_inbound
 
 MAX_LIMIT = 200
 T = TypeVar("T")
@@ -206,11 +207,14 @@ class ViewReader:
             pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))
             pipe = self.redis.pipeline(transaction=False)
             pipe.hget(pk.claim(claim_id), "state")
+            pipe.hvals(pk.linked_from(claim_id))
             pipe.get(pk.checkpoint)
-            state, cp = pipe.execute()
+            state, inbound, cp = pipe.execute()
             if cp is None:
                 raise _Switched
-            return None if state is None else dict(json.loads(text(state) or "null"))
+            if state is None:
+                return None
+            return with_inbound(json.loads(text(state) or "null"), inbound)
 
         return self._pinned(read, min_position, timeout, claim_id)
 
@@ -243,14 +247,17 @@ class ViewReader:
             pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))
             pipe = self.redis.pipeline(transaction=False)
             pipe.hget(pk.claim(claim_id), "recent")
+            pipe.hvals(pk.linked_from(claim_id))
             pipe.get(pk.checkpoint)
-            found, cp = pipe.execute()
+            found, inbound, cp = pipe.execute()
             if cp is None:
                 raise _Switched
             if found is None:  # written before recent states were kept
                 state = self.redis.hget(pk.claim(claim_id), "state")
-                return None if state is None else recent(json.loads(text(state) or "null"))
-            return dict(json.loads(text(found) or "null"))
+                if state is None:
+                    return None
+                return with_inbound(recent(json.loads(text(state) or "null")), inbound)
+            return with_inbound(json.loads(text(found) or "null"), inbound)
 
         return self._pinned(read, None, 0.0, claim_id)
 
@@ -268,8 +275,12 @@ class ViewReader:
         min_position: int | None = None,
         timeout: float = 2.0,
         brief: bool = False,
+        linked_to: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Claims newest update first, filtered; returns ``(items, next_cursor)``.
+
+        ``linked_to`` keeps the claims linked to that claim or from it (``ClaimLinked``
+        either way), read from that claim's record and its inbound links.
 
         Voided claims appear only with ``status="voided"``. ``next_cursor`` is None on
         the last page; a page may hold fewer than ``limit`` items when a narrow filter
@@ -287,6 +298,17 @@ class ViewReader:
                 lower = "(" + normalize_time(updated_after) + "}"
             except ValueError as exc:
                 raise InvalidQuery(f"updated_after: {exc}") from None
+
+        if linked_to is not None:
+            try:
+                other = str(uuid.UUID(linked_to))
+            except ValueError:
+                raise InvalidQuery("linked_to must be a claim id") from None
+
+            def linked(live: Live) -> tuple[list[dict[str, Any]], str | None]:
+                return self._linked(live, other, names, upper, lower, limit, brief)
+
+            return self._pinned(linked, min_position, timeout)
 
         def read(live: Live) -> tuple[list[dict[str, Any]], str | None]:
             return self._list(live, names, upper, lower, limit, brief)
@@ -364,6 +386,21 @@ class ViewReader:
                         break
         more = leftover or not merge.exhausted()
         return items, encode_cursor(last) if (more and last is not None) else None
+
+    def _linked(
+        self, live: Live, claim_id: str, names: set[str], upper: str, lower: str, limit: int,
+        brief: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """``list_claims`` of the claims linked to or from ``claim_id`` (few: read them all)."""
+        def part(claim: str) -> PartitionKeys:
+            return self.keys.part(live.generation, partition_of(claim, live.partitions))
+
+        rows = linked_claims(self.redis, part, claim_id, names, (upper, lower), brief)
+        if rows is None:
+            raise _Switched
+        page = rows[:limit]
+        more = len(rows) > limit
+        return [claim for _, claim in page], encode_cursor(page[-1][0]) if more else None
 
     def projections(self, head: int) -> dict[str, Any]:
         """``GET /v1/projections``: head, checkpoint, lag, generation, rebuilding, …"""

@@ -48,6 +48,7 @@ STYLES: dict[str, Style] = {
     "ClaimRetracted": Style(3, "square", "retraction", "Retraction"),
     "NoteAdded": Style(4, "small-square", "note", "Note"),
     "EntryCorrected": Style(4, "hexagon", "correction", "Correction"),
+    "ClaimLinked": Style(0, "diamond", "linked", "Link"),
 }
 LANES = ("Claim & appearances", "Corroborations", "Denials", "Verdicts & retractions",
          "Notes & corrections")
@@ -111,7 +112,7 @@ def summary(event: RecordedEvent) -> str:
         return str((data.get("appearance") or {}).get("outlet") or "")
     if event.type == "VerdictIssued":
         return str(data.get("value") or "")
-    if event.type == "EntryCorrected":
+    if event.type in ("EntryCorrected", "ClaimLinked"):
         return str(data.get("kind") or "")
     return ""
 

@@ -113,6 +113,7 @@ class Claims(MethodView):
                 outlet=query.get("outlet"),
                 tag=query.get("tag"),
                 updated_after=query.get("updated_after"),
+                linked_to=str(query["linked_to"]) if query.get("linked_to") else None,
                 limit=query["limit"],
                 cursor=query.get("cursor"),
                 min_position=min_position,

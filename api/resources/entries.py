@@ -1,5 +1,5 @@
 """Entries on an existing claim: appearances, corroborations, denials, retractions,
-verdicts, corrections and notes. Each POST appends one event and answers 201.
+verdicts, corrections, notes and links. Each POST appends one event and answers 201.
 
 Each view names its body ``schema``; ``api.fastlane`` serves plain appends to these
 views with the same schema and role, so the two cannot drift apart.
@@ -21,6 +21,7 @@ from ..schemas import (
     NewCorrectionSchema,
     NewCorroborationSchema,
     NewDenialSchema,
+    NewLinkSchema,
     NewNoteSchema,
     NewRetractionSchema,
     NewVerdictSchema,
@@ -139,4 +140,22 @@ class Notes(MethodView):
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
         """Add an internal editorial note (NoteAdded)."""
+        return append_event(self.schema.event_type, str(claim_id), body, headers)
+
+
+@blp.route("/links")
+class Links(MethodView):
+    """``/v1/claims/{id}/links``."""
+
+    schema = NewLinkSchema
+
+    @requires("editor")
+    @blp.arguments(WriteHeadersSchema(), location="headers")
+    @blp.arguments(schema())
+    @blp.response(201, EventSchema, headers=WRITE_HEADERS)
+    def post(self, headers: dict[str, str], body: EventBody, claim_id: UUID) -> Response:
+        """Link this claim to another one (ClaimLinked): same-as, restates, responds-to or
+        contradicts. The other claim must exist and be another claim (422 otherwise); void
+        the link with a correction like any entry.
+        """
         return append_event(self.schema.event_type, str(claim_id), body, headers)

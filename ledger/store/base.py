@@ -378,7 +378,8 @@ class EventStore(TreeStore, SessionStore, CosignatureStore, RotationStore, ABC):
             leaves: list[bytes] = []
             for index, new in enumerate(events):
                 version, prev_hash = heads[new.claim_id]
-                if new.type in _CHECKED or version == 0 or "related_claim_id" in new.data:
+                if (new.type in _CHECKED or version == 0 or "related_claim_id" in new.data
+                        or "target_claim_id" in new.data):
                     new = _check_stream_rules(
                         tx, new, version, pending, index, len(events), self.scales
                     )
@@ -526,6 +527,8 @@ def verify_recorded(
 
 #: types whose stream rules need more than "the claim exists"
 _CHECKED = frozenset({"ClaimRecorded", "EntryCorrected"})
+#: payload fields naming another claim, which must exist
+_RELATED = frozenset({"related_claim_id", "target_claim_id"})
 
 
 def _check_stream_rules(
@@ -547,11 +550,17 @@ def _check_stream_rules(
         return new
     if version == 0:
         raise ClaimNotFound(new.claim_id)
-    related = new.data.get("related_claim_id")
-    if related is not None and not (tx.claim_exists(related) or related in pending):
-        raise ValidationFailed(
-            "the related claim does not exist", {f"{where}.related_claim_id": ["Unknown claim."]}
-        )
+    for name in _RELATED.intersection(new.data):
+        related = new.data[name]
+        if name == "target_claim_id" and related == new.claim_id:
+            raise ValidationFailed(
+                "a claim cannot be linked to itself",
+                {f"{where}.{name}": ["Names this claim itself."]},
+            )
+        if not (tx.claim_exists(related) or related in pending):
+            raise ValidationFailed(
+                "the related claim does not exist", {f"{where}.{name}": ["Unknown claim."]}
+            )
     if new.type == "EntryCorrected":
         history = tx.claim_events(new.claim_id) + pending.get(new.claim_id, [])
         data = check_correction(new.data, history, path=where, scales=scales)

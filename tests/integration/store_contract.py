@@ -504,6 +504,26 @@ class StoreContract:
             store.append([corrected(claim, wrong.id)], actor=ACTOR)  # already voided
         assert store.head() == 4
 
+    def test_a_link_must_name_another_claim_that_exists_and_writes_nothing_otherwise(
+        self, store: EventStore
+    ) -> None:
+        source, target = new_claim_id(), new_claim_id()
+        store.append([recorded(source)], actor=ACTOR)
+
+        def linked(to: str) -> NewEvent:
+            data = validate_payload("ClaimLinked", {"target_claim_id": to, "kind": "same-as"})
+            return NewEvent(source, "ClaimLinked", data)
+
+        for wrong, message in ((target, "Unknown claim."), (source, "Names this claim itself.")):
+            with pytest.raises(ValidationFailed) as caught:
+                store.append([linked(wrong)], actor=ACTOR)
+            assert caught.value.errors == {"data.target_claim_id": [message]}
+        assert store.head() == 1
+        [_, link] = store.append([recorded(target), linked(target)], actor=ACTOR)  # same call
+        store.append([corrected(source, link.id)], actor=ACTOR)
+        assert [e.type for e in store.read_claim(source)] == [
+            "ClaimRecorded", "ClaimLinked", "EntryCorrected"]
+
     # --- as-of and the clock ----------------------------------------------------------
     def test_read_claim_as_of_returns_the_events_recorded_by_then(self, store: EventStore) -> None:
         claim = new_claim_id()

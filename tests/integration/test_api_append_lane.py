@@ -34,6 +34,7 @@ ENTRIES: list[tuple[str, dict[str, Any]]] = [
     ("notes", {"text": "Checked with the Tehran bureau."}),
     ("corrections", {"target_event_id": "{first}", "kind": "clarification", "reason": "Context."}),
     ("retractions", {"by": {"name": "Fars"}, "occurred_at": "2014-09-16T08:00:00Z"}),
+    ("links", {"target_claim_id": "{other}", "kind": "restates", "note": "Same account."}),
 ]
 #: envelope fields that differ between two claims given the same entry
 PER_CLAIM = {"id", "claim_id", "position", "recorded_at", "leaf_hash", "prev_hash"}
@@ -81,6 +82,8 @@ def test_the_lane_answers_each_entry_as_flask_does(
     api: ApiHarness, entry: str, payload: dict[str, Any]
 ) -> None:
     lane = lane_of(api)
+    if payload.get("target_claim_id") == "{other}":  # both link to one third claim
+        payload = {**payload, "target_claim_id": api.new_claim()}
     mine, theirs = api.new_claim(), api.new_claim()
     served = lane.served
     by_lane = post(api.client, api, mine, entry, payload)

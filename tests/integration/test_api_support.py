@@ -187,6 +187,7 @@ class Endpoint:
     role: str
     json: Any = None
     ndjson: str | None = None
+    answer: int | None = None  # when a permitted call does not succeed
 
     def url(self, claim: str, event: str) -> str:
         """The path with a real claim and event filled in."""
@@ -194,7 +195,9 @@ class Endpoint:
 
     @property
     def success(self) -> int:
-        """The status the operation answers when it succeeds."""
+        """The status the operation answers when the role is permitted."""
+        if self.answer is not None:
+            return self.answer
         return 201 if self.method == "POST" else 200
 
 
@@ -220,6 +223,9 @@ ENDPOINTS = [
         json={"target_event_id": "{event}", "kind": "clarification", "reason": "Context."},
     ),
     Endpoint("POST", "/v1/claims/{claim}/notes", "editor", json={"text": "Call the bureau."}),
+    # the role is checked before the body: an event id is no claim, so the editor gets a 422
+    Endpoint("POST", "/v1/claims/{claim}/links", "editor",
+             json={"target_claim_id": "{event}", "kind": "same-as"}, answer=422),
     Endpoint("POST", "/v1/imports", "editor", ndjson=_IMPORT_LINE),
     Endpoint("GET", "/v1/events", "auditor"),
     Endpoint("GET", "/v1/tokens", "admin"),

@@ -105,6 +105,11 @@ def note(text: str = "Internal note.") -> dict[str, Any]:
     return {"text": text}
 
 
+def link(target_claim: str, kind: str = "same-as", **extra: Any) -> dict[str, Any]:
+    """A ``ClaimLinked`` payload naming another claim."""
+    return {"target_claim_id": target_claim, "kind": kind, **extra}
+
+
 def _id(target: RecordedEvent | str) -> str:
     return target if isinstance(target, str) else target.id
 

@@ -55,6 +55,7 @@ VALID: dict[str, dict[str, Any]] = {
         "reason": "Wrong title.",
     },
     "NoteAdded": {"text": "Ask the Tehran bureau.\nThen call State."},
+    "ClaimLinked": {"target_claim_id": TARGET, "kind": "restates", "note": "Same claim, new day."},
 }
 
 
@@ -75,7 +76,7 @@ def agent_with(**fields: Any) -> dict[str, Any]:
 # --- every type ---------------------------------------------------------------------
 
 
-def test_the_registry_holds_exactly_the_eight_types_of_the_brief() -> None:
+def test_the_registry_holds_exactly_the_types_of_the_briefs() -> None:
     assert set(EVENT_TYPES) == set(VALID)
     assert all(t.schema_version == 1 for t in EVENT_TYPES.values())
 
@@ -495,3 +496,15 @@ def test_a_year_before_1000_is_kept_with_four_digits() -> None:
     appearance = {"outlet": "Annals", "published_at": "0999-01-01T00:00:00Z"}
     loaded = validate_payload("AppearanceAdded", {"appearance": appearance})
     assert loaded["appearance"]["published_at"] == "0999-01-01T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize("kind", ["same-as", "restates", "responds-to", "contradicts"])
+def test_a_claim_linked_takes_the_four_kinds(kind: str) -> None:
+    loaded = validate_payload("ClaimLinked", {"target_claim_id": TARGET, "kind": kind})
+    assert loaded["kind"] == kind
+
+
+def test_a_claim_linked_needs_a_known_kind_and_a_claim_id() -> None:
+    errors = errors_of("ClaimLinked", {"target_claim_id": "42", "kind": "echoes"})
+    assert {"data.target_claim_id", "data.kind"} <= set(errors)
+    assert "data.target_claim_id" in errors_of("ClaimLinked", {"kind": "same-as"})

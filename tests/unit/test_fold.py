@@ -24,6 +24,9 @@ from tests.unit.builders import (
     ClaimBuilder,
     appearance,
     by,
+    claim_id,
+    correction,
+    link,
     recorded,
     shift,
 )
@@ -595,3 +598,38 @@ def test_a_recent_state_keeps_the_latest_entries_the_counts_and_a_histogram_of_t
     assert len(lanes[4]) == HISTOGRAM_BUCKETS
     assert cut["histogram"]["end"] == max(n["occurred_at"] for n in full["notes"])
     assert histogram({"notes": []}) is None
+
+
+# --- links --------------------------------------------------------------------------
+
+
+def test_a_claim_linked_is_listed_with_its_kind_other_claim_and_note() -> None:
+    claim = ClaimBuilder()
+    claim.record()
+    other = claim_id(2)
+    linked = claim.add("ClaimLinked", link(other, "restates", note="Same words, other day."))
+    [entry] = state(claim)["links"]
+    assert entry == {
+        "event_id": linked.id, "target_claim_id": other, "kind": "restates",
+        "note": "Same words, other day.", "occurred_at": linked.occurred_at,
+    }
+    assert state(claim)["status"] == "unverified"
+
+
+def test_a_voided_link_disappears_and_a_corrected_one_changes_its_kind() -> None:
+    claim = ClaimBuilder()
+    claim.record()
+    dropped = claim.add("ClaimLinked", link(claim_id(2), "same-as"))
+    kept = claim.add("ClaimLinked", link(claim_id(3), "responds-to"))
+    claim.void(dropped)
+    claim.add("EntryCorrected", correction(kept, {"kind": "contradicts"}))
+    [entry] = state(claim)["links"]
+    assert (entry["event_id"], entry["kind"]) == (kept.id, "contradicts")
+    assert [c["kind"] for c in entry["corrections"]] == ["correction"]
+
+
+def test_a_redacted_link_is_gone() -> None:
+    claim = ClaimBuilder()
+    claim.record()
+    linked = claim.add("ClaimLinked", link(claim_id(2)))
+    assert fold([claim.events[0], linked._replace(data=None)])["links"] == []  # type: ignore[index]

@@ -11,11 +11,22 @@ from hypothesis import strategies as st
 
 from ledger.envelope import RecordedEvent
 from ledger.errors import ValidationFailed
+from ledger.events import LINK_KINDS
 from ledger.fold import fold, replay
 from ledger.rules import check_correction
 from ledger.scales import STANDARD
 from ledger.timeutil import format_time, parse_time
-from tests.unit.builders import MONDAY, ClaimBuilder, by, clarification, correction, note, void
+from tests.unit.builders import (
+    MONDAY,
+    ClaimBuilder,
+    by,
+    claim_id,
+    clarification,
+    correction,
+    link,
+    note,
+    void,
+)
 
 VALUES = [v.value for v in STANDARD.values]
 AGENTS = ["The New York Times", "John Kerry", "U.S. Department of State", "Fars News Agency"]
@@ -32,6 +43,7 @@ entry_ops = st.one_of(
     st.tuples(st.just("ClaimRetracted"), st.sampled_from(AGENTS)),
     st.tuples(st.just("VerdictIssued"), st.sampled_from(VALUES)),
     st.tuples(st.just("NoteAdded"), st.text("abc ", min_size=1, max_size=5).map(lambda t: t + ".")),
+    st.tuples(st.just("ClaimLinked"), st.tuples(st.sampled_from(LINK_KINDS), st.integers(2, 4))),
 )
 correction_ops = st.tuples(
     st.sampled_from(["void", "correction", "clarification"]), st.integers(0, 50)
@@ -49,6 +61,8 @@ def changes_for(target: RecordedEvent, salt: int) -> dict[str, Any]:
         return {"value": VALUES[salt % len(VALUES)]}
     if target.type == "NoteAdded":
         return {"text": f"Corrected note {salt}."}
+    if target.type == "ClaimLinked":
+        return {"kind": LINK_KINDS[salt % len(LINK_KINDS)], "note": f"Corrected note {salt}."}
     return {"note": f"Corrected note {salt}."}
 
 
@@ -115,6 +129,8 @@ def build(
             claim.add(kind, {"scale": "standard", "value": arg, "explanation": "Rated."}, **times())
         elif kind == "NoteAdded":
             claim.add(kind, note(arg), **times())
+        elif kind == "ClaimLinked":
+            claim.add(kind, link(claim_id(arg[1]), arg[0]), **times())
         else:
             claim.add(kind, by(arg), **times())
     return claim.events
@@ -404,6 +420,7 @@ def test_a_correction_applies_its_changes_to_its_target(
             "ClaimCorroborated": "corroborations",
             "ClaimDenied": "denials",
             "NoteAdded": "notes",
+            "ClaimLinked": "links",
         }[target.type]
         listed = state[key]
     entries = [e for e in listed if e["event_id"] == target.id]
@@ -413,8 +430,8 @@ def test_a_correction_applies_its_changes_to_its_target(
     if target.type == "AppearanceAdded":
         assert entry["outlet"] == changes["appearance"]["outlet"]
     else:
-        (field,) = changes
-        assert entry[field] == changes[field]
+        for field in changes:
+            assert entry[field] == changes[field]
     assert entry["corrections"][-1]["kind"] == "correction"
 
 
@@ -470,7 +487,7 @@ def test_no_active_list_holds_a_voided_entry(events: list[RecordedEvent]) -> Non
     voided = set(state["voided_event_ids"])
     listed = {
         e["event_id"]
-        for key in ("appearances", "corroborations", "denials", "notes")
+        for key in ("appearances", "corroborations", "denials", "notes", "links")
         for e in state[key]
     }
     assert not listed & voided
@@ -500,7 +517,10 @@ def test_every_listed_entry_of_a_type_is_an_active_event_of_that_type(
 ) -> None:
     state = folded(events)
     voided = set(state["voided_event_ids"])
-    for key, event_type in (("corroborations", "ClaimCorroborated"), ("denials", "ClaimDenied")):
+    for key, event_type in (
+        ("corroborations", "ClaimCorroborated"), ("denials", "ClaimDenied"),
+        ("links", "ClaimLinked"),
+    ):
         expected = [e.id for e in events if e.type == event_type and e.id not in voided]
         assert [e["event_id"] for e in state[key]] == expected
 
@@ -525,6 +545,52 @@ def test_a_note_added_never_changes_status_verdict_or_counts(
 def test_taking_every_note_away_changes_nothing_but_the_notes(events: list[RecordedEvent]) -> None:
     without_notes = [e for e in events if e.type != "NoteAdded"]
     assert summary(folded(without_notes)) == summary(folded(events))
+
+
+# --- links ------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(any_history, st.sampled_from(LINK_KINDS), st.integers(2, 4))
+def test_a_claim_linked_never_changes_status_verdict_or_counts(
+    events: list[RecordedEvent], kind: str, other: int
+) -> None:
+    before = folded(events)
+    after = folded(with_event(events, "ClaimLinked", link(claim_id(other), kind)))
+    for key in ("status", "verdict", "counts", "corroborations", "denials", "appearances",
+                "notes"):
+        assert after[key] == before[key]
+    assert after["links"][:-1] == before["links"]
+    assert {k: after["links"][-1][k] for k in ("target_claim_id", "kind")} == {
+        "target_claim_id": claim_id(other), "kind": kind}
+
+
+@SETTINGS
+@given(lawful_histories)
+def test_voiding_a_link_is_taking_it_away(events: list[RecordedEvent]) -> None:
+    state = folded(events)
+    for entry in state["links"]:
+        voided = folded(with_event(events, "EntryCorrected", void(entry["event_id"])))
+        assert [e["event_id"] for e in voided["links"]] == [
+            e["event_id"] for e in state["links"] if e["event_id"] != entry["event_id"]]
+        assert summary(voided) == summary(state)
+
+
+@SETTINGS
+@given(lawful_histories)
+def test_a_link_keeps_its_other_claim_and_takes_its_corrected_kind_and_note(
+    events: list[RecordedEvent],
+) -> None:
+    state = folded(events)
+    by_id = {e.id: e for e in events}
+    for entry in state["links"]:
+        original = by_id[entry["event_id"]].data or {}
+        assert entry["target_claim_id"] == original["target_claim_id"]
+        changes = [e.data["changes"] for e in events if e.type == "EntryCorrected" and e.data
+                   and e.data["target_event_id"] == entry["event_id"]
+                   and e.data["kind"] == "correction"]
+        assert entry["kind"] == (changes[-1]["kind"] if changes else original["kind"])
+        assert entry.get("note") == (changes[-1]["note"] if changes else original.get("note"))
 
 
 # --- lawful histories ---------------------------------------------------------------------

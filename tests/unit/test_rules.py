@@ -10,7 +10,7 @@ from ledger.errors import ValidationFailed
 from ledger.events import validate_payload
 from ledger.rules import check_correction
 from ledger.scales import scales_from_json
-from tests.unit.builders import ClaimBuilder, clarification, correction, recorded, void
+from tests.unit.builders import ClaimBuilder, claim_id, clarification, correction, recorded, void
 
 
 def rejected(data: dict[str, Any], history: list[Any], **kw: Any) -> dict[str, Any]:
@@ -157,3 +157,17 @@ def test_a_redacted_target_cannot_be_corrected_but_can_be_voided(claim: ClaimBui
     errors = rejected(correction(history[1], {"note": "x"}), history)
     assert errors == {"data.target_event_id": ["Redacted; cannot be corrected."]}
     assert check_correction(void(history[1]), history)["kind"] == "void"
+
+
+def test_a_links_other_claim_cannot_be_corrected_but_its_kind_and_note_can(
+    claim: ClaimBuilder,
+) -> None:
+    linked = claim.add("ClaimLinked", {"target_claim_id": claim_id(2), "kind": "same-as"})
+    errors = rejected(correction(linked, {"target_claim_id": claim_id(3)}), claim.events)
+    assert "data.changes.target_claim_id" in errors
+    fixed = check_correction(
+        validate_payload("EntryCorrected", correction(linked, {"kind": "restates", "note": "x"})),
+        claim.events,
+    )
+    assert fixed["changes"] == {"kind": "restates", "note": "x"}
+    assert "data.changes.kind" in rejected(correction(linked, {"kind": "echoes"}), claim.events)

@@ -1,0 +1,112 @@
+"""Claim links through the API: ``POST /v1/claims/{id}/links``, their rules, voids and
+corrections, the state that shows them, and ClaimReview's ``sameAs``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_api_support import VERDICT, ApiHarness, assert_problem
+from tests.integration.test_claimreview import check_claim_review
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> ApiHarness:
+    return ApiHarness.create(tmp_path, PUBLIC_URL="https://ledger.example")
+
+
+def test_a_link_is_appended_to_the_claim_that_links_and_shown_in_its_state(
+    api: ApiHarness,
+) -> None:
+    kerry, sherman = api.new_claim(), api.new_claim(statement="Sherman asked Araqchi.")
+    response = api.post(f"/v1/claims/{sherman}/links", {
+        "target_claim_id": kerry.upper(), "kind": "restates", "note": "Same account.",
+        "occurred_at": "2014-09-15T12:00:00+02:00",
+    })
+    assert response.status_code == 201, response.get_json()
+    event = response.get_json()
+    assert (event["type"], event["claim_id"], event["version"]) == ("ClaimLinked", sherman, 2)
+    assert event["data"] == {"target_claim_id": kerry, "kind": "restates", "note": "Same account."}
+    state = api.get(f"/v1/claims/{sherman}").get_json()
+    assert state["links"] == [{
+        "event_id": event["id"], "target_claim_id": kerry, "kind": "restates",
+        "note": "Same account.", "occurred_at": "2014-09-15T10:00:00.000000Z",
+    }]
+    assert state["status"] == "unverified" and state["counts"]["corroborations"] == 0
+    assert api.get(f"/v1/claims/{kerry}").get_json()["links"] == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "status"),
+    [
+        ({"target_claim_id": str(uuid.uuid4()), "kind": "same-as"}, "target_claim_id", 422),
+        ({"target_claim_id": "{self}", "kind": "same-as"}, "target_claim_id", 422),
+        ({"target_claim_id": "{other}", "kind": "echoes"}, "kind", 422),
+        ({"target_claim_id": "42", "kind": "same-as"}, "target_claim_id", 422),
+        ({"kind": "same-as"}, "target_claim_id", 422),
+        ({"target_claim_id": "{other}", "kind": "same-as", "weight": 3}, "weight", 422),
+    ],
+)
+def test_a_bad_link_is_a_problem_naming_the_field_and_writes_nothing(
+    api: ApiHarness, payload: dict[str, object], field: str, status: int
+) -> None:
+    claim, other = api.new_claim(), api.new_claim()
+    head = api.store.head()
+    filled = {k: v.format(self=claim, other=other) if isinstance(v, str) else v
+              for k, v in payload.items()}
+    assert_problem(api.post(f"/v1/claims/{claim}/links", filled), status, field)
+    assert api.store.head() == head
+
+
+def test_linking_from_a_claim_that_does_not_exist_is_404(api: ApiHarness) -> None:
+    other = api.new_claim()
+    missing = str(uuid.uuid4())
+    response = api.post(f"/v1/claims/{missing}/links", {"target_claim_id": other,
+                                                         "kind": "same-as"})
+    assert_problem(response, 404)
+
+
+def test_a_link_is_voided_or_corrected_like_any_entry_but_not_repointed(api: ApiHarness) -> None:
+    claim, first, second = api.new_claim(), api.new_claim(), api.new_claim()
+    voided = api.post(f"/v1/claims/{claim}/links", {"target_claim_id": first, "kind": "same-as"})
+    kept = api.post(f"/v1/claims/{claim}/links", {"target_claim_id": second,
+                                                  "kind": "responds-to"})
+    corrections = f"/v1/claims/{claim}/corrections"
+    assert api.post(corrections, {"target_event_id": voided.get_json()["id"], "kind": "void",
+                                  "reason": "Not the same claim."}).status_code == 201
+    assert api.post(corrections, {"target_event_id": kept.get_json()["id"], "kind": "correction",
+                                  "changes": {"kind": "contradicts"},
+                                  "reason": "It denies it."}).status_code == 201
+    repoint = {"target_event_id": kept.get_json()["id"], "kind": "correction",
+               "changes": {"target_claim_id": first}, "reason": "Wrong claim."}
+    assert_problem(api.post(corrections, repoint), 422, "changes.target_claim_id")
+    [link] = api.get(f"/v1/claims/{claim}").get_json()["links"]
+    assert (link["target_claim_id"], link["kind"]) == (second, "contradicts")
+    assert voided.get_json()["id"] in api.get(f"/v1/claims/{claim}").get_json()["voided_event_ids"]
+
+
+def test_a_same_as_link_is_the_claims_same_as_in_its_claim_review(api: ApiHarness) -> None:
+    claim, twin, answer = api.new_claim(), api.new_claim(), api.new_claim()
+    api.post(f"/v1/claims/{claim}/links", {"target_claim_id": twin, "kind": "same-as"})
+    api.post(f"/v1/claims/{claim}/links", {"target_claim_id": answer, "kind": "responds-to"})
+    api.post(f"/v1/claims/{claim}/verdicts", VERDICT)
+    review = json.loads(api.get(f"/v1/claims/{claim}/claimreview", "reader").get_data())
+    check_claim_review(review)
+    assert review["itemReviewed"]["sameAs"] == [f"https://ledger.example/desk/claims/{twin}"]
+    api.post(f"/v1/claims/{twin}/verdicts", VERDICT)
+    alone = json.loads(api.get(f"/v1/claims/{twin}/claimreview", "reader").get_data())
+    assert "sameAs" not in alone["itemReviewed"]  # a link shows in its own claim's review
+
+
+def test_the_openapi_document_describes_the_links_endpoint(api: ApiHarness) -> None:
+    spec = api.get("/openapi.json", None).get_json()
+    post = spec["paths"]["/v1/claims/{claim_id}/links"]["post"]
+    assert "201" in post["responses"] and "422" in post["responses"]
+    body = spec["components"]["schemas"]["NewLink"]
+    assert body["properties"]["kind"]["enum"] == [
+        "same-as", "restates", "responds-to", "contradicts"]
+    listing = spec["paths"]["/v1/claims"]["get"]["parameters"]
+    assert any(p["name"] == "linked_to" for p in listing)
