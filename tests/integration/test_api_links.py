@@ -35,7 +35,8 @@ def test_a_link_is_appended_to_the_claim_that_links_and_shown_in_its_state(
         "event_id": event["id"], "target_claim_id": kerry, "kind": "restates",
         "note": "Same account.", "occurred_at": "2014-09-15T10:00:00.000000Z",
     }]
-    assert state["status"] == "unverified" and state["counts"]["corroborations"] == 0
+    assert state["status"] == "unverified"
+    assert state["counts"]["corroborations"] == 0
     assert api.get(f"/v1/claims/{kerry}").get_json()["links"] == []
 
 
@@ -104,7 +105,8 @@ def test_a_same_as_link_is_the_claims_same_as_in_its_claim_review(api: ApiHarnes
 def test_the_openapi_document_describes_the_links_endpoint(api: ApiHarness) -> None:
     spec = api.get("/openapi.json", None).get_json()
     post = spec["paths"]["/v1/claims/{claim_id}/links"]["post"]
-    assert "201" in post["responses"] and "422" in post["responses"]
+    assert "201" in post["responses"]
+    assert "422" in post["responses"]
     body = spec["components"]["schemas"]["NewLink"]
     assert body["properties"]["kind"]["enum"] == [
         "same-as", "restates", "responds-to", "contradicts"]

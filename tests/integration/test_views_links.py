@@ -55,6 +55,7 @@ def link(views: Views, source: str, target: str, kind: str = "same-as") -> dict[
 
 
 def at_head(views: Views, claim_id: str) -> dict[str, Any]:
+    views.wait_for_views()  # a loaded machine may take longer than min_position's 2 s
     response = views.claim(claim_id, min_position=views.head())
     assert response.headers["X-Ledger-Source"] == "views"
     state: dict[str, Any] = response.get_json()
@@ -67,6 +68,7 @@ def inbound(views: Views, claim_id: str) -> list[tuple[str, str, str]]:
 
 
 def linked_to(views: Views, claim_id: str, **query: Any) -> list[str]:
+    views.wait_for_views()
     return [item["id"] for item in views.visible(linked_to=claim_id, **query)]
 
 
