@@ -147,8 +147,23 @@ ENTRY_FORMS: tuple[FormSpec, ...] = (
              (Field("text", "Note", "textarea", required=True, ask="Write the note."),
               OCCURRED), schemas.NewNoteSchema, "note"),
 )
-FORMS_BY_KIND = {spec.kind: spec for spec in ENTRY_FORMS}
-FORMS_BY_TYPE = {spec.event_type: spec for spec in (NEW_CLAIM, *ENTRY_FORMS)}
+#: how a claim may relate to another, as the link form offers it
+LINK_CHOICES = (
+    ("same-as", "Same claim as (recorded twice)"), ("restates", "Restates"),
+    ("responds-to", "Responds to"), ("contradicts", "Contradicts"),
+)
+#: a link is made from the claim page's search (``desk/_links.html``), never by typing an id
+LINK_FORM = FormSpec(
+    "links", "ClaimLinked", "Link to another claim", "Link",
+    (Field("target_claim_id", "Other claim", required=True,
+           ask="Find the other claim with the search and choose it."),
+     Field("kind", "How this claim relates to it", "select", required=True,
+           options=LINK_CHOICES, ask="Choose how this claim relates to the other one."),
+     Field("note", "Note", "textarea")),
+    schemas.NewLinkSchema, "link",
+)
+FORMS_BY_KIND = {spec.kind: spec for spec in (*ENTRY_FORMS, LINK_FORM)}
+FORMS_BY_TYPE = {spec.event_type: spec for spec in (NEW_CLAIM, *ENTRY_FORMS, LINK_FORM)}
 
 
 @dataclass

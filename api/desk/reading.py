@@ -10,7 +10,7 @@ from flask import Response, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from ledger.timeutil import normalize_time
-from workers.views import InvalidQuery, ViewsUnavailable
+from workers.views import InvalidQuery, ViewsBehind, ViewsUnavailable
 
 from ..errors import Problem, problem_response
 from ..projections import view_service
@@ -20,11 +20,13 @@ from ..state import ledger_state
 from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history_page
 from .forms import (
     ENTRY_FORMS,
+    LINK_CHOICES,
     FormSpec,
     FormState,
     form_time,
     options_for,
 )
+from .linking import claim_links, find_claims
 from .listing import FILTERS, list_claims, verify_claim
 from .timeline import STYLES, details, legend_icon, summary
 from .views import (
@@ -97,6 +99,13 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
     forms = _fresh_forms(ENTRY_FORMS)
     if failed is not None:
         forms[failed[0]] = failed[1]
+    link_query = request.args.get("link_q", "").strip()[:200]
+    found, link_error = [], None
+    if link_query and as_of is None:
+        try:
+            found = find_claims(link_query, claim_id)
+        except (ViewsUnavailable, ViewsBehind):
+            link_error = "The search reads the claim list, which cannot answer just now."
     return _page(
         "claim.html", status,
         claim_id=claim_id, page=page, state=page.state, events=page.events,
@@ -110,6 +119,8 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
         total=page.total if as_of is None else store.claim_version(claim_id),
         summary=summary, details=details, failed_kind=failed[0] if failed else None,
         story_dates=story_dates(page.state),
+        links=claim_links(claim_id, page.state), link_query=link_query, found=found,
+        link_error=link_error, link_choices=LINK_CHOICES,
     )
 
 

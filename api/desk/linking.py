@@ -1,0 +1,112 @@
+"""The desk's links between claims: what a claim page shows of them (both ways), and
+finding the other claim by searching the claim list, so an editor never types an id.
+
+Both read the views as ``GET /v1/claims`` does: the linked claims with ``linked_to``, the
+candidates by searching the list. Until the list has a full-text ``q``, the search reads
+the newest ``SCAN`` claims' summaries and keeps those whose statement or claimant holds
+every word typed (case and accents aside).
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from workers.views import InvalidQuery, ViewsBehind, ViewsUnavailable
+
+from ..projections import view_service
+from .forms import LINK_CHOICES
+
+log = logging.getLogger("api.desk")
+
+#: how many of the newest claims a search reads (without a full-text index)
+SCAN = 2000
+#: how many candidates a search shows
+FOUND = 10
+_KINDS = dict(LINK_CHOICES)
+#: how the other claim's link reads from this claim's side
+_INBOUND = {"same-as": "Same claim as", "restates": "Restated by",
+            "responds-to": "Answered by", "contradicts": "Contradicted by"}
+
+
+@dataclass
+class Linked:
+    """One link as a claim page shows it: which way, how, and the other claim."""
+
+    event_id: str
+    claim_id: str
+    outbound: bool
+    kind: str
+    note: str | None = None
+    other: dict[str, Any] | None = None
+
+    @property
+    def wording(self) -> str:
+        """"Restates", or from the other side "Restated by"."""
+        return _KINDS.get(self.kind, self.kind) if self.outbound else _INBOUND.get(
+            self.kind, self.kind)
+
+
+@dataclass
+class Links:
+    """A claim's links both ways; ``complete`` is False when the views could not say
+    which other claims link here."""
+
+    items: list[Linked] = field(default_factory=list)
+    complete: bool = True
+
+
+def claim_links(claim_id: str, state: Mapping[str, Any] | None) -> Links:
+    """The claim's links to others (its state's ``links``) and theirs to it
+    (``linked_from``, from the views), each with the other claim's summary."""
+    if not state:
+        return Links()
+    links = Links([Linked(x["event_id"], x["target_claim_id"], True, x["kind"], x.get("note"))
+                   for x in state.get("links") or ()])
+    links.items += [Linked(x["event_id"], x["claim_id"], False, x["kind"])
+                    for x in state.get("linked_from") or ()]
+    try:
+        with view_service().reading() as reader:
+            found, _ = reader.list_claims(linked_to=claim_id, limit=200, brief=True)
+            voided, _ = reader.list_claims(linked_to=claim_id, status="voided", limit=200,
+                                           brief=True)
+    except (ViewsUnavailable, ViewsBehind, InvalidQuery) as exc:
+        log.debug("claim %s: linked claims unread (%s)", claim_id, exc)
+        links.complete = False
+        return links
+    others = {item["id"]: item for item in (*found, *voided)}
+    for link in links.items:
+        link.other = others.get(link.claim_id)
+    return links
+
+
+def _folded(text: str) -> str:
+    """Text without case or accents, for matching what an editor types."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def find_claims(query: str, claim_id: str) -> list[dict[str, Any]]:
+    """Claims (their summaries) whose statement or claimant holds every word of ``query``,
+    newest update first, this claim left out; raises ``ViewsUnavailable``."""
+    words = _folded(query).split()
+    if not words:
+        return []
+    found: list[dict[str, Any]] = []
+    cursor = None
+    read = 0
+    with view_service().reading() as reader:
+        while read < SCAN and len(found) < FOUND:
+            items, cursor = reader.list_claims(limit=200, cursor=cursor, brief=True)
+            read += len(items)
+            for item in items:
+                text = _folded(" ".join((str(item.get("statement") or ""),
+                                         str((item.get("claimant") or {}).get("name") or ""))))
+                if item["id"] != claim_id and all(word in text for word in words):
+                    found.append(item)
+            if cursor is None:
+                break
+    return found[:FOUND]
