@@ -209,7 +209,7 @@ def serve() -> None:
     say(initialised)
     found = re.search(r"verifier key (\S+)", initialised)
     verifier_key = found.group(1) if found else None
-    say(claimledger("import", "--if-empty", str(EXAMPLE), env=env).strip())
+    say(claimledger("import", "--if-empty", "--phases", str(EXAMPLE), env=env).strip())
     tokens = demo_tokens(env, data)
 
     port = pick_port(int(os.environ.get("LEDGER_HTTP_PORT", "8000")))

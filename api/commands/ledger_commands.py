@@ -13,7 +13,7 @@ import click
 from ledger import hashing
 from ledger.claimreview import ReviewAuthor, reviews_from_log, write_reviews
 from ledger.durable import make_directories
-from ledger.envelope import RecordedEvent
+from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ClaimNotFound, ValidationFailed
 from ledger.fold import fold, replay
 from ledger.importing import MAX_ERRORS, plan_import
@@ -63,30 +63,57 @@ def init(settings: Settings) -> None:
 @click.command("import")
 @click.argument("file", type=click.File("rb"))
 @click.option("--if-empty", is_flag=True, help="import only into an empty ledger")
+@click.option("--phases", is_flag=True,
+              help="a blank line in FILE ends a phase: every line is checked first, then each"
+              " phase is appended in a transaction of its own, so its events share a"
+              " recorded_at (as_of tells the phases apart)")
 @click.pass_obj
-def import_(settings: Settings, file: IO[bytes], if_empty: bool) -> None:
-    """Append an NDJSON file in the /v1/imports line format, all or nothing."""
+def import_(settings: Settings, file: IO[bytes], if_empty: bool, phases: bool = False) -> None:
+    """Append an NDJSON file in the /v1/imports line format, all or nothing (with --phases,
+    checked all or nothing, then appended phase by phase)."""
     store = store_from(settings)
     if if_empty and store.head() != 0:
         click.echo("the ledger already holds events: nothing imported")
         return
+    blanks: list[int] = []
     try:
-        plan = plan_import(_ndjson_lines(file), scales=store.scales,
+        plan = plan_import(_ndjson_lines(file, blanks), scales=store.scales,
                            metadata={"source": "cli-import"})
     except ValidationFailed as exc:
         raise click.ClickException(_every_error(exc)) from None
-    events = store.append(plan.events, actor=settings.actor)
+    groups = _phases(plan.events, blanks) if phases else [plan.events]
+    events = [e for group in groups for e in store.append(group, actor=settings.actor)]
     click.echo(
         f"imported {len(events)} events into {len({e.claim_id for e in events})}"
         f" claims (positions {events[0].position}-{events[-1].position})"
+        + (f" in {len(groups)} phase{'s' if len(groups) != 1 else ''}" if phases else "")
     )
 
 
-def _ndjson_lines(file: IO[bytes]) -> Iterator[bytes]:
-    """The file's lines, refusing at once a file that is one JSON array (or starts one)."""
+def _phases(events: list[NewEvent], blanks: list[int]) -> list[list[NewEvent]]:
+    """``events`` cut where a blank line (``blanks``: their line numbers) separates them."""
+    groups: list[list[NewEvent]] = []
+    remaining = iter(blanks)  # in line order, as the lines are
+    blank = next(remaining, None)
+    for event in events:
+        line = int(event.metadata["import_line"])
+        cut = False
+        while blank is not None and blank < line:
+            cut, blank = True, next(remaining, None)
+        if cut or not groups:
+            groups.append([])
+        groups[-1].append(event)
+    return groups
+
+
+def _ndjson_lines(file: IO[bytes], blanks: list[int]) -> Iterator[bytes]:
+    """The file's lines, refusing at once a file that is one JSON array (or starts one);
+    the numbers of its blank lines go to ``blanks``."""
     first = True
-    for line in file:
-        if first and line.strip():
+    for number, line in enumerate(file, start=1):
+        if not line.strip():
+            blanks.append(number)
+        elif first:
             first = False
             if line.lstrip().startswith(b"["):
                 raise click.ClickException(

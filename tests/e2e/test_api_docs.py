@@ -27,10 +27,16 @@ def walkthrough() -> str:
 def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert shutil.which("curl"), "the walkthrough needs curl"
     assert shutil.which("jq"), "the walkthrough needs jq"
-    env = ledger_env(tmp_path / "var", LEDGER_PORT=str(free_port()))
+    # a shell where scripts/run's export lines were pasted: the walkthrough must not use them
+    env = ledger_env(tmp_path / "scripts-run-var", LEDGER_PORT="8000",
+                     LEDGER_REDIS_URL="redis://127.0.0.1:6390/0")
     del env["LEDGER_RATE_LIMIT"]  # the walkthrough runs with the defaults
     env["PYTHONPATH"] = str(ROOT)
-    script = "set -euo pipefail\n" + walkthrough()
+    env["TMPDIR"] = str(tmp_path)  # where its mktemp -d makes the walkthrough's ledger
+    text = walkthrough()
+    assert "export LEDGER_PORT=8010" in text
+    script = "set -euo pipefail\n" + text.replace("LEDGER_PORT=8010",
+                                                  f"LEDGER_PORT={free_port()}")
     process = subprocess.Popen(
         ["bash", "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -49,7 +55,9 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     replays = [line for line in lines if re.fullmatch(r'\{"id":"[-0-9a-f]+","version":\d+\}', line)]
     assert len(replays) == 2
     assert replays[0] == replays[1]  # the repeated Idempotency-Key answered the same event
-    store = open_store(env["LEDGER_DATABASE_URL"])
+    assert not (tmp_path / "scripts-run-var").exists()
+    (database,) = tmp_path.glob("tmp.*/ledger/ledger.db")
+    store = open_store(f"sqlite:///{database}")
     try:
         example = (ROOT / "examples" / "seed-2014-09-15.ndjson").read_text().splitlines()
         assert store.head() == 6 + len([line for line in example if line.strip()])

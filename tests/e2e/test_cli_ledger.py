@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -230,3 +231,29 @@ def test_init_creates_a_missing_data_directory_for_its_owner_only(tmp_path: Path
     assert stat.S_IMODE((data / "signing.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "store" / "ledger.db").stat().st_mode) == 0o600
     run(["init"], env)  # and again, with everything in place
+
+
+def test_the_example_imported_in_phases_replays_as_docs_events_md_shows(tmp_path: Path) -> None:
+    env = ledger_env(tmp_path)
+    run(["init"], env)
+    imported = run(["import", "--if-empty", "--phases", str(EXAMPLE)], env).stdout
+    assert imported.strip() == "imported 18 events into 6 claims (positions 1-18) in 3 phases"
+    log = [json.loads(line) for line in run(["export"], env).stdout.splitlines()]
+    phases = sorted({e["recorded_at"] for e in log})
+    assert len(phases) == 3
+    # the blank lines of the file are the cuts: 9 events, 7, then 2
+    assert [sum(e["recorded_at"] == at for e in log) for at in phases] == [9, 7, 2]
+    text = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    section = text.split("<!-- replay:start -->")[1].split("<!-- replay:end -->")[0]
+    script = "\n".join(re.findall(r"```sh\n(.*?)```", section, flags=re.S))
+    result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown = text.split("<!-- replay:end -->")[1].split("```text\n")[1].split("```")[0]
+    expected = [line.removesuffix(" …") for line in shown.splitlines()]
+    got = result.stdout.splitlines()
+    assert len(got) == len(expected) == 3
+    for line, start in zip(got, expected, strict=True):
+        assert line.startswith(start), (line, start)
+    assert "Deputy Secretary" in got[0]
+    assert "Deputy Secretary" not in got[1]

@@ -46,6 +46,7 @@ REGIONS = {
     "quickstart": "tests/e2e/test_scripts_run.py",
     "operations": "tests/e2e/test_operations_doc.py",
     "auditing_go": "tests/e2e/test_auditing_go.py",
+    "replay": "tests/e2e/test_cli_ledger.py",
 }
 
 

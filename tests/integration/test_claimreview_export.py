@@ -26,7 +26,7 @@ def test_export_writes_every_rated_claim_as_a_valid_claim_review(tmp_path: Path)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert lines == array
     log = cli(env, "export").stdout.splitlines()
-    assert len(log) == len(EXAMPLE.read_text(encoding="utf-8").splitlines())
+    assert len(log) == len([x for x in EXAMPLE.read_text(encoding="utf-8").splitlines() if x])
 
 
 def test_export_of_a_ledger_without_verdicts_is_an_empty_array(tmp_path: Path) -> None:

@@ -167,3 +167,22 @@ def test_an_ambiguous_prefix_lists_the_candidates_and_a_short_one_asks_for_more(
     missing = ledger.cli("show", "abcd1234-0000-4000-8000-00000000000f")
     assert missing.exit_code == 1
     assert "does not exist" in missing.output
+
+
+def test_import_in_phases_cuts_at_blank_lines_after_checking_every_line(ledger: Ledger) -> None:
+    lines = example_lines()
+    text = "\n\n" + "\n".join(lines[:2]) + "\n\n\n" + lines[2] + "\n"
+    result = ledger.cli("import", "--phases", ledger.file("phased.ndjson", text))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "imported 3 events into 2 claims (positions 1-3) in 2 phases")
+    store = open_store(ledger.url)
+    try:
+        recorded = [e.recorded_at for e in store.read_all()]
+    finally:
+        store.close()
+    assert recorded[0] == recorded[1] < recorded[2]
+    bad = text + "\n{}\n"
+    refused = ledger.cli("import", "--phases", ledger.file("bad.ndjson", bad))
+    assert refused.exit_code == 1
+    assert ledger.head() == 3  # a bad line anywhere: no phase is appended

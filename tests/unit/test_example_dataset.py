@@ -278,7 +278,7 @@ def test_the_data_set_imports_into_a_fresh_store_and_folds_the_same(tmp_path: Pa
     store.init()
     try:
         recorded = store.append(plan.events, actor="seed")
-        assert [e.position for e in recorded] == list(range(1, len(text) + 1))
+        assert [e.position for e in recorded] == list(range(1, len(lines()) + 1))
         story = Story(lines())
         for ref, claim_id in plan.claims.items():
             stored = fold(store.read_claim(claim_id))
