@@ -226,6 +226,10 @@ ALLOWED = {
     "python -m bench.pages --quick": "the same group, smaller (minutes)",
     "python -m bench.run --only pages --json /tmp/pages-full.json": "the pages group through"
         " the harness (minutes), behind the figures in docs/benchmarks.md",
+    "claimledger rotate-key": "changes the deployment's key under its running serves:"
+        " tests/integration/test_log_identity.py runs it as written on SQLite and PostgreSQL"
+        " (then audit, serve, init and checkpoint around it) and test_log_verify.py verifies"
+        " across it over HTTP",
     "claimledger worker": "run below as README's `claimledger worker` (the same command)",
     "claimledger serve": "the command's name in prose; README's `serve --port 8000` and three"
                          " more variants run below, LEDGER_PORT is checked by"
@@ -238,8 +242,6 @@ ALLOWED = {
         " in a shell holding only the export lines scripts/run prints",
     "claimledger verify --all": "an option named in prose; auditing.md's full verify command"
                                 " runs below with --all",
-    "claimledger verify --state": "an option named in prose; README's and auditing.md's full"
-                                  " verify commands run below with --state",
     "claimledger witness key --key var/witness.key --name witness.example.org/w1":
         "tests/e2e/test_witness_e2e.py runs `witness key` with --key and --name",
     "claimledger witness serve --key var/witness.key --name witness.example.org/w1 \\"

@@ -192,3 +192,19 @@ def test_rotate_key_refuses_a_key_that_is_not_the_logs(shared: Shared) -> None:
     line = one_line(second.run("rotate-key"))
     assert key_label(shared.first.verifier_key()) in line
     assert shared.store.key_rotations() == []
+
+
+def test_a_server_started_before_the_rotation_stops_signing_with_a_503(shared: Shared) -> None:
+    from api import create_app
+
+    app = create_app({"DATABASE_URL": shared.url, "SIGNING_KEY": shared.first.key_path,
+                      "LOG_ORIGIN": ORIGIN, "PUBLIC_READ": True, "RATE_LIMIT": None,
+                      "CHECKPOINT_INTERVAL": 0})
+    client = app.test_client()
+    assert client.get("/v1/log/checkpoint").status_code == 200  # its key loaded
+    assert shared.first.run("rotate-key").exit_code == 0
+    grow([shared.store], 2, shared.claims, seed=6)
+    refused = client.get("/v1/log/checkpoint")
+    assert refused.status_code == 503
+    assert refused.get_json()["type"].endswith("/log-unavailable")
+    assert shared.store.latest_checkpoint().size == 12  # type: ignore[union-attr]
