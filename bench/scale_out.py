@@ -16,9 +16,13 @@ time spent waiting for the lock (Little's law: mean waiters / appends per second
 mean wait; divided by the mean append latency), and how long the lock is held per
 append (the share of samples it is held / appends per second). When the lock is held in
 nearly every sample, appends/s cannot exceed 1 / that hold time, however many hosts.
+Last, processes append straight through ``EventStore.append`` (no HTTP): one, one whose
+sessions do not wait for the commit's WAL flush (``synchronous_commit=off``, for this
+measurement only), and four: the lock is held until the commit is flushed, so the flush
+is part of every append's hold time.
 
 Run: ``python -m bench.scale_out [--quick] --postgres URL`` (quick: 8 s a configuration,
-about a minute; full: 30 s, about two). Without PostgreSQL the scenario reports nothing.
+about 2 minutes; full: 30 s, about 4). Without PostgreSQL the scenario reports nothing.
 """
 
 from __future__ import annotations
@@ -172,6 +176,45 @@ def measure(setup: dict[str, Any], instances: int, workers: int,
     }
 
 
+def _appender(url: str, claims: list[str], first: int, step: int, seconds: float,
+              out: Connection) -> None:
+    """Append one note at a time straight through the store for ``seconds``; send the count."""
+    from ledger.envelope import NewEvent
+    from ledger.store import open_store
+
+    store = open_store(url)
+    count, i = 0, first
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        store.append([NewEvent(claims[i % len(claims)], "NoteAdded", {"text": "direct"})],
+                     actor="bench")
+        i += step
+        count += 1
+    store.close()
+    out.send(count)
+
+
+def direct(setup: dict[str, Any], processes: int, synchronous: bool,
+           seconds: float) -> float:
+    """Appends/s of ``processes`` processes appending through ``EventStore.append`` (no
+    HTTP); with ``synchronous`` off, a commit does not wait for its WAL flush (this
+    bench's sessions only: ``synchronous_commit=off``), which shows what the flush costs
+    while the lock is held."""
+    url = setup["url"]
+    if not synchronous:
+        url += ("&" if "?" in url else "?") + "options=-csynchronous_commit%3Doff"
+    ctx = multiprocessing.get_context("fork")
+    pipes = [ctx.Pipe(duplex=False) for _ in range(processes)]
+    procs = [ctx.Process(target=_appender, args=(url, setup["claims"], n, processes, seconds,
+                                                 pipes[n][1])) for n in range(processes)]
+    for proc in procs:
+        proc.start()
+    total = sum(receiving.recv() for receiving, _ in pipes)
+    for proc in procs:
+        proc.join()
+    return total / seconds
+
+
 def _database(base: str) -> tuple[str, str]:
     """A fresh database on the server of ``base``: (its name, its URL)."""
     import psycopg
@@ -237,7 +280,12 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
         for label, instances, workers in CONFIGS:
             results[label] = measure(setup, instances, workers, seconds)
             print(_summary(label, results[label]), flush=True)
-        return _rows(results)
+        flushes = {(n, sync): direct(setup, n, sync, seconds)
+                   for n, sync in ((1, True), (1, False), (4, True))}
+        print("straight through the store: " + ", ".join(
+            f"{n} process{'es' if n > 1 else ''}{'' if sync else ' without the WAL flush'}"
+            f" {rate:.0f}/s" for (n, sync), rate in flushes.items()), flush=True)
+        return _rows(results, flushes)
     finally:
         if worker is not None:
             worker.terminate()
@@ -250,7 +298,8 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _rows(results: dict[str, dict[str, Any]],
+          flushes: dict[tuple[int, bool], float]) -> list[dict[str, Any]]:
     one, two, four = results["one"], results["two"], results["one x4"]
 
     def ratio(ours: float, peer: float) -> float | None:
@@ -278,6 +327,14 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                      "unit": f"{unit}, two instances (peer: one)",
                      "ours": round(two[key] * 100, 1), "peer": round(one[key] * 100, 1),
                      "peer_name": "one instance", "ratio": None})
+    unflushed = flushes[(1, False)]
+    for (n, sync), label in (((1, True), "one process"), ((4, True), "4 processes")):
+        rows.append({"scenario": f"scale-out-store-{n}",
+                     "unit": f"appends/s through EventStore.append, {label} (peer: one process,"
+                             " synchronous_commit=off)",
+                     "ours": round(flushes[(n, sync)]), "peer": round(unflushed),
+                     "peer_name": "no WAL flush wait",
+                     "ratio": round(flushes[(n, sync)] / unflushed, 2) if unflushed else None})
     return rows
 
 
