@@ -26,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ledger.envelope import RecordedEvent
-from workers.config import ViewConfig
+from workers.config import ViewConfig, connect_views, is_cluster_url, queue_of
 from workers.coordination import request_catch_up
 from workers.refusals import ADVICE, probe, refusal
 from workers.views import InvalidQuery, ViewReader, ViewsBehind, ViewsUnavailable
@@ -104,9 +104,18 @@ class ViewService:
     _down_until: float = field(default=0.0, repr=False)
 
     @classmethod
-    def from_url(cls, url: str, config: ViewConfig) -> ViewService:
-        """A service on a lazy Redis client (nothing is connected until first use)."""
-        redis = connect(url)
+    def from_url(cls, url: str, config: ViewConfig, queue_url: str | None = None) -> ViewService:
+        """A service on lazy Redis clients (nothing is connected until first use).
+
+        ``url`` holds the views (a ``redis+cluster://`` URL for a Redis Cluster),
+        ``queue_url`` RQ's queues (default: ``url``, which must then be standalone).
+        """
+        queue = connect(queue_url) if queue_url and queue_url != url else None
+        if queue is None and not is_cluster_url(url):
+            redis = connect(url)
+        else:
+            redis = connect_views(url, queue=queue, timeout=SOCKET_TIMEOUT,
+                                  connect_timeout=CONNECT_TIMEOUT)
         reader = ViewReader(redis, namespace=config.namespace)
         return cls(redis, reader, config, CatchUpTrigger(redis, config))
 
@@ -143,6 +152,9 @@ class ViewService:
         refused = probe(self.redis, self.config.keys.probe)
         if refused is not None:
             raise refused
+        queue = queue_of(self.redis)
+        if queue is not self.redis:
+            queue.ping()
 
 
 def view_service() -> ViewService:
@@ -196,7 +208,8 @@ def _invalid(error: InvalidQuery) -> Response:
 
 def init_app(app: Flask, state: LedgerState) -> ViewService:
     """Give the app its ``ViewService``, the catch-up append hook and the Redis ready check."""
-    service = ViewService.from_url(state.settings.redis_url, view_config(state.settings))
+    service = ViewService.from_url(state.settings.redis_url, view_config(state.settings),
+                                   state.settings.queues_url)
     app.extensions[EXTENSION] = service
     state.append_hooks.append(service.trigger)
     state.ready_checks[READY_CHECK] = service.ping

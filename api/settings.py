@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from workers.config import cluster_nodes, is_cluster_url
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the variable."""
@@ -85,6 +87,35 @@ def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
         raise ConfigError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL")
     return raw
+
+
+def _views_url(env: Mapping[str, str], name: str) -> str:
+    """A standalone Redis URL, or ``redis+cluster://[user:password@]host:port,…``."""
+    raw = _text(env, name, None, spaces=False)
+    if raw is not None and is_cluster_url(raw):
+        try:
+            cluster_nodes(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc} (redis+cluster://host:port,host:port)") from None
+        return str(raw)
+    return str(_url(env, name, "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")))
+
+
+def _queue_url(env: Mapping[str, str], name: str, views_name: str) -> str | None:
+    """RQ's queues: a standalone Redis; by default the views' one, which a cluster is not."""
+    views = _views_url(env, views_name)
+    raw = _text(env, name, None, spaces=False)
+    if raw is None:
+        if is_cluster_url(views):
+            raise ConfigError(
+                f"{views_name} is a Redis Cluster: set {name} to a standalone Redis"
+                " (redis://…) for the job queues, which RQ cannot keep on a cluster"
+            )
+        return None  # the views' Redis
+    if is_cluster_url(raw):
+        raise ConfigError(f"{name} must be a standalone Redis (redis://…): RQ's queues"
+                          " cannot live on a Redis Cluster")
+    return str(_url(env, name, views, ("redis", "rediss", "unix")))
 
 
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -231,6 +262,7 @@ class Settings:
 
     data_dir: Path
     database_url: str
+    #: the views' Redis: redis://… or a Redis Cluster, redis+cluster://host:port,…
     redis_url: str
     signing_key: Path
     log_origin: str
@@ -248,6 +280,8 @@ class Settings:
     max_import_events: int = 100_000
     #: how many partitions the views' projection work is spread over (LEDGER_PARTITIONS)
     partitions: int = 1
+    #: RQ's queues (LEDGER_QUEUE_REDIS_URL), a standalone Redis; None: ``redis_url``
+    queue_redis_url: str | None = None
     #: signs the desk's session cookies (LEDGER_SECRET_KEY); None: generated under data_dir
     secret_key: str | None = field(default=None, repr=False)
     #: mark the desk's session cookie Secure (LEDGER_COOKIE_SECURE=1 behind HTTPS)
@@ -296,6 +330,11 @@ class Settings:
     witness_db: Path = Path("var/witness.db")
     witness_logs: tuple[str, ...] = ()
 
+    @property
+    def queues_url(self) -> str:
+        """Where RQ's queues (and the event-stream wake-ups) live: a standalone Redis."""
+        return self.queue_redis_url or self.redis_url
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read settings from the environment; raises ``ConfigError`` on a bad value."""
@@ -307,8 +346,8 @@ class Settings:
         values: dict[str, Any] = {
             "data_dir": data_dir,
             "database_url": database_url,
-            "redis_url": _url(env, "LEDGER_REDIS_URL", "redis://127.0.0.1:6379/0",
-                              ("redis", "rediss", "unix")),
+            "redis_url": _views_url(env, "LEDGER_REDIS_URL"),
+            "queue_redis_url": _queue_url(env, "LEDGER_QUEUE_REDIS_URL", "LEDGER_REDIS_URL"),
             "signing_key": _path(env, "LEDGER_SIGNING_KEY", data_dir / "signing.key", "file"),
             "log_origin": _origin(env, "LEDGER_LOG_ORIGIN"),
             "public_read": _flag(env, "LEDGER_PUBLIC_READ", False),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from workers.config import ViewConfig
+from redis import Redis
+
+from workers.config import ViewConfig, connect, connect_views
 
 from .settings import Settings
 
@@ -20,3 +22,11 @@ def view_config(settings: Settings) -> ViewConfig:
         drop_delay=settings.views_drop_delay,
         backoff_max=settings.views_backoff_max,
     )
+
+
+def views_redis(settings: Settings, *, timeout: float = 5.0) -> Redis:
+    """The views' client (a cluster client for ``redis+cluster://``) with the queues' attached."""
+    queue = None
+    if settings.queues_url != settings.redis_url:
+        queue = connect(settings.queues_url, timeout=timeout)
+    return connect_views(settings.redis_url, queue=queue, timeout=timeout)

@@ -75,7 +75,7 @@ def init_app(app: Flask, state: LedgerState) -> WitnessTrigger | None:
     settings = state.settings
     if not settings.witnesses:
         return None
-    trigger = WitnessTrigger(state.store, settings.redis_url, settings.database_url,
+    trigger = WitnessTrigger(state.store, settings.queues_url, settings.database_url,
                              settings.witnesses)
     app.extensions["claimledger.witnessing"] = trigger
     state.append_hooks.append(trigger)

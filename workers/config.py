@@ -1,18 +1,27 @@
-"""Configuration of the projections and the Redis key layout of the views.
+"""Configuration of the projections, the Redis key layout of the views, and connections.
 
 Every view key of a generation ``g`` and partition ``p`` starts with
 ``{namespace}:g{g}:{p{p}}:`` so a whole partition lives in one Redis Cluster slot
-(the ``{pN}`` hash tag) and a whole generation can be found by prefix.
+(the ``{pN}`` hash tag) and a whole generation can be found by prefix. Every command
+and script that names several keys names keys of one partition only (or goes through
+``mget``, which splits by slot on a cluster).
+
+The views may live on a Redis Cluster (``redis+cluster://host:port,host:port``) while
+RQ's queues stay on a standalone Redis: ``connect_views`` answers the views' client
+with the queues' client attached, and ``queue_of`` finds it again wherever a job is
+enqueued or looked up.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 from redis import Redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 #: queue of catch-up and tick jobs
@@ -186,3 +195,79 @@ def connect(url: str, *, timeout: float = 5.0) -> Redis:
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
     )
+
+
+#: the scheme of a views URL naming Redis Cluster nodes (``redis+cluster://h:p,h:p``)
+CLUSTER_SCHEME = "redis+cluster"
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether a URL names a Redis Cluster (``redis+cluster://…``)."""
+    return url.split("://", 1)[0].lower() == CLUSTER_SCHEME
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
+    """The start-up nodes, user and password of a ``redis+cluster://`` URL.
+
+    ``redis+cluster://[user:password@]host:port[,host:port…]``; raises ``ValueError``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != CLUSTER_SCHEME:
+        raise ValueError(f"not a {CLUSTER_SCHEME}:// URL")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = credentials.partition(":") if credentials else ("", "", "")
+    nodes = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r} is not host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError("a Redis Cluster has only database 0")
+    return nodes, unquote(user) or None, unquote(password) or None
+
+
+def connect_views(url: str, *, queue: Redis | None = None, timeout: float = 5.0,
+                  connect_timeout: float = 1.0) -> Redis:
+    """The views' client: a ``RedisCluster`` for ``redis+cluster://``, else a ``Redis``.
+
+    ``queue`` is the client of RQ's queues (it must be given for a cluster); without
+    it the views' own client serves the queues too. A cluster client is typed as a
+    ``Redis``: the views use only commands both clients share.
+    """
+    if is_cluster_url(url):
+        if queue is None:
+            raise ValueError("views on a Redis Cluster need a standalone Redis for the queues")
+        nodes, user, password = cluster_nodes(url)
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                           for host, port in nodes],
+            username=user, password=password,
+            socket_connect_timeout=min(timeout, connect_timeout), socket_timeout=timeout,
+        )
+        views = cast(Redis, cluster)
+    else:
+        views = connect(url, timeout=timeout)
+    if queue is not None and queue is not views:
+        views.claimledger_queue = queue  # type: ignore[attr-defined]
+    return views
+
+
+def queue_of(redis: Redis) -> Redis:
+    """The client of RQ's queues that goes with a views client (itself when standalone)."""
+    found = getattr(redis, "claimledger_queue", None)
+    return redis if found is None else cast(Redis, found)
+
+
+def is_cluster(redis: Any) -> bool:
+    """Whether a client talks to a Redis Cluster."""
+    return isinstance(redis, RedisCluster)
+
+
+def mget(redis: Redis, keys: list[str]) -> list[Any]:
+    """MGET that also works when the keys span cluster slots (split per slot there)."""
+    if not keys:
+        return []
+    if is_cluster(redis):
+        return list(cast(RedisCluster, redis).mget_nonatomic(keys))
+    return list(redis.mget(keys))

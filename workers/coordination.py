@@ -27,7 +27,7 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, text
+from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, queue_of, text
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def job_state(redis: Redis, job_id_: str | None) -> str | None:
     if not job_id_:
         return None
     try:
-        return str(Job.fetch(job_id_, connection=redis).get_status(refresh=False).value)
+        return str(Job.fetch(job_id_, connection=queue_of(redis)).get_status(refresh=False).value)
     except (NoSuchJobError, ValueError):
         return None
 
@@ -108,7 +108,7 @@ def will_run(
     """
     state = job_state(redis, job_id_)
     if state == "queued":
-        if Queue(queue, connection=redis).get_job_position(job_id_ or "") is not None:
+        if Queue(queue, connection=queue_of(redis)).get_job_position(job_id_ or "") is not None:
             return True
         return handoff > 0 and _enqueued_within(redis, job_id_ or "", handoff)
     if state == "started":
@@ -118,7 +118,7 @@ def will_run(
 
 def _enqueued_within(redis: Redis, job_id_: str, seconds: float) -> bool:
     try:
-        enqueued = Job.fetch(job_id_, connection=redis).enqueued_at
+        enqueued = Job.fetch(job_id_, connection=queue_of(redis)).enqueued_at
     except (NoSuchJobError, ValueError):
         return False
     if enqueued is None:
@@ -135,7 +135,7 @@ def count(redis: Redis, keys: Keys, name: str, amount: int = 1) -> None:
 
 def enqueue_catch_up(redis: Redis, config: ViewConfig, partition: int, id_: str) -> None:
     """Put one catch-up job for a partition on the queue."""
-    Queue(QUEUE, connection=redis).enqueue(
+    Queue(QUEUE, connection=queue_of(redis)).enqueue(
         "workers.jobs.catch_up",
         config.to_dict(),
         partition,
@@ -158,7 +158,7 @@ def request_catch_up(
     appends do not each pay a connection timeout while Redis is down; the tick catches
     the views up when it is back.
     """
-    pool = redis.connection_pool
+    pool = getattr(redis, "connection_pool", redis)  # a cluster client has none
     if time.monotonic() < _DOWN.get(pool, 0.0):
         return 0
     try:
@@ -222,7 +222,7 @@ def start_rebuild(redis: Redis, config: ViewConfig, *, reason: str = "operator")
     for _ in range(3):
         id_ = job_id(config, "rebuild")
         if redis.set(keys.rebuild_lock, id_, nx=True, ex=QUEUED_TTL):
-            Queue(REBUILD_QUEUE, connection=redis).enqueue(
+            Queue(REBUILD_QUEUE, connection=queue_of(redis)).enqueue(
                 "workers.jobs.rebuild",
                 config.to_dict(),
                 reason,
@@ -303,7 +303,7 @@ def arm_tick(redis: Redis, config: ViewConfig, *, now: float | None = None) -> b
     slot = int((now if now is not None else time.time()) // interval) + 1
     when = datetime.fromtimestamp(slot * interval, UTC)
     try:
-        Queue(QUEUE, connection=redis).enqueue_at(
+        Queue(QUEUE, connection=queue_of(redis)).enqueue_at(
             when,
             "workers.jobs.tick",
             config.to_dict(),
@@ -328,6 +328,7 @@ def rescue_overdue(redis: Redis, config: ViewConfig, grace: float) -> int:
     a job from the schedule first enqueues it.
     """
     prefix = job_prefix(config)
+    redis = queue_of(redis)
     moved = 0
     for name in (QUEUE, REBUILD_QUEUE):
         queue = Queue(name, connection=redis)
@@ -348,7 +349,7 @@ def rescue_overdue(redis: Redis, config: ViewConfig, grace: float) -> int:
 def schedule_drop(redis: Redis, config: ViewConfig, generation: int, partitions: int) -> str:
     """Delete a generation's keys after ``drop_delay`` seconds (readers finish first)."""
     id_ = job_id(config, f"drop-g{generation}")
-    Queue(REBUILD_QUEUE, connection=redis).enqueue_in(
+    Queue(REBUILD_QUEUE, connection=queue_of(redis)).enqueue_in(
         timedelta(seconds=config.drop_delay),
         "workers.jobs.drop_generation",
         config.to_dict(),
@@ -366,7 +367,7 @@ def schedule_drop(redis: Redis, config: ViewConfig, generation: int, partitions:
 def job_info(redis: Redis, id_: str) -> dict[str, Any] | None:
     """An RQ job as JSON for ``GET /v1/jobs/{id}``: status, progress, times, error."""
     try:
-        job = Job.fetch(id_, connection=redis)
+        job = Job.fetch(id_, connection=queue_of(redis))
     except (NoSuchJobError, ValueError):
         return None
     meta = dict(job.get_meta(refresh=False) or {})

@@ -1,11 +1,14 @@
 """The RQ jobs: catch-up of a partition, rebuild, the periodic tick, generation drop.
 
-Each job gets the ``ViewConfig`` as a dict and uses the Redis connection RQ gave it.
+Each job gets the ``ViewConfig`` as a dict and uses the Redis connection RQ gave it,
+or, when the worker keeps the views elsewhere (a Redis Cluster), a client of those with
+RQ's connection attached for the queues (``config.connect_views``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -14,7 +17,7 @@ from rq import get_current_job
 from rq.job import Job
 
 from . import rebuild as rebuilding
-from .config import REBUILD_QUEUE, ViewConfig, text
+from .config import REBUILD_QUEUE, ViewConfig, connect_views, mget, text
 from .coordination import (
     HANDOFF_SECONDS,
     arm_tick,
@@ -30,12 +33,18 @@ log = logging.getLogger(__name__)
 
 #: the worker process's own config; its tuning applies to every job it runs
 _worker_config: ViewConfig | None = None
+#: where the worker's views live when not on the queues' Redis (never sent in a job)
+_views_url: str | None = None
+#: the views client of this process (a job's work horse), for ``_views_url``
+_views: dict[int, Redis] = {}
 
 
-def use_worker_config(config: ViewConfig) -> None:
-    """Make this process's jobs use ``config``'s tuning (batch sizes, linger, …)."""
-    global _worker_config
+def use_worker_config(config: ViewConfig, views_url: str | None = None) -> None:
+    """Make this process's jobs use ``config``'s tuning (batch sizes, linger, …) and,
+    given ``views_url``, the views there rather than on the queues' Redis."""
+    global _worker_config, _views_url
     _worker_config = config
+    _views_url = views_url
 
 
 def _config(data: dict[str, Any]) -> ViewConfig:
@@ -47,7 +56,13 @@ def _current() -> tuple[Redis, Job]:
     job = get_current_job()
     if job is None:
         raise RuntimeError("this function runs as an RQ job")
-    return job.connection, job
+    if _views_url is None:
+        return job.connection, job
+    pid = os.getpid()  # a client is not shared across the fork of a work horse
+    if pid not in _views:
+        _views.clear()
+        _views[pid] = connect_views(_views_url, queue=job.connection)
+    return _views[pid], job
 
 
 def catch_up(config: dict[str, Any], partition: int) -> int:
@@ -110,7 +125,7 @@ def diagnose(redis: Redis, config: ViewConfig, head: int) -> str | None:
         return "no views"
     if live.partitions != config.partitions:
         return f"partitions changed from {live.partitions} to {config.partitions}"
-    raw = redis.mget([keys.part(live.generation, p).checkpoint for p in range(live.partitions)])
+    raw = mget(redis, [keys.part(live.generation, p).checkpoint for p in range(live.partitions)])
     if any(value is None for value in raw):
         return "views incomplete"
     if any(int(text(value) or 0) > head for value in raw):

@@ -28,7 +28,7 @@ from ledger.fold import fold, recent, summarize
 from ledger.scales import Scales
 from ledger.store import EventStore
 
-from .config import Keys, PartitionKeys, ViewConfig, partition_of, text
+from .config import Keys, PartitionKeys, ViewConfig, mget, partition_of, text
 from .indexes import attributes, index_names, member
 from .links import APPLY_LINKS, contribution, relevant, sources
 
@@ -225,7 +225,7 @@ class Projector:
         Read before the log is, so a batch folded from a stream that predates a purge
         carries the old marker and ``APPLY_BATCH`` refuses it.
         """
-        seen = [text(v) or "0" for v in self.redis.mget([pk.redactions for pk in parts])]
+        seen = [text(v) or "0" for v in mget(self.redis, [pk.redactions for pk in parts])]
         if any(self._markers.get(pk.prefix, v) != v for pk, v in zip(parts, seen, strict=True)):
             self.cache.clear()
         self._markers.update((pk.prefix, v) for pk, v in zip(parts, seen, strict=True))

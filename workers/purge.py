@@ -12,6 +12,10 @@ noted checkpoint, with the projector's own ``APPLY_CLAIMS`` (so a claimant, outl
 tag known only from the payload leaves its index set, and an emptied set is gone), and
 counts the purge in ``{ns}:redactions``. Neither script waits on the workers, and
 neither can be starved by them.
+
+Each script call touches one partition of one generation (keys sharing one ``{pN}``
+hash tag, declared through that partition's checkpoint key), so both work on a Redis
+Cluster; a partition's marker and record are all a purge needs to be atomic about.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from .config import Keys, partition_of, text
 from .coordination import read_pointer
 from .projector import APPLY_CLAIMS, ENTRY_FIELDS, entry_args
 
-#: Phase one, ARGV: the claim id, then the key prefixes of its partitions. Moves the
+#: Phase one, KEYS: the checkpoint key of the first partition (it routes the call on a
+#: cluster; every prefix of one call shares its slot). ARGV: the claim id, then the key
+#: prefixes of its partitions. Moves the
 #: redaction marker of every partition with a checkpoint (so no batch folded before this
 #: moment applies any more) and answers, read at that same instant, each partition's
 #: checkpoint and the SHA-1 of the claim's record ('' for none).
@@ -47,12 +53,13 @@ end
 return out
 """
 
-#: Phase two, ARGV: the number of partitions, the number of ``entry_args`` fields, then
+#: Phase two, KEYS as in phase one. ARGV: the number of partitions, the number of
+#: ``entry_args`` fields, then
 #: per partition its prefix, its checkpoint and record SHA-1 from phase one, and the
 #: claim's ``entry_args`` folded as of that checkpoint. A record a batch rewrote since
 #: phase one is left alone (that batch folded the log after the marker moved, without
 #: the payload); every other one is written. Answers per partition: whether the record
-#: existed, whether it was written, the index sets it left; then the purge counter.
+#: existed, whether it was written, the index sets it left.
 PURGE = APPLY_CLAIMS + """
 local n, f = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
@@ -73,7 +80,6 @@ for t = 0, n - 1 do
     out[#out + 1] = ''
   end
 end
-out[#out + 1] = tostring(redis.call('INCR', KEYS[1]))
 return out
 """
 
@@ -142,17 +148,20 @@ def purge_claim(
     """
     claim_id = str(uuid.UUID(claim_id))
     prefixes = targets(redis, keys, claim_id)
-    marked = [text(v) or "" for v in redis.register_script(MARK)(args=[claim_id, *prefixes])]
+    mark, purge = redis.register_script(MARK), redis.register_script(PURGE)
+    marked: list[str] = []
+    for prefix in prefixes:  # one partition (one slot) per call
+        marked += [text(v) or "" for v in mark(keys=[prefix + "cp"], args=[claim_id, prefix])]
     events = store.read_claim(claim_id)
-    args: list[str | int] = [len(prefixes), ENTRY_FIELDS]
     folded: list[bool] = []
+    replies: list[str] = []
     for i, prefix in enumerate(prefixes):
         cp, sha = marked[2 * i], marked[2 * i + 1]
         state = fold([e for e in events if e.position <= int(cp)], scales) if cp else None
-        args += [prefix, cp, sha, *entry_args(claim_id, state)]
+        args: list[str | int] = [1, ENTRY_FIELDS, prefix, cp, sha, *entry_args(claim_id, state)]
+        replies += [text(v) or "" for v in purge(keys=[prefix + "cp"], args=args)]
         folded.append(state is not None)
-    replies = [text(v) or "" for v in
-               redis.register_script(PURGE)(keys=[keys.redactions], args=args)]
+    replies.append(str(redis.incr(keys.redactions)))
     parts = []
     for i, prefix in enumerate(prefixes):
         had, written, left = replies[3 * i: 3 * i + 3]

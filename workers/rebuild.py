@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from rq import Queue
 from ledger.scales import load_scales
 from ledger.store import EventStore, open_store
 
-from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, text
+from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, mget, queue_of, text
 from .coordination import (
     Live,
     job_state,
@@ -145,8 +146,9 @@ class _Watch:
     def __init__(self, redis: Redis, config: ViewConfig, partition: int, generation: int) -> None:
         self.redis, self.config = redis, config
         self.partition, self.generation = partition, generation
-        self.catch_up_queue = Queue(QUEUE, connection=redis).key
-        self.rebuild_queue = Queue(REBUILD_QUEUE, connection=redis).key
+        self.queue = queue_of(redis)
+        self.catch_up_queue = Queue(QUEUE, connection=self.queue).key
+        self.rebuild_queue = Queue(REBUILD_QUEUE, connection=self.queue).key
         self.checked = -float("inf")
 
     def linger(self, until: float) -> bool:
@@ -160,11 +162,11 @@ class _Watch:
         while time.monotonic() < until:
             if time.monotonic() - self.checked >= WATCH_SECONDS:
                 self.checked = time.monotonic()
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.get(keys.pointer)
+                pointer = self.redis.get(keys.pointer)  # the views' Redis
+                pipe = self.queue.pipeline(transaction=False)  # the queues' Redis
                 pipe.lrange(self.catch_up_queue, 0, 20)
                 pipe.llen(self.rebuild_queue)
-                pointer, queued, rebuilds = pipe.execute()
+                queued, rebuilds = pipe.execute()
                 live = parse_pointer(pointer)
                 if live is None or live.generation != self.generation:
                     raise GenerationGone("the live generation changed")
@@ -269,6 +271,14 @@ def rebuild_lock_ttl(config: ViewConfig) -> float:
 def _new_generation(redis: Redis, config: ViewConfig, live: Live | None) -> int:
     keys = config.keys
     generation = int(redis.incr(keys.generation_seq))
+    if generation == 1:  # a new counter: never built, or lost (a cluster node restarted empty)
+        left = _generations_left(redis, keys)
+        for old, partitions in left.items():  # orphans: never live again, never reused
+            if live is None or old != live.generation:
+                drop_generation(redis, config, old, partitions)
+        if left and max(left) >= generation:
+            generation = max(left) + 1
+            redis.set(keys.generation_seq, generation)
     if live is not None and generation <= live.generation:
         redis.set(keys.generation_seq, live.generation + 1)
         generation = live.generation + 1
@@ -282,12 +292,24 @@ def _new_generation(redis: Redis, config: ViewConfig, live: Live | None) -> int:
     return generation
 
 
+def _generations_left(redis: Redis, keys: Keys) -> dict[int, int]:
+    """Generations that still have checkpoint keys, with their partition counts (at least)."""
+    found: dict[int, int] = {}
+    pattern = re.compile(re.escape(keys.ns) + r":g(\d+):\{p(\d+)\}:cp$")
+    for key in redis.scan_iter(match=keys.generation_prefix(0)[:-2] + "*:cp", count=1000):
+        match = pattern.match(text(key) or "")
+        if match:
+            generation, partition = int(match[1]), int(match[2])
+            found[generation] = max(found.get(generation, 0), partition + 1)
+    return found
+
+
 def _ahead_of_live(redis: Redis, config: ViewConfig, live: Live | None, reached: int) -> bool:
     """Whether the new generation is at least where every live partition is."""
     if live is None:
         return True
     keys = config.keys
-    cps = redis.mget([keys.part(live.generation, p).checkpoint for p in range(live.partitions)])
+    cps = mget(redis, [keys.part(live.generation, p).checkpoint for p in range(live.partitions)])
     return all(raw is None or int(text(raw) or 0) <= reached for raw in cps)
 
 
@@ -302,7 +324,7 @@ def _resume_abandoned(redis: Redis, config: ViewConfig, live: Live | None) -> in
     if live is not None and live.generation == generation:
         redis.delete(keys.building)
         return None
-    cps = redis.mget([keys.part(generation, p).checkpoint for p in range(partitions)])
+    cps = mget(redis, [keys.part(generation, p).checkpoint for p in range(partitions)])
     if partitions == config.partitions and all(cp is not None for cp in cps):
         log.info("resuming the rebuild of generation %s", generation)
         return generation

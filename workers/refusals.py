@@ -17,9 +17,12 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 from redis.exceptions import (
+    AskError,
     AuthenticationError,
     AuthenticationWrongNumberOfArgsError,
     AuthorizationError,
+    ClusterCrossSlotError,
+    ClusterDownError,
     NoPermissionError,
     OutOfMemoryError,
     ReadOnlyError,
@@ -64,6 +67,8 @@ def refusal(error: BaseException) -> str | None:
     """
     if isinstance(error, OutOfMemoryError):
         return "out_of_memory"
+    if isinstance(error, AskError | ClusterDownError | ClusterCrossSlotError):
+        return "cluster"  # MOVED and ASK too: a plain client on a cluster node
     if isinstance(error, ReadOnlyError):
         return "read_only"
     if isinstance(error, NoPermissionError):

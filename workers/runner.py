@@ -14,7 +14,7 @@ from rq import Queue, Worker
 from rq.exceptions import StopRequested
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from .config import QUEUE, REBUILD_QUEUE, ViewConfig, connect
+from .config import QUEUE, REBUILD_QUEUE, ViewConfig, connect, queue_of
 from .coordination import arm_tick, rescue_overdue
 from .refusals import Backoff, describe, probe, refusal
 from .views import ViewReader
@@ -109,11 +109,14 @@ def run_worker(
     burst: bool = False,
     name: str | None = None,
     logging_level: str = "INFO",
+    views_url: str | None = None,
 ) -> bool:
     """Run an RQ worker on the projection queues with the scheduler and the tick keeper.
 
-    RQ's worker quits when Redis stops answering; unless it was asked to stop, a new
-    one starts as soon as Redis is back, so the views catch up without an operator.
+    ``redis_url`` holds RQ's queues (and the views, unless ``views_url`` names another
+    Redis, such as a ``redis+cluster://`` one). RQ's worker quits when Redis stops
+    answering; unless it was asked to stop, a new one starts as soon as Redis is back,
+    so the views catch up without an operator.
     """
     redis = connect(redis_url)
     queues = [
@@ -124,7 +127,7 @@ def run_worker(
     # imported here so the forked job processes start with the job code loaded
     from . import jobs
 
-    jobs.use_worker_config(config)
+    jobs.use_worker_config(config, views_url if views_url != redis_url else None)
     keeper = TickKeeper(redis_url, config)
     if not burst:
         keeper.start()
@@ -221,8 +224,8 @@ def queue_depth(redis: Redis) -> dict[str, int]:
 def status_summary(redis: Redis, config: ViewConfig, head: int) -> dict[str, Any]:
     """What ``claimledger status`` shows: the projections, queue depth and workers."""
     summary = ViewReader(redis, namespace=config.namespace).projections(head)
-    summary["queues"] = queue_depth(redis)
-    summary["workers"] = Worker.count(connection=redis)
+    summary["queues"] = queue_depth(queue_of(redis))
+    summary["workers"] = Worker.count(connection=queue_of(redis))
     summary["configured_partitions"] = config.partitions
     refused = probe(redis, config.keys.probe)
     summary["redis_refusal"] = None if refused is None else {

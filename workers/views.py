@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from ledger.fold import recent, summarize
 from ledger.timeutil import normalize_time
 
-from .config import Keys, PartitionKeys, partition_of, text
+from .config import Keys, PartitionKeys, mget, partition_of, text
 from .coordination import Live, read_pointer
 from .indexes import SEPARATOR, matches, matches_attributes, wanted
 from .links import linked_claims, with_inbound
@@ -138,8 +138,9 @@ class ViewReader:
         return live
 
     def _checkpoints(self, live: Live) -> list[int | None]:
-        raw = self.redis.mget(
-            [self.keys.part(live.generation, p).checkpoint for p in range(live.partitions)]
+        raw = mget(
+            self.redis,
+            [self.keys.part(live.generation, p).checkpoint for p in range(live.partitions)],
         )
         return [None if v is None else int(text(v) or 0) for v in raw]
 

@@ -14,11 +14,10 @@ from redis.exceptions import RedisError
 from ledger.errors import EventNotFound, StoreUnavailable
 from ledger.scales import load_scales
 from ledger.store import EventStore
-from workers.config import connect
 from workers.purge import Purged, purge_claim
 
 from ..settings import Settings
-from ..viewsettings import view_config
+from ..viewsettings import view_config, views_redis
 from .ids import resolve
 from .ledger_commands import store_from
 from .workers import _safe
@@ -83,7 +82,7 @@ def _purge(settings: Settings, store: EventStore, event_id: str, claim_id: str) 
     config = view_config(settings)
     retry = f"claimledger redact {event_id} --purge-only"
     try:
-        purged = purge_claim(connect(settings.redis_url, timeout=2.0), store, claim_id,
+        purged = purge_claim(views_redis(settings, timeout=2.0), store, claim_id,
                              keys=config.keys, scales=load_scales(config.scales_file))
     except (RedisError, OSError) as exc:
         raise click.ClickException(

@@ -10,13 +10,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
-from workers.config import ViewConfig, connect
+from workers.config import ViewConfig, connect, is_cluster, queue_of
 from workers.coordination import job_info, read_pointer, rebuild_successor, start_rebuild
 from workers.rebuild import open_configured_store, rebuild
 from workers.runner import run_worker, status_summary
 
 from ..settings import Settings
-from ..viewsettings import view_config
+from ..viewsettings import view_config, views_redis
 
 
 @click.command()
@@ -29,18 +29,32 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
 
     configure(settings.log_level)  # JSON lines on stderr, as the API writes them
     config = view_config(settings)
-    try:
-        connect(settings.redis_url).ping()
-    except RedisError as exc:  # once running, the worker rides out Redis outages
-        raise click.ClickException(
-            f"cannot reach Redis at {_safe(settings.redis_url)} (LEDGER_REDIS_URL): {exc}"
-        ) from exc
+    names = {settings.queues_url: "LEDGER_QUEUE_REDIS_URL", settings.redis_url: "LEDGER_REDIS_URL"}
+    for url, variable in names.items():
+        try:
+            views = views_redis(settings) if url == settings.redis_url else connect(url)
+            views.ping()
+            node = not is_cluster(views) and views.info("cluster").get("cluster_enabled") == 1
+        except RedisError as exc:  # once running, the worker rides out Redis outages
+            raise click.ClickException(
+                f"cannot reach Redis at {_safe(url)} ({variable}): {exc}"
+            ) from exc
+        if node:  # a plain client on a cluster node would meet MOVED on most keys
+            raise click.ClickException(
+                f"{variable} ({_safe(url)}) points at a Redis Cluster node: give the views"
+                " as redis+cluster://host:port,… and the queues a standalone Redis in"
+                " LEDGER_QUEUE_REDIS_URL"
+            )
+    where = _safe(settings.redis_url) + (
+        f" (queues on {_safe(settings.queues_url)})"
+        if settings.queues_url != settings.redis_url else "")
     click.echo(
-        f"worker on {_safe(settings.redis_url)}, {config.partitions} partition(s),"
+        f"worker on {where}, {config.partitions} partition(s),"
         f" tick every {config.tick_interval:g}s",
         err=True,
     )
-    run_worker(settings.redis_url, config, burst=burst, name=name)
+    run_worker(settings.queues_url, config, burst=burst, name=name,
+               views_url=settings.redis_url)
 
 
 @click.command("rebuild")
@@ -50,7 +64,7 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
 def rebuild_command(settings: Settings, inline: bool, no_wait: bool) -> None:
     """Rebuild the views beside the live ones, then switch (zero downtime)."""
     config = view_config(settings)
-    redis = connect(settings.redis_url)
+    redis = views_redis(settings)
     if inline:
         _rebuild_inline(settings, config)
         return
@@ -64,7 +78,7 @@ def rebuild_command(settings: Settings, inline: bool, no_wait: bool) -> None:
 
 
 def _rebuild_inline(settings: Settings, config: ViewConfig) -> None:
-    redis = connect(settings.redis_url)
+    redis = views_redis(settings)
     store = open_configured_store(config)
     head = store.head()
     with click.progressbar(length=max(head, 1), label="rebuilding views") as bar:
@@ -110,7 +124,8 @@ def _follow(redis: Redis, config: ViewConfig, job_id: str, generation: int | Non
                 break
             if info["status"] in ("failed", "stopped", "canceled"):
                 raise click.ClickException(f"rebuild {info['status']}: {info.get('error')}")
-            if info["status"] == "queued" and waited > 5 and Worker.count(connection=redis) == 0:
+            if info["status"] == "queued" and waited > 5 and Worker.count(
+                    connection=queue_of(redis)) == 0:
                 raise click.ClickException(
                     "no worker is running: start `claimledger worker` (the job stays"
                     " queued) or use `claimledger rebuild --inline`"
@@ -129,7 +144,7 @@ def status(settings: Settings, as_json: bool) -> None:
     store = open_configured_store(config)
     head = store.head()
     try:
-        summary = status_summary(connect(settings.redis_url), config, head)
+        summary = status_summary(views_redis(settings), config, head)
     except RedisError as exc:
         raise click.ClickException(
             f"Redis unavailable at {_safe(settings.redis_url)}: {exc}"
@@ -149,7 +164,7 @@ def status(settings: Settings, as_json: bool) -> None:
         )
     rebuild_job = summary["rebuild_job_id"]
     if rebuild_job:
-        info = job_info(connect(settings.redis_url), rebuild_job) or {}
+        info = job_info(views_redis(settings), rebuild_job) or {}
         percent = (info.get("progress") or {}).get("percent")
         click.echo(f"rebuilding    job {rebuild_job}: {info.get('status', 'unknown')}"
                    + (f", {percent}%" if percent is not None else ""))

@@ -382,7 +382,7 @@ def init_app(app: Flask) -> None:
     """Give the app its waker, announce every append on Redis, and put the stream handoff
     in front of the app's WSGI callable."""
     state = app.extensions["claimledger"]
-    found = Waker(state.settings.redis_url)
+    found = Waker(state.settings.queues_url)
     app.extensions[_EXTENSION] = found
     state.append_hooks.append(found.publish)
     app.wsgi_app = StreamHandoff(  # type: ignore[method-assign]

@@ -35,6 +35,7 @@ def bad_values(tmp_path: Path) -> dict[str, str]:
         "LEDGER_DATA_DIR": str(a_file),
         "LEDGER_DATABASE_URL": "mysql://ledger@db/ledger",
         "LEDGER_REDIS_URL": "http://127.0.0.1:6379",
+        "LEDGER_QUEUE_REDIS_URL": "redis+cluster://127.0.0.1:7000",
         "LEDGER_SIGNING_KEY": str(tmp_path),
         "LEDGER_LOG_ORIGIN": "my log",
         "LEDGER_CHECKPOINT_INTERVAL": "soon",

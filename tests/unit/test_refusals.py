@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from redis.exceptions import (
     AuthenticationError,
     BusyLoadingError,
+    MovedError,
     NoPermissionError,
     OutOfMemoryError,
     ReadOnlyError,
@@ -24,6 +25,7 @@ from workers.refusals import ADVICE, Backoff, describe, refusal
     (ResponseError("OOM command not allowed"), "out_of_memory"),
     (ReadOnlyError("You can't write against a read only replica."), "read_only"),
     (ResponseError("MOVED 3999 127.0.0.1:7001"), "cluster"),
+    (MovedError("3999 127.0.0.1:7001"), "cluster"),
     (ResponseError("CROSSSLOT Keys in request don't hash to the same slot"), "cluster"),
     (ResponseError("CLUSTERDOWN The cluster is down"), "cluster"),
     (NoPermissionError("this user has no permissions to run the 'set' command"),
