@@ -73,13 +73,13 @@ def claim_links(claim_id: str, state: Mapping[str, Any] | None) -> Links:
             found, _ = reader.list_claims(linked_to=claim_id, limit=200, brief=True)
             voided, _ = reader.list_claims(linked_to=claim_id, status="voided", limit=200,
                                            brief=True)
+            others = {item["id"]: item for item in (*found, *voided)}
+            for link in links.items:
+                # a link just made may not be in the views yet: its other claim is
+                link.other = others.get(link.claim_id) or reader.get_summary(link.claim_id)
     except (ViewsUnavailable, ViewsBehind, InvalidQuery) as exc:
         log.debug("claim %s: linked claims unread (%s)", claim_id, exc)
         links.complete = False
-        return links
-    others = {item["id"]: item for item in (*found, *voided)}
-    for link in links.items:
-        link.other = others.get(link.claim_id)
     return links
 
 

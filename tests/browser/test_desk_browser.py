@@ -4,7 +4,8 @@ An editor signs in, records a claim from the sample story, adds a denial and a
 corroboration and watches the status change (also live, when someone else appends),
 voids an entry, replays the claim as of an earlier time and checks the verified
 history; screenshots go to test-artifacts/browser. Then basic accessibility checks, the
-list's CSV download and a claim's printable record as printed (docs/screenshots/record-print.png).
+list's CSV download and a claim's printable record as printed (docs/screenshots/record-print.png),
+and two claims linked by searching for the other one's words, shown on both, then voided.
 """
 
 from __future__ import annotations
@@ -333,3 +334,45 @@ def test_the_printable_record_prints_the_claim_its_hashes_and_its_verification(
     shoot(page, "record-print", docs=True)
     page.emulate_media(media="screen")
     assert header.is_visible()
+
+
+# --- links between claims, made by searching (docs/screenshots/link-claims.png) -----------
+def open_claim(page: Any, words: str) -> str:
+    """Open the story's claim whose row holds ``words``; its URL."""
+    page.locator("table.claims a", has_text=words).first.click()
+    page.wait_for_url(re.compile(r".*/desk/claims/[0-9a-f-]{36}$"))
+    return str(page.url)
+
+
+def test_an_editor_links_two_claims_by_searching_and_both_show_it(
+    page: Any, desk_server: Server
+) -> None:
+    sign_in(page, desk_server, "editor")
+    sherman = open_claim(page, "under secretary for political affairs")
+    expect(page.locator("#links")).to_contain_text("No links to or from other claims.")
+    page.locator("#form-links summary").click()
+    page.get_by_label("Find the other claim").fill("kerry zarif")
+    page.get_by_role("button", name="Search").click()
+    found = page.locator(".link-candidates > li", has_text="Zarif rejected the request").first
+    expect(found).to_contain_text("personally asked Iranian Foreign Minister Javad Zarif")
+    found.get_by_label("How this claim relates to it").select_option("restates")
+    found.get_by_label("Note").fill("The same account, told of Sherman and Araqchi.")
+    shoot(page, "link-claims", full_page=False, docs=True)
+    found.get_by_role("button", name="Link").click()
+    expect(page.locator(".notice")).to_contain_text("Link recorded as version")
+    links = page.locator("#links .linked-claims")
+    expect(links).to_contain_text("Restates")
+    expect(links).to_contain_text("personally asked Iranian Foreign Minister")
+
+    links.get_by_role("link", name=re.compile("personally asked")).click()
+    expect(page.locator("#links .linked-claims")).to_contain_text("Restated by")
+    expect(page.locator("#links .linked-claims")).to_contain_text("under secretary")
+
+    page.goto(sherman)
+    page.locator("#links a.link-entry").click()
+    row = page.locator("table.entries tr:target")
+    row.get_by_role("link", name=re.compile("Correct or void")).click()
+    page.get_by_label(re.compile("Void it")).check()
+    page.get_by_label(re.compile("^Reason")).fill("Sherman's is a separate request.")
+    page.get_by_role("button", name=re.compile("Record")).click()
+    expect(page.locator("#links")).to_contain_text("No links to or from other claims.")
