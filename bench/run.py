@@ -27,7 +27,10 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
             "append-spread-sqlite", "append-spread-postgres", "append-1-sqlite-rows-only",
         ),
     ),
-    ("bench.replay", ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite")),
+    (
+        "bench.replay",
+        ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite", "read-all-postgres"),
+    ),
     ("bench.http", ("http-append", "http-append-ceiling", "http-history")),
     ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
     (

@@ -7,7 +7,6 @@ cost more than the rest of the client's work for a one-event append.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from ..envelope import RecordedEvent
 from ..merkle import Node
 from .base import Leaf, StoredKey, WriteTransaction, metadata_json
 from .postgres_tree import PostgresTreeWrite
+from .rows import event_from_row
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -26,6 +26,18 @@ SELECT_EVENTS = (
     " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
     " LEFT JOIN payloads p ON p.position = e.position"
     " LEFT JOIN redactions r ON r.position = e.position"
+)
+
+#: ``read_all``'s page: the joins bounded below as well, or PostgreSQL merge-joins the
+#: payloads from position 1 on every page (20,000 index entries read for a page of
+#: 1,000 at 21,000 events, a million at a million)
+SELECT_PAGE = (
+    "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
+    " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
+    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
+    " LEFT JOIN payloads p ON p.position = e.position AND p.position > %(after)s"
+    " LEFT JOIN redactions r ON r.position = e.position AND r.position > %(after)s"
+    " WHERE e.position > %(after)s ORDER BY e.position LIMIT %(limit)s"
 )
 
 # One round trip for any number of events: events, tree nodes and payloads filled from
@@ -60,19 +72,6 @@ def text_array(values: Iterable[str | None]) -> str:
 def bytea_array(values: Iterable[bytes]) -> str:
     """An array literal of byte strings in bytea's hex form."""
     return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
-
-
-def event_from_row(row: Sequence[Any]) -> RecordedEvent:
-    """A row of ``SELECT_EVENTS`` (columns in ``RecordedEvent`` field order) as an event."""
-    data = json.loads(row[6]) if row[6] is not None else None
-    redaction = (
-        {"actor": row[14], "reason": row[15], "redacted_at": row[16]} if row[14] is not None
-        else None
-    )
-    return RecordedEvent(
-        row[0], row[1], row[2], row[3], row[4], row[5], data,
-        row[7], row[8], row[9], json.loads(row[10]), row[11], row[12], row[13], redaction,
-    )
 
 
 class PostgresWrite(PostgresTreeWrite, WriteTransaction):

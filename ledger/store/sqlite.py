@@ -33,6 +33,7 @@ from .cosignatures import SQLITE_MIGRATION as COSIGNATURES_MIGRATION
 from .cosignatures import SQLiteCosignatures
 from .rotations import SQLITE_MIGRATION as ROTATIONS_MIGRATION
 from .rotations import SQLiteRotations
+from .rows import event_from_row
 from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
 from .sessions import SQLiteSessions
 from .sqlite_local import check_one_host
@@ -169,28 +170,7 @@ _TOKEN_SELECT = (
 )
 
 
-def _row(row: Sequence[Any]) -> RecordedEvent:
-    return RecordedEvent(
-        id=row[0],
-        claim_id=row[1],
-        version=row[2],
-        position=row[3],
-        type=row[4],
-        schema_version=row[5],
-        data=json.loads(row[6]) if row[6] is not None else None,
-        occurred_at=row[7],
-        recorded_at=row[8],
-        actor=row[9],
-        metadata=json.loads(row[10]),
-        payload_sha256=row[11],
-        prev_hash=row[12],
-        leaf_hash=row[13],
-        redaction=(
-            {"actor": row[14], "reason": row[15], "redacted_at": row[16]}
-            if row[14] is not None
-            else None
-        ),
-    )
+_row = event_from_row
 
 
 _INSERT_EVENTS = (
@@ -510,8 +490,8 @@ class SQLiteEventStore(
         with self._guard() as conn:
             rows = conn.execute(
                 _SELECT + " WHERE e.position > ? ORDER BY e.position LIMIT ?", (after, limit)
-            )
-            return [_row(r) for r in rows]
+            ).fetchall()
+        return [_row(r) for r in rows]
 
     def head(self) -> int:
         with self._guard() as conn:
