@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import hashing
@@ -34,6 +34,7 @@ def _row(data: str | None, metadata: str = "{}", redaction: tuple[Any, ...] = (N
     )
 
 
+@settings(deadline=None)
 @given(_payloads)
 def test_a_stored_payload_reads_as_the_decoded_dict(payload: dict[str, Any]) -> None:
     text = hashing.canonical_json(payload).decode("utf-8")
@@ -58,6 +59,7 @@ def _outcome(decode: Callable[[str], Any], text: str) -> tuple[str, Any]:
         return "error", str(exc)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40) | _json_values.map(json.dumps))
 def test_stored_json_answers_as_json_loads(text: str) -> None:
     assert _outcome(stored_json, text) == _outcome(json.loads, text)
