@@ -3,7 +3,8 @@
 A line is ``{claim_ref?, claim_id?, event_ref?, target_ref?, related_claim_ref?, type,
 data, occurred_at?}``. ``claim_ref`` names a claim created earlier in the same file,
 ``event_ref`` names the line's event so a later ``EntryCorrected`` can point at it with
-``target_ref``, and ``related_claim_ref`` stands in for ``data.related_claim_id``.
+``target_ref``, and ``related_claim_ref`` stands in for ``data.related_claim_id`` (a
+link's ``data.target_claim_id``).
 """
 
 from __future__ import annotations
@@ -157,12 +158,13 @@ def _line_event(
             data["target_event_id"] = events_by_ref[target_ref][0]
     related_ref = line.get("related_claim_ref")
     if related_ref is not None:
-        if kind not in ("ClaimCorroborated", "ClaimDenied") or "related_claim_id" in data:
-            errors.add(number, "related_claim_ref", "Only on a corroboration or denial.")
+        name = "target_claim_id" if kind == "ClaimLinked" else "related_claim_id"
+        if kind not in ("ClaimCorroborated", "ClaimDenied", "ClaimLinked") or name in data:
+            errors.add(number, "related_claim_ref", "Only on a corroboration, denial or link.")
         elif related_ref not in plan.claims:
             errors.add(number, "related_claim_ref", "No earlier claim has this claim_ref.")
         else:
-            data["related_claim_id"] = plan.claims[related_ref]
+            data[name] = plan.claims[related_ref]
     try:
         payload = validate_payload(kind, data, scales)
     except ValidationFailed as exc:

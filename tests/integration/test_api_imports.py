@@ -161,3 +161,22 @@ def test_the_event_count_of_one_import_is_bounded(tmp_path: Path) -> None:
     api = ApiHarness.create(tmp_path, MAX_IMPORT_EVENTS=3)
     problem = assert_problem(post(api, ndjson(*[recorded(f"c{n}") for n in range(5)])), 422)
     assert "lines.4" in problem["errors"]
+
+
+def test_a_link_line_names_its_other_claim_by_claim_ref(api: ApiHarness) -> None:
+    text = ndjson(
+        recorded("kerry"),
+        recorded("sherman", statement="Sherman asked Araqchi for cooperation against ISIL."),
+        {"claim_ref": "sherman", "type": "ClaimLinked", "related_claim_ref": "kerry",
+         "data": {"kind": "restates"}},
+    )
+    response = post(api, text)
+    assert response.status_code == 201, response.get_json()
+    claims = response.get_json()["claims"]
+    [link] = api.get(f"/v1/claims/{claims['sherman']}").get_json()["links"]
+    assert (link["target_claim_id"], link["kind"]) == (claims["kerry"], "restates")
+    itself = ndjson(recorded("twin"), {"claim_ref": "twin", "type": "ClaimLinked",
+                                       "related_claim_ref": "twin", "data": {"kind": "same-as"}})
+    refused = post(api, itself)
+    assert refused.status_code == 422, refused.get_json()
+    assert api.store.head() == 3
