@@ -83,19 +83,25 @@ def current_state(store: EventStore, claim_id: str, version: int) -> dict[str, A
 
 
 def claim_page(
-    store: EventStore, claim_id: str, *, upto: int | None = None, as_of: str | None = None
+    store: EventStore, claim_id: str, *, upto: int | None = None, as_of: str | None = None,
+    valid_at: str | None = None,
 ) -> ClaimPage:
-    """The page of entries ending at version ``upto`` (the newest by default)."""
-    if as_of is None:
+    """The page of entries ending at version ``upto`` (the newest by default); with
+    ``as_of`` and/or ``valid_at``, the bitemporal replay (``ledger.fold.replay``): the
+    entries recorded by ``as_of`` that occurred by ``valid_at`` (corrections, being about
+    the record, whenever they occurred)."""
+    if as_of is None and valid_at is None:
         total = store.claim_version(claim_id)
         if not total:
             raise ClaimNotFound(claim_id)
         state = current_state(store, claim_id, total)
         whole: list[RecordedEvent] | None = None
     else:  # a replay folds what was recorded by then: the one read that grows
-        whole = store.read_claim(claim_id, as_of=as_of)
+        whole = store.read_claim(claim_id, as_of=as_of) if as_of else store.read_claim(claim_id)
         if not whole and not store.claim_version(claim_id):
             raise ClaimNotFound(claim_id)
+        whole = [e for e in whole if valid_at is None or e.type == "EntryCorrected"
+                 or e.occurred_at <= valid_at]
         total = len(whole)
         folded = fold(whole, store.scales)
         state = None if folded is None else recent(folded)
@@ -107,7 +113,7 @@ def claim_page(
         events = store.read_claim(claim_id, after=first - 1, limit=last - first + 1)
     page = ClaimPage(claim_id, state, events, total)
     page.voided = set(state["voided_event_ids"]) if state else set()
-    _link_corrections(store, page, as_of)
+    _link_corrections(store, page, as_of, whole)
     if total <= AGGREGATE_ABOVE:
         drawn = whole if whole is not None else store.read_claim(claim_id, limit=total)
         page.timeline = render_timeline(drawn, page.voided)
@@ -116,13 +122,17 @@ def claim_page(
     return page
 
 
-def _link_corrections(store: EventStore, page: ClaimPage, as_of: str | None) -> None:
+def _link_corrections(store: EventStore, page: ClaimPage, as_of: str | None,
+                      whole: list[RecordedEvent] | None = None) -> None:
     """Which shown entries were corrected (and by what), and each shown correction's target."""
     page.by_id = {e.id: e for e in page.events}
-    corrections = [
-        c for c in store.claim_corrections(page.claim_id)
-        if c.version <= page.total and (as_of is None or c.recorded_at <= as_of)
-    ]
+    if whole is not None:  # a replay: its corrections are among the events replayed
+        corrections = [c for c in whole if c.type == "EntryCorrected"]
+    else:
+        corrections = [
+            c for c in store.claim_corrections(page.claim_id)
+            if c.version <= page.total and (as_of is None or c.recorded_at <= as_of)
+        ]
     for correction in corrections:
         target = (correction.data or {}).get("target_event_id")
         if target in page.by_id:

@@ -18,6 +18,7 @@ from ..resources.stream import last_event_id, sse_response
 from ..schemas import STATUSES
 from ..state import ledger_state
 from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history_page
+from .dates import DateError, compose
 from .forms import (
     ENTRY_FORMS,
     LINK_CHOICES,
@@ -62,15 +63,21 @@ def claim_list() -> BaseResponse:
     return _page("list.html", page=page, filters=filters, statuses=STATUSES, verdicts=verdicts)
 
 
-def _as_of() -> tuple[str | None, str | None, str]:
-    """The page's ``as_of`` (canonical), an error about it, and the text as typed."""
-    raw = request.args.get("as_of", "").strip()
+def _as_of(name: str = "as_of") -> tuple[str | None, str | None, str]:
+    """The page's ``as_of`` or ``valid_at`` (canonical), an error about it, and the text
+    as typed (RFC 3339, else a date and time as the forms read them, in UTC)."""
+    raw = request.args.get(name, "").strip()
     if not raw:
         return None, None, ""
     try:
         return normalize_time(form_time(raw)), None, raw
-    except ValueError as exc:
-        return None, f"Not a time: {exc}.", raw
+    except ValueError:
+        pass
+    try:
+        moment = compose(raw, "", "UTC")
+    except DateError as exc:
+        return None, f"{exc} Or give an RFC 3339 time such as 2014-09-16T00:00:00Z.", raw
+    return (moment.rfc3339 if moment else None), None, raw
 
 
 def story_dates(state: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -94,8 +101,10 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
                 status: int = 200) -> Response:
     store = ledger_state().store
     as_of, as_of_error, as_of_text = _as_of()
+    valid_at, valid_at_error, valid_at_text = _as_of("valid_at")
     upto = request.args.get("upto", type=int)
-    page = claim_page(store, claim_id, upto=upto, as_of=as_of)
+    page = claim_page(store, claim_id, upto=upto, as_of=as_of, valid_at=valid_at)
+    replaying = as_of or valid_at
     forms = _fresh_forms(ENTRY_FORMS)
     if failed is not None:
         forms[failed[0]] = failed[1]
@@ -109,14 +118,16 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
     return _page(
         "claim.html", status,
         claim_id=claim_id, page=page, state=page.state, events=page.events,
-        voided=page.voided, by_id=page.by_id, corrected=page.corrected, as_of=as_of,
+        voided=page.voided, by_id=page.by_id, corrected=page.corrected, as_of=replaying,
+        as_of_time=as_of, valid_at=valid_at, valid_at_error=valid_at_error,
+        valid_at_text=valid_at_text,
         as_of_error=as_of_error, as_of_text=as_of_text, timeline=page.timeline,
         styles=STYLES, legend_icon=legend_icon,
-        specs=ENTRY_FORMS if as_of is None else (), forms=forms,
+        specs=ENTRY_FORMS if not replaying else (), forms=forms,
         open_form=failed[0] if failed else None,
         options=lambda item: options_for(item, scales=store.scales, targets=()),
         new_key=lambda: secrets.token_urlsafe(24), head=store.head(),
-        total=page.total if as_of is None else store.claim_version(claim_id),
+        total=page.total if not replaying else store.claim_version(claim_id),
         summary=summary, details=details, failed_kind=failed[0] if failed else None,
         story_dates=story_dates(page.state),
         links=claim_links(claim_id, page.state), link_query=link_query, found=found,

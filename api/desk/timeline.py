@@ -9,9 +9,10 @@ its row in the entries table, so the timeline is keyboard navigable.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -86,6 +87,81 @@ def legend_icon(event_type: str) -> Markup:
     )
 
 
+#: a stretch of the story longer than this with nothing in it, and longer than a fifth of
+#: the whole span, breaks the axis (each part then has a scale of its own)
+BREAK_AFTER = timedelta(days=30)
+MAX_PARTS = 4
+GAP = 44.0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a broken axis: its times and where it is drawn."""
+
+    start: datetime
+    end: datetime
+    x0: float
+    x1: float
+
+    def x(self, moment: datetime) -> float:
+        """Where ``moment`` is drawn in this part (its ends padded by 4 %)."""
+        width = self.x1 - self.x0
+        if self.end == self.start:
+            return self.x0 + width / 2
+        pad = width * 0.04
+        share = (moment - self.start).total_seconds() / (self.end - self.start).total_seconds()
+        return self.x0 + pad + (width - 2 * pad) * min(1.0, max(0.0, share))
+
+
+def axis_parts(times: Sequence[datetime], left: float, width: float) -> list[Part]:
+    """The parts of the time axis: one, unless the story has long empty stretches."""
+    ordered = sorted(set(times))
+    span = ordered[-1] - ordered[0]
+    gaps = sorted(((b - a, i) for i, (a, b) in enumerate(itertools.pairwise(ordered))),
+                  reverse=True)
+    cuts = sorted(i for gap, i in gaps[:MAX_PARTS - 1] if gap > BREAK_AFTER and gap > span / 5)
+    groups: list[list[datetime]] = []
+    begin = 0
+    for cut in [*cuts, len(ordered) - 1]:
+        groups.append(ordered[begin:cut + 1])
+        begin = cut + 1
+    each = (width - GAP * (len(groups) - 1)) / len(groups)
+    return [Part(group[0], group[-1], left + k * (each + GAP), left + k * (each + GAP) + each)
+            for k, group in enumerate(groups)]
+
+
+def duration(delta: timedelta) -> str:
+    """A length of time in words, roughly: ``12 years``, ``3 months``, ``2 days``."""
+    days = delta.total_seconds() / 86400
+    if days >= 730:
+        return f"{days / 365.25:.0f} years"
+    if days >= 60:
+        return f"{days / 30.44:.0f} months"
+    if days >= 2:
+        return f"{days:.0f} days"
+    hours = days * 24
+    if hours >= 2:
+        return f"{hours:.0f} hours"
+    minutes = hours * 60
+    return f"{minutes:.0f} minutes" if minutes >= 1 else "one moment"
+
+
+def scale_note(parts: Sequence[Part]) -> str:
+    """The scale of the axis, in words."""
+    def extent(part: Part) -> str:
+        first = part.start.strftime("%d %b %Y %H:%M")
+        if part.end == part.start:
+            return f"{first} (one moment)"
+        last = part.end.strftime("%d %b %Y %H:%M")
+        return f"{first} – {last} ({duration(part.end - part.start)})"
+    if len(parts) == 1:
+        return f"Time scale: {extent(parts[0])} UTC across the width."
+    gaps = ", ".join(duration(b.start - a.end) for a, b in itertools.pairwise(parts))
+    return (f"The time axis is broken where nothing happened for a long time (gaps of {gaps});"
+            f" each of its {len(parts)} parts has its own scale: "
+            + "; ".join(extent(p) for p in parts) + " (UTC).")
+
+
 def _ticks(start: datetime, end: datetime, count: int = 5) -> list[datetime]:
     if end <= start:
         return [start]
@@ -140,25 +216,24 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     # a correction is about the record, not the world: it sits beside its target and
     # does not stretch the axis (its occurred_at is usually just when it was typed)
     worldly = [times[e.id] for e in drawn if e.type != "EntryCorrected"] or list(times.values())
-    start, end = min(worldly), max(worldly)
+    end = max(worldly)
     for event in drawn:
         target = (event.data or {}).get("target_event_id")
         if event.type == "EntryCorrected":
             times[event.id] = times.get(str(target), end) if target else end
-    span = (end - start).total_seconds()
-    pad = span * 0.04
-    plot = WIDTH - LEFT - RIGHT
+    parts_ = axis_parts(worldly, LEFT, WIDTH - LEFT - RIGHT)
 
     def x_of(moment: datetime) -> float:
-        if span == 0:
-            return LEFT + plot / 2
-        return LEFT + plot * (((moment - start).total_seconds() + pad) / (span + 2 * pad))
+        part = min(parts_, key=lambda p: 0.0 if p.start <= moment <= p.end else min(
+            abs((moment - p.start).total_seconds()), abs((moment - p.end).total_seconds())))
+        return part.x(moment)
 
     axis_y = TOP + LANE * len(LANES) + 6
-    height = axis_y + 44
+    height = axis_y + 60
     parts: list[str] = [
         f'<svg class="timeline" viewBox="0 0 {WIDTH:.0f} {height:.0f}" width="100%" role="group"'
-        ' aria-labelledby="timeline-title" xmlns="http://www.w3.org/2000/svg">',
+        ' aria-labelledby="timeline-title" aria-describedby="timeline-scale"'
+        ' xmlns="http://www.w3.org/2000/svg">',
         '<title id="timeline-title">Timeline of the claim\'s entries by the time they'
         " occurred (UTC)</title>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7"'
@@ -171,15 +246,32 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
                      f' height="{LANE}"/>')
         parts.append(f'<text class="lane-label" x="10" y="{y + LANE / 2 + 4:.1f}">'
                      f"{escape(name)}</text>")
-    parts.append(f'<line class="axis" x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}"'
-                 f' y2="{axis_y}"/>')
-    span_days = span / 86400
-    for moment in _ticks(start, end):
-        x = x_of(moment)
-        parts.append(f'<line class="tick" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{axis_y + 5}"/>')
-        parts.append(f'<text class="tick-label" x="{x:.1f}" y="{axis_y + 20}"'
-                     f' text-anchor="middle">{escape(_tick_label(moment, span_days))}</text>')
-    parts.append(f'<text class="axis-label" x="{WIDTH - RIGHT}" y="{axis_y + 38}"'
+    for part, after in itertools.pairwise(parts_):
+        middle = (part.x1 + after.x0) / 2
+        parts.append(f'<rect class="axis-break" x="{part.x1 + 6:.1f}" y="{TOP}"'
+                     f' width="{GAP - 12:.1f}" height="{axis_y - TOP:.1f}"/>')
+        low, high = axis_y + 7, axis_y - 7
+        parts.append(f'<path class="break-mark" d="M{middle - 9:.1f},{low} L{middle - 3:.1f},'
+                     f'{high} M{middle + 3:.1f},{low} L{middle + 9:.1f},{high}"/>')
+        parts.append(f'<text class="tick-label break-label" x="{middle:.1f}" y="{axis_y + 38}"'
+                     f' text-anchor="middle">{escape(duration(after.start - part.end))}'
+                     " later</text>")
+    for part in parts_:
+        parts.append(f'<line class="axis" x1="{part.x0:.1f}" y1="{axis_y}" x2="{part.x1:.1f}"'
+                     f' y2="{axis_y}"/>')
+        span_days = (part.end - part.start).total_seconds() / 86400
+        count = 5 if len(parts_) == 1 else (2 if part.end > part.start else 1)
+        for moment in _ticks(part.start, part.end, count):
+            x = part.x(moment)
+            parts.append(f'<line class="tick" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}"'
+                         f' y2="{axis_y + 5}"/>')
+            label = _tick_label(moment, span_days)
+            if len(parts_) > 1 and span_days <= 3:  # each part says its year
+                label = moment.strftime("%d %b %Y %H:%M")
+            anchor = "middle" if count != 2 else ("start" if moment == part.start else "end")
+            parts.append(f'<text class="tick-label" x="{x:.1f}" y="{axis_y + 20}"'
+                         f' text-anchor="{anchor}">{escape(label)}</text>')
+    parts.append(f'<text class="axis-label" x="{WIDTH - RIGHT}" y="{axis_y + 54}"'
                  ' text-anchor="end">occurred at (UTC)</text>')
 
     where: dict[str, tuple[float, float]] = {}
@@ -224,6 +316,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     parts.extend(links)
     parts.extend(marks)
     parts.append("</svg>")
+    parts.append(f'<p class="axis-note" id="timeline-scale">{escape(scale_note(parts_))}</p>')
     return Markup("".join(parts))  # noqa: S704 (every text above is escaped)
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import api, shoot, sign_in
+from tests.browser.conftest import DOC_SCREENSHOTS, UPDATE_DOCS, api, shoot, sign_in
 from tests.e2e.conftest import Server
 
 STATEMENT = (
@@ -280,6 +281,26 @@ def test_dates_alone_and_dates_far_away(page: Any, desk_server: Server) -> None:
     expect(page.locator(".notice")).to_contain_text(
         "16 Sep 2014 (the start of the day, 00:00 Asia/Tehran)")
     assert page.url.split("#")[0] == claim_url
+    # a date years away, confirmed: the axis breaks instead of squashing the story
+    notes = open_form(page, "notes")
+    notes.get_by_label("Note").fill("Anniversary re-publication.")
+    date_of(notes, "Occurred on").fill("2024-09-16")
+    notes.get_by_role("button", name="Add note").click()
+    expect(page.locator("#notes-summary")).to_contain_text("10 years away from the rest of")
+    page.get_by_label("These dates are right").check()
+    page.locator("#form-notes").get_by_role("button", name="Add note").click()
+    expect(page.locator(".notice")).to_contain_text("Note recorded")
+    expect(page.locator("#timeline-scale")).to_contain_text("The time axis is broken")
+    expect(page.locator("svg.timeline line.axis")).to_have_count(2)
+    page.locator("#timeline").screenshot(path=str(shoot(page, "timeline-broken-axis")))
+    if os.environ.get(UPDATE_DOCS) == "1" or not (DOC_SCREENSHOTS / "timeline.png").exists():
+        page.locator("#timeline").screenshot(path=str(DOC_SCREENSHOTS / "timeline.png"))
+    # as things stood in the world on a day of the story
+    page.get_by_label("As things stood in the world at").fill("16 Sep 2014")
+    page.get_by_role("button", name="Replay").click()
+    expect(page.locator(".replaying")).to_contain_text("as things stood in the world at")
+    expect(page.locator("#form-notes")).to_have_count(0)
+    shoot(page, "replay-valid-at", full_page=False)
 
 
 # --- what an editor takes away: the list as CSV, a claim's printable record -----------

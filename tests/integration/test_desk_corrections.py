@@ -108,3 +108,40 @@ def test_only_an_editor_corrects_an_entry_of_this_claim(desk: Desk, api: ApiHarn
     assert desk.get(f"/desk/claims/{claim_id}/entries/{denial}/correct").status_code == 403
     desk.sign_in("editor")
     assert desk.get(f"/desk/claims/{other}/entries/{denial}/correct").status_code == 404
+
+
+def test_valid_at_replays_the_story_as_it_stood_in_the_world(desk: Desk, api: ApiHarness
+                                                             ) -> None:
+    claim_id, denial = _denied(api)  # the claim 15 Sep 2014 11:00, the denial 19:00 that day
+    api.post(f"/v1/claims/{claim_id}/corroborations",
+             {"by": {"name": "The New York Times"}, "occurred_at": "2014-09-16T12:00:00Z"})
+    api.post(f"/v1/claims/{claim_id}/corrections",
+             {"target_event_id": denial, "kind": "clarification", "reason": "Context."})
+    desk.sign_in("editor")
+    before = html.unescape(text(desk.get(
+        f"/desk/claims/{claim_id}?valid_at=2014-09-15T18:00:00Z")))
+    assert "as things stood in the world at <time>2014-09-15 18:00:00 UTC</time>" in before
+    assert 'id="claim-status"><span class="badge status status-unverified">' in before
+    assert "Forms are hidden while replaying" in before
+    day = html.unescape(text(desk.get(f"/desk/claims/{claim_id}?valid_at=16 Sep 2014")))
+    assert 'status-denied">' in day  # a date alone is its start: the denial, not the NYT
+    assert "clarification of" in day  # a correction is about the record: always replayed
+    both = html.unescape(text(desk.get(
+        f"/desk/claims/{claim_id}?valid_at=2014-09-17&as_of=2000-01-01T00:00:00Z")))
+    assert "At that time the ledger held no record of this claim." in both
+    bad = text(desk.get(f"/desk/claims/{claim_id}?valid_at=Sept 16"))
+    assert 'id="valid-at-error"' in bad
+
+
+def test_a_timeline_years_apart_breaks_its_axis(desk: Desk, api: ApiHarness) -> None:
+    claim_id, _ = _denied(api)
+    api.post(f"/v1/claims/{claim_id}/notes", {"text": "Logged without a date."})  # now
+    desk.sign_in("reader")
+    page = html.unescape(text(desk.get(f"/desk/claims/{claim_id}")))
+    assert page.count('class="axis"') == 2
+    assert 'class="break-mark"' in page
+    assert "The time axis is broken where nothing happened for a long time (gaps of 12 years)" \
+        in page
+    marks = [float(x) for x in re.findall(r'class="mark [^"]*" data-event-id="[^"]+">'
+                                          r'<(?:circle cx|polygon points)="([\d.]+)', page)]
+    assert max(marks[:2]) - min(marks[:2]) > 50  # the 2014 entries are spread, not squashed
