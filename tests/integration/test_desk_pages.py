@@ -318,7 +318,8 @@ def test_the_claim_page_draws_the_timeline_and_replays_as_of(desk: Desk, api: Ap
     before = text(desk.get(f"/desk/claims/{claim_id}?as_of=2000-01-01T00:00:00Z"))
     assert "Not yet recorded" in before
     bad = text(desk.get(f"/desk/claims/{claim_id}?as_of=yesterday"))
-    assert "Not a time" in bad
+    assert 'id="as-of-error"' in bad
+    assert "is not a date with a day, a month and a year" in bad
     assert desk.get("/desk/claims/00000000-0000-4000-8000-000000000000").status_code == 404
 
 
