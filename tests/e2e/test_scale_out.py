@@ -168,17 +168,24 @@ class ScaleOut:
 
 @dataclass
 class Journals:
-    """What the client processes journaled."""
+    """What the client processes journaled, read incrementally (polled while they run)."""
 
     paths: list[Path]
+    _read: dict[Path, int] = field(default_factory=dict)  # bytes of whole lines read
+    _records: list[dict[str, Any]] = field(default_factory=list)
 
     def records(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+        """Every whole line journaled so far, parsed."""
         for path in self.paths:
-            if path.exists():
-                with path.open(encoding="utf-8") as handle:
-                    found.extend(json.loads(line) for line in handle if line.endswith("\n"))
-        return found
+            if not path.exists():
+                continue
+            with path.open("rb") as handle:
+                handle.seek(self._read.get(path, 0))
+                chunk = handle.read()
+            whole = chunk[:chunk.rfind(b"\n") + 1]
+            self._read[path] = self._read.get(path, 0) + len(whole)
+            self._records.extend(json.loads(line) for line in whole.splitlines())
+        return self._records
 
     def acks(self) -> list[dict[str, Any]]:
         """The acknowledged appends."""
@@ -194,7 +201,7 @@ def wait_for_acks(journals: Journals, more: int, what: str, *, since: float = 0.
                   instance: int | None = None) -> None:
     target = journals.count(since, instance) + more
     wait_until(lambda: journals.count(since, instance) >= target
-               or any("failure" in r for r in journals.records()), 120, what)
+               or any("failure" in r for r in journals.records()), 120, what, every=0.1)
     failures = [r["failure"] for r in journals.records() if "failure" in r]
     assert not failures, failures
 
