@@ -23,6 +23,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from redis.exceptions import RedisError
 
+from workers.config import queue_of
 from workers.runner import queue_depth
 from workers.views import ViewsUnavailable
 
@@ -132,7 +133,7 @@ def live_gauges() -> bytes:
     try:
         with view_service().reading() as reader:
             projections = reader.projections(head)
-        depth = queue_depth(view_service().redis)
+        depth = queue_depth(queue_of(view_service().redis))
     except (ViewsUnavailable, RedisError, OSError):  # the views are optional for a scrape
         return generate_latest(registry)
     gauge("ledger_projection_checkpoint", "Position the views have applied.",

@@ -80,20 +80,33 @@ class RedisClusterNodes:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
-        def answers() -> bool:
-            with contextlib.suppress(RedisError, OSError):
-                return bool(self.client(port).ping())
-            return False
+        process = self.processes[port]
 
-        wait_until(answers, self.timeout, f"cluster node on port {port}", 0.05)
+        def answers() -> str | None:
+            if process.poll() is not None:
+                return "exited"  # its port (or bus port) was taken meanwhile?
+            with contextlib.suppress(RedisError, OSError):
+                if self.client(port).ping():
+                    return "ready"
+            return None
+
+        if wait_until(answers, self.timeout, f"cluster node on port {port}", 0.05) != "ready":
+            self.processes.pop(port)
+            raise OSError(f"redis-server exited on port {port}; see {folder / 'redis.log'}")
 
     def start(self) -> RedisClusterNodes:
         """Start the nodes, make them one cluster, wait for ``cluster_state:ok``."""
         self.ports = []
         for _ in range(self.masters):
-            port = cluster_port(self.ports)
+            for attempt in range(5):
+                port = cluster_port(self.ports)
+                try:
+                    self._start_node(port)
+                    break
+                except OSError:
+                    if attempt == 4:
+                        raise
             self.ports.append(port)
-            self._start_node(port)
         cli = shutil.which("redis-cli")
         if cli:
             subprocess.run(

@@ -4,13 +4,16 @@ A real ``claimledger worker`` with ``LEDGER_REDIS_URL=redis+cluster://…`` and
 ``LEDGER_QUEUE_REDIS_URL=redis://…``: it builds the views across the cluster's nodes,
 catches up after appends, rebuilds on request, and after a node restarts empty (its
 partitions and perhaps the pointer gone) brings the views back to a fold of the log by
-itself; the API reads the list, a claim and the projections through the cluster. A
+itself; the API reads the list, a claim and the projections through the cluster, and
+``claimledger redact`` purges a payload from every node. A
 plain URL to a cluster node is refused by the worker and named by ``/readyz``.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from tests.faults.conftest import LONG
 from tests.integration.test_api_support import ApiHarness
 from tests.redis_cluster import RedisClusterNodes
 from tests.redis_server import RedisServer
+from tests.redis_text import keys_holding
 from tests.workers_fixtures import FAST, ROOT, WorkerProcess, wait_until
 from workers.config import connect, connect_views
 from workers.digest import log_snapshot, views_snapshot
@@ -151,6 +155,21 @@ def test_views_on_a_redis_cluster_catch_up_rebuild_serve_reads_and_survive_a_nod
     second = ledger.wait_for_fold()
     assert second > first
 
+    # `claimledger redact` purges the text from every node (scripts one slot each)
+    secret = "quokka-zanzibar-417"
+    hidden = api.new_claim(statement=f"The {secret} said so.",
+                           claimant={"name": secret}, tags=[secret])
+    ledger.wait_for_fold()
+    assert keys_holding(ledger.views, secret)
+    event_id = api.store.read_claim(hidden)[0].id
+    redacted = subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", "redact", event_id,
+         "--reason", "Court order 14-223."],
+        cwd=ROOT, env=ledger.env(), capture_output=True, text=True, timeout=120, check=False)
+    assert redacted.returncode == 0, redacted.stdout + redacted.stderr
+    assert keys_holding(ledger.views, secret) == []
+    assert ledger.wait_for_fold() == second
+
     # a node restarts empty: its partitions (and maybe the pointer) are gone
     lost = cluster.node_of(f"cl:g{second}:{{p0}}:cp")
     cluster.restart_empty(lost)
@@ -171,9 +190,6 @@ def test_a_plain_url_to_a_cluster_node_is_refused_with_a_clear_line(
     env.update(LEDGER_DATABASE_URL=f"sqlite:///{tmp_path / 'ledger.db'}",
                LEDGER_REDIS_URL=cluster.node_url(0), LEDGER_DATA_DIR=str(tmp_path),
                PYTHONPATH=str(ROOT))
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-c", "from api.cli import main; main()", "worker"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                           check=False)
