@@ -1,5 +1,6 @@
-"""Claim links through the API: ``POST /v1/claims/{id}/links``, their rules, voids and
-corrections, the state that shows them, and ClaimReview's ``sameAs``."""
+"""Claim links through the API, on SQLite and PostgreSQL: ``POST /v1/claims/{id}/links``,
+their rules, voids and corrections, the state that shows them, and ClaimReview's
+``sameAs``."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from tests.integration.test_api_support import VERDICT, ApiHarness, assert_probl
 from tests.integration.test_claimreview import check_claim_review
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> ApiHarness:
-    return ApiHarness.create(tmp_path, PUBLIC_URL="https://ledger.example")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> ApiHarness:
+    """The app on SQLite, and on a fresh PostgreSQL schema (the store enforces the rules)."""
+    config: dict[str, str] = {"PUBLIC_URL": "https://ledger.example"}
+    if request.param == "postgresql":
+        config["DATABASE_URL"] = request.getfixturevalue("postgres_urls")()
+    return ApiHarness.create(tmp_path, **config)
 
 
 def test_a_link_is_appended_to_the_claim_that_links_and_shown_in_its_state(
