@@ -126,3 +126,41 @@ def test_a_worker_facing_a_full_redis_backs_off_says_why_and_recovers(tmp_path: 
     finally:
         worker.stop()
         redis.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_read_only_replica_is_named_and_the_worker_carries_on_once_it_is_a_primary(
+    tmp_path: Path,
+) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    api = ApiHarness.create(tmp_path, REDIS_URL=redis.url)
+    api.new_claim()
+    head = api.store.head()
+    client = redis.client()
+    client.execute_command("REPLICAOF", "127.0.0.1", "1")  # a primary that never answers
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.update(FAST, LEDGER_DATABASE_URL=f"sqlite:///{tmp_path / 'ledger.db'}",
+               LEDGER_REDIS_URL=redis.url, LEDGER_DATA_DIR=str(tmp_path),
+               LEDGER_VIEWS_BACKOFF_MAX=str(BACKOFF_MAX), PYTHONPATH=str(ROOT))
+    log_path = tmp_path / "worker.log"
+    worker = WorkerProcess(env, log_path).start()
+    try:
+        wait_until(lambda: "the worker cannot work: Redis is a read-only replica"
+                   in log_path.read_text(errors="replace"), 30, "the worker to name the replica")
+        ready = api.client.get("/readyz").get_json()
+        assert (ready["checks"]["redis"], ready["status"]) == ("refused", "degraded")
+        assert "read-only replica" in ready["reasons"]["redis"]
+        assert api.get("/v1/projections").get_json()["redis_refusal"]["kind"] == "read_only"
+        client.execute_command("REPLICAOF", "NO", "ONE")
+        reader = ViewReader(client)
+
+        def caught_up() -> bool:
+            try:
+                return reader.checkpoint() == head
+            except ViewsUnavailable:
+                return False
+
+        wait_until(caught_up, 30, "the views to be built once Redis is a primary", 0.05)
+    finally:
+        worker.stop()
+        redis.stop()
