@@ -16,6 +16,7 @@ from api import create_app
 from ledger import checkpoint as cp
 from ledger import hashing
 from ledger.envelope import RecordedEvent
+from ledger.identity import key_label
 from ledger.log import LogService
 from ledger.store import EventStore, open_store
 
@@ -209,7 +210,7 @@ def test_after_a_recorded_key_rotation_auditors_of_either_key_follow_it(
         followed = verify(old_pin, "--all")  # still pinning the old key
         assert followed.exit_code == 0, followed.output + followed.stderr
         assert ("key: followed 1 recorded rotation (at size 30) from the pinned"
-                f" {old_pin.rsplit('+', 1)[0]}") in followed.output
+                f" {key_label(old_pin)} to {key_label(new_pin)}") in followed.output
         assert "saved checkpoint (size 30) is a prefix of size 33" in followed.output
         assert verify(new_pin).exit_code == 0
     finally:
