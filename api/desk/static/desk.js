@@ -107,15 +107,45 @@
   }
 
   var source = null;
+  var retry = null;
+  var pause = 2000;
 
   function connect() {
-    source = new EventSource(root.getAttribute("data-live-stream"));
-    source.onopen = function () {
+    if (retry !== null) {
+      window.clearTimeout(retry);
+      retry = null;
+    }
+    var opened = new EventSource(root.getAttribute("data-live-stream"));
+    source = opened;
+    opened.onopen = function () {
+      pause = 2000;
       root.setAttribute("data-live", "open");
     };
-    source.onmessage = schedule;
-    source.onerror = function () {
-      root.setAttribute("data-live", "reconnecting");
+    opened.onmessage = schedule;
+    opened.onerror = function () {
+      if (opened.readyState !== EventSource.CLOSED) {
+        root.setAttribute("data-live", "reconnecting"); // the browser retries by itself
+        return;
+      }
+      // refused (a 429 from the stream or page limits, a 503...): the browser never
+      // retries a stream that was answered with an error, so this page does, after a
+      // pause that grows to a minute, then catches up with what it missed
+      opened.close();
+      if (source !== opened) {
+        return;
+      }
+      source = null;
+      root.setAttribute("data-live", "waiting");
+      if (!document.hidden) {
+        retry = window.setTimeout(function () {
+          retry = null;
+          if (source === null && !document.hidden) {
+            connect();
+            schedule();
+          }
+        }, pause + Math.floor(Math.random() * 1000));
+        pause = Math.min(pause * 2, 60000);
+      }
     };
   }
 
