@@ -176,6 +176,10 @@ def status(settings: Settings, as_json: bool) -> None:
             f" {queues[name + ':scheduled']} scheduled, {queues[name + ':started']} running"
         )
     click.echo(f"workers       {summary['workers']}")
+    refused = summary.get("redis_refusal")
+    if refused:
+        click.echo(f"redis         REFUSES the views' writes: {refused['reason']}"
+                   f" ({refused['detail']}); the workers back off until it accepts them")
 
 
 def _safe(url: str) -> str:

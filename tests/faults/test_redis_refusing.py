@@ -128,30 +128,45 @@ def test_a_worker_facing_a_full_redis_backs_off_says_why_and_recovers(tmp_path: 
         redis.stop()
 
 
+#: how to make a real Redis refuse, what it is then named, and how to make it accept again
+REFUSALS = {
+    "read_only": (("REPLICAOF", "127.0.0.1", "1"),  # a primary that never answers
+                  "read-only replica", ("REPLICAOF", "NO", "ONE")),
+    "no_permission": (("ACL", "SETUSER", "ledger", "on", ">pw", "~*", "&*", "+@all", "-@write"),
+                      "ACL", ("ACL", "SETUSER", "ledger", "+@all")),
+}
+
+
 @pytest.mark.timeout(120)
-def test_a_read_only_replica_is_named_and_the_worker_carries_on_once_it_is_a_primary(
-    tmp_path: Path,
+@pytest.mark.parametrize("kind", sorted(REFUSALS))
+def test_a_refusing_redis_is_named_and_the_worker_carries_on_once_it_accepts(
+    tmp_path: Path, kind: str,
 ) -> None:
+    refuse, named, accept = REFUSALS[kind]
     redis = RedisServer(tmp_path / "redis").start()
-    api = ApiHarness.create(tmp_path, REDIS_URL=redis.url)
+    client = redis.client()
+    client.execute_command(*refuse)
+    url = redis.url.replace("redis://", "redis://ledger:pw@") if kind == "no_permission" \
+        else redis.url
+    api = ApiHarness.create(tmp_path, REDIS_URL=url)
     api.new_claim()
     head = api.store.head()
-    client = redis.client()
-    client.execute_command("REPLICAOF", "127.0.0.1", "1")  # a primary that never answers
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     env.update(FAST, LEDGER_DATABASE_URL=f"sqlite:///{tmp_path / 'ledger.db'}",
-               LEDGER_REDIS_URL=redis.url, LEDGER_DATA_DIR=str(tmp_path),
+               LEDGER_REDIS_URL=url, LEDGER_DATA_DIR=str(tmp_path),
                LEDGER_VIEWS_BACKOFF_MAX=str(BACKOFF_MAX), PYTHONPATH=str(ROOT))
     log_path = tmp_path / "worker.log"
     worker = WorkerProcess(env, log_path).start()
     try:
-        wait_until(lambda: "the worker cannot work: Redis is a read-only replica"
-                   in log_path.read_text(errors="replace"), 30, "the worker to name the replica")
+        wait_until(lambda: "the worker cannot work: Redis" in log_path.read_text(
+            errors="replace"), 30, "the worker to say why it cannot work")
+        said = log_path.read_text(errors="replace")
+        assert named in said.split("the worker cannot work:", 1)[1].splitlines()[0], said
         ready = api.client.get("/readyz").get_json()
         assert (ready["checks"]["redis"], ready["status"]) == ("refused", "degraded")
-        assert "read-only replica" in ready["reasons"]["redis"]
-        assert api.get("/v1/projections").get_json()["redis_refusal"]["kind"] == "read_only"
-        client.execute_command("REPLICAOF", "NO", "ONE")
+        assert named in ready["reasons"]["redis"]
+        assert api.get("/v1/projections").get_json()["redis_refusal"]["kind"] == kind
+        client.execute_command(*accept)
         reader = ViewReader(client)
 
         def caught_up() -> bool:
