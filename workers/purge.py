@@ -11,7 +11,8 @@ script then rewrites, in one step, every record no batch rewrote since, folded a
 noted checkpoint, with the projector's own ``APPLY_CLAIMS`` (so a claimant, outlet or
 tag known only from the payload leaves its index set, and an emptied set is gone), and
 counts the purge in ``{ns}:redactions``. Neither script waits on the workers, and
-neither can be starved by them.
+neither can be starved by them. A claim that links others is then given again to every
+partition (``relink``): a redacted link leaves the claim it named.
 
 Each script call touches one partition of one generation (keys sharing one ``{pN}``
 hash tag, declared through that partition's checkpoint key), so both work on a Redis
@@ -27,13 +28,15 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from ledger.envelope import RecordedEvent
 from ledger.fold import fold
 from ledger.scales import Scales
 from ledger.store import EventStore
 
 from .config import Keys, partition_of, text
 from .coordination import read_pointer
-from .projector import APPLY_CLAIMS, ENTRY_FIELDS, entry_args
+from .links import APPLY_LINKS, contribution
+from .projector import APPLY_CLAIMS, ENTRY_FIELDS, dumps, entry_args
 
 #: Phase one, KEYS: the checkpoint key of the first partition (it routes the call on a
 #: cluster; every prefix of one call shares its slot). ARGV: the claim id, then the key
@@ -130,6 +133,45 @@ def targets(redis: Redis, keys: Keys, claim_id: str) -> list[str]:
     return list(found)
 
 
+#: KEYS[1] a partition's checkpoint; ARGV: its prefix, the checkpoint the contribution was
+#: folded at, the claim, its ``workers.links.contribution``: written only if still there
+RELINK = APPLY_LINKS + """
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+apply_links(ARGV[1], ARGV, 3, 1)
+return 1
+"""
+
+
+def relink(
+    redis: Redis, store: EventStore, claim_id: str, events: list[RecordedEvent], *,
+    keys: Keys, scales: Scales,
+) -> int:
+    """What a claim that links gives every partition of every generation, folded again as of
+    each partition's checkpoint (a redacted ``ClaimLinked`` gives nothing); how many
+    partitions were written. A partition whose checkpoint moves meanwhile is folded again."""
+    if not any(e.type == "ClaimLinked" for e in events):
+        return 0
+    live = read_pointer(redis, keys)
+    building = text(redis.get(keys.building))
+    generations = ([(live.generation, live.partitions)] if live is not None else []) + (
+        [_building(building)] if building else [])
+    script = redis.register_script(RELINK)
+    written = 0
+    for generation, partitions in generations:
+        for partition in range(partitions):
+            pk = keys.part(generation, partition)
+            for _ in range(50):
+                cp = text(redis.get(pk.checkpoint))
+                if cp is None:
+                    break
+                state = fold([e for e in events if e.position <= int(cp)], scales)
+                given = contribution(state, partition, partitions, dumps)
+                if script(keys=[pk.checkpoint], args=[pk.prefix, cp, claim_id, given]):
+                    written += 1
+                    break
+    return written
+
+
 def _building(raw: str) -> tuple[int, int]:
     data = json.loads(raw)
     return int(data["generation"]), int(data["partitions"])
@@ -161,6 +203,7 @@ def purge_claim(
         args: list[str | int] = [1, ENTRY_FIELDS, prefix, cp, sha, *entry_args(claim_id, state)]
         replies += [text(v) or "" for v in purge(keys=[prefix + "cp"], args=args)]
         folded.append(state is not None)
+    relink(redis, store, claim_id, events, keys=keys, scales=scales)
     replies.append(str(redis.incr(keys.redactions)))
     parts = []
     for i, prefix in enumerate(prefixes):

@@ -18,7 +18,7 @@ from ledger.store import EventStore
 from ledger.store.base import new_uuid
 from tests.redis_server import RedisServer
 from tests.redis_text import keys_holding
-from workers.config import ViewConfig
+from workers.config import ViewConfig, partition_of
 from workers.coordination import read_pointer
 from workers.digest import log_snapshot, views_snapshot
 from workers.projector import Projector
@@ -178,3 +178,30 @@ def test_the_redact_command_reports_each_step_and_points_at_a_correction_with_th
                                  env=env)
     assert retried.exit_code == 0, retried.output
     assert "store: the payload of event" in retried.output
+
+
+def test_a_purged_link_leaves_the_claim_it_named_as_a_rebuild_would(fresh: Any) -> None:
+    store, config, redis = fresh
+    claims: dict[int, str] = {}
+    while len(claims) < 2:  # one claim in each partition
+        [event] = store.append([NewEvent(new_uuid(), "ClaimRecorded", {
+            "statement": "Kerry asked Zarif.", "claimant": {"name": "Ali Khamenei"},
+            "appearance": {"outlet": "Fars"}})], actor="desk")
+        claims.setdefault(partition_of(event.claim_id, config.partitions), event.claim_id)
+    source, target = claims[0], claims[1]
+    [link] = store.append([NewEvent(source, "ClaimLinked", {
+        "target_claim_id": target, "kind": "restates", "note": f"Per {SECRET}."})], actor="desk")
+    rebuild(redis, store, config, "r")
+    live = read_pointer(redis, config.keys)
+    assert live is not None
+    inbound = config.keys.part(live.generation, 1).linked_from(target)
+    assert redis.hkeys(inbound) == [link.id.encode()]
+    assert keys_holding(redis, SECRET)  # the note, on the source's own record
+    redact_all(store, [link])
+    purge(store, config, redis, source)
+    assert redis.exists(inbound) == 0
+    assert keys_holding(redis, SECRET) == []
+    rebuild(redis, store, config, "again")
+    live = read_pointer(redis, config.keys)
+    assert live is not None
+    assert redis.exists(config.keys.part(live.generation, 1).linked_from(target)) == 0
