@@ -15,7 +15,7 @@ from flask_smorest.utils import prepare_response
 
 from ledger import fields as ledger_fields
 
-from . import docs_ui, errors, logs, projections, witnessing
+from . import docs_ui, errors, logs, projections, search, witnessing
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .commands.ledger_commands import store_from
 from .cors import init_cors
@@ -111,6 +111,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     state.ready_checks["store"] = state.store.ping
     app.extensions[EXTENSION] = state
     projections.init_app(app, state)  # Redis views: reader, catch-up trigger, ready check
+    search.init_app(app, state)  # the search index beside the ledger (kept by the workers)
 
     app.before_request(_start_request)
     app.before_request(authenticate)  # before the limiter, which counts per token

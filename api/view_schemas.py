@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ledger.fields import Timestamp
+from ledger.search.base import InvalidSearch, decode_offset
 from workers.views import MAX_LIMIT, InvalidQuery, decode_cursor
 
 from .schemas import STATUSES, ClaimSchema, min_position_field
@@ -16,11 +17,27 @@ def _cursor(value: str) -> None:
     try:
         decode_cursor(value)
     except InvalidQuery:
-        raise ValidationError("Not a cursor this API issued (use the list's `next`).") from None
+        try:
+            decode_offset(value)
+        except InvalidSearch:
+            raise ValidationError(
+                "Not a cursor this API issued (use the list's `next`)."
+            ) from None
 
 
 class ClaimListQuerySchema(Schema):
-    """Query of ``GET /v1/claims``: filters (all must match), page size, cursor."""
+    """Query of ``GET /v1/claims``: filters (all must match), page size, cursor; ``q``
+    searches. Unknown parameters are a 422."""
+
+    q = fields.String(
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "Full-text search of statements, claimants, quotes, outlets,"
+                  " the agents of denials and corroborations, verdicts, notes and tags:"
+                  " words (any order, accents and case ignored, a misspelt word matches the"
+                  " indexed words a typo or two away), \"quoted phrases\" and -excluded"
+                  " words. Claims holding every word come first, then those holding some;"
+                  " ranked, each item with a `snippet`. Pages stop after 1,000 results."},
+    )
 
     status = fields.String(
         validate=validate.OneOf(STATUSES),
@@ -50,10 +67,20 @@ class ClaimListQuerySchema(Schema):
     min_position = min_position_field()
 
 
-class ClaimListSchema(Schema):
-    """A page of claims, newest update first; ask again with ``cursor=next``."""
+class SearchItemSchema(ClaimSchema):
+    """A claim of the list; with ``q``, also its snippet and score."""
 
-    items = fields.List(fields.Nested(ClaimSchema), required=True)
+    snippet = fields.String(
+        metadata={"description": "With q: an excerpt, HTML-escaped, matches in <mark>."}
+    )
+    score = fields.Float(metadata={"description": "With q: the rank (higher is better)."})
+
+
+class ClaimListSchema(Schema):
+    """A page of claims, newest update first (best match first with ``q``); ask again with
+    ``cursor=next``."""
+
+    items = fields.List(fields.Nested(SearchItemSchema), required=True)
     next = fields.String(
         required=True, allow_none=True, metadata={"description": "null on the last page"}
     )
@@ -104,6 +131,35 @@ class ProjectionsSchema(Schema):
         metadata={"description": "null while Redis accepts the views' writes; else why it"
                   " refuses them (the workers back off meanwhile)."},
     )
+    search = fields.Dict(
+        metadata={"description": "The search index: available, generation, checkpoint, lag"
+                  " (head - checkpoint), partition_checkpoints, building_generation and"
+                  " building_checkpoint (a rebuild's progress)."}
+    )
+
+
+class SimilarQuerySchema(Schema):
+    """Query of ``GET /v1/claims/similar``."""
+
+    statement = fields.String(required=True, validate=validate.Length(min=1, max=2000),
+                              metadata={"description": "The statement to compare."})
+    limit = fields.Integer(load_default=5, validate=validate.Range(min=1, max=50))
+    min_score = fields.Float(load_default=0.2, validate=validate.Range(min=0, max=1),
+                             metadata={"description": "The lowest similarity returned."})
+    min_position = min_position_field()
+
+
+class SimilarItemSchema(Schema):
+    """A claim close to the statement: its summary and trigram similarity."""
+
+    claim = fields.Nested(ClaimSchema, required=True)
+    score = fields.Float(required=True, metadata={"description": "0 to 1 (1: the same words)."})
+
+
+class SimilarSchema(Schema):
+    """The closest claims, best first."""
+
+    items = fields.List(fields.Nested(SimilarItemSchema), required=True)
 
 
 class RebuildSchema(Schema):

@@ -48,6 +48,8 @@ class ViewConfig:
     linger_max: float = 60.0
     #: longest wait between a worker's attempts while Redis refuses its commands
     backoff_max: float = 30.0
+    #: whether the catch-up jobs also keep the search index (``workers.search``)
+    search: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (for RQ job arguments)."""

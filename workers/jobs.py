@@ -28,6 +28,7 @@ from .coordination import (
     will_run,
 )
 from .rebuild import open_configured_store
+from .search_jobs import tick as search_tick
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +164,16 @@ def tick(config: dict[str, Any]) -> dict[str, Any]:
         return {"rebuild": start_rebuild(redis, cfg, reason=reason), "reason": reason}
     live = read_pointer(redis, keys)
     assert live is not None
+    search_reason, search_lags = search_tick(redis, cfg, head)
     repaired = []
     for p in range(live.partitions):
         pk = keys.part(live.generation, p)
         cp = int(text(redis.get(pk.checkpoint)) or 0)
-        if cp < head and not redis.exists(pk.lock) and repair_trigger(redis, cfg, p):
+        if (cp < head or p in search_lags) and not redis.exists(pk.lock) and repair_trigger(
+            redis, cfg, p
+        ):
             repaired.append(p)
-    return {"head": head, "repaired": repaired}
+    return {"head": head, "repaired": repaired, "search": search_reason}
 
 
 def drop_generation(config: dict[str, Any], generation: int, partitions: int) -> int:

@@ -37,6 +37,7 @@ from .coordination import (
     write_pointer,
 )
 from .projector import GenerationGone, Projector
+from .search_jobs import step as search_step
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int
                                batch_size=min(config.rebuild_batch_size,
                                               4 * config.batch_size) if bulk else None,
                                until=head, on_batch=lambda _n, _end: renew())
+            renew()
+            search_step(config, store, partition, cp)  # the search index follows the views
             renew()
             if cp < store.head():
                 continue

@@ -13,8 +13,10 @@ from redis.exceptions import RedisError
 
 from ledger.errors import EventNotFound, StoreUnavailable
 from ledger.scales import load_scales
+from ledger.search import open_search_index
 from ledger.store import EventStore
 from workers.purge import Purged, purge_claim
+from workers.search import purge_search
 
 from ..settings import Settings
 from ..viewsettings import view_config, views_redis
@@ -62,6 +64,7 @@ def redact(settings: Settings, event_id: str, reason: str | None, purge_only: bo
                        " entry; its changes are a payload of their own: redact it too if they"
                        " repeat the text")
     failed = _forget(store)
+    _purge_search(settings, store, event.id, event.claim_id)
     _purge(settings, store, event.id, event.claim_id)
     if failed is not None:
         raise click.ClickException(
@@ -76,6 +79,25 @@ def _forget(store: EventStore) -> str | None:
     except StoreUnavailable as exc:
         return str(exc)
     return None
+
+
+def _purge_search(settings: Settings, store: EventStore, event_id: str, claim_id: str) -> None:
+    """Rewrite the claim in every generation of the search index, without the payload."""
+    index = open_search_index(settings.database_url)
+    try:
+        generations = purge_search(index, store, store.scales, claim_id)
+    except Exception as exc:
+        raise click.ClickException(
+            f"search purge FAILED ({exc}). The payload is gone from the store, but the search"
+            f" index may still hold its text: run `claimledger redact {event_id} --purge-only`."
+        ) from None
+    finally:
+        index.close()
+    if generations:
+        click.echo(f"purged: search index generation(s) {', '.join(map(str, generations))}:"
+                   f" claim {claim_id} folded again from the log without the payload")
+    else:
+        click.echo("purged: no search index generation (none built)")
 
 
 def _purge(settings: Settings, store: EventStore, event_id: str, claim_id: str) -> None:

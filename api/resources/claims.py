@@ -8,6 +8,7 @@ claim never depends on Redis. ``X-Ledger-Source`` says which answered.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from uuid import UUID
 
 from flask import Response, request
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from ledger.errors import ClaimNotFound
 from ledger.fold import replay
@@ -37,8 +39,14 @@ from ..schemas import (
     ReadHeadersSchema,
     WriteHeadersSchema,
 )
+from ..search import SIMILAR_ON_RECORD, SIMILAR_THRESHOLD, search_service
 from ..state import ledger_state
-from ..view_schemas import ClaimListQuerySchema, ClaimListSchema
+from ..view_schemas import (
+    ClaimListQuerySchema,
+    ClaimListSchema,
+    SimilarQuerySchema,
+    SimilarSchema,
+)
 from ..writing import WRITE_HEADERS, append_event
 from . import log
 
@@ -93,7 +101,7 @@ class Claims(MethodView):
     """``/v1/claims``."""
 
     @requires("reader")
-    @blp.arguments(ClaimListQuerySchema(), location="query")
+    @blp.arguments(ClaimListQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, ClaimListSchema, headers=_SOURCE_HEADER)
     @blp.alt_response(503, **UNAVAILABLE_DOC)
     def get(self, query: dict[str, Any]) -> Response:
@@ -102,9 +110,13 @@ class Claims(MethodView):
         Voided claims are listed only with ``status=voided``. ``min_position`` waits (up
         to 2 s) for the views to reach a write's position, else answers 503. A page may
         hold fewer than ``limit`` claims when a narrow filter needed a long scan; only a
-        null ``next`` means the end.
+        null ``next`` means the end. With ``q`` the search index answers
+        (``X-Ledger-Source: search``), best match first, each item with a ``snippet``.
+        Unknown query parameters are a 422.
         """
         min_position = checked_min_position(query.get("min_position"))
+        if query.get("q"):
+            return _search(query, min_position)
         with view_service().reading() as reader:
             items, cursor = reader.list_claims(
                 status=query.get("status"),
@@ -126,8 +138,64 @@ class Claims(MethodView):
     @blp.arguments(NewClaimSchema())
     @blp.response(201, EventSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody) -> Response:
-        """Record a claim (a ClaimRecorded event; the claim's id is new)."""
-        return append_event("ClaimRecorded", new_uuid(), body, headers)
+        """Record a claim (a ClaimRecorded event; the claim's id is new).
+
+        The 201 carries ``similar``: up to three claims already recorded whose statement
+        or quotes are close to this one (similarity at least 0.45), best first, so a
+        client can warn of a duplicate. It is read from the search index after the
+        append has committed (the new claim itself is not among them); an empty list
+        when there are none, absent when the index cannot answer.
+        """
+        response = append_event("ClaimRecorded", new_uuid(), body, headers)
+        if response.status_code == 201 and response.is_json:
+            _add_similar(response, str(body.data.get("statement") or ""))
+        return response
+
+
+def _search(query: dict[str, Any], min_position: int | None) -> Response:
+    """``GET /v1/claims?q=``: a page of the search index."""
+    page = search_service().search(query, min_position=min_position, timeout=WAIT_SECONDS)
+    items = [{**hit.item, "snippet": hit.snippet, "score": hit.score} for hit in page.hits]
+    return json_response({"items": items, "next": page.next}, headers={SOURCE: "search"})
+
+
+def _add_similar(response: Response, statement: str) -> None:
+    """Put ``similar`` into a new claim's 201 (left out when the index cannot answer)."""
+    body = response.get_json()
+    try:
+        found = search_service().similar(statement, limit=SIMILAR_ON_RECORD + 1,
+                                          threshold=SIMILAR_THRESHOLD)
+    except (ViewsUnavailable, ViewsBehind) as exc:
+        logger.info("no similar claims for the new claim: %s", exc)
+        return
+    new_id = body.get("claim_id")
+    body["similar"] = [
+        {"claim": s.item, "score": s.score} for s in found if s.item.get("id") != new_id
+    ][:SIMILAR_ON_RECORD]
+    response.set_data(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+
+
+@blp.route("/similar")
+class SimilarClaims(MethodView):
+    """``/v1/claims/similar``."""
+
+    @requires("reader")
+    @blp.arguments(SimilarQuerySchema(), location="query", unknown=RAISE)
+    @blp.response(200, SimilarSchema, headers=_SOURCE_HEADER)
+    @blp.alt_response(503, **UNAVAILABLE_DOC)
+    def get(self, query: dict[str, Any]) -> Response:
+        """The claims whose statement or quotes are closest to ``statement``, best first.
+
+        The score is trigram similarity (pg_trgm's measure, 0 to 1) against the claim's
+        statement or its closest quote; voided claims are left out.
+        """
+        min_position = checked_min_position(query.get("min_position"))
+        found = search_service().similar(
+            query["statement"], limit=query["limit"], threshold=query["min_score"],
+            min_position=min_position, timeout=WAIT_SECONDS,
+        )
+        items = [{"claim": s.item, "score": s.score} for s in found]
+        return json_response({"items": items}, headers={SOURCE: "search"})
 
 
 @blp.route("/<uuid:claim_id>")

@@ -9,12 +9,14 @@ from flask.views import MethodView
 
 from workers.coordination import job_info, start_rebuild
 from workers.runner import status_summary
+from workers.search_jobs import start_search_rebuild
 
 from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint
 from ..projections import UNAVAILABLE_DOC, view_service
 from ..responses import json_response
+from ..search import search_service
 from ..state import ledger_state
 from ..view_schemas import JobSchema, ProjectionsSchema, RebuildSchema
 
@@ -39,6 +41,7 @@ class Projections(MethodView):
         service = view_service()
         with service.reading():
             summary = status_summary(service.redis, service.config, head)
+        summary["search"] = search_service().status(head)
         return json_response(summary)
 
 
@@ -50,7 +53,8 @@ class Rebuild(MethodView):
     @blp.response(202, RebuildSchema, headers=_LOCATION)
     @blp.alt_response(503, **UNAVAILABLE_DOC)
     def post(self) -> Response:
-        """Rebuild the views beside the live ones, then switch (reads never stop).
+        """Rebuild the views beside the live ones, then switch (reads never stop); the
+        search index is rebuilt the same way by a job of its own.
 
         When a rebuild is already queued or running, answers that rebuild's job.
         """
@@ -58,6 +62,7 @@ class Rebuild(MethodView):
         with service.reading():
             try:
                 job_id = start_rebuild(service.redis, service.config, reason="api")
+                start_search_rebuild(service.redis, service.config, reason="api")
             except RuntimeError as exc:  # the lock changed hands three times: a busy moment
                 raise Problem(
                     503, f"{exc}; retry shortly.", slug="views-unavailable",

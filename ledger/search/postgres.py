@@ -1,0 +1,317 @@
+"""The search index on PostgreSQL: ``tsvector`` with GIN, and ``pg_trgm``.
+
+Tables sit beside the ledger's (same schema; the log's tables are never touched, and
+appends take no lock the index takes). Per generation ``g``: ``sg{g}_docs`` (the claims'
+text, summary, filter names as ``text[]``, a weighted ``tsvector`` of the normalised
+statement (A), people (B) and body (C), and the normalised statement and quotes for
+``pg_trgm``) and ``sg{g}_words`` (indexed words with counts, trigram-indexed, for
+misspelt queries). Words are normalised in Python (``ledger.search.text``) and fed to
+the ``simple`` configuration, so both backends index the same words; queries are built
+as ``to_tsquery`` expressions of those words (the web-search syntax is parsed once,
+in ``text.parse_query``). ``pg_trgm`` is created in schema ``public`` if missing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .base import MAX_BODY, Document, DocumentAt, Filters, Generation, Row, SearchIndex, Term
+from .text import normalized, words
+
+_GENERATIONS = """
+CREATE TABLE IF NOT EXISTS search_generations (
+    generation INTEGER PRIMARY KEY, partitions INTEGER NOT NULL, state TEXT NOT NULL,
+    marker BIGINT NOT NULL DEFAULT 0)"""
+_CHECKPOINTS = """
+CREATE TABLE IF NOT EXISTS search_checkpoints (
+    generation INTEGER NOT NULL, partition INTEGER NOT NULL, position BIGINT NOT NULL,
+    PRIMARY KEY (generation, partition))"""
+#: advisory lock key serialising the index's schema set-up between processes
+SETUP_LOCK_KEY = 0x736561726368
+_HIGH = "\U0010ffff"
+
+
+def _lexeme(word: str, prefix: bool) -> str:
+    quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+    return quoted + ":*" if prefix and len(word) >= 3 else quoted
+
+
+def tsquery_expression(terms: Sequence[Term], excluded: Sequence[str], every: bool) -> str:
+    """A ``to_tsquery('simple', …)`` expression: alternatives ORed, terms ANDed (or ORed)."""
+    groups = []
+    for term in terms:
+        alts = []
+        for i, alt in enumerate(term.alternatives):
+            if len(alt) == 1:
+                alts.append(_lexeme(alt[0], prefix=(i == 0)))
+            else:
+                alts.append("(" + " <-> ".join(_lexeme(w, False) for w in alt) + ")")
+        groups.append("(" + " | ".join(alts) + ")")
+    expression = (" & " if every else " | ").join(groups)
+    if excluded:
+        expression = f"({expression}) & !(" + " | ".join(_lexeme(w, False) for w in excluded) + ")"
+    return expression
+
+
+class PostgresSearchIndex(SearchIndex):
+    """See the module docstring."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pid = 0
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._pid != os.getpid():
+            conn = psycopg.connect(self.url, autocommit=True)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK_KEY,))
+                _create_schema_if_missing(conn)
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+                conn.execute(_GENERATIONS)
+                conn.execute(_CHECKPOINTS)
+            conn.execute("SET pg_trgm.similarity_threshold = 0.3")
+            conn.execute("SET pg_trgm.word_similarity_threshold = 0.3")
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            yield self._connection()
+
+    def close(self) -> None:
+        """Close the connection (it reopens on next use)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # -- generations --------------------------------------------------------------------
+
+    def generations(self) -> list[Generation]:
+        """Every generation, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT generation, partitions, state FROM search_generations"
+                                " ORDER BY generation").fetchall()
+        return [Generation(int(g), int(p), str(s)) for g, p, s in rows]
+
+    def create_generation(self, partitions: int) -> Generation:
+        """A new empty generation being built; a previous unfinished one is dropped."""
+        for old in self.generations():
+            if old.state == "building":
+                self.drop(old.generation)
+        with self._write() as conn:
+            conn.execute("LOCK TABLE search_generations IN EXCLUSIVE MODE")
+            row = conn.execute("SELECT coalesce(max(generation), 0) FROM search_generations"
+                               ).fetchone()
+            g = int(row[0] if row else 0) + 1
+            conn.execute("INSERT INTO search_generations VALUES (%s, %s, 'building', 0)",
+                         (g, partitions))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO search_checkpoints VALUES (%s, %s, 0)",
+                                [(g, p) for p in range(partitions)])
+            conn.execute(sql.SQL(
+                "CREATE TABLE {} (rid BIGSERIAL PRIMARY KEY, claim_id TEXT NOT NULL UNIQUE,"
+                " voided BOOLEAN NOT NULL, updated_at TEXT COLLATE \"C\" NOT NULL,"
+                " statement TEXT NOT NULL, people TEXT NOT NULL, body TEXT NOT NULL,"
+                " similar_text TEXT NOT NULL, similar_norm TEXT NOT NULL, summary TEXT NOT NULL,"
+                " attrs TEXT[] NOT NULL, tsv TSVECTOR NOT NULL)").format(
+                    sql.Identifier(f"sg{int(g)}_docs")))
+            conn.execute(sql.SQL("CREATE INDEX {} ON {} USING GIN (tsv)").format(
+                sql.Identifier(f"sg{int(g)}_docs_tsv"), sql.Identifier(f"sg{int(g)}_docs")))
+            conn.execute(sql.SQL("CREATE INDEX {} ON {} USING GIN (attrs)").format(
+                sql.Identifier(f"sg{int(g)}_docs_attrs"), sql.Identifier(f"sg{int(g)}_docs")))
+            conn.execute(sql.SQL(
+                "CREATE INDEX {} ON {} USING GIN (similar_norm public.gin_trgm_ops)").format(
+                sql.Identifier(f"sg{int(g)}_docs_trgm"), sql.Identifier(f"sg{int(g)}_docs")))
+            conn.execute(sql.SQL("CREATE TABLE {} (word TEXT COLLATE \"C\" PRIMARY KEY,"
+                                 " n INTEGER NOT NULL)").format(
+                                     sql.Identifier(f"sg{int(g)}_words")))
+            conn.execute(sql.SQL(
+                "CREATE INDEX {} ON {} USING GIN (word public.gin_trgm_ops)").format(
+                sql.Identifier(f"sg{int(g)}_words_trgm"), sql.Identifier(f"sg{int(g)}_words")))
+        return Generation(g, partitions, "building")
+
+    def switch(self, generation: int) -> None:
+        """Make ``generation`` live; the live one becomes old."""
+        with self._write() as conn:
+            conn.execute("UPDATE search_generations SET state = 'old' WHERE state = 'live'")
+            conn.execute("UPDATE search_generations SET state = 'live' WHERE generation = %s",
+                         (generation,))
+
+    def drop(self, generation: int) -> None:
+        """Delete a generation that is not live."""
+        with self._write() as conn:
+            row = conn.execute("SELECT state FROM search_generations WHERE generation = %s"
+                               " FOR UPDATE", (generation,)).fetchone()
+            if row is None or row[0] == "live":
+                return
+            conn.execute("DELETE FROM search_checkpoints WHERE generation = %s", (generation,))
+            conn.execute("DELETE FROM search_generations WHERE generation = %s", (generation,))
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(
+                sql.Identifier(f"sg{int(generation)}_docs"),
+                sql.Identifier(f"sg{int(generation)}_words")))
+
+    def checkpoints(self, generation: int) -> list[int | None]:
+        """Per partition; empty when the generation does not exist."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT position FROM search_checkpoints WHERE generation = %s"
+                                " ORDER BY partition", (generation,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def marker(self, generation: int) -> int:
+        """The redaction marker of a generation (0 when it does not exist)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT marker FROM search_generations WHERE generation = %s",
+                               (generation,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self, generation: int) -> int:
+        """How many claims the generation holds."""
+        with self._read() as conn:
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(f"sg{int(generation)}_docs"))).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- writes -------------------------------------------------------------------------
+
+    def apply(
+        self, generation: int, partition: int, expected: int, end: int, marker: int,
+        docs: Mapping[str, Document | None],
+    ) -> bool:
+        """One batch in one transaction, if the checkpoint and marker are as expected."""
+        with self._write() as conn:
+            # the generation's row first (shared), then the partition's: as purge does
+            row = conn.execute("SELECT marker FROM search_generations WHERE generation = %s"
+                               " FOR SHARE", (generation,)).fetchone()
+            cp = conn.execute("SELECT position FROM search_checkpoints WHERE generation = %s"
+                              " AND partition = %s FOR UPDATE", (generation, partition)).fetchone()
+            if row is None or cp is None or int(cp[0]) != expected or int(row[0]) != marker:
+                return False
+            for claim_id, doc in docs.items():
+                _write_doc(conn, generation, claim_id, doc)
+            conn.execute("UPDATE search_checkpoints SET position = %s WHERE generation = %s"
+                         " AND partition = %s", (end, generation, partition))
+        return True
+
+    def purge(self, generation: int, partition: int, claim_id: str, doc_at: DocumentAt) -> bool:
+        """Move the marker and rewrite the claim as of the partition's checkpoint."""
+        with self._write() as conn:
+            moved = conn.execute("UPDATE search_generations SET marker = marker + 1"
+                                 " WHERE generation = %s RETURNING marker", (generation,)
+                                 ).fetchone()
+            cp = conn.execute("SELECT position FROM search_checkpoints WHERE generation = %s"
+                              " AND partition = %s FOR UPDATE", (generation, partition)).fetchone()
+            if moved is None or cp is None:
+                return False
+            _write_doc(conn, generation, claim_id, doc_at(int(cp[0])))
+        return True
+
+    # -- primitive reads ----------------------------------------------------------------
+
+    def _match(
+        self, generation: int, terms: Sequence[Term], excluded: Sequence[str], *,
+        every: bool, filters: Filters, limit: int,
+    ) -> list[Row]:
+        params: list[Any] = [
+            tsquery_expression(terms, excluded, every), filters.voided,
+            filters.updated_after or "", sorted(filters.names), limit,
+        ]
+        query = sql.SQL(
+            "SELECT claim_id, summary, statement, people, body, ts_rank(tsv, q) AS rank"
+            " FROM {}, to_tsquery('simple', %s) AS q WHERE tsv @@ q AND (%s OR NOT voided)"
+            " AND updated_at > %s AND attrs @> %s::text[]"
+            " ORDER BY rank DESC, claim_id LIMIT %s"
+        ).format(sql.Identifier(f"sg{int(generation)}_docs"))
+        with self._read() as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [Row(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
+
+    def _known(self, generation: int, word: str) -> bool:
+        with self._read() as conn:
+            row = conn.execute(sql.SQL(
+                "SELECT 1 FROM {} WHERE word >= %s AND word < %s LIMIT 1").format(
+                sql.Identifier(f"sg{int(generation)}_words")), (word, word + _HIGH)).fetchone()
+        return row is not None
+
+    def _near(self, generation: int, word: str) -> list[str]:
+        with self._read() as conn:
+            rows = conn.execute(sql.SQL(
+                "SELECT word FROM {} WHERE word OPERATOR(public.%%) %s"
+                " ORDER BY public.similarity(word, %s) DESC LIMIT 200").format(
+                sql.Identifier(f"sg{int(generation)}_words")), (word, word)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _similar(self, generation: int, text: str, limit: int) -> list[Row]:
+        value = normalized(text)
+        with self._read() as conn:
+            rows = conn.execute(sql.SQL(
+                "SELECT claim_id, summary, statement, similar_text FROM {}"
+                " WHERE NOT voided AND %s OPERATOR(public.<%%) similar_norm"
+                " ORDER BY public.word_similarity(%s, similar_norm) DESC, claim_id LIMIT %s"
+            ).format(sql.Identifier(f"sg{int(generation)}_docs")), (value, value, limit)).fetchall()
+        return [Row(r[0], r[1], r[2], "", r[3]) for r in rows]
+
+
+def _create_schema_if_missing(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute("SELECT current_schema(), current_setting('search_path')").fetchone()
+    if row is None or row[0] is not None:
+        return
+    for item in str(row[1]).split(","):
+        name = item.strip().strip('"')
+        if name and name != "$user":
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
+            return
+
+
+def _write_doc(conn: psycopg.Connection[Any], g: int, claim_id: str, doc: Document | None
+               ) -> None:
+    """Replace (or delete, for None) one claim's row in generation ``g``."""
+    old = conn.execute(sql.SQL(
+        "DELETE FROM {} WHERE claim_id = %s RETURNING statement, people, body").format(
+        sql.Identifier(f"sg{int(g)}_docs")), (claim_id,)).fetchone()
+    if old is not None:
+        _count_words(conn, g, set(words(old[0])) | set(words(old[1])) | set(words(old[2])), -1)
+    if doc is None:
+        return
+    body = doc.body[:MAX_BODY]
+    conn.execute(sql.SQL(
+        "INSERT INTO {} (claim_id, voided, updated_at, statement, people, body, similar_text,"
+        " similar_norm, summary, attrs, tsv) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        " setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B')"
+        " || setweight(to_tsvector('simple', %s), 'C'))").format(
+            sql.Identifier(f"sg{int(g)}_docs")),
+        (claim_id, "status:voided" in doc.attrs, doc.updated_at, doc.statement, doc.people, body,
+         doc.similar_text, normalized(doc.similar_text), doc.summary, sorted(set(doc.attrs)),
+         normalized(doc.statement), normalized(doc.people), normalized(body)))
+    _count_words(conn, g, set(words(doc.statement)) | set(words(doc.people)) | set(words(body)), 1)
+
+
+def _count_words(conn: psycopg.Connection[Any], g: int, found: set[str], step: int) -> None:
+    if not found:
+        return
+    ordered = sorted(found)  # one lock order for every writer
+    conn.execute(sql.SQL(
+        "INSERT INTO {} AS w (word, n) SELECT unnest(%s::text[]), %s"
+        " ON CONFLICT (word) DO UPDATE SET n = w.n + EXCLUDED.n").format(
+            sql.Identifier(f"sg{int(g)}_words")),
+        (ordered, step))
+    if step < 0:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE word = ANY(%s::text[]) AND n <= 0").format(
+            sql.Identifier(f"sg{int(g)}_words")), (ordered,))

@@ -1,0 +1,338 @@
+"""The search index on SQLite: FTS5 in a file of its own beside the ledger's.
+
+The ledger's file holds only the log; the index lives in ``<ledger file>.search`` (WAL,
+its own write lock), so indexing never blocks an append. Per generation ``g``:
+``sg{int(g)}_docs`` (the claims' text, summary and filter flags), ``sg{int(g)}_attrs`` (filter
+names), ``sg{int(g)}_words`` (the indexed words with counts, for misspelt queries),
+``sg{int(g)}_fts`` (contentless FTS5, ``unicode61 remove_diacritics 2``, over the normalised
+statement, people and body) and ``sg{int(g)}_tri`` (contentless FTS5 ``trigram`` over the
+statement and quotes, for similar claims).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from .base import (
+    MAX_BODY,
+    Document,
+    DocumentAt,
+    Filters,
+    Generation,
+    Row,
+    SearchIndex,
+    Term,
+)
+from .text import normalized, trigrams, words
+
+_META = """
+CREATE TABLE IF NOT EXISTS search_generations (
+    generation INTEGER PRIMARY KEY, partitions INTEGER NOT NULL, state TEXT NOT NULL,
+    marker INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS search_checkpoints (
+    generation INTEGER NOT NULL, partition INTEGER NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (generation, partition));
+"""
+
+_HIGH = "\U0010ffff"
+
+
+def _phrase(words_: Sequence[str], prefix: bool) -> str:
+    text = '"' + " ".join(w.replace('"', '""') for w in words_) + '"'
+    return text + "*" if prefix and len(words_) == 1 and len(words_[0]) >= 3 else text
+
+
+def fts_expression(terms: Sequence[Term], excluded: Sequence[str], every: bool) -> str:
+    """An FTS5 MATCH expression: each term's alternatives ORed, terms ANDed (or ORed)."""
+    groups = []
+    for term in terms:
+        alts = [_phrase(alt, prefix=(i == 0)) for i, alt in enumerate(term.alternatives)]
+        groups.append("(" + " OR ".join(alts) + ")")
+    expression = (" AND " if every else " OR ").join(groups)
+    if excluded:
+        nots = " OR ".join(_phrase([w], False) for w in excluded)
+        expression = f"({expression}) NOT ({nots})"
+    return expression
+
+
+class SQLiteSearchIndex(SearchIndex):
+    """See the module docstring."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # a purged redaction leaves no bytes
+            conn.executescript(_META)
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._connection()
+
+    def close(self) -> None:
+        """Close the connection (it reopens on next use)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # -- generations --------------------------------------------------------------------
+
+    def generations(self) -> list[Generation]:
+        """Every generation, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT generation, partitions, state FROM search_generations ORDER BY generation"
+            ).fetchall()
+        return [Generation(int(g), int(p), str(s)) for g, p, s in rows]
+
+    def create_generation(self, partitions: int) -> Generation:
+        """A new empty generation being built; a previous unfinished one is dropped."""
+        for old in self.generations():
+            if old.state == "building":
+                self.drop(old.generation)
+        with self._write() as conn:
+            row = conn.execute("SELECT max(generation) FROM search_generations").fetchone()
+            generation = int(row[0] or 0) + 1
+            conn.execute("INSERT INTO search_generations VALUES (?, ?, 'building', 0)",
+                         (generation, partitions))
+            conn.executemany("INSERT INTO search_checkpoints VALUES (?, ?, 0)",
+                             [(generation, p) for p in range(partitions)])
+            _create_tables(conn, generation)
+        return Generation(generation, partitions, "building")
+
+    def switch(self, generation: int) -> None:
+        """Make ``generation`` live; the live one becomes old."""
+        with self._write() as conn:
+            conn.execute("UPDATE search_generations SET state = 'old' WHERE state = 'live'")
+            conn.execute("UPDATE search_generations SET state = 'live' WHERE generation = ?",
+                         (generation,))
+
+    def drop(self, generation: int) -> None:
+        """Delete a generation that is not live."""
+        with self._write() as conn:
+            row = conn.execute("SELECT state FROM search_generations WHERE generation = ?",
+                               (generation,)).fetchone()
+            if row is None or row[0] == "live":
+                return
+            conn.execute("DELETE FROM search_checkpoints WHERE generation = ?", (generation,))
+            conn.execute("DELETE FROM search_generations WHERE generation = ?", (generation,))
+            g = int(generation)
+            conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_docs")
+            conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_attrs")
+            conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_words")
+            conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_fts")
+            conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_tri")
+
+    def checkpoints(self, generation: int) -> list[int | None]:
+        """Per partition; empty when the generation does not exist."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT position FROM search_checkpoints WHERE generation = ? ORDER BY partition",
+                (generation,),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def marker(self, generation: int) -> int:
+        """The redaction marker of a generation (0 when it does not exist)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT marker FROM search_generations WHERE generation = ?",
+                               (generation,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self, generation: int) -> int:
+        """How many claims the generation holds."""
+        with self._read() as conn:
+            return int(conn.execute(f"SELECT count(*) FROM sg{int(generation)}_docs").fetchone()[0])
+
+    # -- writes -------------------------------------------------------------------------
+
+    def apply(
+        self, generation: int, partition: int, expected: int, end: int, marker: int,
+        docs: Mapping[str, Document | None],
+    ) -> bool:
+        """One batch in one transaction, if the checkpoint and marker are as expected."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT c.position, g.marker FROM search_checkpoints c JOIN search_generations g"
+                " USING (generation) WHERE generation = ? AND partition = ?",
+                (generation, partition),
+            ).fetchone()
+            if row is None or int(row[0]) != expected or int(row[1]) != marker:
+                return False
+            for claim_id, doc in docs.items():
+                _write_doc(conn, generation, claim_id, doc)
+            conn.execute("UPDATE search_checkpoints SET position = ? WHERE generation = ?"
+                         " AND partition = ?", (end, generation, partition))
+        return True
+
+    def purge(self, generation: int, partition: int, claim_id: str, doc_at: DocumentAt) -> bool:
+        """Move the marker and rewrite the claim as of the partition's checkpoint."""
+        with self._write() as conn:
+            row = conn.execute("SELECT position FROM search_checkpoints WHERE generation = ?"
+                               " AND partition = ?", (generation, partition)).fetchone()
+            if row is None:
+                return False
+            conn.execute("UPDATE search_generations SET marker = marker + 1 WHERE generation = ?",
+                         (generation,))
+            _write_doc(conn, generation, claim_id, doc_at(int(row[0])))
+        with self._read() as conn:  # the old pages (zeroed: secure_delete) leave the WAL too
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return True
+
+    # -- primitive reads ----------------------------------------------------------------
+
+    def _match(
+        self, generation: int, terms: Sequence[Term], excluded: Sequence[str], *,
+        every: bool, filters: Filters, limit: int,
+    ) -> list[Row]:
+        g = int(generation)
+        where = f"sg{int(g)}_fts MATCH ?"
+        params: list[object] = [fts_expression(terms, excluded, every)]
+        if not filters.voided:
+            where += " AND d.voided = 0"
+        if filters.updated_after:
+            where += " AND d.updated_at > ?"
+            params.append(filters.updated_after)
+        for name in sorted(filters.names):
+            where += f" AND d.rid IN (SELECT rid FROM sg{int(g)}_attrs WHERE name = ?)"
+            params.append(name)
+        params.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT d.claim_id, d.summary, d.statement, d.people, d.body,"
+                f" bm25(sg{int(g)}_fts, 4.0, 2.0, 1.0) AS rank FROM sg{int(g)}_fts"
+                f" JOIN sg{int(g)}_docs AS d ON d.rid = sg{int(g)}_fts.rowid"
+                " WHERE " + where + " ORDER BY rank, d.claim_id LIMIT ?", params,
+            ).fetchall()
+        return [Row(r[0], r[1], r[2], r[3], r[4], -float(r[5])) for r in rows]
+
+    def _known(self, generation: int, word: str) -> bool:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT 1 FROM sg{int(generation)}_words WHERE word >= ? AND word < ? LIMIT 1",
+                (word, word + _HIGH),
+            ).fetchone()
+        return row is not None
+
+    def _near(self, generation: int, word: str) -> list[str]:
+        start = word[:2]
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT word FROM sg{int(generation)}_words WHERE word >= ? AND word < ?"
+                " AND length(word) BETWEEN ? AND ? LIMIT 20000",
+                (start, start + _HIGH, len(word) - 2, len(word) + 2),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _similar(self, generation: int, text: str, limit: int) -> list[Row]:
+        grams = sorted({t for t in trigrams(text) if " " not in t}, key=lambda t: (-len(t), t))
+        if not grams:
+            return []
+        g = int(generation)
+        expression = " OR ".join('"' + t.replace('"', '""') + '"' for t in grams[:64])
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT d.claim_id, d.summary, d.statement, d.similar_text FROM sg{int(g)}_tri"
+                f" JOIN sg{int(g)}_docs AS d ON d.rid = sg{int(g)}_tri.rowid"
+                f" WHERE sg{int(g)}_tri MATCH ?"
+                f" AND d.voided = 0 ORDER BY bm25(sg{int(g)}_tri) LIMIT ?",
+                (expression, limit),
+            ).fetchall()
+        return [Row(r[0], r[1], r[2], "", r[3]) for r in rows]
+
+
+def _create_tables(conn: sqlite3.Connection, g: int) -> None:
+    """The tables of generation ``g`` (see the module docstring)."""
+    conn.execute(
+        f"CREATE TABLE sg{int(g)}_docs (rid INTEGER PRIMARY KEY, claim_id TEXT NOT NULL UNIQUE,"
+        " voided INTEGER NOT NULL, updated_at TEXT NOT NULL, statement TEXT NOT NULL,"
+        " people TEXT NOT NULL, body TEXT NOT NULL, similar_text TEXT NOT NULL,"
+        " summary TEXT NOT NULL)")
+    conn.execute(f"CREATE TABLE sg{int(g)}_attrs (name TEXT NOT NULL, rid INTEGER NOT NULL,"
+                 " PRIMARY KEY (name, rid)) WITHOUT ROWID")
+    conn.execute(f"CREATE TABLE sg{int(g)}_words (word TEXT PRIMARY KEY, n INTEGER NOT NULL)"
+                 " WITHOUT ROWID")
+    conn.execute(f"CREATE VIRTUAL TABLE sg{int(g)}_fts USING fts5(statement, people, body,"
+                 " content='', tokenize='unicode61 remove_diacritics 2')")
+    conn.execute(f"CREATE VIRTUAL TABLE sg{int(g)}_tri USING fts5(similar, content='',"
+                 " tokenize='trigram')")
+
+
+def _write_doc(conn: sqlite3.Connection, g: int, claim_id: str, doc: Document | None) -> None:
+    """Replace (or delete, for None) one claim's rows in generation ``g``."""
+    old = conn.execute(
+        f"SELECT rid, statement, people, body, similar_text FROM sg{int(g)}_docs"
+        " WHERE claim_id = ?",
+        (claim_id,),
+    ).fetchone()
+    if old is not None:
+        rid, statement, people, body, similar = old
+        conn.execute(f"INSERT INTO sg{int(g)}_fts (sg{int(g)}_fts, rowid, statement, people, body)"
+                     " VALUES ('delete', ?, ?, ?, ?)",
+                     (rid, normalized(statement), normalized(people), normalized(body)))
+        conn.execute(f"INSERT INTO sg{int(g)}_tri (sg{int(g)}_tri, rowid, similar)"
+                     " VALUES ('delete', ?, ?)",
+                     (rid, normalized(similar)))
+        conn.execute(f"DELETE FROM sg{int(g)}_attrs WHERE rid = ?", (rid,))
+        _count_words(conn, g, set(words(statement)) | set(words(people)) | set(words(body)), -1)
+        conn.execute(f"DELETE FROM sg{int(g)}_docs WHERE rid = ?", (rid,))
+    if doc is None:
+        return
+    body = doc.body[:MAX_BODY]
+    cursor = conn.execute(
+        f"INSERT INTO sg{int(g)}_docs (claim_id, voided, updated_at, statement, people, body,"
+        " similar_text, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (claim_id, int("status:voided" in doc.attrs), doc.updated_at, doc.statement, doc.people,
+         body, doc.similar_text, doc.summary),
+    )
+    rid = cursor.lastrowid
+    conn.execute(f"INSERT INTO sg{int(g)}_fts (rowid, statement, people, body) VALUES (?, ?, ?, ?)",
+                 (rid, normalized(doc.statement), normalized(doc.people), normalized(body)))
+    conn.execute(f"INSERT INTO sg{int(g)}_tri (rowid, similar) VALUES (?, ?)",
+                 (rid, normalized(doc.similar_text)))
+    conn.executemany(f"INSERT INTO sg{int(g)}_attrs (name, rid) VALUES (?, ?)",
+                     [(name, rid) for name in sorted(set(doc.attrs))])
+    _count_words(conn, g, set(words(doc.statement)) | set(words(doc.people)) | set(words(body)), 1)
+
+
+def _count_words(conn: sqlite3.Connection, g: int, found: set[str], step: int) -> None:
+    if not found:
+        return
+    conn.executemany(
+        f"INSERT INTO sg{int(g)}_words (word, n) VALUES (?, ?)"
+        " ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", [(w, step) for w in found]
+    )
+    if step < 0:
+        conn.executemany(f"DELETE FROM sg{int(g)}_words WHERE word = ? AND n <= 0",
+                         [(w,) for w in found])
