@@ -8,7 +8,7 @@ from ledger.fields import Timestamp
 from ledger.search.base import InvalidSearch, decode_offset
 from workers.views import MAX_LIMIT, InvalidQuery, decode_cursor
 
-from .schemas import STATUSES, ClaimSchema, min_position_field
+from .schemas import STATUSES, ClaimSchema, EventSchema, min_position_field
 
 _TIME = {"format": "date-time"}
 _NAME = validate.Length(min=1, max=500)
@@ -154,6 +154,17 @@ class SimilarItemSchema(Schema):
 
     claim = fields.Nested(ClaimSchema, required=True)
     score = fields.Float(required=True, metadata={"description": "0 to 1 (1: the same words)."})
+
+
+class RecordedClaimSchema(EventSchema):
+    """A new claim's ``ClaimRecorded`` event, and the claims already recorded close to it."""
+
+    similar = fields.List(
+        fields.Nested(SimilarItemSchema),
+        metadata={"description": "Up to three claims whose statement or quotes are close to"
+                  " this one (similarity at least 0.45), best first: a possible duplicate."
+                  " Absent when the search index could not answer."},
+    )
 
 
 class SimilarSchema(Schema):

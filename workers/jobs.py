@@ -28,6 +28,7 @@ from .coordination import (
     will_run,
 )
 from .rebuild import open_configured_store
+from .search_jobs import ensure as ensure_search
 from .search_jobs import tick as search_tick
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
         result = rebuilding.rebuild(redis, store, cfg, job.id, on_progress=progress)
     finally:
         store.close()
+    ensure_search(redis, cfg)
     if result is None:
         return {"skipped": "another rebuild is running"}
     job.meta.update(generation=result.generation, percent=100.0)

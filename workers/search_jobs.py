@@ -77,6 +77,22 @@ def start_search_rebuild(redis: Redis, config: ViewConfig, *, reason: str = "ope
     raise RuntimeError("could not take the search rebuild lock")
 
 
+def ensure(redis: Redis, config: ViewConfig) -> str | None:
+    """Start a search rebuild when the index has no live generation (after the views'
+    first build, so a new deployment searches without waiting for a tick); its job id."""
+    index = open_index(config)
+    if index is None:
+        return None
+    try:
+        if index.live() is None:
+            return start_search_rebuild(redis, config, reason="no search index")
+    except Exception as exc:  # the tick tries again
+        log.warning("could not start the search rebuild: %s", exc)
+    finally:
+        index.close()
+    return None
+
+
 def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     """RQ job: build a new generation of the index and switch to it."""
     from .jobs import _config  # the worker's tuning, as for the views' jobs

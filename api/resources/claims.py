@@ -32,7 +32,6 @@ from ..schemas import (
     ClaimQuerySchema,
     ClaimSchema,
     EventBody,
-    EventSchema,
     HistoryQuerySchema,
     HistorySchema,
     NewClaimSchema,
@@ -44,6 +43,7 @@ from ..state import ledger_state
 from ..view_schemas import (
     ClaimListQuerySchema,
     ClaimListSchema,
+    RecordedClaimSchema,
     SimilarQuerySchema,
     SimilarSchema,
 )
@@ -136,7 +136,7 @@ class Claims(MethodView):
     @requires("editor")
     @blp.arguments(WriteHeadersSchema(), location="headers")
     @blp.arguments(NewClaimSchema())
-    @blp.response(201, EventSchema, headers=WRITE_HEADERS)
+    @blp.response(201, RecordedClaimSchema, headers=WRITE_HEADERS)
     def post(self, headers: dict[str, str], body: EventBody) -> Response:
         """Record a claim (a ClaimRecorded event; the claim's id is new).
 

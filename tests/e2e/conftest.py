@@ -161,7 +161,8 @@ def start_server(
 def serving_with_views(directory: Path, workers: int = 2, **env_extra: str) -> Iterator[Server]:
     """A server with a private redis-server and a ``claimledger worker``: the whole system.
 
-    Yields once the views exist (the list answers); everything is stopped afterwards.
+    Yields once the views and the search index exist (the list and a search answer);
+    everything is stopped afterwards.
     """
     from tests.redis_server import RedisServer
     from tests.workers_fixtures import FAST, WorkerProcess
@@ -177,6 +178,10 @@ def serving_with_views(directory: Path, workers: int = 2, **env_extra: str) -> I
                 wait_until(
                     lambda: reader.get("/v1/claims", params={"limit": 1}).status_code == 200,
                     60, f"the worker to build the views (see {directory / 'worker.log'})",
+                )
+                wait_until(
+                    lambda: reader.get("/v1/claims", params={"q": "x"}).status_code == 200,
+                    60, f"the worker to build the search index (see {directory / 'worker.log'})",
                 )
             yield running
         finally:

@@ -12,7 +12,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import pytest
 
 # the contract lives in a plain module: let pytest explain its failed assertions too
-pytest.register_assert_rewrite("tests.integration.store_contract", "tests.integration.search_contract")
+pytest.register_assert_rewrite(
+    "tests.integration.store_contract", "tests.integration.search_contract"
+)
 
 POSTGRES_ENV = "LEDGER_TEST_POSTGRES_URL"
 #: set to 1 (as CI may) to make a missing PostgreSQL a failure instead of a skip

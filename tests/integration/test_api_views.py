@@ -397,7 +397,8 @@ def test_the_openapi_document_describes_the_views_endpoints(tmp_path: Path) -> N
     listing = spec["paths"]["/v1/claims"]["get"]
     parameters = {p["name"]: p for p in listing["parameters"]}
     assert set(parameters) == {"status", "verdict", "claimant", "outlet", "tag",
-                               "updated_after", "linked_to", "limit", "cursor", "min_position"}
+                               "updated_after", "linked_to", "limit", "cursor", "min_position",
+                               "q"}
     assert parameters["limit"]["schema"]["maximum"] == 200
     assert {"200", "422", "503"} <= set(listing["responses"])
     assert "Retry-After" in listing["responses"]["503"]["headers"]
