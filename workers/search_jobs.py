@@ -96,7 +96,7 @@ def ensure(redis: Redis, config: ViewConfig) -> str | None:
 def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     """RQ job: build a new generation of the index and switch to it."""
     from .jobs import _config  # the worker's tuning, as for the views' jobs
-    from .rebuild import open_configured_store
+    from .rebuild import _LiveHelper, open_configured_store
 
     job = get_current_job()
     if job is None:
@@ -111,11 +111,14 @@ def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     last = 0.0
     processed = 0
 
+    helper = _LiveHelper(redis, store, cfg)  # a lone worker keeps the views current
+
     def progress(count: int, end: int) -> None:
         nonlocal last, processed
         processed += count
         if not renew_if(redis, key, job.id, ttl):
             raise RuntimeError("the search rebuild lock was lost")
+        helper.maybe_help()
         if time.monotonic() - last >= 0.2:
             last = time.monotonic()
             head = max(store.head(), end)

@@ -154,6 +154,10 @@ class Claims(MethodView):
 
 def _search(query: dict[str, Any], min_position: int | None) -> Response:
     """``GET /v1/claims?q=``: a page of the search index."""
+    if query.get("linked_to"):
+        raise Problem(422, "The request failed validation.", slug="validation-failed",
+                      errors={"linked_to": ["Not combined with q: search, then list the links"
+                                            " of the claim you found."]})
     page = search_service().search(query, min_position=min_position, timeout=WAIT_SECONDS)
     items = [{**hit.item, "snippet": hit.snippet, "score": hit.score} for hit in page.hits]
     return json_response({"items": items, "next": page.next}, headers={SOURCE: "search"})

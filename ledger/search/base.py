@@ -47,9 +47,29 @@ class Document:
     #: JSON of the list's summary of the claim
     summary: str
 
-    def vocabulary(self) -> set[str]:
-        """The distinct words of the document (what misspelt queries are matched to)."""
-        return set(words(self.statement)) | set(words(self.people)) | set(words(self.body))
+    def normalized(self) -> tuple[str, str, str, str]:
+        """Statement, people, body (cut to ``MAX_BODY``) and similar text as indexed."""
+        return (" ".join(words(self.statement)), " ".join(words(self.people)),
+                " ".join(words(self.body[:MAX_BODY])), " ".join(words(self.similar_text)))
+
+
+def vocabulary(*texts: str) -> set[str]:
+    """The distinct words of normalised texts (what misspelt queries are matched to)."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(text.split())
+    return found
+
+
+def word_deltas(old: list[str], new: list[str]) -> dict[str, int]:
+    """How each word's document count changes when a document's words go from old to new."""
+    deltas: dict[str, int] = {}
+    before, after = set(old), set(new)
+    for word in before - after:
+        deltas[word] = -1
+    for word in after - before:
+        deltas[word] = 1
+    return deltas
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .base import MAX_BODY, Document, DocumentAt, Filters, Generation, Row, SearchIndex, Term
-from .text import normalized, words
+from .base import (
+    MAX_BODY,
+    Document,
+    DocumentAt,
+    Filters,
+    Generation,
+    Row,
+    SearchIndex,
+    Term,
+    vocabulary,
+    word_deltas,
+)
+from .text import normalized
 
 _GENERATIONS = """
 CREATE TABLE IF NOT EXISTS search_generations (
@@ -131,7 +142,7 @@ class PostgresSearchIndex(SearchIndex):
                 " voided BOOLEAN NOT NULL, updated_at TEXT COLLATE \"C\" NOT NULL,"
                 " statement TEXT NOT NULL, people TEXT NOT NULL, body TEXT NOT NULL,"
                 " similar_text TEXT NOT NULL, similar_norm TEXT NOT NULL, summary TEXT NOT NULL,"
-                " attrs TEXT[] NOT NULL, tsv TSVECTOR NOT NULL)").format(
+                " attrs TEXT[] NOT NULL, words TEXT[] NOT NULL, tsv TSVECTOR NOT NULL)").format(
                     sql.Identifier(f"sg{int(g)}_docs")))
             conn.execute(sql.SQL("CREATE INDEX {} ON {} USING GIN (tsv)").format(
                 sql.Identifier(f"sg{int(g)}_docs_tsv"), sql.Identifier(f"sg{int(g)}_docs")))
@@ -204,8 +215,7 @@ class PostgresSearchIndex(SearchIndex):
                               " AND partition = %s FOR UPDATE", (generation, partition)).fetchone()
             if row is None or cp is None or int(cp[0]) != expected or int(row[0]) != marker:
                 return False
-            for claim_id, doc in docs.items():
-                _write_doc(conn, generation, claim_id, doc)
+            _write_docs(conn, generation, docs)
             conn.execute("UPDATE search_checkpoints SET position = %s WHERE generation = %s"
                          " AND partition = %s", (end, generation, partition))
         return True
@@ -220,7 +230,7 @@ class PostgresSearchIndex(SearchIndex):
                               " AND partition = %s FOR UPDATE", (generation, partition)).fetchone()
             if moved is None or cp is None:
                 return False
-            _write_doc(conn, generation, claim_id, doc_at(int(cp[0])))
+            _write_docs(conn, generation, {claim_id: doc_at(int(cp[0]))})
         return True
 
     # -- primitive reads ----------------------------------------------------------------
@@ -280,38 +290,38 @@ def _create_schema_if_missing(conn: psycopg.Connection[Any]) -> None:
             return
 
 
-def _write_doc(conn: psycopg.Connection[Any], g: int, claim_id: str, doc: Document | None
-               ) -> None:
-    """Replace (or delete, for None) one claim's row in generation ``g``."""
-    old = conn.execute(sql.SQL(
-        "DELETE FROM {} WHERE claim_id = %s RETURNING statement, people, body").format(
-        sql.Identifier(f"sg{int(g)}_docs")), (claim_id,)).fetchone()
-    if old is not None:
-        _count_words(conn, g, set(words(old[0])) | set(words(old[1])) | set(words(old[2])), -1)
-    if doc is None:
+def _write_docs(conn: psycopg.Connection[Any], g: int, docs: Mapping[str, Document | None]
+                ) -> None:
+    """Replace (or delete, for None) claims' rows in generation ``g``; word counts follow."""
+    totals: dict[str, int] = {}
+    for claim_id, doc in docs.items():
+        old = conn.execute(sql.SQL("DELETE FROM {} WHERE claim_id = %s RETURNING words").format(
+            sql.Identifier(f"sg{int(g)}_docs")), (claim_id,)).fetchone()
+        before: list[str] = list(old[0]) if old is not None else []
+        after: list[str] = []
+        if doc is not None:
+            statement, people, body, similar = doc.normalized()
+            after = sorted(vocabulary(statement, people, body))
+            conn.execute(sql.SQL(
+                "INSERT INTO {} (claim_id, voided, updated_at, statement, people, body,"
+                " similar_text, similar_norm, summary, attrs, words, tsv) VALUES (%s, %s, %s, %s,"
+                " %s, %s, %s, %s, %s, %s, %s, setweight(to_tsvector('simple', %s), 'A')"
+                " || setweight(to_tsvector('simple', %s), 'B')"
+                " || setweight(to_tsvector('simple', %s), 'C'))").format(
+                sql.Identifier(f"sg{int(g)}_docs")),
+                (claim_id, "status:voided" in doc.attrs, doc.updated_at, doc.statement,
+                 doc.people, doc.body[:MAX_BODY], doc.similar_text, similar, doc.summary,
+                 sorted(set(doc.attrs)), after, statement, people, body))
+        for word, delta in word_deltas(before, after).items():
+            totals[word] = totals.get(word, 0) + delta
+    changed = sorted((w, d) for w, d in totals.items() if d)  # one lock order for every writer
+    if not changed:
         return
-    body = doc.body[:MAX_BODY]
     conn.execute(sql.SQL(
-        "INSERT INTO {} (claim_id, voided, updated_at, statement, people, body, similar_text,"
-        " similar_norm, summary, attrs, tsv) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B')"
-        " || setweight(to_tsvector('simple', %s), 'C'))").format(
-            sql.Identifier(f"sg{int(g)}_docs")),
-        (claim_id, "status:voided" in doc.attrs, doc.updated_at, doc.statement, doc.people, body,
-         doc.similar_text, normalized(doc.similar_text), doc.summary, sorted(set(doc.attrs)),
-         normalized(doc.statement), normalized(doc.people), normalized(body)))
-    _count_words(conn, g, set(words(doc.statement)) | set(words(doc.people)) | set(words(body)), 1)
-
-
-def _count_words(conn: psycopg.Connection[Any], g: int, found: set[str], step: int) -> None:
-    if not found:
-        return
-    ordered = sorted(found)  # one lock order for every writer
-    conn.execute(sql.SQL(
-        "INSERT INTO {} AS w (word, n) SELECT unnest(%s::text[]), %s"
+        "INSERT INTO {} AS w (word, n) SELECT * FROM unnest(%s::text[], %s::int[])"
         " ON CONFLICT (word) DO UPDATE SET n = w.n + EXCLUDED.n").format(
-            sql.Identifier(f"sg{int(g)}_words")),
-        (ordered, step))
-    if step < 0:
+        sql.Identifier(f"sg{int(g)}_words")), ([w for w, _ in changed], [d for _, d in changed]))
+    gone = [w for w, d in changed if d < 0]
+    if gone:
         conn.execute(sql.SQL("DELETE FROM {} WHERE word = ANY(%s::text[]) AND n <= 0").format(
-            sql.Identifier(f"sg{int(g)}_words")), (ordered,))
+            sql.Identifier(f"sg{int(g)}_words")), (gone,))

@@ -26,8 +26,10 @@ from .base import (
     Row,
     SearchIndex,
     Term,
+    vocabulary,
+    word_deltas,
 )
-from .text import normalized, trigrams, words
+from .text import trigrams
 
 _META = """
 CREATE TABLE IF NOT EXISTS search_generations (
@@ -190,8 +192,7 @@ class SQLiteSearchIndex(SearchIndex):
             ).fetchone()
             if row is None or int(row[0]) != expected or int(row[1]) != marker:
                 return False
-            for claim_id, doc in docs.items():
-                _write_doc(conn, generation, claim_id, doc)
+            _write_docs(conn, generation, docs)
             conn.execute("UPDATE search_checkpoints SET position = ? WHERE generation = ?"
                          " AND partition = ?", (end, generation, partition))
         return True
@@ -205,7 +206,7 @@ class SQLiteSearchIndex(SearchIndex):
                 return False
             conn.execute("UPDATE search_generations SET marker = marker + 1 WHERE generation = ?",
                          (generation,))
-            _write_doc(conn, generation, claim_id, doc_at(int(row[0])))
+            _write_docs(conn, generation, {claim_id: doc_at(int(row[0]))})
         with self._read() as conn:  # the old pages (zeroed: secure_delete) leave the WAL too
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return True
@@ -278,61 +279,51 @@ def _create_tables(conn: sqlite3.Connection, g: int) -> None:
         f"CREATE TABLE sg{int(g)}_docs (rid INTEGER PRIMARY KEY, claim_id TEXT NOT NULL UNIQUE,"
         " voided INTEGER NOT NULL, updated_at TEXT NOT NULL, statement TEXT NOT NULL,"
         " people TEXT NOT NULL, body TEXT NOT NULL, similar_text TEXT NOT NULL,"
-        " summary TEXT NOT NULL)")
+        " summary TEXT NOT NULL, words TEXT NOT NULL)")
     conn.execute(f"CREATE TABLE sg{int(g)}_attrs (name TEXT NOT NULL, rid INTEGER NOT NULL,"
                  " PRIMARY KEY (name, rid)) WITHOUT ROWID")
     conn.execute(f"CREATE TABLE sg{int(g)}_words (word TEXT PRIMARY KEY, n INTEGER NOT NULL)"
                  " WITHOUT ROWID")
     conn.execute(f"CREATE VIRTUAL TABLE sg{int(g)}_fts USING fts5(statement, people, body,"
-                 " content='', tokenize='unicode61 remove_diacritics 2')")
-    conn.execute(f"CREATE VIRTUAL TABLE sg{int(g)}_tri USING fts5(similar, content='',"
-                 " tokenize='trigram')")
+                 " tokenize='unicode61 remove_diacritics 2')")
+    conn.execute(f"CREATE VIRTUAL TABLE sg{int(g)}_tri USING fts5(similar, tokenize='trigram')")
 
 
-def _write_doc(conn: sqlite3.Connection, g: int, claim_id: str, doc: Document | None) -> None:
-    """Replace (or delete, for None) one claim's rows in generation ``g``."""
-    old = conn.execute(
-        f"SELECT rid, statement, people, body, similar_text FROM sg{int(g)}_docs"
-        " WHERE claim_id = ?",
-        (claim_id,),
-    ).fetchone()
-    if old is not None:
-        rid, statement, people, body, similar = old
-        conn.execute(f"INSERT INTO sg{int(g)}_fts (sg{int(g)}_fts, rowid, statement, people, body)"
-                     " VALUES ('delete', ?, ?, ?, ?)",
-                     (rid, normalized(statement), normalized(people), normalized(body)))
-        conn.execute(f"INSERT INTO sg{int(g)}_tri (sg{int(g)}_tri, rowid, similar)"
-                     " VALUES ('delete', ?, ?)",
-                     (rid, normalized(similar)))
-        conn.execute(f"DELETE FROM sg{int(g)}_attrs WHERE rid = ?", (rid,))
-        _count_words(conn, g, set(words(statement)) | set(words(people)) | set(words(body)), -1)
-        conn.execute(f"DELETE FROM sg{int(g)}_docs WHERE rid = ?", (rid,))
-    if doc is None:
-        return
-    body = doc.body[:MAX_BODY]
-    cursor = conn.execute(
-        f"INSERT INTO sg{int(g)}_docs (claim_id, voided, updated_at, statement, people, body,"
-        " similar_text, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (claim_id, int("status:voided" in doc.attrs), doc.updated_at, doc.statement, doc.people,
-         body, doc.similar_text, doc.summary),
-    )
-    rid = cursor.lastrowid
-    conn.execute(f"INSERT INTO sg{int(g)}_fts (rowid, statement, people, body) VALUES (?, ?, ?, ?)",
-                 (rid, normalized(doc.statement), normalized(doc.people), normalized(body)))
-    conn.execute(f"INSERT INTO sg{int(g)}_tri (rowid, similar) VALUES (?, ?)",
-                 (rid, normalized(doc.similar_text)))
-    conn.executemany(f"INSERT INTO sg{int(g)}_attrs (name, rid) VALUES (?, ?)",
-                     [(name, rid) for name in sorted(set(doc.attrs))])
-    _count_words(conn, g, set(words(doc.statement)) | set(words(doc.people)) | set(words(body)), 1)
-
-
-def _count_words(conn: sqlite3.Connection, g: int, found: set[str], step: int) -> None:
-    if not found:
-        return
-    conn.executemany(
-        f"INSERT INTO sg{int(g)}_words (word, n) VALUES (?, ?)"
-        " ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", [(w, step) for w in found]
-    )
-    if step < 0:
+def _write_docs(conn: sqlite3.Connection, g: int, docs: Mapping[str, Document | None]) -> None:
+    """Replace (or delete, for None) claims' rows in generation ``g``; word counts follow."""
+    totals: dict[str, int] = {}
+    for claim_id, doc in docs.items():
+        old = conn.execute(f"SELECT rid, words FROM sg{int(g)}_docs WHERE claim_id = ?",
+                           (claim_id,)).fetchone()
+        before: list[str] = []
+        if old is not None:
+            rid, before = old[0], str(old[1]).split()
+            conn.execute(f"DELETE FROM sg{int(g)}_fts WHERE rowid = ?", (rid,))
+            conn.execute(f"DELETE FROM sg{int(g)}_tri WHERE rowid = ?", (rid,))
+            conn.execute(f"DELETE FROM sg{int(g)}_attrs WHERE rid = ?", (rid,))
+            conn.execute(f"DELETE FROM sg{int(g)}_docs WHERE rid = ?", (rid,))
+        after: list[str] = []
+        if doc is not None:
+            statement, people, body, similar = doc.normalized()
+            after = sorted(vocabulary(statement, people, body))
+            cursor = conn.execute(
+                f"INSERT INTO sg{int(g)}_docs (claim_id, voided, updated_at, statement, people,"
+                " body, similar_text, summary, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (claim_id, int("status:voided" in doc.attrs), doc.updated_at, doc.statement,
+                 doc.people, doc.body[:MAX_BODY], doc.similar_text, doc.summary, " ".join(after)),
+            )
+            rid = cursor.lastrowid
+            conn.execute(f"INSERT INTO sg{int(g)}_fts (rowid, statement, people, body)"
+                         " VALUES (?, ?, ?, ?)", (rid, statement, people, body))
+            conn.execute(f"INSERT INTO sg{int(g)}_tri (rowid, similar) VALUES (?, ?)",
+                         (rid, similar))
+            conn.executemany(f"INSERT INTO sg{int(g)}_attrs (name, rid) VALUES (?, ?)",
+                             [(name, rid) for name in sorted(set(doc.attrs))])
+        for word, delta in word_deltas(before, after).items():
+            totals[word] = totals.get(word, 0) + delta
+    changed = sorted((w, d) for w, d in totals.items() if d)
+    if changed:
+        conn.executemany(f"INSERT INTO sg{int(g)}_words (word, n) VALUES (?, ?)"
+                         " ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", changed)
         conn.executemany(f"DELETE FROM sg{int(g)}_words WHERE word = ? AND n <= 0",
-                         [(w,) for w in found])
+                         [(w,) for w, d in changed if d < 0])

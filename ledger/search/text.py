@@ -25,8 +25,12 @@ MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 
 def fold_text(value: str) -> str:
     """Lower case without diacritics (``Bûshehr`` → ``bushehr``); other scripts kept."""
-    decomposed = unicodedata.normalize("NFKD", value.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    if value.isascii():
+        return value.lower()
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", value).lower())
+    if decomposed.isascii():
+        return decomposed
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
 def words(value: str) -> list[str]:
