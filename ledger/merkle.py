@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from .errors import LedgerError
 from .hashing import node_hash
 
+_sha256 = hashlib.sha256
+
 #: Reads a stored perfect-subtree hash: ``get_node(level, index) -> 32 bytes``.
 GetNode = Callable[[int, int], bytes]
 
@@ -151,6 +153,17 @@ class CompactTree:
         self._edge.append((level, acc))
         self._size += 1
         return completed
+
+    def push(self, leaf_hash: bytes) -> None:
+        """``append`` without listing the nodes completed (for replays, which only need
+        the root): the leaf must be a 32-byte ``bytes``."""
+        edge = self._edge
+        level, acc = 0, leaf_hash
+        while edge and edge[-1][0] == level:
+            acc = _sha256(b"\x01" + edge.pop()[1] + acc).digest()
+            level += 1
+        edge.append((level, acc))
+        self._size += 1
 
     def root(self) -> bytes:
         """The root of the leaves appended so far."""

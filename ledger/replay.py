@@ -22,6 +22,7 @@ from typing import Any
 from . import hashing, merkle
 
 _HASH = re.compile(r"[0-9a-f]{64}")
+_sha256 = hashlib.sha256
 _STRINGS = ("id", "claim_id", "type", "occurred_at", "recorded_at", "actor")
 
 
@@ -98,24 +99,6 @@ def format_problem(event: Mapping[str, Any]) -> str | None:
     )
 
 
-def _fast_format_ok(event: Any) -> bool:
-    """True for an event whose every field is there with its type (hashes checked later,
-    by comparison with hashes computed here); False means ``format_problem`` must say."""
-    try:
-        return (
-            type(event["position"]) is int and event["position"] > 0
-            and type(event["version"]) is int and event["version"] > 0
-            and type(event["schema_version"]) is int and event["schema_version"] > 0
-            and type(event["id"]) is str and type(event["claim_id"]) is str
-            and type(event["type"]) is str and type(event["occurred_at"]) is str
-            and type(event["recorded_at"]) is str and type(event["actor"]) is str
-            and type(event["payload_sha256"]) is str and type(event["leaf_hash"]) is str
-            and "data" in event and "prev_hash" in event
-        )
-    except (KeyError, TypeError):
-        return False
-
-
 class Replay:
     """Checks the log's events in position order and builds its tree as it goes."""
 
@@ -164,65 +147,84 @@ class Replay:
 
     def _check(self, event: Mapping[str, Any]) -> ReplayFailure | None:
         expected = self._tree.size + 1
-        if not _fast_format_ok(event):
+        # every field read once, types checked inline (this runs for every event of the log)
+        try:
+            position = event["position"]
+            version = event["version"]
+            schema_version = event["schema_version"]
+            event_id = event["id"]
+            claim = event["claim_id"]
+            kind = event["type"]
+            occurred = event["occurred_at"]
+            recorded = event["recorded_at"]
+            actor = event["actor"]
+            payload_hash = event["payload_sha256"]
+            leaf_claimed = event["leaf_hash"]
+            prev_hash = event["prev_hash"]
+            data = event["data"]
+            well_formed = (
+                type(position) is int and position > 0
+                and type(version) is int and version > 0
+                and type(schema_version) is int and schema_version > 0
+                and type(event_id) is str and type(claim) is str and type(kind) is str
+                and type(occurred) is str and type(recorded) is str and type(actor) is str
+                and type(payload_hash) is str and type(leaf_claimed) is str
+            )
+        except (KeyError, TypeError):
+            well_formed = False
+        if not well_formed:
             if not isinstance(event, Mapping):
                 return ReplayFailure(expected, "format", "the event is not a JSON object")
             return ReplayFailure(expected, "format", format_problem(event) or "malformed")
-        position = event["position"]
         if position != expected:
             return ReplayFailure(
                 expected, "position",
                 f"position {expected} is missing or out of place (found {position} next)",
             )
-        data = event["data"]
         if data is None:
             if not isinstance(event.get("redaction"), Mapping):
                 return ReplayFailure(position, "payload", "the payload is gone and no"
                                      " redaction is recorded")
-            problem = _hash_problem(event["payload_sha256"], "payload_sha256")
+            problem = _hash_problem(payload_hash, "payload_sha256")
             if problem is not None:
                 return ReplayFailure(position, "format", problem)
             self.redacted += 1
         else:
             try:
-                digest = hashing.payload_sha256(data)
+                digest = _sha256(hashing.canonical_json(data)).hexdigest()
             except Exception as exc:  # rfc8785 refuses some values (NaN, huge ints)
                 return ReplayFailure(position, "payload", f"data has no canonical form: {exc}")
-            if digest != event["payload_sha256"]:  # hex of the digest: checks the format too
+            if digest != payload_hash:  # hex of the digest: checks the format too
                 return ReplayFailure(position, "payload", "payload_sha256 is not the hash of"
                                      " data: the payload or its hash was changed")
             self.payloads += 1
         try:
-            leaf = hashlib.sha256(b"\x00" + hashing.leaf_input(
-                position=position, id=event["id"], claim_id=event["claim_id"],
-                version=event["version"], type=event["type"],
-                schema_version=event["schema_version"], occurred_at=event["occurred_at"],
-                recorded_at=event["recorded_at"], actor=event["actor"],
-                payload_sha256=event["payload_sha256"], prev_hash=event["prev_hash"],
+            leaf = _sha256(b"\x00" + hashing.leaf_input(
+                position=position, id=event_id, claim_id=claim, version=version, type=kind,
+                schema_version=schema_version, occurred_at=occurred, recorded_at=recorded,
+                actor=actor, payload_sha256=payload_hash, prev_hash=prev_hash,
             )).digest()
         except Exception as exc:
             return ReplayFailure(
                 position, "leaf", f"committed fields have no canonical form: {exc}"
             )
         leaf_hex = leaf.hex()
-        if leaf_hex != event["leaf_hash"]:
+        if leaf_hex != leaf_claimed:
             return ReplayFailure(position, "leaf", "leaf_hash is not the hash of the committed"
                                  " fields")
-        claim, version = event["claim_id"], event["version"]
         head = self._heads.get(claim)
         prev_version, prev_leaf = head if head is not None else (0, None)
         if version != prev_version + 1:
             return ReplayFailure(position, "version", f"claim {claim} version {version} follows"
                                  f" version {prev_version}")
-        if event["prev_hash"] != prev_leaf:  # our own hex: checks prev_hash's format too
+        if prev_hash != prev_leaf:  # our own hex: checks prev_hash's format too
             return ReplayFailure(position, "chain", "prev_hash is not the leaf hash of the"
                                  " claim's previous event")
-        recorded = event["recorded_at"]
         if recorded < self._last_recorded:
             return ReplayFailure(position, "recorded_at", f"recorded_at {recorded} goes back"
                                  f" before {self._last_recorded}")
         self._heads[claim] = (version, leaf_hex)
         self._last_recorded = recorded
-        self._tree.append(leaf)
+        self._tree.push(leaf)
         self.events += 1
         return None
