@@ -27,7 +27,9 @@ from ..errors import StoreUnavailable
 from ..timeutil import normalize_time
 from .base import (
     CORRECTIONS_INDEX,
+    ROLL_FORWARD_LIMIT,
     EventStore,
+    Leaf,
     TokenRecord,
     WriteTransaction,
     token_match,
@@ -37,7 +39,7 @@ from .cosignatures import PostgresCosignatures
 from .postgres_outage import OutageGuard, connection_lost
 from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads
-from .postgres_write import HEAD, SELECT_PAGE, PostgresWrite
+from .postgres_write import HEAD, LEAVES_SINCE, SELECT_PAGE, PostgresWrite
 from .postgres_write import SELECT_EVENTS as _SELECT
 from .rotations import POSTGRES_MIGRATION as ROTATIONS_MIGRATION
 from .rotations import PostgresRotations
@@ -231,17 +233,27 @@ class PostgresEventStore(
     # --- writes -------------------------------------------------------------
     @contextmanager
     def write_transaction(self) -> Iterator[WriteTransaction]:
-        """The lock, then the head: one round trip; the writes and the commit share another.
+        """The lock, the head and the leaves appended since this process's caches: one round
+        trip; the writes and the commit share another.
 
         The transaction is the pipeline's implicit one (no BEGIN; its Sync commits), and
         the connection's default isolation is READ COMMITTED, so the head is read with a
         snapshot taken after the lock was granted. Reads in the body wait for their
         results; writes travel with the Sync.
         """
+        known = self._heads.position  # where this process's append caches stand
         with self._connection() as conn, conn.pipeline():
             conn.execute(_LOCK)
-            row = conn.execute(HEAD).fetchone()
-            tx = PostgresWrite(conn, (row[0], row[1]) if row else (0, None))
+            head = conn.execute(HEAD)
+            # what other writers appended since, for the caches' roll-forward, in the same
+            # round trip: with several hosts appending in turn nearly every append needs it
+            later = (conn.execute(LEAVES_SINCE, (known, ROLL_FORWARD_LIMIT))
+                     if known >= 0 else None)
+            row = head.fetchone()
+            tx = PostgresWrite(
+                conn, (row[0], row[1]) if row else (0, None),
+                None if later is None else (known, [Leaf(*r) for r in later.fetchall()]),
+            )
             try:
                 yield tx
             except BaseException:

@@ -14,7 +14,7 @@ import psycopg
 
 from ..envelope import RecordedEvent
 from ..merkle import Node
-from .base import Leaf, StoredKey, WriteTransaction, metadata_json
+from .base import ROLL_FORWARD_LIMIT, Leaf, StoredKey, WriteTransaction, metadata_json
 from .postgres_tree import PostgresTreeWrite
 from .rows import event_from_row
 
@@ -54,6 +54,10 @@ _INSERT = (
 )
 
 HEAD = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+LEAVES_SINCE = (
+    "SELECT position, claim_id, version, leaf_hash FROM events WHERE position > %s"
+    " ORDER BY position LIMIT %s"
+)
 
 
 def int_array(values: Iterable[int]) -> str:
@@ -77,10 +81,13 @@ def bytea_array(values: Iterable[bytes]) -> str:
 class PostgresWrite(PostgresTreeWrite, WriteTransaction):
     """A write transaction on one pooled connection holding the append lock."""
 
-    def __init__(self, conn: Conn, head: tuple[int, str | None]) -> None:
+    def __init__(self, conn: Conn, head: tuple[int, str | None],
+                 later: tuple[int, list[Leaf]] | None = None) -> None:
         self.conn = conn
         self.wrote = False
         self._head: tuple[int, str | None] | None = head
+        #: (position, up to ROLL_FORWARD_LIMIT leaves after it), read with the head
+        self._later = later
 
     def head(self) -> tuple[int, str | None]:
         if self._head is not None:  # read right after the lock, in the same round trip
@@ -90,12 +97,10 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
         return (row[0], row[1]) if row else (0, None)
 
     def leaves_since(self, position: int, limit: int) -> list[Leaf]:
-        rows = self.conn.execute(
-            "SELECT position, claim_id, version, leaf_hash FROM events WHERE position > %s"
-            " ORDER BY position LIMIT %s",
-            (position, limit),
-        )
-        return [Leaf(*row) for row in rows]
+        later, self._later = self._later, None
+        if later is not None and later[0] == position and limit <= ROLL_FORWARD_LIMIT:
+            return later[1][:limit]  # read under the lock with the head: no round trip
+        return [Leaf(*row) for row in self.conn.execute(LEAVES_SINCE, (position, limit))]
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
         return self.claim_heads([claim_id])[claim_id]
