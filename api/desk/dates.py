@@ -31,7 +31,9 @@ SLACK = timedelta(minutes=10)
 _OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?")
 _DAY_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d %b %Y", "%d %B %Y", "%b %d %Y",
                 "%B %d %Y", "%d %b, %Y", "%b %d, %Y", "%B %d, %Y")
-_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I%p", "%I %p")
+_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M%p", "%I%p", "%I %p")
+#: longer than any IANA zone name (the longest is about 30 characters)
+ZONE_MAX = 64
 
 
 class DateError(ValueError):
@@ -59,10 +61,20 @@ def zone_of(name: str) -> tzinfo:
         delta = timedelta(hours=hours, minutes=minutes)
         return timezone(-delta if found.group(1) == "-" else delta)
     try:
+        if len(name) > ZONE_MAX or name not in _known_zones():
+            raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise DateError(f"“{name}” is not a time zone; pick one such as UTC or"
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        raise DateError(f"“{shown}” is not a time zone; pick one such as UTC or"
                         " Asia/Tehran, or write an offset such as +04:30.") from exc
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    """Every zone name ZoneInfo knows: anything else (a directory such as ``Asia``, a name
+    too long for the file system) is no zone, and is never looked up as a file."""
+    return frozenset(available_timezones())
 
 
 def _normal(text: str) -> str:
@@ -132,10 +144,20 @@ def compose(day: str, clock: str, zone: str) -> Moment | None:
     local = datetime.combine(parse_day(day), parse_clock(clock) if clock else time(0),
                              tzinfo=where)
     zone_name = zone.strip() or DEFAULT_ZONE
+    try:
+        instant = local.astimezone(UTC)
+    except OverflowError as exc:  # 31 Dec 9999 west of UTC, 1 Jan 0001 east of it
+        raise DateError(f"“{day.strip()}” in {zone_name} is outside the years 0001–9999"
+                        " in UTC.") from exc
+    if clock and instant.astimezone(where).replace(tzinfo=None) != local.replace(tzinfo=None):
+        # a day alone is still its start: the instant the clocks jumped to
+        raise DateError(f"{local.strftime('%d %b %Y %H:%M')} does not exist in {zone_name}:"
+                        " the clocks jumped past it (a daylight-saving or zone change);"
+                        " give the time after the change.")
     shown = local.strftime("%d %b %Y") + (
         f" (the start of the day, 00:00 {zone_name})" if not clock
         else local.strftime(" %H:%M") + f" {zone_name}")
-    return Moment(format_time(local.astimezone(UTC)), shown, day_only=not clock)
+    return Moment(format_time(instant), shown, day_only=not clock)
 
 
 def describe(rfc3339: str) -> str:

@@ -144,3 +144,14 @@ def test_a_date_in_the_future_or_years_away_is_checked_first(desk: Desk, api: Ap
     assert api.store.read_claim(claim_id)[-1].occurred_at == "2099-09-16T10:00:00.000000Z"
     near = desk.post(f"/desk/claims/{claim_id}/notes", {"text": "x", "occurred_at": "2014-10-01"})
     assert near.status_code == 303  # within the story: no question
+
+
+@pytest.mark.parametrize("cookie", ["Asia", "x" * 3000, "Europe/../../../etc/passwd"])
+def test_a_zone_cookie_that_is_no_zone_is_ignored(desk: Desk, api: ApiHarness,
+                                                  cookie: str) -> None:
+    claim_id = api.new_claim()
+    desk.sign_in("editor")
+    api.client.set_cookie("claimledger_desk_tz", cookie, path="/desk")
+    response = desk.get(f"/desk/claims/{claim_id}")
+    assert response.status_code == 200
+    assert 'name="tz" type="text" list="zone-names" value="UTC"' in text(response)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from api.desk.dates import DateError, compose, parse_day, surprises, zone_of
@@ -20,6 +20,10 @@ ZONES = ["UTC", "Asia/Tehran", "America/New_York", "Australia/Lord_Howe", "+04:3
        st.sampled_from(ZONES))
 def test_a_day_and_clock_in_a_zone_is_that_instant(moment: datetime, zone: str) -> None:
     moment = moment.replace(second=0, microsecond=0)
+    where = zone_of(zone)
+    # a time the clocks jumped past (a daylight-saving gap) is refused, tested below
+    assume(moment.replace(tzinfo=where).astimezone(UTC).astimezone(where).replace(tzinfo=None)
+           == moment)
     read = compose(moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M"), zone)
     assert read is not None
     assert not read.day_only
@@ -65,3 +69,28 @@ def test_surprises_are_the_future_and_years_away() -> None:
     [far] = surprises([("Occurred on", "2010-01-01T00:00:00Z")], story, now)
     assert "5 years away from the rest of the claim (15 Sep 2014 – 16 Sep 2014)" in far
     assert surprises([("x", (now + timedelta(minutes=5)).isoformat())], [], now) == []
+
+
+@pytest.mark.parametrize(("day", "clock", "zone", "said"), [
+    ("9999-12-31", "23:59", "-05:00", "outside the years 0001–9999"),
+    ("9999-12-31T23:59", "", "America/New_York", "outside the years 0001–9999"),
+    ("0001-01-01", "00:00", "+04:30", "outside the years 0001–9999"),
+    ("2014-03-09", "02:30", "America/New_York", "does not exist in America/New_York"),
+    ("2014-09-16", "10:00", "Asia", "“Asia” is not a time zone"),  # a directory of zones
+    ("2014-09-16", "10:00", "x" * 5000, "“" + "x" * 40 + "…” is not a time zone"),
+    ("2014-09-16", "10:00", "Asia/Tehran\x00", "is not a time zone"),
+    ("2014-09-16", "10:00", "../../../etc/passwd", "is not a time zone"),
+])
+def test_odd_dates_and_zones_are_told_not_crashed_on(day: str, clock: str, zone: str,
+                                                      said: str) -> None:
+    with pytest.raises(DateError, match=said.replace("(", r"\(")):
+        compose(day, clock, zone)
+
+
+def test_a_day_alone_whose_midnight_was_skipped_starts_when_the_clocks_jumped() -> None:
+    read = compose("2011-12-30", "", "Pacific/Apia")  # Samoa skipped 30 December 2011
+    assert read is not None
+    assert read.rfc3339 == "2011-12-30T10:00:00.000000Z"
+    late = compose("16/09/2014 10:00pm", "", "UTC")
+    assert late is not None
+    assert late.rfc3339 == "2014-09-16T22:00:00.000000Z"
