@@ -44,7 +44,6 @@ from .forms import (
 )
 from .timeline import STYLES, details, summary
 from .views import _KEY, _VERSION, _editor, _page, bp
-from .writing import remember_zone
 
 CORRECTION = FormSpec(
     "correct", "EntryCorrected", "Correct, clarify or void an entry", "Record",
@@ -137,6 +136,9 @@ def _render(claim_id: str, event: RecordedEvent, current: Mapping[str, Any], voi
 @bp.get("/claims/<uuid:claim_id>/correct")
 def pick_entry(claim_id: Any) -> BaseResponse:
     """The claim page's "entry to correct" box: a version (``12``, ``v12``) or event id."""
+    denied = _editor()
+    if denied is not None:
+        return denied
     typed = request.args.get("entry", "").strip()
     found = _VERSION.fullmatch(typed)
     event_id = typed
@@ -195,9 +197,9 @@ def correct(claim_id: Any, event_id: Any) -> BaseResponse:
             desk_session.notify(f"{label} of v{event.version} recorded as version"
                                 f" {outcome['version']}.")
             target = url_for("desk.claim", claim_id=claim_id, _anchor=f"event-{outcome['id']}")
-            return remember_zone(redirect(target, 303))
+            return redirect(target, 303)  # its zone (UTC, as the copy is shown) is not remembered
         state = outcome
-    return remember_zone(_render(str(claim_id), event, current, voided, state, 422))
+    return _render(str(claim_id), event, current, voided, state, 422)
 
 
 def _record(spec: FormSpec, claim_id: str, body: dict[str, Any], values: dict[str, str]

@@ -54,6 +54,7 @@ def test_a_correction_edits_a_prefilled_copy(desk: Desk, api: ApiHarness) -> Non
             "appearance.published_at:time": "19:00", "tz": "UTC"}
     posted = desk.post(path, form)
     assert posted.status_code == 303, text(posted)
+    assert "claimledger_desk_tz" not in posted.headers.get("Set-Cookie", "")  # UTC: the copy's
     correction = api.store.claim_corrections(claim_id)[-1]
     assert correction.data == {"target_event_id": denial, "kind": "correction",
                                "reason": "The note misquoted the spokesperson.",
@@ -104,8 +105,11 @@ def test_a_clarification_or_void_carries_only_the_reason(desk: Desk, api: ApiHar
 def test_only_an_editor_corrects_an_entry_of_this_claim(desk: Desk, api: ApiHarness) -> None:
     claim_id, denial = _denied(api)
     other = api.new_claim()
+    anonymous = desk.get(f"/desk/claims/{claim_id}/correct?entry=v2")
+    assert "/desk/sign-in" in anonymous.headers["Location"]  # no event id for a visitor
     desk.sign_in("reader")
     assert desk.get(f"/desk/claims/{claim_id}/entries/{denial}/correct").status_code == 403
+    assert desk.get(f"/desk/claims/{claim_id}/correct?entry=v2").status_code == 403
     desk.sign_in("editor")
     assert desk.get(f"/desk/claims/{other}/entries/{denial}/correct").status_code == 404
 
