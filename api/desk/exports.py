@@ -3,8 +3,9 @@ printable record (state, every entry with its hashes, and what was verified).
 
 The CSV streams page by page from the views, as the list does, up to ``CSV_MAX_ROWS``
 rows; every cell a spreadsheet could take for a formula (starting ``= + - @``, tab or
-carriage return) is prefixed with ``'``, as OWASP's "CSV Injection" page advises. The
-record verifies the events it prints with the auditor's verifier, like the history page.
+carriage return, also after leading blanks or in full width) is prefixed with ``'``, as
+OWASP's "CSV Injection" page advises. The record verifies the events it prints with the
+auditor's verifier, like the history page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import unicodedata
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -44,12 +46,28 @@ COLUMNS = (
 )
 #: what a spreadsheet reads as the start of a formula (OWASP, CSV Injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: the same signs in full width, which some spreadsheets (and IMEs) take as the ASCII ones
+WIDE_FORMULA_START = ("\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def _lead(text: str) -> str:
+    """The text from its first visible character: spreadsheets may trim the spaces, line
+    breaks and invisible format characters (zero-width space, BOM, bidi marks) before it."""
+    for index, char in enumerate(text):
+        if not (char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs")):
+            return text[index:]
+    return ""
 
 
 def safe_cell(value: object) -> str:
-    """A cell's text, with ``'`` in front when a spreadsheet would evaluate it."""
+    """A cell's text, with ``'`` in front when a spreadsheet would evaluate it: when it
+    starts with a formula sign, or with blanks (spaces, line breaks, invisible characters)
+    before one, or with a tab or carriage return."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    if text.startswith(FORMULA_START) or _lead(text).startswith(
+            FORMULA_START + WIDE_FORMULA_START):
+        return "'" + text
+    return text
 
 
 def csv_row(claim: Mapping[str, Any], desk_url: str) -> list[str]:

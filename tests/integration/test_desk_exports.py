@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.desk import exports
-from api.desk.exports import COLUMNS, FORMULA_START, safe_cell
+from api.desk.exports import COLUMNS, FORMULA_START, WIDE_FORMULA_START, safe_cell
 from ledger import checkpoint as cp
 from ledger.log import LogService
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
@@ -33,7 +33,22 @@ def rows(body: bytes) -> list[dict[str, str]]:
 def test_a_cell_never_starts_a_formula_and_keeps_its_text(value: str) -> None:
     cell = safe_cell(value)
     assert not cell.startswith(FORMULA_START)
-    assert cell == value or (cell == "'" + value and value.startswith(FORMULA_START))
+    assert cell in (value, "'" + value)
+    if value.lstrip().startswith(FORMULA_START + WIDE_FORMULA_START):
+        assert cell == "'" + value
+
+
+@pytest.mark.parametrize("value", [
+    " =1+1", "\n=HYPERLINK(\"http://evil.example\")", "\u200b=1+1", "\ufeff@SUM(A1)",
+    "\u00a0+1", "\u202e=cmd|' /C calc'!A0", "\uff1d1+1", "  \uff20SUM(A1)", "\t=1", "\r-1",
+])
+def test_a_formula_behind_blanks_or_in_full_width_is_defused(value: str) -> None:
+    assert safe_cell(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", ["Kerry asked", " Kerry = asked", "", "'quoted", "1-2"])
+def test_a_cell_that_is_no_formula_is_kept(value: str) -> None:
+    assert safe_cell(value) == value
 
 
 def test_the_csv_export_honours_the_lists_filters_and_defuses_formulas(
