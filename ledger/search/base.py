@@ -248,6 +248,11 @@ class SearchIndex(ABC):
     def count(self, generation: int) -> int:
         """How many claims a generation holds."""
 
+    @abstractmethod
+    def snapshot(self, generation: int) -> dict[str, Any]:
+        """Everything a generation holds, comparable between indexes (for tests and checks):
+        ``{"docs": {claim_id: [fields…]}, "words": {word: count}}``."""
+
     # -- searching (shared) -------------------------------------------------------------
 
     def search(

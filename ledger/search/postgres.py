@@ -200,6 +200,19 @@ class PostgresSearchIndex(SearchIndex):
                 sql.Identifier(f"sg{int(generation)}_docs"))).fetchone()
         return int(row[0]) if row else 0
 
+    def snapshot(self, generation: int) -> dict[str, Any]:
+        """See ``SearchIndex.snapshot``."""
+        with self._read() as conn:
+            docs = conn.execute(sql.SQL(
+                "SELECT claim_id, voided, updated_at, statement, people, body, similar_text,"
+                " summary, array_to_string(words, ' '), tsv::text, similar_norm,"
+                " array_to_string(attrs, '|') FROM {}").format(
+                sql.Identifier(f"sg{int(generation)}_docs"))).fetchall()
+            counted = conn.execute(sql.SQL("SELECT word, n FROM {}").format(
+                sql.Identifier(f"sg{int(generation)}_words"))).fetchall()
+        return {"docs": {r[0]: list(r[1:]) for r in docs},
+                "words": {str(w): int(n) for w, n in counted}}
+
     # -- writes -------------------------------------------------------------------------
 
     def apply(

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from .base import (
     MAX_BODY,
@@ -176,6 +177,21 @@ class SQLiteSearchIndex(SearchIndex):
         """How many claims the generation holds."""
         with self._read() as conn:
             return int(conn.execute(f"SELECT count(*) FROM sg{int(generation)}_docs").fetchone()[0])
+
+    def snapshot(self, generation: int) -> dict[str, Any]:
+        """See ``SearchIndex.snapshot``."""
+        g = int(generation)
+        with self._read() as conn:
+            docs = conn.execute(
+                f"SELECT d.claim_id, d.voided, d.updated_at, d.statement, d.people, d.body,"
+                f" d.similar_text, d.summary, d.words, f.statement, f.people, f.body, t.similar,"
+                f" (SELECT group_concat(name, '|') FROM (SELECT name FROM sg{int(g)}_attrs a"
+                f" WHERE a.rid = d.rid ORDER BY name))"
+                f" FROM sg{int(g)}_docs d JOIN sg{int(g)}_fts f ON f.rowid = d.rid"
+                f" JOIN sg{int(g)}_tri t ON t.rowid = d.rid").fetchall()
+            counted = conn.execute(f"SELECT word, n FROM sg{int(g)}_words").fetchall()
+        return {"docs": {r[0]: [bool(r[1]), *r[2:]] for r in docs},
+                "words": {str(w): int(n) for w, n in counted}}
 
     # -- writes -------------------------------------------------------------------------
 

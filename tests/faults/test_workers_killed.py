@@ -4,7 +4,8 @@
 here two workers on two partitions are killed (one or both at a time) across many
 imports, and the worker running an operator's rebuild is killed again and again: the
 rebuild must be resumed without the operator, the waiting ``claimledger rebuild`` must
-report it done, and the views must end equal to a fold of the log.
+report it done, and the views must end equal to a fold of the log, the search index
+equal to a fresh rebuild of it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from ledger.search import open_search_index
+from ledger.search.sqlite import SQLiteSearchIndex
 from ledger.store import open_store
 from tests.faults.conftest import scaled
 from tests.redis_server import RedisServer
@@ -25,6 +28,7 @@ from tests.workers_fixtures import ROOT, Deployment, WorkerProcess, wait_until
 from workers.config import text
 from workers.coordination import job_state, read_pointer, request_catch_up
 from workers.rebuild import rebuild_lock_ttl
+from workers.search import rebuild_search
 from workers.synthetic import fill_store
 from workers.views import ViewReader, ViewsUnavailable
 
@@ -98,6 +102,7 @@ def test_views_equal_the_log_after_workers_are_killed_one_or_both_during_each_ca
     fresh.wait_for_views(timeout=90)
     landed = [k for k in kills if k[1] < k[2]]
     assert len(landed) == CATCH_UP_ROUNDS, f"too few kills landed mid-catch-up: {kills}"
+    assert_search_exact(fresh)
     print(f"\n{sum(k[0] for k in landed)} workers killed in {len(landed)} catch-ups of"
           f" {IMPORT_CLAIMS} claims each ({kills[-1][2]} events in all), at checkpoints"
           f" {[k[1] for k in landed]}; views equal the log"
@@ -153,10 +158,31 @@ def test_a_rebuild_whose_worker_is_killed_again_and_again_completes_without_the_
     prefix = keys.generation_prefix(before.generation)
     wait_until(lambda: not any(True for _ in redis.scan_iter(match=prefix + "*")), 30,
                "the old generation to be dropped")
+    assert_search_exact(fresh)
     print(f"\nrebuild of {store.head()} events: its worker killed {len(killed)} times (at"
           f" building checkpoints {points}), resumed by the tick each time; generation"
           f" {after.generation} live {time.monotonic() - started:.1f}s after the operator"
           " asked; views equal the log")
+
+
+def assert_search_exact(deployment: Deployment) -> None:
+    """The search index, once at the head, holds exactly what a fresh rebuild of the log
+    holds: every claim's document, filter names and word counts."""
+    store = deployment.store()
+    index = open_search_index(deployment.database_url)
+
+    def at_head() -> bool:
+        live = index.live()
+        head = store.head()
+        return live is not None and all(c == head for c in index.checkpoints(live.generation))
+
+    wait_until(at_head, 90, f"the search index at the head (see {deployment.directory})")
+    live = index.live()
+    assert live is not None
+    reference = SQLiteSearchIndex(str(deployment.directory / "reference.search"))
+    generation, _ = rebuild_search(reference, store, store.scales, live.partitions,
+                                   batch_size=997)
+    assert index.snapshot(live.generation) == reference.snapshot(generation)
 
 
 def _rebuilding_job(deployment: Deployment, killed: list[str]) -> str | None:

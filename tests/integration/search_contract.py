@@ -210,5 +210,6 @@ def check_projector_resumes_where_the_checkpoint_is(url: str) -> None:
     assert again.run(generation.generation, 1, [0], batch_size=4) == store.head()
     index.switch(generation.generation)
     fresh, g = built(url, store, partitions=1)
+    assert index.snapshot(generation.generation) == fresh.snapshot(g)
     for q, _ in HOLD_BACK:
         assert top(index, generation.generation, q) == top(fresh, g, q)
