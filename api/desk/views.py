@@ -8,6 +8,7 @@ need a signed-in token (any role) unless ``LEDGER_PUBLIC_READ=1``; forms need th
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
@@ -47,6 +48,8 @@ VERDICT_VALUE = next(f for f in FORMS_BY_KIND["verdicts"].fields if f.name == "v
 
 bp.add_app_template_filter(or_redacted, "or_redacted")
 bp.add_app_template_filter(lambda text: not text or _DAY.fullmatch(text) is not None, "is_day")
+bp.add_app_template_filter(
+    lambda day: datetime.strptime(day, "%Y-%m-%d").strftime("%d %b %Y"), "day_words")
 
 
 @bp.context_processor

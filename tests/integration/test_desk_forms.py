@@ -99,6 +99,8 @@ def test_dates_are_read_in_the_editors_zone(desk: Desk, api: ApiHarness) -> None
     event = api.store.read_claim(claim_id)[-1]
     assert event.occurred_at == "2014-09-15T19:30:00.000000Z"  # 00:00 in Tehran (+04:30)
     page = text(desk.get(day_only.headers["Location"]))
+    assert "The story's first appearance (Fars News Agency): <time datetime=\"2014-09-15\">15 Sep" \
+        " 2014</time>; the date boxes suggest it." in html.unescape(page)
     assert "16 Sep 2014 (the start of the day, 00:00 Asia/Tehran)" in page
     # the zone is remembered: the next forms start in it
     assert 'list="zone-names" value="Asia/Tehran"' in page
