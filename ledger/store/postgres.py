@@ -43,7 +43,7 @@ from .postgres_write import HEAD, LEAVES_SINCE, SELECT_PAGE, PostgresWrite
 from .postgres_write import SELECT_EVENTS as _SELECT
 from .rotations import POSTGRES_MIGRATION as ROTATIONS_MIGRATION
 from .rotations import PostgresRotations
-from .rows import event_from_row
+from .rows import collector_paused, event_from_row
 from .sessions import POSTGRES_MIGRATION as SESSIONS_MIGRATION
 from .sessions import PostgresSessions
 
@@ -301,11 +301,11 @@ class PostgresEventStore(
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         # the rows in binary (no integer parsing) and all at once: iterating the cursor
         # costs a Python call per row
-        with self._connection() as conn:
+        with self._connection() as conn, collector_paused():
             rows = conn.execute(
                 SELECT_PAGE, {"after": after, "limit": limit}, binary=True
             ).fetchall()
-        return [event_from_row(r) for r in rows]
+            return [event_from_row(r) for r in rows]
 
     def head(self) -> int:
         with self._connection() as conn:

@@ -33,7 +33,7 @@ from .cosignatures import SQLITE_MIGRATION as COSIGNATURES_MIGRATION
 from .cosignatures import SQLiteCosignatures
 from .rotations import SQLITE_MIGRATION as ROTATIONS_MIGRATION
 from .rotations import SQLiteRotations
-from .rows import event_from_row
+from .rows import collector_paused, event_from_row
 from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
 from .sessions import SQLiteSessions
 from .sqlite_local import check_one_host
@@ -487,11 +487,11 @@ class SQLiteEventStore(
             ]
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        with self._guard() as conn:
+        with self._guard() as conn, collector_paused():
             rows = conn.execute(
                 _SELECT + " WHERE e.position > ? ORDER BY e.position LIMIT ?", (after, limit)
             ).fetchall()
-        return [_row(r) for r in rows]
+            return [_row(r) for r in rows]
 
     def head(self) -> int:
         with self._guard() as conn:

@@ -3,6 +3,7 @@ nothing that uses ``RecordedEvent.data`` can tell: same dict, same JSON, same eq
 
 from __future__ import annotations
 
+import gc
 import json
 import pickle
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from ledger import hashing
 from ledger.envelope import RecordedEvent, StoredPayload, stored_json
-from ledger.store.rows import event_from_row
+from ledger.store.rows import collector_paused, event_from_row
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
@@ -98,3 +99,20 @@ def test_a_redacted_event_has_no_payload_and_says_who() -> None:
     built = event._replace(metadata={}, redaction=dict(event.redaction or {}))
     assert isinstance(built, RecordedEvent)
     assert built == event
+
+
+def test_the_collector_is_paused_for_a_page_and_resumed_as_it_was() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("a failed page")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # left off, as it was
+    finally:
+        gc.enable()
