@@ -201,4 +201,4 @@ def _http_error(error: HTTPException) -> Response:
 
 
 # the routes of the other pages (imported last: they use the blueprint and helpers above)
-from . import correcting, exports, reading, writing  # noqa: E402, F401
+from . import correcting, exports, reading, similar, writing  # noqa: E402, F401

@@ -34,6 +34,7 @@ from .forms import (
     place_errors,
 )
 from .reading import _claim_page
+from .similar import similar_claims
 from .timeline import STYLES
 from .views import (
     _KEY,
@@ -154,8 +155,10 @@ def new_claim() -> BaseResponse:
         return denied
     outcome = _append(NEW_CLAIM, new_uuid(), new=True)
     if isinstance(outcome, FormState):
+        statement = request.form.get("statement", "")
         return remember_zone(_page("new.html", 422, spec=NEW_CLAIM, form=outcome,
-                                   key=secrets.token_urlsafe(24), none_options=lambda item: []))
+                                   key=secrets.token_urlsafe(24), none_options=lambda item: [],
+                                   similar=similar_claims(statement), checked=bool(statement)))
     desk_session.notify("Claim recorded." + _read_as(NEW_CLAIM))
     return remember_zone(redirect(url_for("desk.claim", claim_id=outcome["claim_id"]), 303))
 

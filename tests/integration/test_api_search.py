@@ -92,3 +92,28 @@ def test_projections_show_the_index_and_its_lag(views: Views) -> None:
     status = views.api.get("/v1/projections").get_json()["search"]
     assert status["available"] is True
     assert status["checkpoint"] == views.head()
+
+
+def test_the_desk_warns_of_a_near_duplicate_before_the_claim_is_recorded(views: Views) -> None:
+    from tests.integration.test_desk_pages import Desk
+
+    statement = "Isfahan's governor said the Zayandeh Rud will flow again through the city in May."
+    existing = views.record(statement=statement)["claim_id"]
+    wait_until(lambda: search(views, q="Zayandeh governor")["items"], 30, "the index")
+    desk = Desk(views.api)
+    desk.client = views.api.app.test_client()
+    desk.sign_in("editor")
+    form = desk.get("/desk/new").get_data(as_text=True)
+    assert 'id="similar-claims"' in form
+    assert 'data-similar-url="/desk/similar"' in form
+    near = desk.get("/desk/similar?statement=" + "Governor of Isfahan: the Zayandeh Rud river"
+                    " will flow through the city again in May")
+    assert near.status_code == 200
+    assert f"/desk/claims/{existing}" in near.get_data(as_text=True)
+    fresh = desk.get("/desk/similar?statement=Pistachio harvests in Kerman fell by a third")
+    assert "No similar claim recorded." in fresh.get_data(as_text=True)
+    # without JavaScript: a refused form shows the warning for what was typed
+    refused = desk.post("/desk/new", {"statement": statement, "claimant.name": "",
+                                      "appearance.outlet": "IRNA"})
+    assert refused.status_code == 422
+    assert f"/desk/claims/{existing}" in refused.get_data(as_text=True)

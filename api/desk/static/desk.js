@@ -167,3 +167,70 @@
   });
   connect();
 })();
+
+// claim ledger desk: "Record a claim" warns of claims already recorded close to the
+// statement being typed (progressive enhancement: without JavaScript a refused form shows
+// the same warning). One request in flight at a time, after a pause in typing.
+(function () {
+  "use strict";
+  var box = document.getElementById("similar-claims");
+  var field = document.querySelector("form textarea[name='statement']");
+  if (!box || !field || !window.fetch) {
+    return;
+  }
+  var url = box.getAttribute("data-similar-url");
+  var timer = null;
+  var busy = false;
+  var asked = "";
+  var shown = "";
+
+  function look() {
+    timer = null;
+    var text = field.value.replace(/\s+/g, " ").trim();
+    if (busy || text === shown) {
+      return;
+    }
+    if (text.length < 12) {
+      box.innerHTML = "";
+      shown = text;
+      return;
+    }
+    busy = true;
+    asked = text;
+    fetch(url + "?statement=" + encodeURIComponent(text.slice(0, 2000)), {
+      credentials: "same-origin",
+      headers: { Accept: "text/html" }
+    })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        box.innerHTML = html;
+        shown = asked;
+      })
+      .catch(function () {
+        shown = asked; // the warning is a help: a failure leaves the form as it is
+      })
+      .then(function () {
+        busy = false;
+        if (field.value.replace(/\s+/g, " ").trim() !== shown) {
+          schedule();
+        }
+      });
+  }
+
+  function schedule() {
+    if (timer) {
+      window.clearTimeout(timer);
+    }
+    timer = window.setTimeout(look, 400);
+  }
+
+  field.addEventListener("input", schedule);
+  if (field.value) {
+    schedule();
+  }
+})();
