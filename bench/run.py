@@ -47,7 +47,8 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
                         "newsroom-gthread-append-p99", "newsroom-sync-4-append-p99")),
     ("bench.scale_out", ("scale-out-appends", "scale-out-appends-4-workers",
                          "scale-out-append-p99", "scale-out-lock-hold", "scale-out-lock-waiter",
-                         "scale-out-lock-wait", "scale-out-store-1", "scale-out-store-4")),
+                         "scale-out-lock-wait", "scale-out-store-1", "scale-out-store-4",
+                         "scale-out-store-remote")),
 ]
 
 

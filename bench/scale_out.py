@@ -19,7 +19,9 @@ nearly every sample, appends/s cannot exceed 1 / that hold time, however many ho
 Last, processes append straight through ``EventStore.append`` (no HTTP): one, one whose
 sessions do not wait for the commit's WAL flush (``synchronous_commit=off``, for this
 measurement only), and four: the lock is held until the commit is flushed, so the flush
-is part of every append's hold time.
+is part of every append's hold time. Then one and four processes again without the
+flush wait but with the database 1 ms away each way (``bench.delay_proxy``), where the
+round trips made under the lock set the ceiling.
 
 Run: ``python -m bench.scale_out [--quick] --postgres URL`` (quick: 8 s a configuration,
 about 2 minutes; full: 30 s, about 4). Without PostgreSQL the scenario reports nothing.
@@ -46,6 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ledger.store.postgres import APPEND_LOCK_KEY
 from tests.redis_server import RedisServer
 
+from .delay_proxy import delayed
 from .http import free_port
 from .newsroom import CLI, _serve, _stop
 from .newsroom_clients import NOTE, call
@@ -60,6 +63,8 @@ ORIGIN = "scale-out.bench/log"
 #: (label, instances, gunicorn workers each): one instance as shipped, two of them, and
 #: one instance with as many workers as the two have (more processes, one host)
 CONFIGS = [("one", 1, 2), ("two", 2, 2), ("one x4", 1, 4)]
+#: seconds each way to the "remote" database of the last measurement
+REMOTE = 0.001
 
 # an advisory lock on a bigint key shows in pg_locks as classid (high 32 bits) and objid
 # (low 32 bits) with objsubid 1
@@ -195,14 +200,21 @@ def _appender(url: str, claims: list[str], first: int, step: int, seconds: float
 
 
 def direct(setup: dict[str, Any], processes: int, synchronous: bool,
-           seconds: float) -> float:
+           seconds: float, latency: float = 0.0) -> float:
     """Appends/s of ``processes`` processes appending through ``EventStore.append`` (no
     HTTP); with ``synchronous`` off, a commit does not wait for its WAL flush (this
     bench's sessions only: ``synchronous_commit=off``), which shows what the flush costs
-    while the lock is held."""
+    while the lock is held; with ``latency``, every packet to and from PostgreSQL is
+    delayed that long each way (``bench.delay_proxy``: a database on another host)."""
     url = setup["url"]
     if not synchronous:
         url += ("&" if "?" in url else "?") + "options=-csynchronous_commit%3Doff"
+    if latency:
+        parts = urlsplit(url)
+        with delayed(parts.port or 5432, latency) as port:
+            netloc = f"{parts.netloc.rpartition('@')[0]}@127.0.0.1:{port}".lstrip("@")
+            return direct({**setup, "url": urlunsplit(parts._replace(netloc=netloc))},
+                          processes, True, seconds)
     ctx = multiprocessing.get_context("fork")
     pipes = [ctx.Pipe(duplex=False) for _ in range(processes)]
     procs = [ctx.Process(target=_appender, args=(url, setup["claims"], n, processes, seconds,
@@ -285,7 +297,11 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
         print("straight through the store: " + ", ".join(
             f"{n} process{'es' if n > 1 else ''}{'' if sync else ' without the WAL flush'}"
             f" {rate:.0f}/s" for (n, sync), rate in flushes.items()), flush=True)
-        return _rows(results, flushes)
+        remote = {n: direct(setup, n, False, seconds, latency=REMOTE) for n in (1, 4)}
+        print(f"straight through the store, {REMOTE * 2000:.0f} ms round trips, no WAL flush"
+              " wait: " + ", ".join(f"{n} process{'es' if n > 1 else ''} {rate:.0f}/s"
+                                    for n, rate in remote.items()), flush=True)
+        return _rows(results, flushes, remote)
     finally:
         if worker is not None:
             worker.terminate()
@@ -298,8 +314,8 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _rows(results: dict[str, dict[str, Any]],
-          flushes: dict[tuple[int, bool], float]) -> list[dict[str, Any]]:
+def _rows(results: dict[str, dict[str, Any]], flushes: dict[tuple[int, bool], float],
+          remote: dict[int, float]) -> list[dict[str, Any]]:
     one, two, four = results["one"], results["two"], results["one x4"]
 
     def ratio(ours: float, peer: float) -> float | None:
@@ -335,6 +351,11 @@ def _rows(results: dict[str, dict[str, Any]],
                      "ours": round(flushes[(n, sync)]), "peer": round(unflushed),
                      "peer_name": "no WAL flush wait",
                      "ratio": round(flushes[(n, sync)] / unflushed, 2) if unflushed else None})
+    rows.append({"scenario": "scale-out-store-remote",
+                 "unit": f"appends/s through EventStore.append, 4 processes, {REMOTE * 2000:.0f}"
+                         " ms round trips to PostgreSQL, no WAL flush wait (peer: 1 process)",
+                 "ours": round(remote[4]), "peer": round(remote[1]), "peer_name": "one process",
+                 "ratio": round(remote[4] / remote[1], 2) if remote[1] else None})
     return rows
 
 
