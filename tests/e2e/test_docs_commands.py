@@ -218,6 +218,8 @@ ALLOWED = {
     "python -m bench.run --only newsroom": "the same group through the harness (minutes)",
     "python -m bench.scale_out": "a benchmark group (3 minutes, needs PostgreSQL); part of"
                                  " scripts/bench",
+    "python -m bench.scale_out --quick": "the same group, 8 s a configuration (2 minutes,"
+                                         " needs PostgreSQL)",
     "LEDGER_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python -m bench.run"
     " --only scale_out --json /tmp/scale-out-full.json": "the scale-out group through the"
         " harness (3 minutes, needs PostgreSQL), behind the figures in docs/benchmarks.md",
