@@ -178,8 +178,9 @@ def _same_as(state: Mapping[str, Any], url: str) -> list[str]:
     if not claim_id or not url.endswith(claim_id):
         return []
     base = url[: -len(claim_id)]
-    return [base + str(link["target_claim_id"]) for link in state.get("links") or ()
-            if link.get("kind") == "same-as"]
+    same = (base + str(link["target_claim_id"]) for link in state.get("links") or ()
+            if link.get("kind") == "same-as")
+    return list(dict.fromkeys(same))  # once each, though an older log may repeat a link
 
 
 def review_url(base_url: str | None, claim_id: str) -> str:

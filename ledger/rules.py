@@ -60,4 +60,32 @@ def check_correction(
         )
     merged = {**current_data(target, effects), **changes}
     normalised = validate_payload(target.type, merged, scales, path=f"{path}.changes")
+    if target.type == "ClaimLinked" and "kind" in changes:
+        try:
+            check_link(normalised, [e for e in history if e.id != target.id], path=path)
+        except ValidationFailed as exc:
+            raise ValidationFailed(str(exc), {f"{path}.changes.kind": [
+                "The claim already has a link of this kind to that claim; void this one"
+                " instead."]}) from None
     return {**data, "changes": {name: normalised.get(name) for name in changes}}
+
+
+def check_link(
+    data: Mapping[str, Any], history: Sequence[FoldableEvent], *, path: str = "data"
+) -> None:
+    """A ``ClaimLinked`` must not repeat a link the claim already has (the same other claim
+    and kind, neither voided nor redacted): a retried request or a second click would
+    otherwise show the link twice everywhere, ClaimReview's ``sameAs`` included."""
+    effects = corrections(history)
+    for event in history:
+        if event.type != "ClaimLinked" or event.id in effects.voided or event.data is None:
+            continue
+        link = current_data(event, effects)
+        if (link.get("target_claim_id"), link.get("kind")) == (
+                data["target_claim_id"], data["kind"]):
+            raise ValidationFailed(
+                "the claim already has this link",
+                {f"{path}.target_claim_id": [
+                    f"Already linked to this claim as {data['kind']} (entry {event.id});"
+                    " correct or void that link instead."]},
+            )

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..events import EVENT_TYPES
 from ..merkle import Node
-from ..rules import check_correction
+from ..rules import check_correction, check_link
 from ..scales import DEFAULT_SCALES, Scales
 from ..timeutil import format_time, utcnow
 from .cosignatures import CosignatureStore
@@ -561,6 +561,9 @@ def _check_stream_rules(
             raise ValidationFailed(
                 "the related claim does not exist", {f"{where}.{name}": ["Unknown claim."]}
             )
+    if new.type == "ClaimLinked":
+        check_link(new.data, tx.claim_events(new.claim_id) + pending.get(new.claim_id, []),
+                   path=where)
     if new.type == "EntryCorrected":
         history = tx.claim_events(new.claim_id) + pending.get(new.claim_id, [])
         data = check_correction(new.data, history, path=where, scales=scales)

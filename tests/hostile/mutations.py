@@ -23,9 +23,12 @@ SEED_LINES: list[dict[str, Any]] = [
     json.loads(line) for line in EXAMPLE.read_text(encoding="utf-8").splitlines() if line
 ]
 #: one valid payload per event type (the first line of that type; the data set has no
-#: retraction, and its corrections name their target by reference)
+#: retraction nor link, and its corrections name their target by reference)
 PAYLOADS: dict[str, dict[str, Any]] = {
     "ClaimRetracted": {"by": {"name": "Fars News Agency"}, "note": "The agency withdrew it."},
+    # nor a link: one to the Sherman claim, as an editor would make it
+    "ClaimLinked": {"target_claim_id": "01a21b98-2a8d-796e-8b54-f88b67019bd7",
+                    "kind": "restates", "note": "Same account, other words."},
 }
 for _line in SEED_LINES:
     PAYLOADS.setdefault(_line["type"], _line["data"])

@@ -30,7 +30,9 @@ FUZZ = settings(
 )
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 #: a valid body for each JSON endpoint (path under the claim, "" for POST /v1/claims)
-BODIES = {"": CLAIM, "/notes": NOTE, "/verdicts": VERDICT}
+BODIES = {"": CLAIM, "/notes": NOTE, "/verdicts": VERDICT, "/links": {
+    "target_claim_id": "01a21b98-2a8d-796e-8b54-f88b67019bd7", "kind": "restates",
+    "note": "Same account."}}
 
 
 @pytest.fixture(scope="module")

@@ -117,3 +117,46 @@ def test_the_openapi_document_describes_the_links_endpoint(api: ApiHarness) -> N
         "same-as", "restates", "responds-to", "contradicts"]
     listing = spec["paths"]["/v1/claims"]["get"]["parameters"]
     assert any(p["name"] == "linked_to" for p in listing)
+
+
+def test_a_repeated_link_is_refused_and_writes_nothing(api: ApiHarness) -> None:
+    claim, twin = api.new_claim(), api.new_claim()
+    link = {"target_claim_id": twin, "kind": "same-as"}
+    first = api.post(f"/v1/claims/{claim}/links", link)
+    assert first.status_code == 201
+    head = api.store.head()
+    # a retried request, a second click, the other id written in capitals
+    for again in (link, {**link, "target_claim_id": twin.upper(), "note": "Again."}):
+        problem = assert_problem(api.post(f"/v1/claims/{claim}/links", again), 422,
+                                 "target_claim_id")
+        assert first.get_json()["id"] in problem["errors"]["target_claim_id"][0]
+    assert api.store.head() == head
+    # another kind to the same claim is another link; one kind may not be corrected into
+    # a repeat; a voided link may be made again
+    other = api.post(f"/v1/claims/{claim}/links", {**link, "kind": "responds-to"})
+    assert other.status_code == 201
+    corrections = f"/v1/claims/{claim}/corrections"
+    assert_problem(api.post(corrections, {
+        "target_event_id": other.get_json()["id"], "kind": "correction",
+        "changes": {"kind": "same-as"}, "reason": "It is the same claim."}), 422, "changes.kind")
+    assert api.store.head() == head + 1
+    assert api.post(corrections, {"target_event_id": first.get_json()["id"], "kind": "void",
+                                  "reason": "Linked by mistake."}).status_code == 201
+    assert api.post(f"/v1/claims/{claim}/links", link).status_code == 201
+    api.post(f"/v1/claims/{claim}/verdicts", VERDICT)
+    review = json.loads(api.get(f"/v1/claims/{claim}/claimreview", "reader").get_data())
+    assert review["itemReviewed"]["sameAs"] == [f"https://ledger.example/desk/claims/{twin}"]
+
+
+def test_two_same_links_in_one_import_are_refused_and_nothing_is_written(
+    api: ApiHarness,
+) -> None:
+    claim, twin = api.new_claim(), api.new_claim()
+    head = api.store.head()
+    line = json.dumps({"claim_id": claim, "type": "ClaimLinked",
+                       "data": {"target_claim_id": twin, "kind": "restates"}})
+    response = api.client.post("/v1/imports", data=f"{line}\n{line}\n",
+                               content_type="application/x-ndjson", headers=api.auth("editor"))
+    problem = assert_problem(response, 422)
+    assert "target_claim_id" in json.dumps(problem["errors"])
+    assert api.store.head() == head
