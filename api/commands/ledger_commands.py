@@ -67,10 +67,14 @@ def init(settings: Settings) -> None:
               help="a blank line in FILE ends a phase: every line is checked first, then each"
               " phase is appended in a transaction of its own, so its events share a"
               " recorded_at (as_of tells the phases apart)")
+@click.option("--dry-run", is_flag=True,
+              help="check every line and list likely duplicates (claims close to ones in the"
+              " ledger or elsewhere in the file), writing nothing")
 @click.pass_obj
-def import_(settings: Settings, file: IO[bytes], if_empty: bool, phases: bool = False) -> None:
+def import_(settings: Settings, file: IO[bytes], if_empty: bool, phases: bool = False,
+            dry_run: bool = False) -> None:
     """Append an NDJSON file in the /v1/imports line format, all or nothing (with --phases,
-    checked all or nothing, then appended phase by phase)."""
+    checked all or nothing, then appended phase by phase; with --dry-run, only checked)."""
     store = store_from(settings)
     if if_empty and store.head() != 0:
         click.echo("the ledger already holds events: nothing imported")
@@ -81,6 +85,11 @@ def import_(settings: Settings, file: IO[bytes], if_empty: bool, phases: bool = 
                            metadata={"source": "cli-import"})
     except ValidationFailed as exc:
         raise click.ClickException(_every_error(exc)) from None
+    if dry_run:
+        from .duplicates import echo_dry_run
+
+        echo_dry_run(settings.database_url, plan.events)
+        return
     groups = _phases(plan.events, blanks) if phases else [plan.events]
     events = [e for group in groups for e in store.append(group, actor=settings.actor)]
     click.echo(
