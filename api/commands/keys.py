@@ -77,6 +77,10 @@ def rotate_key(settings: Settings, new_path: Path | None, old_path: Path | None)
     old = checked_key(settings, store)
     assert old is not None
     staged = new_path or key_path.with_name(key_path.name + ".next")
+    if old_path is not None and old_path.resolve() in (key_path.resolve(), staged.resolve()):
+        # the old key would be overwritten by the new one (or be it): lost for good
+        raise IdentityError(f"--keep-old {old_path} is where the new key goes; keep the old"
+                            " key in another file")
     new = cp.load_or_create_signing_key(staged)  # on disk before the log names it
     origin = settings.log_origin
     head = LogService(store, old, origin).issue()  # the old key's last word: the head

@@ -208,3 +208,16 @@ def test_a_server_started_before_the_rotation_stops_signing_with_a_503(shared: S
     assert refused.status_code == 503
     assert refused.get_json()["type"].endswith("/log-unavailable")
     assert shared.store.latest_checkpoint().size == 12  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("keep", ["signing.key", "./signing.key", "new.key"])
+def test_rotate_key_refuses_to_keep_the_old_key_where_the_new_one_goes(
+    shared: Shared, keep: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = shared.first
+    monkeypatch.chdir(first.directory)
+    before = first.key_path.read_bytes()
+    line = one_line(first.run("rotate-key", "--new-key", "new.key", "--keep-old", keep))
+    assert "keep the old key in another file" in line
+    assert first.key_path.read_bytes() == before  # the log's key, untouched
+    assert shared.store.key_rotations() == []
