@@ -1,10 +1,10 @@
 """The desk's links between claims: what a claim page shows of them (both ways), and
 finding the other claim by searching the claim list, so an editor never types an id.
 
-Both read the views as ``GET /v1/claims`` does: the linked claims with ``linked_to``, the
-candidates by searching the list. Until the list has a full-text ``q``, the search reads
-the newest ``SCAN`` claims' summaries and keeps those whose statement or claimant holds
-every word typed (case and accents aside).
+The linked claims are read from the views as ``GET /v1/claims?linked_to=`` reads them; the
+candidates come from the search index as ``GET /v1/claims?q=`` finds them, and while the
+index cannot answer (being built) from the newest ``SCAN`` claims' summaries whose
+statement or claimant holds every word typed (case and accents aside).
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.search.base import InvalidSearch
 from workers.views import InvalidQuery, ViewsBehind, ViewsUnavailable
 
 from ..projections import view_service
+from ..search import search_service
 from .forms import LINK_CHOICES
 
 log = logging.getLogger("api.desk")
@@ -90,11 +92,23 @@ def _folded(text: str) -> str:
 
 
 def find_claims(query: str, claim_id: str) -> list[dict[str, Any]]:
-    """Claims (their summaries) whose statement or claimant holds every word of ``query``,
-    newest update first, this claim left out; raises ``ViewsUnavailable``."""
-    words = _folded(query).split()
-    if not words:
+    """Claims (their summaries) matching ``query``, this claim left out: the search index's
+    best matches (``GET /v1/claims?q=``), or while it cannot answer, those whose statement
+    or claimant holds every word, newest update first; raises ``ViewsUnavailable``."""
+    if not _folded(query).split():
         return []
+    try:
+        page = search_service().search({"q": query, "limit": FOUND + 1},
+                                       min_position=None, timeout=0.0)
+    except (ViewsUnavailable, ViewsBehind, InvalidSearch) as exc:
+        log.info("desk: links searched without the index (%s)", exc)
+        return _scan(query, claim_id)
+    return [hit.item for hit in page.hits if hit.item.get("id") != claim_id][:FOUND]
+
+
+def _scan(query: str, claim_id: str) -> list[dict[str, Any]]:
+    """The newest ``SCAN`` claims whose statement or claimant holds every word of ``query``."""
+    words = _folded(query).split()
     found: list[dict[str, Any]] = []
     cursor = None
     read = 0

@@ -168,3 +168,24 @@ def test_without_the_views_a_claim_answers_its_own_links_from_the_log(tmp_path: 
     assert "linked_from" not in response.get_json()
     assert [x["target_claim_id"] for x in api.get(f"/v1/claims/{second}").get_json()["links"]] == [
         first]
+
+
+def test_the_desk_finds_the_claim_to_link_through_the_search_index(views: LinkedViews) -> None:
+    from tests.integration.test_desk_pages import Desk
+
+    wait_until(lambda: (views.api.get("/v1/projections").get_json() or {})
+               .get("search", {}).get("available"), 60, "the search index")
+    target = views.record(statement="Rosatom will build two more reactors at Bushehr.",
+                          claimant={"name": "Rosatom"})["claim_id"]
+    source = views.record()["claim_id"]
+
+    def indexed() -> bool:
+        found = views.page(q="Rosatom reactors", min_position=views.head()).get_json()
+        return any(item["id"] == target for item in found.get("items", []))
+
+    wait_until(indexed, 30, "the index to hold the new claim")
+    desk = Desk(views.api)
+    desk.sign_in("editor")
+    # websearch syntax: only the index finds anything for it (the fallback wants every word)
+    page = desk.get(f"/desk/claims/{source}?link_q=Rosatom+OR+Zayandeh").get_data(as_text=True)
+    assert f'name="target_claim_id" value="{target}"' in page
