@@ -84,13 +84,43 @@ def prefilled(spec: FormSpec, data: Mapping[str, Any]) -> dict[str, str]:
         if item.kind == "time":
             moment = parse_time(str(value))
             values[item.name] = moment.strftime("%Y-%m-%d")
-            values[item.name + CLOCK] = moment.strftime(
-                "%H:%M:%S" if moment.second else "%H:%M")
+            # a time input takes at most milliseconds; unedited, the time is kept exactly
+            clock = moment.strftime("%H:%M:%S" if moment.second or moment.microsecond
+                                    else "%H:%M")
+            if moment.microsecond:
+                clock += f".{moment.microsecond // 1000:03d}"
+            values[item.name + CLOCK] = clock
         elif isinstance(value, list):
             values[item.name] = ", ".join(str(v) for v in value)
         else:
             values[item.name] = str(value)
     return values
+
+
+def keep_unedited(spec: FormSpec, current: Mapping[str, Any], form: Mapping[str, str],
+                  body: dict[str, Any]) -> None:
+    """Put back in ``body`` the exact value of every field the editor left as the copy
+    showed it: the copy shows times to the millisecond in UTC and text as a browser sends
+    it back, which must not turn into changes nobody made."""
+    shown = prefilled(spec, current)
+    zone = form.get(ZONE, "").strip() or "UTC"
+    for item in spec.fields:
+        original = _get(current, item.name)
+        if original is None:
+            continue
+        names = (item.name, item.name + CLOCK) if item.kind == "time" else (item.name,)
+        if all(form.get(name, "").replace("\r\n", "\n").strip()
+               == shown.get(name, "").replace("\r\n", "\n").strip() for name in names) and (
+                item.kind != "time" or zone == shown[ZONE]):
+            _set(body, item.name, original)
+
+
+def _set(body: dict[str, Any], path: str, value: Any) -> None:
+    node = body
+    *parents, last = path.split(".")
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[last] = value
 
 
 def changed(spec: FormSpec, current: Mapping[str, Any], edited: Mapping[str, Any]
@@ -179,6 +209,7 @@ def correct(claim_id: Any, event_id: Any) -> BaseResponse:
         body["reason"] = form["reason"].replace("\r\n", "\n").strip()
     if kind == "correction":
         read = body_from_form(spec, form)
+        keep_unedited(spec, current, form, read.body)
         changes, emptied = changed(spec, current, read.body)
         state.errors.update({**read.errors, **emptied})
         if not changes and not state.errors:

@@ -31,7 +31,7 @@ SLACK = timedelta(minutes=10)
 _OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?")
 _DAY_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d %b %Y", "%d %B %Y", "%b %d %Y",
                 "%B %d %Y", "%d %b, %Y", "%b %d, %Y", "%B %d, %Y")
-_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M%p", "%I%p", "%I %p")
+_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%H:%M:%S.%f", "%I:%M %p", "%I:%M%p", "%I%p", "%I %p")
 #: longer than any IANA zone name (the longest is about 30 characters)
 ZONE_MAX = 64
 

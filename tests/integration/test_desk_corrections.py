@@ -149,3 +149,36 @@ def test_a_timeline_years_apart_breaks_its_axis(desk: Desk, api: ApiHarness) -> 
     marks = [float(x) for x in re.findall(r'class="mark [^"]*" data-event-id="[^"]+">'
                                           r'<(?:circle cx|polygon points)="([\d.]+)', page)]
     assert max(marks[:2]) - min(marks[:2]) > 50  # the 2014 entries are spread, not squashed
+
+
+def _copy(page: str) -> dict[str, str]:
+    """The form values of the copy as a browser would send them back unedited."""
+    found = dict(re.findall(r'name="([^"]+)"[^>]*?value="([^"]*)"', page))
+    found.update(re.findall(r'name="([^"]+)"[^>]*>\n?([^<]*)</textarea>', page))
+    return {k: html.unescape(v) for k, v in found.items() if k != "csrf_token"}
+
+
+def test_fields_left_as_the_copy_shows_them_are_not_changed(desk: Desk, api: ApiHarness
+                                                             ) -> None:
+    # a time to the microsecond (the copy shows milliseconds, a time input takes no more)
+    # and a statement with spaces around it are no change when left alone
+    claim_id = api.new_claim(statement="  Kerry asked Zarif.  ", appearance={
+        "outlet": "Fars", "published_at": "2014-09-15T09:00:07.123456Z", "quote": "Old."})
+    recorded = api.store.read_claim(claim_id)[0]
+    desk.sign_in("editor")
+    path = f"/desk/claims/{claim_id}/entries/{recorded.id}/correct"
+    form = _copy(text(desk.get(path)))
+    assert form["appearance.published_at:time"] == "09:00:07.123"
+    posted = desk.post(path, {**form, "kind": "correction", "reason": "Misquoted.",
+                              "appearance.quote": "New."})
+    assert posted.status_code == 303, text(posted)
+    changes = api.store.claim_corrections(claim_id)[-1].data["changes"]  # type: ignore[index]
+    assert changes == {"appearance": {"outlet": "Fars", "quote": "New.",
+                                      "published_at": "2014-09-15T09:00:07.123456Z"}}
+    # an edited time is read as typed, to the millisecond
+    form = _copy(text(desk.get(path)))
+    posted = desk.post(path, {**form, "kind": "correction", "reason": "Later.",
+                              "appearance.published_at:time": "10:00:07.5"})
+    assert posted.status_code == 303, text(posted)
+    changes = api.store.claim_corrections(claim_id)[-1].data["changes"]  # type: ignore[index]
+    assert changes["appearance"]["published_at"] == "2014-09-15T10:00:07.500000Z"
