@@ -6,7 +6,8 @@ over the claims), ``append-batch-<db>`` (100 events per transaction: ten claims 
 events each, as an import records them) and ``append-spread-<db>`` (100 events per
 transaction, one to each of 100 claims, as a busy desk annotates); and
 ``append-1-sqlite-rows-only``, the same rows as ``append-1-sqlite`` written by bare SQL
-(the ceiling of that scenario on this disk).
+(the ceiling of that scenario on this disk). Each scenario's sides run in turn, a tenth
+of their appends at a time (``interleaved``), so the machine's other load falls on both.
 Run: ``python -m bench.append [--quick] [--postgres URL]``.
 """
 
@@ -20,7 +21,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ledger.envelope import NewEvent
@@ -59,73 +60,91 @@ def _order(streams: list[list[NewEvent]], spread: bool) -> list[NewEvent]:
     return [e for s in streams for e in s]
 
 
-def ours(store: EventStore, claims: int, events: int, batch: int, spread: bool) -> float:
-    """Events per second appending through our store, ``batch`` events per transaction."""
+#: each side's appends are cut into this many slices, run in turn with the other side's
+SLICES = 10
+
+
+def _ours_steps(store: EventStore, claims: int, events: int, batch: int, spread: bool,
+                slices: int = SLICES) -> Iterator[int]:
+    """Our appends, ``batch`` events per transaction; yields the events of each slice."""
     store.init()
     flat = _order(_our_events(claims, events), spread)
-    start = time.perf_counter()
-    if batch == 1:
-        for event in flat:
-            store.append([event], actor="bench")
-    else:
-        for i in range(0, len(flat), batch):
-            store.append(flat[i : i + batch], actor="bench")
-    elapsed = time.perf_counter() - start
+    step = max(batch, -(-len(flat) // slices // batch) * batch)
+    for first in range(0, len(flat), step):
+        part = flat[first : first + step]
+        if batch == 1:
+            for event in part:
+                store.append([event], actor="bench")
+        else:
+            for i in range(0, len(part), batch):
+                store.append(part[i : i + batch], actor="bench")
+        yield len(part)
     assert store.head() == len(flat)
-    return len(flat) / elapsed
 
 
-def peer(env: dict[str, str], claims: int, events: int, batch: int, spread: bool) -> float:
-    """Events per second through eventsourcing 9.5 (aggregates kept in memory).
+def _peer_steps(env: dict[str, str], claims: int, events: int, batch: int, spread: bool,
+                slices: int = SLICES) -> Iterator[int]:
+    """The same appends through eventsourcing 9.5 (aggregates kept in memory).
 
-    The same order as ``ours``: round-robin over the claims (one event per claim per
-    save, ``batch`` claims per save) when spread, else whole claims together.
+    The same order as ours: round-robin over the claims (one event per claim per save,
+    ``batch`` claims per save) when spread, else whole claims together.
     """
     from .peer_eventsourcing import Claim, Ledger
 
     app = Ledger(env=env)
-    count = 0
-    start = time.perf_counter()
-    if spread:
-        aggregates: list[Claim] = []
-        for round_ in range(events):
-            for first in range(0, claims, batch):
-                if round_ == 0:
-                    group = [Claim(**CLAIM) for _ in range(min(batch, claims - first))]
-                    aggregates.extend(group)
-                else:
-                    group = aggregates[first : first + batch]
-                    for claim in group:
+    step = max(1, claims * events // slices)
+    done = 0
+    try:
+        if spread:
+            aggregates: list[Claim] = []
+            for round_ in range(events):
+                for first in range(0, claims, batch):
+                    if round_ == 0:
+                        group = [Claim(**CLAIM) for _ in range(min(batch, claims - first))]
+                        aggregates.extend(group)
+                    else:
+                        group = aggregates[first : first + batch]
+                        for claim in group:
+                            claim.deny(**NOTE)
+                    app.save(*group)
+                    done += len(group)
+                    if done >= step:
+                        yield done
+                        done = 0
+        else:
+            per_save = max(1, batch // events)
+            for _i in range(0, claims, per_save):
+                group = []
+                for _ in range(per_save):
+                    claim = Claim(**CLAIM)
+                    for _ in range(events - 1):
                         claim.deny(**NOTE)
+                    group.append(claim)
                 app.save(*group)
-                count += len(group)
-    else:
-        per_save = max(1, batch // events)
-        for _i in range(0, claims, per_save):
-            group = []
-            for _ in range(per_save):
-                claim = Claim(**CLAIM)
-                for _ in range(events - 1):
-                    claim.deny(**NOTE)
-                group.append(claim)
-            app.save(*group)
-            count += per_save * events
-    elapsed = time.perf_counter() - start
-    app.close()
-    return count / elapsed
+                done += per_save * events
+                if done >= step:
+                    yield done
+                    done = 0
+        if done:
+            yield done
+    finally:
+        app.close()
 
 
-def rows_only(directory: str, claims: int, events: int) -> float:
-    """Events per second writing only the rows of one-event appends: no Python ledger.
+def _rows_steps(directory: str, claims: int, events: int,
+                slices: int = SLICES) -> Iterator[int]:
+    """Only the rows of one-event appends, written by bare SQL: no Python ledger.
 
     A real append into a scratch ledger makes the rows (event, payload, tree nodes);
     they are then inserted again into an empty ledger, one transaction each, through
     ``sqlite3`` with the store's pragmas: what ``append-1-sqlite`` could reach on this
-    disk if hashing, checks, caches and locks cost nothing.
+    disk if hashing, checks, caches and locks cost nothing. (The scratch appends come
+    before the first slice and are not timed.)
     """
     scratch = open_store(f"sqlite:///{directory}/rows-scratch.db")
     try:
-        ours(scratch, claims, events, 1, True)
+        for _ in _ours_steps(scratch, claims, events, 1, True, 1):
+            pass
         recorded = list(scratch.iter_all())
     finally:
         scratch.close()
@@ -137,24 +156,56 @@ def rows_only(directory: str, claims: int, events: int) -> float:
     target = open_store(f"sqlite:///{directory}/rows-target.db")
     target.init()
     target.close()
+    payloads = [canonical_json(dict(e.data or {})).decode() for e in recorded]
     conn = sqlite3.connect(f"{directory}/rows-target.db", isolation_level=None)
     conn.execute("PRAGMA synchronous = FULL")
-    start = time.perf_counter()
-    for e in recorded:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.position, e.id, e.claim_id, e.version, e.type, e.schema_version, e.occurred_at,
-             e.recorded_at, e.actor, "{}", e.payload_sha256, e.prev_hash, e.leaf_hash),
-        )
-        conn.execute("INSERT INTO payloads VALUES (?, ?)",
-                     (e.position, canonical_json(dict(e.data or {})).decode()))
-        for node in nodes.get(e.position, ()):
-            conn.execute("INSERT INTO merkle_nodes (k, level, idx, hash) VALUES (?, ?, ?, ?)", node)
-        conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    conn.close()
-    return len(recorded) / elapsed
+    yield 0  # ready: the slices below are the timed part
+    step = max(1, len(recorded) // slices)
+    try:
+        for first in range(0, len(recorded), step):
+            for e, payload in zip(recorded[first : first + step], payloads[first : first + step],
+                                  strict=True):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (e.position, e.id, e.claim_id, e.version, e.type, e.schema_version,
+                     e.occurred_at, e.recorded_at, e.actor, "{}", e.payload_sha256,
+                     e.prev_hash, e.leaf_hash),
+                )
+                conn.execute("INSERT INTO payloads VALUES (?, ?)", (e.position, payload))
+                for node in nodes.get(e.position, ()):
+                    conn.execute(
+                        "INSERT INTO merkle_nodes (k, level, idx, hash) VALUES (?, ?, ?, ?)",
+                        node,
+                    )
+                conn.execute("COMMIT")
+            yield min(step, len(recorded) - first)
+    finally:
+        conn.close()
+
+
+def interleaved(sides: dict[str, Iterator[int]]) -> dict[str, float]:
+    """Events per second of each side, their slices run in turn (one slice of each, then
+    the next of each...): on a machine shared with other work, a burst of the
+    neighbours' load then falls on every side alike instead of on whichever ran then."""
+    done = dict.fromkeys(sides, 0)
+    spent = dict.fromkeys(sides, 0.0)
+    active = dict(sides)
+    while active:
+        for name, steps in list(active.items()):
+            started = time.perf_counter()
+            count = next(steps, None)
+            if count is None:
+                del active[name]
+                continue
+            spent[name] += time.perf_counter() - started
+            done[name] += count
+    return {name: done[name] / spent[name] for name in sides}
+
+
+def ours(store: EventStore, claims: int, events: int, batch: int, spread: bool) -> float:
+    """Events per second appending through our store, ``batch`` events per transaction."""
+    return interleaved({"ours": _ours_steps(store, claims, events, batch, spread)})["ours"]
 
 
 def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
@@ -182,11 +233,19 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
                     assert postgres is not None
                     url, env = _pg_pair(postgres, label)
                 store = open_store(url)
+                sides = {
+                    "ours": _ours_steps(store, scale, events, batch, spread),
+                    "peer": _peer_steps(env, scale, events, batch, spread),
+                }
+                if label == "append-1" and db == "sqlite":
+                    ceiling_steps = _rows_steps(tmp, scale, events)
+                    next(ceiling_steps)  # its rows made beforehand, untimed
+                    sides["rows-only"] = ceiling_steps
                 try:
-                    mine = ours(store, scale, events, batch, spread)
+                    rates = interleaved(sides)
                 finally:
                     store.close()
-                theirs = peer(env, scale, events, batch, spread)
+                mine, theirs = rates["ours"], rates["peer"]
                 rows.append(
                     {
                         "scenario": f"{label}-{db}",
@@ -203,7 +262,7 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
                     flush=True,
                 )
                 if label == "append-1" and db == "sqlite":
-                    ceiling = rows_only(tmp, scale, events)
+                    ceiling = rates["rows-only"]
                     rows.append(
                         {
                             "scenario": "append-1-sqlite-rows-only",

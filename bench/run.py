@@ -41,7 +41,11 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("bench.proofs", ("proof-1m",)),
-    ("bench.verify", ("verify-all", "verify-all-feed", "verify-all-replay")),
+    (
+        "bench.verify",
+        ("verify-all", "verify-all-client-cpu", "verify-all-server-cpu", "verify-all-feed",
+         "verify-all-replay"),
+    ),
     ("bench.witness", ("witness-cosign", "witness-decide")),
     ("bench.newsroom", ("newsroom-appends", "newsroom-append-p99", "newsroom-delivery",
                         "newsroom-gthread-append-p99", "newsroom-sync-4-append-p99")),

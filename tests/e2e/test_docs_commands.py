@@ -223,6 +223,9 @@ ALLOWED = {
     "LEDGER_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python -m bench.run"
     " --only scale_out --json /tmp/scale-out-full.json": "the scale-out group through the"
         " harness (3 minutes, needs PostgreSQL), behind the figures in docs/benchmarks.md",
+    "LEDGER_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python -m bench.run"
+    " --only append,replay,http --json /tmp/bench-ratios.json": "the groups of the harness"
+        " behind the restated ratios in docs/benchmarks.md (15-30 minutes on a shared machine)",
     "python -m bench.pages": "a benchmark group (minutes: it builds a 1M-event log and its"
                              " views); part of scripts/bench",
     "python -m bench.pages --quick": "the same group, smaller (minutes)",
