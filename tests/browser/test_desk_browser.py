@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import DOC_SCREENSHOTS, UPDATE_DOCS, api, shoot, sign_in
 from tests.e2e.conftest import Server
+from tests.waiting import wait_until
 
 STATEMENT = (
     "Secretary of State John Kerry personally asked Iranian Foreign Minister Javad Zarif"
@@ -385,6 +386,12 @@ def test_an_editor_links_two_claims_by_searching_and_both_show_it(
     expect(links).to_contain_text("Restates")
     expect(links).to_contain_text("personally asked Iranian Foreign Minister")
 
+    # the other claim's page reads the link from the views, which a worker brings up to
+    # the log's head after the append: wait for that (on a loaded machine it takes a while)
+    head = desk_server.head()
+    with desk_server.client("editor") as client:
+        wait_until(lambda: client.get("/v1/claims", params={
+            "limit": 1, "min_position": head}).status_code == 200, 60, "the views to hold the link")
     links.get_by_role("link", name=re.compile("personally asked")).click()
     expect(page.locator("#links .linked-claims")).to_contain_text("Restated by")
     expect(page.locator("#links .linked-claims")).to_contain_text("under secretary")
