@@ -402,7 +402,12 @@ def test_a_correction_applies_its_changes_to_its_target(
     target = data.draw(st.sampled_from(candidates))
     salt = data.draw(st.integers(0, 20))
     changes = changes_for(target, salt)
-    payload = check_correction(correction(target, changes), events)
+    try:
+        payload = check_correction(correction(target, changes), events)
+    except ValidationFailed:
+        # only a link's kind corrected into a link the claim already has is refused
+        assert target.type == "ClaimLinked"
+        return
     state = folded(with_event(events, "EntryCorrected", payload))
     if target.type == "ClaimRecorded":
         assert state["statement"] == changes["statement"]
