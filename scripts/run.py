@@ -31,8 +31,9 @@ children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
 
 def say(message: str) -> None:
-    """One progress line."""
-    print(f"› {message}", flush=True)
+    """One progress line each (a command's several lines each get their mark)."""
+    for line in message.splitlines() or [""]:
+        print(f"› {line}", flush=True)
 
 
 def claimledger(*args: str, env: dict[str, str]) -> str:

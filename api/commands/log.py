@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def audit(settings: Settings, key: str | None, batch: int, quiet: bool) -> None:
         key = cp.verifier_key(settings.log_origin, signing.public_key())
     head = store.head()
     with click.progressbar(
-        length=head, label="auditing", file=sys.stderr, hidden=quiet
+        length=head, label="auditing", file=sys.stderr, hidden=quiet or not sys.stderr.isatty()
     ) as bar:
         report = run_audit(store, key, batch=batch, progress=bar.update)
     click.echo(report.summary())
@@ -121,11 +122,18 @@ def verify(
         cp.parse_verifier_key(key)
     except cp.CheckpointError as exc:
         raise click.BadParameter(str(exc), param_hint="--key") from None
+    if claim_id is not None:
+        claim_id = _whole_claim_id(claim_id)
     checks = _witness_checks(witnesses, min_witnesses)
     log = RemoteLog(url, token)
     reports: list[RemoteReport] = []
+    shown = 0
     if everything:
         reports.append(_replay_all(log, key, state, page, quiet, checks))
+        # said at once: a claim check that cannot run must not hide what the replay proved
+        for line in reports[0].lines:
+            click.echo(line)
+        shown = len(reports[0].lines)
     if not everything or (claim_id is not None and reports[0].result.ok):
         reports.append(verify_remote(
             log, key, claim_id=claim_id, state=None if everything else state,
@@ -138,12 +146,25 @@ def verify(
         report.signed_sizes |= other.signed_sizes
         report.events += other.events
         report.consistency_proofs += other.consistency_proofs
-    for line in report.lines:
+    for line in report.lines[shown:]:
         click.echo(line)
     click.echo(report.counts())
     first = report.result.first_failure
     if first is not None:
         raise click.ClickException(f"verification failed at {first}")
+
+
+def _whole_claim_id(text: str) -> str:
+    """``--claim`` as a whole UUID: the verifier reads only the API, which knows no prefixes."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a whole claim id (a UUID such as"
+            " 95d364cf-37b6-49b3-8416-7ac83d3b3d3d): the verifier asks the API, which takes"
+            " no prefixes; `claimledger claims` lists the ids",
+            param_hint="--claim",
+        ) from None
 
 
 def _witness_checks(witnesses: tuple[str, ...], minimum: int | None) -> list[CheckpointCheck]:

@@ -260,3 +260,27 @@ def test_a_claim_longer_than_a_page_is_verified_page_by_page(served: Served) -> 
     tampered = served.verify("--claim", claim)
     assert tampered.exit_code == 1
     assert f"at position {second_page.position}: leaf check failed" in tampered.stderr
+
+
+def test_a_claim_id_prefix_is_refused_before_any_request_and_says_why() -> None:
+    """The CLI's other commands take id prefixes; the verifier reads only the API, which does not."""
+    cli_module._register()
+    key = cp.verifier_key(ORIGIN, cp.generate_signing_key().public_key())
+    result = CliRunner().invoke(cli_module.cli, ["verify", "--url", "http://127.0.0.1:1",
+                                                 "--key", key, "--claim", "95d3"])
+    assert result.exit_code == 2
+    assert "'95d3' is not a whole claim id" in result.stderr
+    assert "--claim" in result.stderr
+    assert "cannot reach" not in result.stderr  # refused before it asked anything
+
+
+def test_an_unknown_claim_after_a_replay_still_shows_what_the_replay_proved(
+    served: Served,
+) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    result = served.verify("--all", "--claim", unknown)
+    assert result.exit_code == 1
+    assert "replay: 30 events (payloads, leaves, chain links) and the root at size 30 verified" in (
+        result.stdout
+    )
+    assert unknown in result.stderr
