@@ -114,7 +114,7 @@ def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path
     first_seconds = time.monotonic() - started
     assert "imported 18 events into 6 claims (positions 1-18) in 3 phases" in banner
     assert "6 claims, 18 events" in banner
-    assert "› ledger ready at sqlite:///" in banner  # each progress line is marked, not only a first
+    assert "› ledger ready at sqlite:///" in banner  # every progress line is marked
     assert f"http://127.0.0.1:{port}/docs" in banner
     assert re.search(r"editor token\s+clt_", banner)
 

@@ -263,7 +263,7 @@ def test_a_claim_longer_than_a_page_is_verified_page_by_page(served: Served) -> 
 
 
 def test_a_claim_id_prefix_is_refused_before_any_request_and_says_why() -> None:
-    """The CLI's other commands take id prefixes; the verifier reads only the API, which does not."""
+    """Other commands take id prefixes; the verifier reads only the API, which takes none."""
     cli_module._register()
     key = cp.verifier_key(ORIGIN, cp.generate_signing_key().public_key())
     result = CliRunner().invoke(cli_module.cli, ["verify", "--url", "http://127.0.0.1:1",
