@@ -208,7 +208,7 @@ class Claim(MethodView):
 
     @requires("reader")
     @blp.arguments(ReadHeadersSchema(), location="headers")
-    @blp.arguments(ClaimQuerySchema(), location="query")
+    @blp.arguments(ClaimQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, ClaimSchema, headers={**_ETAG_HEADER, **_SOURCE_HEADER})
     @blp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
     def get(self, _headers: dict[str, Any], query: dict[str, Any], claim_id: UUID) -> Response:
@@ -250,7 +250,7 @@ class History(MethodView):
 
     @requires("reader")
     @blp.arguments(ReadHeadersSchema(), location="headers")
-    @blp.arguments(HistoryQuerySchema(), location="query")
+    @blp.arguments(HistoryQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, HistorySchema, headers={**_ETAG_HEADER, **_LINK_HEADER})
     @blp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
     def get(self, _headers: dict[str, Any], query: dict[str, Any], claim_id: UUID) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from ..auth import requires
 from ..parsing import Blueprint
@@ -19,7 +20,7 @@ class Events(MethodView):
     """``/v1/events``."""
 
     @requires("auditor")
-    @blp.arguments(EventsQuerySchema(), location="query")
+    @blp.arguments(EventsQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, EventPageSchema)
     def get(self, query: dict[str, int]) -> Response:
         """Events with a position greater than ``after``, oldest first.

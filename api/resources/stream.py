@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request, stream_with_context
 from flask.views import MethodView
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 from redis import Redis
 from redis.client import PubSub
 from redis.exceptions import RedisError
@@ -362,7 +362,7 @@ class Stream(MethodView):
 
     @requires("auditor")
     @blp.arguments(StreamHeadersSchema, location="headers")
-    @blp.arguments(StreamQuerySchema, location="query")
+    @blp.arguments(StreamQuerySchema, location="query", unknown=RAISE)
     @blp.response(
         200,
         description="text/event-stream: `id:` is the position, `data:` the envelope as JSON;"

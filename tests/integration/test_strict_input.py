@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_api_support import ApiHarness, assert_problem
+from tests.integration.test_desk_corrections import _copy
 from tests.integration.test_desk_pages import Desk
 
 DEEP = 100_000
@@ -49,19 +50,23 @@ def test_a_correction_s_changes_nested_100000_deep_are_refused_cleanly(api: ApiH
 
 
 def test_the_desk_s_changes_field_nested_deep_is_a_form_error(api: ApiHarness) -> None:
+    # corrections are forms now: the desk computes the changes and reads no JSON, so a
+    # deep "changes" posted to the correction form is ignored (nothing else changed)
     claim_id = api.new_claim()
     desk = Desk(api)
     desk.sign_in("editor")
     target = api.store.read_claim(claim_id)[0].id
+    path = f"/desk/claims/{claim_id}/entries/{target}/correct"
+    copy = _copy(desk.get(path).get_data(as_text=True))
     head = api.store.head()
     for depth in (70, 5_000, DEEP):
-        response = desk.post(f"/desk/claims/{claim_id}/corrections", {
-            "target_event_id": target, "kind": "correction", "reason": "Reworded.",
+        response = desk.post(path, {
+            **copy, "kind": "correction", "reason": "Reworded.",
             "changes": '{"note": ' * depth + '"x"' + "}" * depth,
         })
         assert response.status_code in (413, 422), (depth, response.status_code)
         if response.status_code == 422:
-            assert "Write the changes as a JSON object" in response.get_data(as_text=True)
+            assert "Nothing in the copy was changed" in response.get_data(as_text=True)
     assert api.store.head() == head
 
 
@@ -112,3 +117,16 @@ def test_an_unknown_key_holding_a_lone_surrogate_is_named_in_a_422(api: ApiHarne
                                headers=api.auth("editor"))
     problem = assert_problem(response, 422)
     assert problem["errors"] == {"lines.1.\ud800": ["Unknown field."]}
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/claims/{claim}?asof=2014-09-16T00:00:00Z", "/v1/claims/{claim}/history?limt=5",
+    "/v1/events?afterr=3", "/v1/events/stream?claim=x",
+])
+def test_an_unknown_query_parameter_is_a_422_naming_it(api: ApiHarness, path: str) -> None:
+    # a misspelt parameter is not silently ignored (the answer would look right and be not
+    # what was asked: asof= would answer today's claim, not the replay)
+    claim = api.new_claim()
+    url = path.format(claim=claim)
+    problem = assert_problem(api.get(url, "auditor"), 422)
+    assert list(problem["errors"]) == [url.split("?")[1].split("=")[0]]
