@@ -214,12 +214,15 @@ def serve() -> None:
     tokens = demo_tokens(env, data)
 
     port = pick_port(int(os.environ.get("LEDGER_HTTP_PORT", "8000")))
+    base = f"http://127.0.0.1:{port}"
+    # the links the API makes (ClaimReview url, the desk's CSV) point at this desk, as the
+    # CLI's do in a second terminal with the printed exports
+    env.setdefault("LEDGER_PUBLIC_URL", base)
     logs = data / "logs"
     logs.mkdir(exist_ok=True)
     start("worker", [CLI, "worker"], env, logs / "worker.log")
     start("api", [CLI, "serve", "--port", str(port), "--workers", "2", "--threads", "8"], env,
           logs / "api.log")
-    base = f"http://127.0.0.1:{port}"
     wait_until("the API's /healthz", lambda: http_ok(f"{base}/healthz"), 180)
 
     print()

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+
 from tests.e2e.conftest import ROOT, free_port
 from tests.waiting import wait_until
 
@@ -148,6 +150,12 @@ def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path
     assert re.search(r"^workers\s+1$", shown, re.M), shown
     verified = there('verify --url "$LEDGER_PUBLIC_URL"')
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # the API's own links name this desk, as the CLI's do with the printed exports
+    auditor = {"Authorization": f"Bearer {second_terminal['LEDGER_TOKEN']}"}
+    mixed = httpx.get(f"http://127.0.0.1:{port}/v1/claims?verdict=mixed", headers=auditor)
+    rated = mixed.json()["items"][0]["id"]
+    review = httpx.get(f"http://127.0.0.1:{port}/v1/claims/{rated}/claimreview", headers=auditor)
+    assert review.json()["url"] == f"http://127.0.0.1:{port}/desk/claims/{rated}"
 
     assert redis_on(redis_port)
     assert "stopped" in first.interrupt()
