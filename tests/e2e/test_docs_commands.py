@@ -261,12 +261,6 @@ ALLOWED = {
     " --witness 'witness.example.org/w1+…' --witness 'press-council.example/w+…'"
     " --min-witnesses 1": "elided keys; tests/e2e/test_witness_e2e.py runs verify --witness"
                           " (one and two keys) against a witnessed ledger and a fork",
-    "curl -s http://127.0.0.1:8000/tlog/checkpoint": "tests/integration/test_tlog_tiles.py"
-        " reads the checkpoint and every tile of a 600-event log",
-    "curl -s http://127.0.0.1:8000/tlog/tile/entries/000.p/18 | head -c 200":
-        "tests/integration/test_tlog_tiles.py reads entry bundles and checks each entry",
-    "curl -s http://127.0.0.1:8000/tlog/tile/0/000.p/18 | xxd | head -2":
-        "tests/integration/test_tlog_tiles.py reads the partial tiles",
     "claimledger show --as-of … --valid-at …": "elided arguments; README's `show CLAIM_ID"
         " --valid-at` runs below and test_cli_ledger.py runs show --as-of",
 }
