@@ -7,7 +7,7 @@ from uuid import UUID
 
 from flask import Response, request
 from flask.views import MethodView
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 
 from ledger.claimreview import ReviewAuthor, claim_review, review_url, script_json
 from ledger.errors import ClaimNotFound
@@ -20,6 +20,7 @@ from ..responses import json_text_response, state_etag
 from ..schemas import ReadHeadersSchema
 from ..settings import Settings
 from ..state import ledger_state
+from .log import NoQuerySchema
 
 JSON_LD = "application/ld+json"
 
@@ -60,9 +61,10 @@ class ClaimReview(MethodView):
 
     @requires("reader")
     @blp.arguments(ReadHeadersSchema, location="headers")
+    @blp.arguments(NoQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, ClaimReviewSchema, content_type=JSON_LD)
     @blp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
-    def get(self, _headers: dict[str, Any], claim_id: UUID) -> Response:
+    def get(self, _headers: dict[str, Any], _query: dict[str, Any], claim_id: UUID) -> Response:
         """The claim and its latest verdict as a ClaimReview; 404 while it has no verdict."""
         state_ = ledger_state()
         events = state_.store.read_claim(str(claim_id))

@@ -6,12 +6,14 @@ import dataclasses
 
 from flask import Response
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from ..auth import requires
 from ..parsing import Blueprint
 from ..responses import json_response
 from ..schemas import TokenListSchema, TokenLogSchema
 from ..state import ledger_state
+from .log import NoQuerySchema
 
 blp = Blueprint("tokens", __name__, url_prefix="/v1/tokens", description="API tokens (admin)")
 
@@ -21,8 +23,9 @@ class Tokens(MethodView):
     """``/v1/tokens``."""
 
     @requires("admin")
+    @blp.arguments(NoQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, TokenListSchema)
-    def get(self) -> Response:
+    def get(self, _query: dict[str, object]) -> Response:
         """Every token ever created, revoked ones included (create them with the CLI)."""
         tokens = ledger_state().store.list_tokens()
         return json_response({"items": [dataclasses.asdict(t) for t in tokens]})
@@ -33,7 +36,8 @@ class TokenLog(MethodView):
     """``/v1/tokens/log``."""
 
     @requires("admin")
+    @blp.arguments(NoQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, TokenLogSchema)
-    def get(self) -> Response:
+    def get(self, _query: dict[str, object]) -> Response:
         """Who created or revoked which token, and when, oldest first."""
         return json_response({"items": ledger_state().store.token_log()})
