@@ -310,6 +310,8 @@ class Settings:
     views_drop_delay: float = 10.0
     #: longest wait between a worker's attempts while Redis refuses (LEDGER_VIEWS_BACKOFF_MAX)
     views_backoff_max: float = 30.0
+    #: whether the workers keep the search index (LEDGER_SEARCH, default on)
+    search: bool = True
     #: level of the JSON logs on stderr, and whether the API logs one line per request
     log_level: str = "INFO"
     request_log: bool = True
@@ -377,6 +379,7 @@ class Settings:
             "views_linger": _seconds(env, "LEDGER_VIEWS_LINGER", 2.0),
             "views_drop_delay": _seconds(env, "LEDGER_VIEWS_DROP_DELAY", 10.0),
             "views_backoff_max": _seconds(env, "LEDGER_VIEWS_BACKOFF_MAX", 30.0, positive=True),
+            "search": _flag(env, "LEDGER_SEARCH", True),
             "log_level": _log_level(env, "LEDGER_LOG_LEVEL"),
             "request_log": _flag(env, "LEDGER_REQUEST_LOG", True),
             "cors_origins": _origins(env, "LEDGER_CORS_ORIGINS"),

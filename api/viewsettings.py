@@ -21,6 +21,7 @@ def view_config(settings: Settings) -> ViewConfig:
         linger=settings.views_linger,
         drop_delay=settings.views_drop_delay,
         backoff_max=settings.views_backoff_max,
+        search=settings.search,
     )
 
 

@@ -30,7 +30,7 @@ from .base import (
     vocabulary,
     word_deltas,
 )
-from .text import trigrams
+from .text import words
 
 _META = """
 CREATE TABLE IF NOT EXISTS search_generations (
@@ -273,18 +273,23 @@ class SQLiteSearchIndex(SearchIndex):
         return [str(r[0]) for r in rows]
 
     def _similar(self, generation: int, text: str, limit: int) -> list[Row]:
-        grams = sorted({t for t in trigrams(text) if " " not in t}, key=lambda t: (-len(t), t))
-        if not grams:
+        """Candidates: claims holding the text's longest words as substrings of their
+        statement or quotes (the ``trigram`` table), and by its words anywhere (BM25)."""
+        found = sorted({w for w in words(text) if len(w) >= 3}, key=lambda w: (-len(w), w))
+        if not found:
             return []
         g = int(generation)
-        expression = " OR ".join('"' + t.replace('"', '""') + '"' for t in grams[:64])
+        substrings = " OR ".join('"' + w.replace('"', '""') + '"' for w in found[:6])
+        any_word = " OR ".join('"' + w.replace('"', '""') + '"' for w in found[:16])
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT d.claim_id, d.summary, d.statement, d.similar_text FROM sg{int(g)}_tri"
-                f" JOIN sg{int(g)}_docs AS d ON d.rid = sg{int(g)}_tri.rowid"
-                f" WHERE sg{int(g)}_tri MATCH ?"
-                f" AND d.voided = 0 ORDER BY bm25(sg{int(g)}_tri) LIMIT ?",
-                (expression, limit),
+                f"SELECT d.claim_id, d.summary, d.statement, d.similar_text FROM sg{int(g)}_docs d"
+                f" WHERE d.voided = 0 AND d.rid IN (SELECT rowid FROM sg{int(g)}_tri"
+                f" WHERE sg{int(g)}_tri MATCH ? ORDER BY rank LIMIT ?)"
+                f" UNION SELECT d.claim_id, d.summary, d.statement, d.similar_text"
+                f" FROM sg{int(g)}_docs d WHERE d.voided = 0 AND d.rid IN (SELECT rowid"
+                f" FROM sg{int(g)}_fts WHERE sg{int(g)}_fts MATCH ? ORDER BY rank LIMIT ?)",
+                (substrings, limit, any_word, limit),
             ).fetchall()
         return [Row(r[0], r[1], r[2], "", r[3]) for r in rows]
 

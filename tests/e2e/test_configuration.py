@@ -63,6 +63,7 @@ def bad_values(tmp_path: Path) -> dict[str, str]:
         "LEDGER_STREAM_HEARTBEAT_SECONDS": "1.5",
         "LEDGER_STREAM_LIMIT": "0",
         "LEDGER_STREAM_HUB": "maybe",
+        "LEDGER_SEARCH": "sometimes",
         "LEDGER_HOST": "0.0.0.0 8000",
         "LEDGER_PORT": "70000",
         "LEDGER_WORKERS": "many",

@@ -261,6 +261,8 @@ ALLOWED = {
     " --witness 'witness.example.org/w1+…' --witness 'press-council.example/w+…'"
     " --min-witnesses 1": "elided keys; tests/e2e/test_witness_e2e.py runs verify --witness"
                           " (one and two keys) against a witnessed ledger and a fork",
+    "claimledger import --dry-run FILE": "tests/e2e/test_cli_dry_run.py runs it on a file"
+        " with a near-duplicate of the example story's claim and checks what it lists",
     "claimledger show --as-of … --valid-at …": "elided arguments; README's `show CLAIM_ID"
         " --valid-at` runs below and test_cli_ledger.py runs show --as-of",
 }

@@ -1,0 +1,202 @@
+"""Search benchmarks: the index's rebuild and catch-up rates, query latency and recall.
+
+``python -m bench.search [--quick] [--postgres URL] [--claims N]`` builds a log of N
+claims (about ten events each: statements, quotes, notes and denials of generated
+words; quick: 10,000 claims, full: 100,000, about 1M events), rebuilds the search index,
+appends more and catches up, then times queries through ``SearchIndex.search``: two
+words with a status filter (the issue's aim: p99 <= 50 ms), one word, a misspelt word,
+and ``similar``; and checks recall: for 100 claims, three words of the statement with
+one of them misspelt find the claim in the top 5. SQLite always; PostgreSQL with
+``--postgres`` (in a schema of its own, dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ledger.envelope import NewEvent
+from ledger.search import Filters, open_search_index
+from ledger.store import EventStore, open_store
+from workers.search import catch_up_search, rebuild_search
+from workers.synthetic import synthetic_events
+
+SYLLABLES = ["ka", "ri", "zo", "mu", "te", "shi", "an", "bel", "dor", "fa", "gu", "har", "in",
+             "jo", "lek", "man", "nu", "or", "pe", "qua", "ros", "sa", "tun", "vi", "wa", "yen"]
+STATUSES = ["unverified", "corroborated", "denied", "disputed", "retracted"]
+
+
+def vocabulary(size: int, seed: int = 3) -> list[str]:
+    """``size`` distinct pseudo-words of two to four syllables."""
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    while len(found) < size:
+        found["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))] = None
+    return list(found)
+
+
+class Corpus:
+    """Sentences of words drawn with a Zipf-like skew (a few common, most rare)."""
+
+    def __init__(self, seed: int = 5, size: int = 20_000) -> None:
+        self.words = vocabulary(size)
+        self.rng = random.Random(seed)
+        self.weights = [1.0 / (rank + 1) for rank in range(len(self.words))]
+
+    def sentence(self, length: int) -> str:
+        return " ".join(self.rng.choices(self.words, self.weights, k=length)).capitalize() + "."
+
+
+def events(claims: int, seed: int, corpus: Corpus) -> Iterator[NewEvent]:
+    """The views' synthetic histories with generated text in statements, quotes, notes."""
+    for event in synthetic_events(claims, seed=seed, mean_events=10.0):
+        data = dict(event.data)
+        if event.type == "ClaimRecorded":
+            data["statement"] = corpus.sentence(corpus.rng.randint(8, 20))
+            data["appearance"] = {**data["appearance"], "quote": corpus.sentence(20)}
+        elif event.type == "NoteAdded":
+            data["text"] = corpus.sentence(12)
+        elif event.type in ("ClaimCorroborated", "ClaimDenied"):
+            data["note"] = corpus.sentence(10)
+        yield NewEvent(event.claim_id, event.type, data, id=event.id)
+
+
+def fill(store: EventStore, claims: int, seed: int, corpus: Corpus) -> int:
+    chunk: list[NewEvent] = []
+    for event in events(claims, seed, corpus):
+        chunk.append(event)
+        if len(chunk) >= 10_000:
+            store.append(chunk, actor="bench")
+            chunk = []
+    if chunk:
+        store.append(chunk, actor="bench")
+    return store.head()
+
+
+def typo(word: str, rng: random.Random) -> str:
+    i = rng.randrange(1, len(word))
+    return word[:i] + word[i + 1:] if rng.random() < 0.5 else word[:i] + "x" + word[i:]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50_ms": round(1000 * statistics.median(ordered), 2),
+            "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2)}
+
+
+def run_backend(url: str, claims: int, label: str) -> dict[str, Any]:
+    corpus = Corpus()
+    store = open_store(url)
+    store.init()
+    started = time.perf_counter()
+    head = fill(store, claims, seed=11, corpus=corpus)
+    print(f"  {label}: {head:,} events for {claims:,} claims in"
+          f" {time.perf_counter() - started:.0f}s", flush=True)
+    index = open_search_index(url)
+    started = time.perf_counter()
+    generation, _ = rebuild_search(index, store, store.scales, 1, batch_size=5000)
+    rebuild_s = time.perf_counter() - started
+    more = fill(store, max(1, claims // 20), seed=12, corpus=corpus) - head
+    started = time.perf_counter()
+    catch_up_search(index, store, store.scales, 0, batch_size=2000)
+    catch_up_s = time.perf_counter() - started
+    # steady state: one append, then the catch-up step a worker runs after the views' batch
+    steps = []
+    claim_ids = [e.claim_id for e in store.read_all(0, 2000) if e.type == "ClaimRecorded"]
+    for i in range(200):
+        note = NewEvent(claim_ids[i % len(claim_ids)], "NoteAdded",
+                        {"text": corpus.sentence(12)})
+        store.append([note], actor="bench")
+        begun = time.perf_counter()
+        catch_up_search(index, store, store.scales, 0, batch_size=2000)
+        steps.append(time.perf_counter() - begun)
+    result: dict[str, Any] = {
+        "step_after_one_append": percentiles(steps),
+        "backend": label, "claims": index.count(generation), "events": store.head(),
+        "rebuild_s": round(rebuild_s, 1), "rebuild_events_per_s": round(head / rebuild_s),
+        "catch_up_events": more, "catch_up_events_per_s": round(more / catch_up_s),
+    }
+    rng = random.Random(9)
+    common = corpus.words[:2000]
+
+    def timed(q: str, filters: Filters) -> float:
+        begun = time.perf_counter()
+        index.search(generation, q, filters, limit=20, cursor=None)
+        return time.perf_counter() - begun
+
+    print(f"  {label}: rebuilt in {rebuild_s:.1f}s, caught up {more} events in"
+          f" {catch_up_s:.1f}s", flush=True)
+    two = [timed(f"{rng.choice(common)} {rng.choice(corpus.words)}",
+                 Filters(frozenset({f"status:{rng.choice(STATUSES)}"}))) for _ in range(300)]
+    one = [timed(rng.choice(corpus.words), Filters()) for _ in range(300)]
+    misspelt = [timed(typo(rng.choice(corpus.words[:5000]), rng), Filters()) for _ in range(200)]
+    print(f"  {label}: queries timed", flush=True)
+    result["two_words_status"] = percentiles(two)
+    result["one_word"] = percentiles(one)
+    result["misspelt_word"] = percentiles(misspelt)
+    # recall: three words of a claim's statement, one misspelt, find it in the top 5
+    rank = {w: i for i, w in enumerate(corpus.words)}
+    recorded = [e for e in store.read_all(0, 50_000) if e.type == "ClaimRecorded"]
+    sample = rng.sample(recorded, min(100, len(recorded)))
+    hits = 0
+    similar_times = []
+    for event in sample:
+        statement = str((event.data or {}).get("statement", ""))
+        chosen = sorted(set(statement.rstrip(".").lower().split()),
+                        key=lambda w: rank.get(w, 0))[-3:]
+        chosen[0] = typo(chosen[0], rng) if len(chosen[0]) > 4 else chosen[0]
+        page = index.search(generation, " ".join(chosen), Filters(), limit=5, cursor=None)
+        hits += any(h.item["id"] == event.claim_id for h in page.hits)
+        begun = time.perf_counter()
+        index.similar(generation, statement, limit=3, threshold=0.45)
+        similar_times.append(time.perf_counter() - begun)
+    result["recall_at_5"] = round(hits / len(sample), 3)
+    result["similar"] = percentiles(similar_times)
+    index.close()
+    store.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--claims", type=int)
+    parser.add_argument("--postgres", help="also on PostgreSQL (a base URL)")
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    args = parser.parse_args(argv)
+    claims = args.claims or (10_000 if args.quick else 100_000)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as work:
+        if args.only != "postgres":
+            results.append(run_backend(f"sqlite:///{Path(work) / 'ledger.db'}", claims,
+                                       "sqlite"))
+        if args.postgres and args.only != "sqlite":
+            import psycopg
+            from psycopg import sql
+
+            schema = f"bench_search_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(args.postgres, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            joiner = "&" if "?" in args.postgres else "?"
+            try:
+                results.append(run_backend(
+                    f"{args.postgres}{joiner}options=-csearch_path%3D{schema}", claims,
+                    "postgres"))
+            finally:
+                with psycopg.connect(args.postgres, autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(
+                        sql.Identifier(schema)))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
