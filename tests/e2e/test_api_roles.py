@@ -31,6 +31,7 @@ PROBLEM = "application/problem+json"
 MORE_ENDPOINTS = [
     Endpoint("GET", "/v1/claims", "reader"),
     Endpoint("GET", "/v1/claims/{claim}/claimreview", "reader"),
+    Endpoint("GET", "/v1/claims/similar?statement=Kerry+asked+Zarif", "reader"),
     Endpoint("GET", "/v1/projections", "reader"),
     Endpoint("GET", "/v1/log/checkpoint", "auditor"),
     Endpoint("GET", "/v1/log/checkpoints", "auditor"),
