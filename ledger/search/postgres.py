@@ -282,13 +282,20 @@ class PostgresSearchIndex(SearchIndex):
         return [str(r[0]) for r in rows]
 
     def _similar(self, generation: int, text: str, limit: int) -> list[Row]:
-        value = normalized(text)
+        """Candidates: claims holding any of the text's longest words (the GIN ``tsvector``
+        index, ranked), rescored by trigram similarity by the caller. (``<%`` on the
+        trigram index was 150 ms a statement on 2,000 claims.)"""
+        found = sorted({w for w in normalized(text).split() if len(w) >= 3},
+                       key=lambda w: (-len(w), w))[:16]
+        if not found:
+            return []
+        expression = " | ".join(_lexeme(w, False) for w in found)
         with self._read() as conn:
             rows = conn.execute(sql.SQL(
-                "SELECT claim_id, summary, statement, similar_text FROM {}"
-                " WHERE NOT voided AND %s OPERATOR(public.<%%) similar_norm"
-                " ORDER BY public.word_similarity(%s, similar_norm) DESC, claim_id LIMIT %s"
-            ).format(sql.Identifier(f"sg{int(generation)}_docs")), (value, value, limit)).fetchall()
+                "SELECT claim_id, summary, statement, similar_text FROM {},"
+                " to_tsquery('simple', %s) AS q WHERE tsv @@ q AND NOT voided"
+                " ORDER BY ts_rank(tsv, q) DESC, claim_id LIMIT %s"
+            ).format(sql.Identifier(f"sg{int(generation)}_docs")), (expression, limit)).fetchall()
         return [Row(r[0], r[1], r[2], "", r[3]) for r in rows]
 
 
