@@ -261,6 +261,12 @@ ALLOWED = {
     " --witness 'witness.example.org/w1+…' --witness 'press-council.example/w+…'"
     " --min-witnesses 1": "elided keys; tests/e2e/test_witness_e2e.py runs verify --witness"
                           " (one and two keys) against a witnessed ledger and a fork",
+    "python -m bench.search --quick --postgres postgresql://postgres@127.0.0.1:5432/test":
+        "a benchmark (minutes: it builds a 100,000-event log on each backend); measured,"
+        " never asserted",
+    "python -m bench.search --postgres postgresql://postgres@127.0.0.1:5432/test":
+        "the full search benchmark (a 1M-event log on each backend); measured, never"
+        " asserted",
     "claimledger import --dry-run FILE": "tests/e2e/test_cli_dry_run.py runs it on a file"
         " with a near-duplicate of the example story's claim and checks what it lists",
     "claimledger show --as-of … --valid-at …": "elided arguments; README's `show CLAIM_ID"
