@@ -6,11 +6,13 @@ cannot disagree. No I/O here.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from . import axis
 from .scales import DEFAULT_SCALES, Scales
 
 
@@ -191,7 +193,12 @@ HISTOGRAM_BUCKETS = 48
 def histogram(state: Mapping[str, Any], buckets: int = HISTOGRAM_BUCKETS) -> dict[str, Any] | None:
     """How many active entries occurred in each of ``buckets`` equal spans of time, per
     lane (0 appearances, 1 corroborations, 2 denials, 3 verdict and retraction, 4 notes):
-    ``{"start", "end", "lanes": [[count per span] per lane]}``, None without entries."""
+    ``{"start", "end", "lanes": [[count per span] per lane], "parts": [...]}``, None
+    without entries. ``parts`` is the same count on the broken axis (``ledger.axis``): per
+    part of the story, its ``start``, ``end`` and ``lanes`` over ``buckets // len(parts)``
+    spans of that part (one span for a part that is one moment), so years between two
+    bursts do not squash both into a bar each. Bounded: at most ``buckets`` spans a lane
+    in all, however long the claim."""
     points = [(lane, str(e.get("occurred_at") or "")) for key, lane in RECENT_LISTS.items()
               for e in state.get(key) or ()]
     for key, moment in (("verdict", "issued_at"), ("retraction", "occurred_at")):
@@ -210,11 +217,31 @@ def histogram(state: Mapping[str, Any], buckets: int = HISTOGRAM_BUCKETS) -> dic
         return None
     start = min(v for _, v in timed)
     end = max(v for _, v in timed)
+    return {"start": _iso(start), "end": _iso(end), "lanes": _count(timed, start, end, buckets),
+            "parts": _parts(timed, sorted(set(seconds.values())), buckets)}
+
+
+def _count(timed: Sequence[tuple[int, float]], start: float, end: float,
+           buckets: int) -> list[list[int]]:
     width = max(end - start, 1.0) / buckets
     lanes = [[0] * buckets for _ in range(5)]
     for lane, value in timed:
         lanes[lane][min(buckets - 1, int((value - start) / width))] += 1
-    return {"start": _iso(start), "end": _iso(end), "lanes": lanes}
+    return lanes
+
+
+def _parts(timed: Sequence[tuple[int, float]], ordered: Sequence[float],
+           buckets: int) -> list[dict[str, Any]]:
+    """The histogram per part of the broken axis (``ordered``: the distinct times)."""
+    bounds = [(ordered[first], ordered[last]) for first, last in axis.groups(ordered)]
+    each = max(1, buckets // len(bounds))
+    starts = [low for low, _ in bounds]
+    by_part: list[list[tuple[int, float]]] = [[] for _ in bounds]
+    for lane, value in timed:
+        by_part[bisect.bisect_right(starts, value) - 1].append((lane, value))
+    return [{"start": _iso(low), "end": _iso(high),
+             "lanes": _count(part, low, high, each if high > low else 1)}
+            for (low, high), part in zip(bounds, by_part, strict=True)]
 
 
 def _iso(seconds: float) -> str:

@@ -22,7 +22,8 @@ from ledger.store import EventStore
 from workers.views import ViewsBehind, ViewsUnavailable
 
 from ..projections import view_service
-from .timeline import render_histogram, render_timeline
+from .histogram import render_histogram
+from .timeline import render_timeline
 
 log = logging.getLogger("api.desk")
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from ledger import axis
 from ledger.envelope import RecordedEvent
 from ledger.timeutil import parse_time
 
@@ -88,9 +89,10 @@ def legend_icon(event_type: str) -> Markup:
 
 
 #: a stretch of the story longer than this with nothing in it, and longer than a fifth of
-#: the whole span, breaks the axis (each part then has a scale of its own)
-BREAK_AFTER = timedelta(days=30)
-MAX_PARTS = 4
+#: the whole span, breaks the axis (each part then has a scale of its own): ``ledger.axis``,
+#: the rule the views' histogram follows too
+BREAK_AFTER = timedelta(seconds=axis.BREAK_AFTER)
+MAX_PARTS = axis.MAX_PARTS
 GAP = 44.0
 
 
@@ -116,15 +118,8 @@ class Part:
 def axis_parts(times: Sequence[datetime], left: float, width: float) -> list[Part]:
     """The parts of the time axis: one, unless the story has long empty stretches."""
     ordered = sorted(set(times))
-    span = ordered[-1] - ordered[0]
-    gaps = sorted(((b - a, i) for i, (a, b) in enumerate(itertools.pairwise(ordered))),
-                  reverse=True)
-    cuts = sorted(i for gap, i in gaps[:MAX_PARTS - 1] if gap > BREAK_AFTER and gap > span / 5)
-    groups: list[list[datetime]] = []
-    begin = 0
-    for cut in [*cuts, len(ordered) - 1]:
-        groups.append(ordered[begin:cut + 1])
-        begin = cut + 1
+    offsets = [(t - ordered[0]).total_seconds() for t in ordered]
+    groups = [ordered[first:last + 1] for first, last in axis.groups(offsets)]
     each = (width - GAP * (len(groups) - 1)) / len(groups)
     return [Part(group[0], group[-1], left + k * (each + GAP), left + k * (each + GAP) + each)
             for k, group in enumerate(groups)]
@@ -207,6 +202,40 @@ def details(event: RecordedEvent) -> str:
     return ""
 
 
+def draw_axis(parts_: Sequence[Part], axis_y: float) -> list[str]:
+    """The SVG of a (possibly broken) time axis: each part's line and ticks, and a break
+    mark labelled with the gap between parts."""
+    parts: list[str] = []
+    for part, after in itertools.pairwise(parts_):
+        middle = (part.x1 + after.x0) / 2
+        parts.append(f'<rect class="axis-break" x="{part.x1 + 6:.1f}" y="{TOP}"'
+                     f' width="{GAP - 12:.1f}" height="{axis_y - TOP:.1f}"/>')
+        low, high = axis_y + 7, axis_y - 7
+        parts.append(f'<path class="break-mark" d="M{middle - 9:.1f},{low} L{middle - 3:.1f},'
+                     f'{high} M{middle + 3:.1f},{low} L{middle + 9:.1f},{high}"/>')
+        parts.append(f'<text class="tick-label break-label" x="{middle:.1f}" y="{axis_y + 38}"'
+                     f' text-anchor="middle">{escape(duration(after.start - part.end))}'
+                     " later</text>")
+    for part in parts_:
+        parts.append(f'<line class="axis" x1="{part.x0:.1f}" y1="{axis_y}" x2="{part.x1:.1f}"'
+                     f' y2="{axis_y}"/>')
+        span_days = (part.end - part.start).total_seconds() / 86400
+        count = 5 if len(parts_) == 1 else (2 if part.end > part.start else 1)
+        for moment in _ticks(part.start, part.end, count):
+            x = part.x(moment)
+            parts.append(f'<line class="tick" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}"'
+                         f' y2="{axis_y + 5}"/>')
+            label = _tick_label(moment, span_days)
+            if len(parts_) > 1 and span_days <= 3:  # each part says its year
+                label = moment.strftime("%d %b %Y %H:%M")
+            anchor = "middle" if count != 2 else ("start" if moment == part.start else "end")
+            parts.append(f'<text class="tick-label" x="{x:.1f}" y="{axis_y + 20}"'
+                         f' text-anchor="{anchor}">{escape(label)}</text>')
+    parts.append(f'<text class="axis-label" x="{WIDTH - RIGHT}" y="{axis_y + 54}"'
+                 ' text-anchor="end">occurred at (UTC)</text>')
+    return parts
+
+
 def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup:
     """The SVG timeline of a claim's events (empty markup when there are none)."""
     drawn = [e for e in events if e.type in STYLES]
@@ -246,33 +275,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
                      f' height="{LANE}"/>')
         parts.append(f'<text class="lane-label" x="10" y="{y + LANE / 2 + 4:.1f}">'
                      f"{escape(name)}</text>")
-    for part, after in itertools.pairwise(parts_):
-        middle = (part.x1 + after.x0) / 2
-        parts.append(f'<rect class="axis-break" x="{part.x1 + 6:.1f}" y="{TOP}"'
-                     f' width="{GAP - 12:.1f}" height="{axis_y - TOP:.1f}"/>')
-        low, high = axis_y + 7, axis_y - 7
-        parts.append(f'<path class="break-mark" d="M{middle - 9:.1f},{low} L{middle - 3:.1f},'
-                     f'{high} M{middle + 3:.1f},{low} L{middle + 9:.1f},{high}"/>')
-        parts.append(f'<text class="tick-label break-label" x="{middle:.1f}" y="{axis_y + 38}"'
-                     f' text-anchor="middle">{escape(duration(after.start - part.end))}'
-                     " later</text>")
-    for part in parts_:
-        parts.append(f'<line class="axis" x1="{part.x0:.1f}" y1="{axis_y}" x2="{part.x1:.1f}"'
-                     f' y2="{axis_y}"/>')
-        span_days = (part.end - part.start).total_seconds() / 86400
-        count = 5 if len(parts_) == 1 else (2 if part.end > part.start else 1)
-        for moment in _ticks(part.start, part.end, count):
-            x = part.x(moment)
-            parts.append(f'<line class="tick" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}"'
-                         f' y2="{axis_y + 5}"/>')
-            label = _tick_label(moment, span_days)
-            if len(parts_) > 1 and span_days <= 3:  # each part says its year
-                label = moment.strftime("%d %b %Y %H:%M")
-            anchor = "middle" if count != 2 else ("start" if moment == part.start else "end")
-            parts.append(f'<text class="tick-label" x="{x:.1f}" y="{axis_y + 20}"'
-                         f' text-anchor="{anchor}">{escape(label)}</text>')
-    parts.append(f'<text class="axis-label" x="{WIDTH - RIGHT}" y="{axis_y + 54}"'
-                 ' text-anchor="end">occurred at (UTC)</text>')
+    parts.extend(draw_axis(parts_, axis_y))
 
     where: dict[str, tuple[float, float]] = {}
     stacked: dict[int, list[float]] = {}
@@ -318,49 +321,3 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     parts.append("</svg>")
     parts.append(f'<p class="axis-note" id="timeline-scale">{escape(scale_note(parts_))}</p>')
     return Markup("".join(parts))  # noqa: S704 (every text above is escaped)
-
-
-def render_histogram(histogram: Mapping[str, Any] | None, total: int) -> Markup:
-    """The timeline of a claim too long to draw entry by entry, from its state's
-    ``histogram`` (``ledger.fold.histogram``): per lane, how many active entries occurred
-    in each span of time (the same size at any length)."""
-    if not histogram:
-        return Markup("")
-    counts: list[list[int]] = histogram["lanes"]
-    buckets = len(counts[0])
-    start, end = parse_time(histogram["start"]), parse_time(histogram["end"])
-    peak = max(1, max(max(row) for row in counts))
-    plot = WIDTH - LEFT - RIGHT
-    width = plot / buckets
-    axis_y = TOP + LANE * len(LANES) + 6
-    active = sum(sum(row) for row in counts)
-    parts = [
-        f'<svg class="timeline histogram" viewBox="0 0 {WIDTH:.0f} {axis_y + 44:.0f}"'
-        ' width="100%" role="img" aria-labelledby="timeline-title"'
-        ' xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="timeline-title">How many of the claim\'s {total} entries occurred when'
-        f" (UTC), per kind: {active} active entries in {buckets} spans of time</title>",
-    ]
-    for index, name in enumerate(LANES):
-        y = TOP + LANE * index
-        parts.append(f'<rect class="lane lane-{index % 2}" x="0" y="{y}" width="{WIDTH}"'
-                     f' height="{LANE}"/>')
-        parts.append(f'<text class="lane-label" x="10" y="{y + LANE / 2 + 4:.1f}">'
-                     f"{escape(name)} ({sum(counts[index])})</text>")
-        css = ("recorded", "corroboration", "denial", "verdict", "note")[index]
-        for bucket, count in enumerate(counts[index]):
-            if count:
-                height = max(2.0, (LANE - 8) * count / peak)
-                parts.append(
-                    f'<rect class="bar {css}" x="{LEFT + bucket * width + 1:.1f}"'
-                    f' y="{y + LANE - 4 - height:.1f}" width="{max(width - 2, 1):.1f}"'
-                    f' height="{height:.1f}"><title>{count}</title></rect>')
-    parts.append(f'<line class="axis" x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}"'
-                 f' y2="{axis_y}"/>')
-    span = max((end - start).total_seconds(), 1.0)
-    for moment in _ticks(start, end):
-        x = LEFT + plot * ((moment - start).total_seconds() / span)
-        parts.append(f'<text class="tick-label" x="{x:.1f}" y="{axis_y + 20}"'
-                     f' text-anchor="middle">{escape(_tick_label(moment, span / 86400))}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 (every text above is escaped or a number)

@@ -4,6 +4,7 @@ and the per-principal page rate limit."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -164,3 +165,41 @@ def test_a_long_claims_page_reads_its_state_from_the_views(
     html = text(reader.get(f"/desk/claims/{claim_id}"))
     assert "The latest 20 of 70 notes" in html
     assert rows(html) == PAGE_SIZE
+
+
+def test_a_long_claim_years_apart_has_a_histogram_on_a_broken_axis(
+    tmp_path: Path, views_server: RedisServer
+) -> None:
+    """150 notes over two days of 2014 and 60 on one day of 2026, read from the views: two
+    parts, each to its own scale, stated; views kept before the parts draw one axis."""
+    viewed = viewed_api(tmp_path, views_server)
+    claim_id = viewed.api.new_claim()
+    early = [NewEvent(claim_id, "NoteAdded", validate_payload("NoteAdded", {"text": f"E{i}."}),
+                      occurred_at=f"2014-09-{15 + i % 2}T{i % 24:02d}:00:00.000000Z")
+             for i in range(150)]
+    late = [NewEvent(claim_id, "NoteAdded", validate_payload("NoteAdded", {"text": f"L{i}."}),
+                     occurred_at=f"2026-01-15T10:{i:02d}:00.000000Z") for i in range(60)]
+    viewed.api.store.append([*early, *late], actor="desk@example.org")
+    viewed.project()
+    reader = Desk(viewed.api)
+    reader.sign_in("reader")
+    html = text(reader.get(f"/desk/claims/{claim_id}"))
+    drawn = html.split('id="timeline"')[1].split("</svg>")[0]
+    assert 'class="timeline histogram"' in drawn
+    assert drawn.count('class="axis"') == 2
+    assert "11 years later" in drawn
+    note = html.split('id="timeline-scale">')[1].split("</p>")[0]
+    assert "each of its 2 parts has its own scale" in note
+    assert "15 Sep 2014 00:00 – 16 Sep 2014 23:00" in note
+    assert "15 Jan 2026 10:00 – 15 Jan 2026 10:59" in note
+    assert "Each bar counts the entries of a span of 118 minutes in part 1; 2 minutes in part 2" \
+        in note
+    # views written before the parts were kept: the whole span on one axis, still stated
+    [key] = [k for k in viewed.redis.scan_iter(f"*{claim_id}*")
+             if viewed.redis.type(k) == b"hash" and viewed.redis.hexists(k, "recent")]
+    kept = json.loads(viewed.redis.hget(key, "recent") or "null")
+    del kept["histogram"]["parts"]
+    viewed.redis.hset(key, "recent", json.dumps(kept))
+    old = text(reader.get(f"/desk/claims/{claim_id}"))
+    assert old.split('id="timeline"')[1].split("</svg>")[0].count('class="axis"') == 1
+    assert "Time scale: 15 Sep 2014 00:00 – 15 Jan 2026 10:59" in old
