@@ -23,10 +23,10 @@ def cuts(ordered: Sequence[float], break_after: float = BREAK_AFTER,
     the axis breaks: between ``ordered[i]`` and ``ordered[i + 1]``."""
     if len(ordered) < 2 or max_parts < 2:
         return []
-    span = ordered[-1] - ordered[0]
-    gaps = heapq.nlargest(max_parts - 1, ((b - a, i) for i, (a, b)
-                                          in enumerate(itertools.pairwise(ordered))))
-    return sorted(i for gap, i in gaps if gap > break_after and gap > span / 5)
+    least = max(break_after, (ordered[-1] - ordered[0]) / 5)
+    # only a gap over both bounds can break the axis: the few such, then the longest of them
+    wide = [(b - a, i) for i, (a, b) in enumerate(itertools.pairwise(ordered)) if b - a > least]
+    return sorted(i for _, i in heapq.nlargest(max_parts - 1, wide))
 
 
 def groups(ordered: Sequence[float], break_after: float = BREAK_AFTER,

@@ -217,8 +217,14 @@ def histogram(state: Mapping[str, Any], buckets: int = HISTOGRAM_BUCKETS) -> dic
         return None
     start = min(v for _, v in timed)
     end = max(v for _, v in timed)
-    return {"start": _iso(start), "end": _iso(end), "lanes": _count(timed, start, end, buckets),
-            "parts": _parts(timed, sorted(set(seconds.values())), buckets)}
+    lanes = _count(timed, start, end, buckets)
+    ordered = sorted(set(seconds.values()))
+    if not axis.cuts(ordered):  # one part: the whole span's count (the common case)
+        one = {"start": _iso(start), "end": _iso(end),
+               "lanes": lanes if end > start else [[sum(row)] for row in lanes]}
+        return {"start": one["start"], "end": one["end"], "lanes": lanes, "parts": [one]}
+    return {"start": _iso(start), "end": _iso(end), "lanes": lanes,
+            "parts": _parts(timed, ordered, buckets)}
 
 
 def _count(timed: Sequence[tuple[int, float]], start: float, end: float,
