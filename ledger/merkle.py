@@ -121,7 +121,11 @@ class CompactTree:
     @classmethod
     def resume(cls, size: int, edge: Sequence[bytes]) -> CompactTree:
         """A tree of ``size`` leaves from its perfect subtrees' hashes (``perfect_subtrees``)."""
-        levels = [level for level, _ in perfect_subtrees(0, size)]
+        if size < 0:
+            raise ValueError(f"bad leaf range [0, {size})")
+        # the perfect subtrees of [0, size) are its set bits, highest first (as
+        # perfect_subtrees(0, size) tiles them; every append resumes the tree)
+        levels = [level for level in range(size.bit_length() - 1, -1, -1) if size >> level & 1]
         if len(levels) != len(edge):
             raise ValueError(f"a tree of size {size} has {len(levels)} perfect subtrees")
         tree = cls()
