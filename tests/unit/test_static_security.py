@@ -22,6 +22,7 @@ ALLOWED = {
     ("ledger/store/postgres.py", "script"),
     ("ledger/store/sqlite.py", "statement"),
     ("ledger/store/sqlite_tree.py", "head + ','.join([marks] * len(part))"),  # insert_rows
+    ("ledger/store/sqlite_tree.py", "head + marks"),  # insert_rows, one row
     ("ledger/store/sqlite_tree.py", "_leaves_query(len(leaves))"),
     ("ledger/store/sqlite_tree.py", "_keys_query(len(inner))"),
     ("ledger/store/sqlite_tree.py", "_keys_query(len(part)) + ' ORDER BY k'"),
