@@ -319,19 +319,26 @@ def _index_attrs(conn: sqlite3.Connection, g: int) -> None:
 
 
 def _write_docs(conn: sqlite3.Connection, g: int, docs: Mapping[str, Document | None]) -> None:
-    """Replace (or delete, for None) claims' rows in generation ``g``; word counts follow."""
+    """Replace (or delete, for None) claims' rows in generation ``g``; word counts follow.
+
+    Every old row goes first, in rowid order, then every new one: FTS5 writes its pending
+    terms out as a new segment whenever a rowid is not above the last one it was given, so
+    deleting and inserting claim by claim made a segment (and merges) per rewritten claim
+    (a rebuild rewrites a claim in each batch that touches it)."""
     _index_attrs(conn, g)
     totals: dict[str, int] = {}
-    for claim_id, doc in docs.items():
-        old = conn.execute(f"SELECT rid, words FROM sg{int(g)}_docs WHERE claim_id = ?",
+    old: dict[str, tuple[int, list[str]]] = {}
+    for claim_id in docs:
+        row = conn.execute(f"SELECT rid, words FROM sg{int(g)}_docs WHERE claim_id = ?",
                            (claim_id,)).fetchone()
-        before: list[str] = []
-        if old is not None:
-            rid, before = old[0], str(old[1]).split()
-            conn.execute(f"DELETE FROM sg{int(g)}_fts WHERE rowid = ?", (rid,))
-            conn.execute(f"DELETE FROM sg{int(g)}_tri WHERE rowid = ?", (rid,))
-            conn.execute(f"DELETE FROM sg{int(g)}_attrs WHERE rid = ?", (rid,))
-            conn.execute(f"DELETE FROM sg{int(g)}_docs WHERE rid = ?", (rid,))
+        if row is not None:
+            old[claim_id] = (int(row[0]), str(row[1]).split())
+    rids = sorted((rid,) for rid, _ in old.values())
+    for table in ("fts", "tri", "attrs", "docs"):
+        column = "rid" if table in ("attrs", "docs") else "rowid"
+        conn.executemany(f"DELETE FROM sg{int(g)}_{table} WHERE {column} = ?", rids)
+    for claim_id, doc in docs.items():
+        before = old[claim_id][1] if claim_id in old else []
         after: list[str] = []
         if doc is not None:
             statement, people, body, similar = doc.normalized()
