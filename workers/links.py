@@ -129,12 +129,16 @@ def linked_claims(
     newest update first; None when the generation is gone."""
     upper, lower = bounds
     pipe = redis.pipeline(transaction=False)
-    pipe.hget(part(claim_id).claim(claim_id), "state")
+    # the recent state has every link but only the latest entries: the same size however
+    # long the claim (its full state is read only from views kept before recent states)
+    pipe.hget(part(claim_id).claim(claim_id), "recent")
     pipe.hvals(part(claim_id).linked_from(claim_id))
     pipe.exists(part(claim_id).checkpoint)
     state, inbound, alive = pipe.execute()
     if not alive:
         return None
+    if state is None:
+        state = redis.hget(part(claim_id).claim(claim_id), "state")
     others = {link["claim_id"] for link in inbound_links(inbound)}
     if state is not None:
         others |= {link["target"] for link in given(json.loads(text(state) or "null"))}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.desk.claimpage import AGGREGATE_ABOVE, HISTORY_PAGE, PAGE_SIZE
+from api.projections import view_service
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
@@ -203,3 +204,26 @@ def test_a_long_claim_years_apart_has_a_histogram_on_a_broken_axis(
     old = text(reader.get(f"/desk/claims/{claim_id}"))
     assert old.split('id="timeline"')[1].split("</svg>")[0].count('class="axis"') == 1
     assert "Time scale: 15 Sep 2014 00:00 – 15 Jan 2026 10:59" in old
+
+
+def test_a_long_claims_links_are_read_from_its_recent_state_not_its_whole_one(
+    tmp_path: Path, views_server: RedisServer
+) -> None:
+    """The claim page lists the claim's links from the views' recent state (the same size at
+    any length), so it still lists them with the claim's whole state gone from the views."""
+    viewed = viewed_api(tmp_path, views_server)
+    claim_id = long_claim(viewed.api, 30)
+    other = viewed.api.new_claim(statement="Zarif said no such help was asked for.")
+    linked = viewed.api.post(f"/v1/claims/{claim_id}/links",
+                             {"target_claim_id": other, "kind": "same-as"})
+    assert linked.status_code == 201, linked.get_json()
+    viewed.project()
+    [key] = [k for k in viewed.redis.scan_iter(f"*{claim_id}*")
+             if viewed.redis.type(k) == b"hash" and viewed.redis.hexists(k, "recent")]
+    viewed.redis.hdel(key, "state")
+    with viewed.api.app.app_context(), view_service().reading() as views:
+        found, _ = views.list_claims(linked_to=claim_id, limit=200, brief=True)
+    assert [item["id"] for item in found] == [other]
+    reader = Desk(viewed.api)
+    reader.sign_in("reader")
+    assert "Zarif said no such help was asked for." in text(reader.get(f"/desk/claims/{claim_id}"))
