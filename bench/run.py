@@ -33,6 +33,9 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("bench.http", ("http-append", "http-append-ceiling", "http-history")),
     ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
+    ("bench.search", tuple(f"search-{what}-{backend}" for backend in ("sqlite", "postgres")
+                           for what in ("two-words-status-p99", "two-words-status-p50",
+                                        "similar-p99", "rebuild", "catch-up", "recall"))),
     (
         "bench.pages",
         (

@@ -263,12 +263,18 @@ class SQLiteSearchIndex(SearchIndex):
         return row is not None
 
     def _near(self, generation: int, word: str) -> list[str]:
-        start = word[:2]
+        """The indexed words sharing the first letter whose second or third letter fits a
+        typo at or after the second letter (a dropped, added, swapped or wrong letter)."""
+        if len(word) < 3:
+            return []
+        second, third = word[1], word[2]
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT word FROM sg{int(generation)}_words WHERE word >= ? AND word < ?"
-                " AND length(word) BETWEEN ? AND ? LIMIT 20000",
-                (start, start + _HIGH, len(word) - 2, len(word) + 2),
+                " AND length(word) BETWEEN ? AND ? AND (substr(word, 2, 1) IN (?, ?)"
+                " OR substr(word, 3, 1) IN (?, ?)) LIMIT 20000",
+                (word[0], word[0] + _HIGH, len(word) - 2, len(word) + 2, second, third,
+                 second, third),
             ).fetchall()
         return [str(r[0]) for r in rows]
 
