@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,25 @@ class System:
                 raise RuntimeError(f"claimledger tokens create failed: {err}")
             self.tokens[name] = out.strip()
         _wait(f"{self.url}/readyz")
+        self._wait_for_views()
         return self
+
+    def _wait_for_views(self, timeout: float = 120) -> None:
+        """Wait until the list answers from built views: /readyz says 200 while the worker
+        is still building the first generation, and a list read then is a 503."""
+        request = urllib.request.Request(f"{self.url}/v1/claims?limit=1", headers={
+            "Authorization": f"Bearer {self.tokens['reader']}"})
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:  # urllib's HTTPError (the 503) is an OSError too
+                pass
+            if time.monotonic() >= deadline:
+                raise RuntimeError("the claim views were not built in time")
+            time.sleep(0.1)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one ``claimledger`` command against this system."""
