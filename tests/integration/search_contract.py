@@ -29,6 +29,7 @@ HOLD_BACK = [
     ("Zarîf refused the American demand", "Kerry personally asked"),
     ("Bushehr reactors", "nuclear power plants"),
     ("bushere nucular plants", "nuclear power plants"),
+    ("bsuhehr", "nuclear power plants"),  # a typo in the second letter
     ("Rosatom construction Iran", "nuclear power plants"),
     ("Wendy Sherman Araqchi", "Wendy Sherman"),
     ("sherman araghchi nuclear talks", "Wendy Sherman"),
