@@ -265,6 +265,8 @@ ALLOWED = {
     "python -m bench.search --quick --postgres postgresql://postgres@127.0.0.1:5432/test":
         "a benchmark (minutes: it builds a 100,000-event log on each backend); measured,"
         " never asserted",
+    "python -m bench.run --quick --only search": "the search benchmark through the harness"
+        " (minutes); measured, never asserted",
     "python -m bench.search --postgres postgresql://postgres@127.0.0.1:5432/test":
         "the full search benchmark (a 1M-event log on each backend); measured, never"
         " asserted",
