@@ -340,9 +340,10 @@ def _write_docs(conn: sqlite3.Connection, g: int, docs: Mapping[str, Document | 
         if row is not None:
             old[claim_id] = (int(row[0]), str(row[1]).split())
     rids = sorted((rid,) for rid, _ in old.values())
-    for table in ("fts", "tri", "attrs", "docs"):
-        column = "rid" if table in ("attrs", "docs") else "rowid"
-        conn.executemany(f"DELETE FROM sg{int(g)}_{table} WHERE {column} = ?", rids)
+    conn.executemany(f"DELETE FROM sg{int(g)}_fts WHERE rowid = ?", rids)
+    conn.executemany(f"DELETE FROM sg{int(g)}_tri WHERE rowid = ?", rids)
+    conn.executemany(f"DELETE FROM sg{int(g)}_attrs WHERE rid = ?", rids)
+    conn.executemany(f"DELETE FROM sg{int(g)}_docs WHERE rid = ?", rids)
     for claim_id, doc in docs.items():
         before = old[claim_id][1] if claim_id in old else []
         after: list[str] = []
