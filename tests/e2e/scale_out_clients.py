@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import httpx
 
+from tests.waiting import wait_until
+
 #: answers after which a write is retried (with the same key, on the next instance)
 RETRYABLE = frozenset({500, 502, 503, 504})
 #: how long one write may keep failing before the client gives up on it
@@ -65,25 +67,27 @@ class Client:
 
     def write(self, path: str, body: dict[str, Any], key: str, kind: str) -> dict[str, Any]:
         """POST until a 201 (the first or a replay), trying each instance in turn."""
-        deadline = time.monotonic() + WRITE_DEADLINE
         tries = 0
-        while True:
+
+        def acknowledged() -> dict[str, Any] | None:
+            nonlocal tries
             tries += 1
             instance, response = self.request("POST", path, kind, "editor", json=body,
                                               headers={"Idempotency-Key": key})
-            if response is not None and response.status_code == 201:
-                envelope: dict[str, Any] = response.json()
-                self.journal.write(
-                    ack=key, t=time.monotonic(), event_id=envelope["id"],
-                    position=envelope["position"], claim_id=envelope["claim_id"],
-                    instance=instance, tries=tries,
-                    replayed=response.headers.get("Idempotency-Replayed") is not None)
-                return envelope
-            if response is not None and response.status_code not in RETRYABLE:
+            if response is None or response.status_code in RETRYABLE:
+                return None
+            if response.status_code != 201:
                 raise AssertionError(f"{key}: {response.status_code} {response.text[:300]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{key}: no 201 within {WRITE_DEADLINE}s")
-            time.sleep(0.02)  # pacing between tries, not synchronisation
+            envelope: dict[str, Any] = response.json()
+            self.journal.write(
+                ack=key, t=time.monotonic(), event_id=envelope["id"],
+                position=envelope["position"], claim_id=envelope["claim_id"],
+                instance=instance, tries=tries,
+                replayed=response.headers.get("Idempotency-Replayed") is not None)
+            return envelope
+
+        envelope: dict[str, Any] = wait_until(acknowledged, WRITE_DEADLINE, f"a 201 for {key}")
+        return envelope
 
     def read(self, path: str, kind: str, role: str = "reader") -> None:
         """One read; a checkpoint note served is journaled."""

@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     launch_serve,
     ledger_env,
 )
+from tests.waiting import wait_until
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 #: a client's pause after a 503 before its next request (it would honour Retry-After)
@@ -184,13 +185,13 @@ def settle(server: Server, answers: list[Answer]) -> dict[str, int]:
     with server.client("editor") as client:
         for answer in answers:
             if answer.status == 503 and answer.key not in expected:
-                deadline = time.monotonic() + SETTLE_SECONDS
-                again = send(client, answer.key, answer.events - 1)
-                while again.status == 503 and time.monotonic() < deadline:
-                    assert_unavailable_problem(again)
-                    time.sleep(0.05)  # a polling interval, not a synchronisation
-                    again = send(client, answer.key, answer.events - 1)
-                assert again.status == 201, again
+                def accepted(key: str = answer.key, notes: int = answer.events - 1) -> bool:
+                    again = send(client, key, notes)
+                    if again.status != 201:
+                        assert_unavailable_problem(again)
+                    return again.status == 201
+
+                wait_until(accepted, SETTLE_SECONDS, f"a 201 for import {answer.key}", 0.05)
                 expected[answer.key] = answer.events
     return expected
 
