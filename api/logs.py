@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from ledger.store.base import new_uuid
+from ledger.ids import new_uuid
 
 #: the logger of the one-line-per-request access log
 REQUEST_LOGGER = "claimledger.request"

@@ -7,8 +7,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from ledger.ids import new_uuid as new_id
 from ledger.store.base import EventStore, TokenRecord
-from ledger.store.base import new_uuid as new_id
 from ledger.timeutil import format_time, utcnow
 
 #: what each role may do; ``reader`` ⊂ ``editor``, ``reader`` ⊂ ``auditor``, admin has all

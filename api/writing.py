@@ -10,8 +10,8 @@ from flask import Response, g, request
 
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ValidationFailed
+from ledger.ids import new_uuid
 from ledger.store import Idempotency, fingerprint
-from ledger.store.base import new_uuid
 
 from .auth import principal
 from .errors import body_paths

@@ -27,8 +27,8 @@ from typing import Any
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload
 from ledger.hashing import canonical_json
+from ledger.ids import new_uuid
 from ledger.store import EventStore, open_store
-from ledger.store.base import new_uuid
 
 CLAIM = {
     "statement": "Kerry asked Zarif for Iran's cooperation against ISIL.",

@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from ledger.store.base import new_uuid
+from ledger.ids import new_uuid
 
 
 class Claim(Aggregate):

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ledger.errors import (
     ValidationFailed,
 )
-from ledger.store.base import new_uuid
+from ledger.ids import new_uuid
 from ledger.timeutil import utcnow
 
 from ..errors import flatten

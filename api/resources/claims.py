@@ -20,7 +20,7 @@ from marshmallow import RAISE
 
 from ledger.errors import ClaimNotFound
 from ledger.fold import replay
-from ledger.store.base import new_uuid
+from ledger.ids import new_uuid
 from workers.views import ViewsBehind, ViewsUnavailable
 
 from ..auth import requires

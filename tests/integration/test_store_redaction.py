@@ -6,8 +6,8 @@ import sqlite3
 from pathlib import Path
 
 from ledger.envelope import NewEvent
+from ledger.ids import new_uuid
 from ledger.store import open_store
-from ledger.store.base import new_uuid
 
 SECRET = "zeta-7-source-bytes"
 

@@ -14,8 +14,8 @@ from redis import Redis
 
 from api import cli as cli_module
 from ledger.envelope import NewEvent, RecordedEvent
+from ledger.ids import new_uuid
 from ledger.store import EventStore
-from ledger.store.base import new_uuid
 from tests.redis_server import RedisServer
 from tests.redis_text import keys_holding
 from workers.config import ViewConfig, partition_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from ledger.store.base import new_uuid
+from ledger.ids import new_uuid
 
 
 def test_ids_are_version_7_rfc_9562_uuids_stamped_with_the_current_millisecond() -> None:
