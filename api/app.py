@@ -14,20 +14,21 @@ from flask import Flask, Response, g, request
 from flask_smorest.utils import prepare_response
 
 from ledger import fields as ledger_fields
+from ledger.scales import load_scales
+from ledger.store import open_store
 
 from . import docs_ui, errors, logs, projections, search, witnessing
 from .auth import SECURITY_SCHEME, authenticate, principal
-from .commands.ledger_commands import store_from
 from .cors import init_cors
 from .fastlane import AppendLane
 from .health import blp as health_blp
 from .metrics import Metrics
-from .metrics import blp as metrics_blp
 from .ratelimit import init_rate_limits
 from .resources import claimreview, claims, entries, events, imports, stream, tokens
 from .resources import log as log_resource
 from .resources import projections as projections_resource
 from .resources import tlog as tlog_resource
+from .resources.prometheus import blp as metrics_blp
 from .responses import API_CSP, SECURITY_HEADERS
 from .schemas import ProblemSchema
 from .settings import Settings
@@ -107,7 +108,8 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(rest)
     app.url_map.merge_slashes = False
 
-    state = LedgerState(settings=settings, store=store_from(settings), metrics=Metrics())
+    store = open_store(settings.database_url, scales=load_scales(settings.scales_file))
+    state = LedgerState(settings=settings, store=store, metrics=Metrics())
     state.ready_checks["store"] = state.store.ping
     app.extensions[EXTENSION] = state
     projections.init_app(app, state)  # Redis views: reader, catch-up trigger, ready check

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, latency, appends by type, and live gauges of the log and views.
+"""Prometheus metrics: requests, latency and appends by type (``/metrics`` serves them).
 
 Under gunicorn the metrics are shared by all workers through prometheus_client's
 multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set up by ``api/gunicorn_conf.py``);
@@ -10,25 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Response
-from flask.views import MethodView
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from redis.exceptions import RedisError
-
-from workers.config import queue_of
-from workers.runner import queue_depth
-from workers.views import ViewsUnavailable
-
-from .parsing import Blueprint
-from .state import ledger_state
 
 #: latency buckets in seconds, tuned for a service whose appends take about a millisecond
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -93,59 +76,3 @@ class Metrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
-
-
-blp = Blueprint("metrics", __name__, description="Prometheus metrics")
-
-
-@blp.route("/metrics")
-class MetricsPage(MethodView):
-    """``/metrics``."""
-
-    @blp.response(200, {"type": "string"}, content_type="text/plain")
-    def get(self) -> Response:
-        """Prometheus text exposition format."""
-        body = ledger_state().metrics.exposition() + live_gauges()
-        return Response(body, content_type=CONTENT_TYPE_LATEST)
-
-
-def live_gauges() -> bytes:
-    """Gauges read at scrape time: log head, checkpoint size, projection lag, queues, rebuild.
-
-    A part that cannot be read right now (Redis down) is left out, not reported as zero.
-    """
-    from .projections import view_service
-
-    registry = CollectorRegistry()
-
-    def gauge(name: str, text: str, value: float | None, **labels: str) -> None:
-        if value is None:
-            return
-        metric = Gauge(name, text, list(labels), registry=registry)
-        (metric.labels(*labels.values()) if labels else metric).set(value)
-
-    store = ledger_state().store
-    head = store.head()
-    gauge("ledger_log_head", "The log's last position.", head)
-    latest = store.latest_checkpoint()
-    gauge("ledger_checkpoint_tree_size", "Tree size of the latest signed checkpoint.",
-          latest.size if latest else 0)
-    try:
-        with view_service().reading() as reader:
-            projections = reader.projections(head)
-        depth = queue_depth(queue_of(view_service().redis))
-    except (ViewsUnavailable, RedisError, OSError):  # the views are optional for a scrape
-        return generate_latest(registry)
-    gauge("ledger_projection_checkpoint", "Position the views have applied.",
-          projections["checkpoint"])
-    gauge("ledger_projection_lag_events", "Events appended but not yet in the views.",
-          projections["lag"])
-    gauge("ledger_projection_generation", "Live generation of the views.",
-          projections["generation"])
-    gauge("ledger_rebuild_in_progress", "1 while a rebuild of the views runs.",
-          1 if projections["rebuilding"] else 0)
-    jobs = Gauge("ledger_queue_depth", "Projection jobs by queue and state (queue:state).",
-                 ["queue"], registry=registry)
-    for queue, count in depth.items():
-        jobs.labels(queue).set(count)
-    return generate_latest(registry)

@@ -23,7 +23,7 @@ from ledger.store.rotations import KeyRotation, RotationConflict
 from ledger.timeutil import format_time, utcnow
 
 from ..settings import Settings
-from .ledger_commands import store_from
+from .store import store_from
 
 
 def no_key_for_a_signed_log(settings: Settings, store: EventStore) -> None:

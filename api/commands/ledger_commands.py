@@ -17,22 +17,12 @@ from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ClaimNotFound, ValidationFailed
 from ledger.fold import fold, replay
 from ledger.importing import MAX_ERRORS, plan_import
-from ledger.scales import load_scales
-from ledger.store import EventStore, open_store
 from ledger.timeutil import normalize_time
 
 from ..settings import Settings
 from .ids import resolve
-
-
-def store_from(settings: Settings) -> EventStore:
-    """Open the configured store with the configured verdict scales."""
-    store = open_store(settings.database_url)
-    store.scales = load_scales(settings.scales_file)
-    context = click.get_current_context(silent=True)
-    if context is not None:  # closed with the command (its pool too, not left to the GC)
-        context.call_on_close(store.close)
-    return store
+from .log import init_log
+from .store import store_from
 
 
 def _time(value: str | None, name: str) -> str | None:
@@ -53,8 +43,6 @@ def init(settings: Settings) -> None:
         settings.data_dir.chmod(0o700)  # whatever the umask
         click.echo(f"created the data directory {settings.data_dir}")
     store = store_from(settings)
-    from .log import init_log  # log imports this module
-
     store.init()
     init_log(settings, store)
     click.echo(f"ledger ready at {_safe_url(settings.database_url)} (head {store.head()})")

@@ -21,7 +21,8 @@ from ledger.store import EventStore
 from ledger.witnessed import witness_check
 
 from ..settings import Settings
-from .ledger_commands import store_from
+from .keys import checked_key, no_key_for_a_signed_log
+from .store import store_from
 
 
 def log_service(settings: Settings, store: EventStore) -> LogService:
@@ -40,8 +41,6 @@ def init_log(settings: Settings, store: EventStore) -> None:
         with click.progressbar(length=head, label="building tree nodes", file=sys.stderr) as bar:
             built = store.backfill_nodes(progress=bar.update)
         click.echo(f"built the tree nodes of {built} events")
-    from .keys import checked_key, no_key_for_a_signed_log  # keys imports this module
-
     created = not Path(settings.signing_key).exists()
     if created:  # never a second key for a log another key signed
         no_key_for_a_signed_log(settings, store)
@@ -79,8 +78,6 @@ def audit(settings: Settings, key: str | None, batch: int, quiet: bool) -> None:
 @click.pass_obj
 def checkpoint(settings: Settings) -> None:
     """Issue a signed checkpoint for the current head now and print it."""
-    from .keys import checked_key
-
     store = store_from(settings)
     checked_key(settings, store)
     click.echo(log_service(settings, store).issue().note, nl=False)

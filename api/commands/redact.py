@@ -21,7 +21,7 @@ from workers.search import purge_search
 from ..settings import Settings
 from ..viewsettings import view_config, views_redis
 from .ids import resolve
-from .ledger_commands import store_from
+from .store import store_from
 from .workers import _safe
 
 

@@ -11,7 +11,7 @@ from ledger.errors import StoreUnavailable
 
 from ..settings import Settings
 from .keys import checked_key
-from .ledger_commands import store_from
+from .store import store_from
 
 
 @click.command()

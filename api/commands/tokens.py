@@ -11,7 +11,7 @@ from ledger.timeutil import format_time, utcnow
 
 from .. import tokens as api_tokens
 from ..settings import Settings
-from .ledger_commands import store_from
+from .store import store_from
 
 
 @click.group()

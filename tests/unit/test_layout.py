@@ -17,8 +17,6 @@ MAX_LINES = 450
 STILL_CYCLIC: set[frozenset[str]] = {
     frozenset({"ledger.store.base", "ledger.store.tree"}),
     frozenset({"workers.jobs", "workers.rebuild", "workers.search_jobs"}),
-    frozenset({"api.metrics", "api.projections", "api.schemas", "api.state"}),
-    frozenset({"api.commands.keys", "api.commands.ledger_commands", "api.commands.log"}),
     frozenset({
         "api.desk.correcting", "api.desk.exports", "api.desk.reading", "api.desk.similar",
         "api.desk.views", "api.desk.writing",
