@@ -29,7 +29,7 @@ from .resources import log as log_resource
 from .resources import projections as projections_resource
 from .resources import tlog as tlog_resource
 from .resources.prometheus import blp as metrics_blp
-from .responses import API_CSP, SECURITY_HEADERS
+from .responses import finish_response
 from .schemas import ProblemSchema
 from .settings import Settings
 from .state import EXTENSION, LedgerState, ledger_state
@@ -159,40 +159,12 @@ def _start_request() -> None:
 
 def _finish_request(response: Response) -> Response:
     req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup
-    path = req.path
-    headers = response.headers
-    request_id = g.get("request_id", "")
-    present = {name.lower() for name, _ in headers}  # one pass instead of one per header
-    if "x-request-id" in present:
-        headers["X-Request-Id"] = request_id
-    else:
-        headers.add("X-Request-Id", request_id)
-    for low, name, value in SECURITY_HEADERS:
-        if low not in present:
-            headers.add(name, value)
-    if "content-security-policy" not in present:
-        headers.add("Content-Security-Policy", API_CSP)
     who = principal()
-    # whatever answers a request that carries credentials is never stored (errors too);
-    # anonymous tiles (public read) keep the caching their view chose
-    if (
-        who.token_id is not None
-        or "Authorization" in req.headers
-        or not path.startswith(("/v1/", "/tlog/"))
-    ):
-        if "cache-control" in present:
-            headers["Cache-Control"] = "no-store"
-        else:
-            headers.add("Cache-Control", "no-store")
-    elif "cache-control" not in present:
-        headers.add("Cache-Control", "no-cache")
-    started = g.get("started")
-    if started is not None:
-        rule = req.url_rule.rule if req.url_rule is not None else "unmatched"
-        seconds = time.perf_counter() - started
-        ledger_state().metrics.observe(req.method, rule, response.status_code, seconds)
-        logs.log_request(
-            method=req.method, route=rule, path=path, status=response.status_code,
-            seconds=seconds, actor=who.actor, request_id=request_id,
-        )
+    finish_response(
+        response.headers, response.status_code, method=req.method,
+        rule=req.url_rule.rule if req.url_rule is not None else "unmatched", path=req.path,
+        request_id=g.get("request_id", ""), actor=who.actor,
+        credentials=who.token_id is not None or "Authorization" in req.headers,
+        started=g.get("started"), metrics=ledger_state().metrics,
+    )
     return response

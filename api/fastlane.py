@@ -29,12 +29,13 @@ from uuid import UUID
 
 from flask import Flask, g
 from marshmallow import ValidationError
+from werkzeug.datastructures import Headers
 
 from . import logs
 from .auth import bearer_principal
 from .errors import Problem
 from .parsing import idempotency_key, if_match, parse_json
-from .responses import API_CSP, SECURITY_HEADERS, dumps
+from .responses import dumps, finish_response
 from .schemas import EventBodySchema
 from .state import ledger_state
 from .writing import append_entry, created_headers
@@ -188,23 +189,18 @@ class AppendLane:
             except Exception as exc:  # the app words it; the request is never run again
                 return self._error(environ, start_response, exc)
             text = dumps(event.to_json()).encode("utf-8")
-            headers = [
+            headers = Headers([
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(text))),
                 *created_headers(event, fresh).items(),
-                ("X-Request-Id", request_id),
-                *((name, value) for _, name, value in SECURITY_HEADERS),
-                ("Content-Security-Policy", API_CSP),
-                ("Cache-Control", "no-store"),
-            ]
-            seconds = time.perf_counter() - started
-            ledger_state().metrics.observe("POST", route.rule, 201, seconds)
-            logs.log_request(
-                method="POST", route=route.rule, path=environ["PATH_INFO"], status=201,
-                seconds=seconds, actor=who.actor, request_id=request_id,
+            ])
+            finish_response(
+                headers, 201, method="POST", rule=route.rule, path=environ["PATH_INFO"],
+                request_id=request_id, actor=who.actor, credentials=True, started=started,
+                metrics=ledger_state().metrics,
             )
         self.served += 1
-        start_response(_CREATED, headers)
+        start_response(_CREATED, headers.to_wsgi_list())
         return [text]
 
     def _error(

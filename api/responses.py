@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Response
+from werkzeug.datastructures import Headers
+
+from . import logs
 
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 #: the Content-Security-Policy of every answer but the /docs page
@@ -17,6 +21,59 @@ SECURITY_HEADERS = (
     ("x-content-type-options", "X-Content-Type-Options", "nosniff"),
     ("referrer-policy", "Referrer-Policy", "no-referrer"),
 )
+
+
+class Observer(Protocol):
+    """What counts answered requests (``api.metrics.Metrics``)."""
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+
+
+def finish_response(
+    headers: Headers,
+    status: int,
+    *,
+    method: str,
+    rule: str,
+    path: str,
+    request_id: str,
+    actor: str,
+    credentials: bool,
+    started: float | None,
+    metrics: Observer,
+) -> None:
+    """Finish every answer, the app's and the append lane's: the request id, security
+    headers, CSP and cache control; then count it and log its line (if it was started).
+
+    ``credentials``: the request carried a token or an Authorization header, so whatever
+    answers it is never stored (errors too); anonymous reads under /v1/ and /tlog/ keep
+    the caching their view chose.
+    """
+    present = {name.lower() for name, _ in headers}  # one pass instead of one per header
+    if "x-request-id" in present:
+        headers["X-Request-Id"] = request_id
+    else:
+        headers.add("X-Request-Id", request_id)
+    for low, name, value in SECURITY_HEADERS:
+        if low not in present:
+            headers.add(name, value)
+    if "content-security-policy" not in present:
+        headers.add("Content-Security-Policy", API_CSP)
+    if credentials or not path.startswith(("/v1/", "/tlog/")):
+        if "cache-control" in present:
+            headers["Cache-Control"] = "no-store"
+        else:
+            headers.add("Cache-Control", "no-store")
+    elif "cache-control" not in present:
+        headers.add("Cache-Control", "no-cache")
+    if started is not None:
+        seconds = time.perf_counter() - started
+        metrics.observe(method, rule, status, seconds)
+        logs.log_request(
+            method=method, route=rule, path=path, status=status, seconds=seconds,
+            actor=actor, request_id=request_id,
+        )
 
 
 def json_response(
