@@ -20,24 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import checkpoint as cp
-from . import hashing, identity, merkle
+from . import identity, merkle
 from .envelope import RecordedEvent
+from .integrity import Broken, Finding, broken, check_recorded
 from .store import EventStore
 from .store.tree import StoredCheckpoint
 
 
-@dataclass(frozen=True, slots=True)
-class AuditFailure:
-    """The first disagreement: the position it concerns (None: the log), which check, why."""
+class AuditFailure(Finding):
+    """The audit's first disagreement; a failure about the whole log names "the log"."""
 
-    position: int | None
-    check: str
-    message: str
-
-    def __str__(self) -> str:
-        """One line naming the position."""
-        where = f"position {self.position}" if self.position is not None else "the log"
-        return f"{where}: {self.check} check failed: {self.message}"
+    __slots__ = ()
+    LOG = "the log"
 
 
 @dataclass(slots=True)
@@ -83,16 +77,6 @@ class AuditReport:
         return "\n".join(lines)
 
 
-class _Stop(Exception):
-    def __init__(self, failure: AuditFailure) -> None:
-        super().__init__(str(failure))
-        self.failure = failure
-
-
-def _fail(position: int | None, check: str, message: str) -> _Stop:
-    return _Stop(AuditFailure(position, check, message))
-
-
 class _Nodes:
     """Stored nodes of one level, read page by page in index order."""
 
@@ -106,9 +90,9 @@ class _Nodes:
         if self.at == len(self.page):
             self.page, self.at = self.store.read_nodes(self.level, self.start, self.batch), 0
         if self.at == len(self.page) or self.page[self.at][0] != index:
-            raise _fail(position, "node", f"stored {self._name(index, position)} is missing")
+            raise broken(position, "node", f"stored {self._name(index, position)} is missing")
         if self.page[self.at][1] != value:
-            raise _fail(position, "node", f"stored {self._name(index, position)} differs from"
+            raise broken(position, "node", f"stored {self._name(index, position)} differs from"
                         " the hash recomputed here")
         self.at += 1
         self.start = index + 1
@@ -145,28 +129,8 @@ class _Claims:
 
 def _check_event(event: RecordedEvent, expected: int, last_recorded: str, claims: _Claims,
                  report: AuditReport) -> None:
-    position = event.position
-    if position != expected:
-        raise _fail(expected, "position", f"position {expected} is missing or out of place"
-                    f" (found position {position} next)")
-    if event.data is None:
-        if event.redaction is None:
-            raise _fail(position, "payload", "the payload is gone and no redaction is recorded")
-        report.redacted.append(position)
-    elif hashing.payload_sha256(event.data) != event.payload_sha256:
-        raise _fail(position, "payload", "the payload does not hash to payload_sha256")
-    if hashing.leaf_hash(event.leaf_input()).hex() != event.leaf_hash:
-        raise _fail(position, "leaf", "leaf_hash is not the hash of the committed fields")
-    version, prev = claims.previous(event)
-    if event.version != version + 1:
-        raise _fail(position, "version", f"claim {event.claim_id} version {event.version}"
-                    f" follows version {version}")
-    if event.prev_hash != prev:
-        raise _fail(position, "chain", "prev_hash is not the leaf hash of the claim's"
-                    " previous event")
-    if event.recorded_at < last_recorded:
-        raise _fail(position, "recorded_at", f"recorded_at {event.recorded_at} goes back before"
-                    f" {last_recorded}")
+    if check_recorded(event, expected, claims.previous(event), last_recorded) is None:
+        report.redacted.append(event.position)
 
 
 def _signers(
@@ -196,7 +160,7 @@ def _check_signature(
     try:
         keys = _signers(checkpoint, verifier_key, rotations)
     except identity.IdentityError as exc:
-        raise _fail(None, "rotation", str(exc)) from None
+        raise broken(None, "rotation", str(exc)) from None
     opened, why = None, ""
     for key in keys:
         try:
@@ -208,9 +172,9 @@ def _check_signature(
         if rotations:
             why = (f"not signed by {' or '.join(map(identity.key_label, keys))}, the key"
                    " the recorded rotations give for its size")
-        raise _fail(None, "checkpoint", f"checkpoint of size {checkpoint.size}: {why}")
+        raise broken(None, "checkpoint", f"checkpoint of size {checkpoint.size}: {why}")
     if (opened.size, opened.root) != (checkpoint.size, checkpoint.root):
-        raise _fail(None, "checkpoint", f"the signed note stored for size {checkpoint.size}"
+        raise broken(None, "checkpoint", f"the signed note stored for size {checkpoint.size}"
                     " names another size or root")
     report.signature_checked = True
 
@@ -218,7 +182,7 @@ def _check_signature(
 def _check_root(size: int, signed: bytes, root: bytes, what: str = "checkpoint") -> None:
     if root != signed:
         check = "checkpoint" if what == "checkpoint" else "rotation"
-        raise _fail(None, check, f"the root the {what} signed for size {size} is not the"
+        raise broken(None, check, f"the root the {what} signed for size {size} is not the"
                     " root of the events stored: the log was rewritten at or before position"
                     f" {size}")
 
@@ -242,14 +206,15 @@ def audit(
         if checkpoint is not None:
             _check_signature(checkpoint, verifier_key, origin, rotations, report)
             if checkpoint.size > head:
-                raise _fail(head + 1, "position", f"the log ends at {head} but a checkpoint was"
+                raise broken(head + 1, "position", f"the log ends at {head} but a checkpoint was"
                             f" signed for {checkpoint.size} events")
             if checkpoint.size == 0:
                 _check_root(0, checkpoint.root, merkle.EMPTY_ROOT)
         signed = _signed_roots(checkpoint, rotations, head, report)
         _stream(store, head, signed, report, batch, _Claims(store, claim_cache), progress)
-    except _Stop as stop:
-        report.failure = stop.failure
+    except Broken as stop:
+        failure = stop.finding
+        report.failure = AuditFailure(failure.position, failure.check, failure.message)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -267,9 +232,9 @@ def _signed_roots(
         try:
             tree = identity.open_rotation(rotation)
         except identity.IdentityError as exc:
-            raise _fail(None, "rotation", str(exc)) from None
+            raise broken(None, "rotation", str(exc)) from None
         if tree.size > head:
-            raise _fail(head + 1, "position", f"the log ends at {head} but a key rotation was"
+            raise broken(head + 1, "position", f"the log ends at {head} but a key rotation was"
                         f" signed at {tree.size} events")
         if tree.size == 0:
             _check_root(0, tree.root, merkle.EMPTY_ROOT, "key rotation")
@@ -293,7 +258,7 @@ def _stream(
     while after < head:
         page = store.read_all(after, min(batch, head - after))
         if not page:
-            raise _fail(expected, "position", f"position {expected} is missing (the log ends"
+            raise broken(expected, "position", f"position {expected} is missing (the log ends"
                         f" at {after}, its head is {head})")
         for event in page:
             _check_event(event, expected, last_recorded, claims, report)

@@ -24,12 +24,12 @@ from ..errors import (
     ClaimNotFound,
     ConcurrencyConflict,
     IdempotencyConflict,
-    IntegrityError,
     StoreNotEmpty,
     ValidationFailed,
 )
 from ..events import EVENT_TYPES
 from ..ids import new_uuid
+from ..integrity import check_recorded
 from ..merkle import Node
 from ..rules import check_correction, check_link
 from ..scales import DEFAULT_SCALES, Scales
@@ -447,7 +447,9 @@ class EventStore(TreeStore, SessionStore, CosignatureStore, RotationStore, ABC):
             payloads: list[bytes | None] = []
             for event in events:
                 count += 1
-                payload = verify_recorded(event, count, heads, last_recorded)
+                payload = check_recorded(
+                    event, count, heads.get(event.claim_id, (0, None)), last_recorded
+                )
                 last_recorded = event.recorded_at
                 heads[event.claim_id] = (event.version, event.leaf_hash)
                 chunk.append(event)
@@ -483,45 +485,6 @@ def _write_restored(
     ]
     if redactions:
         tx.insert_redactions(redactions)
-
-
-def verify_recorded(
-    event: RecordedEvent,
-    expected_position: int,
-    heads: Mapping[str, tuple[int, str | None]],
-    last_recorded: str,
-) -> bytes | None:
-    """Check one exported event against its predecessors; its payload (None if redacted)."""
-    where = f"position {event.position}"
-    if event.position != expected_position:
-        raise IntegrityError(
-            f"{where}: expected position {expected_position} (gap or reordering)", event.position
-        )
-    payload: bytes | None = None
-    if event.data is None:
-        redaction = event.redaction or {}
-        if not all(isinstance(redaction.get(k), str) for k in ("actor", "reason", "redacted_at")):
-            raise IntegrityError(
-                f"{where}: the payload is missing and no redaction is recorded", event.position
-            )
-    else:
-        payload = hashing.canonical_json(dict(event.data))
-        if hashlib.sha256(payload).hexdigest() != event.payload_sha256:
-            raise IntegrityError(f"{where}: payload does not match payload_sha256", event.position)
-    version, prev = heads.get(event.claim_id, (0, None))
-    if event.version != version + 1:
-        raise IntegrityError(
-            f"{where}: claim version {event.version} after {version}", event.position
-        )
-    if event.prev_hash != prev:
-        raise IntegrityError(
-            f"{where}: prev_hash does not link to the claim's chain", event.position
-        )
-    if event.recorded_at < last_recorded:
-        raise IntegrityError(f"{where}: recorded_at goes backwards", event.position)
-    if hashing.leaf_hash(event.leaf_input()).hex() != event.leaf_hash:
-        raise IntegrityError(f"{where}: leaf_hash does not match the leaf input", event.position)
-    return payload
 
 
 #: types whose stream rules need more than "the claim exists"
