@@ -17,17 +17,17 @@ from ledger import fields as ledger_fields
 from ledger.scales import load_scales
 from ledger.store import open_store
 
-from . import docs_ui, errors, logs, projections, search, witnessing
+from . import errors, request_log, search, view_service, witnessing
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .cors import init_cors
 from .fastlane import AppendLane
-from .health import blp as health_blp
 from .metrics import Metrics
 from .ratelimit import init_rate_limits
-from .resources import claimreview, claims, entries, events, imports, stream, tokens
+from .resources import claimreview, claims, docs_ui, entries, events, imports, stream, tokens
 from .resources import log as log_resource
 from .resources import projections as projections_resource
 from .resources import tlog as tlog_resource
+from .resources.health import blp as health_blp
 from .resources.prometheus import blp as metrics_blp
 from .responses import finish_response
 from .schemas import ProblemSchema
@@ -112,7 +112,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     state = LedgerState(settings=settings, store=store, metrics=Metrics())
     state.ready_checks["store"] = state.store.ping
     app.extensions[EXTENSION] = state
-    projections.init_app(app, state)  # Redis views: reader, catch-up trigger, ready check
+    view_service.init_app(app, state)  # Redis views: reader, catch-up trigger, ready check
     search.init_app(app, state)  # the search index beside the ledger (kept by the workers)
 
     app.before_request(_start_request)
@@ -154,7 +154,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _start_request() -> None:
     g.started = time.perf_counter()
-    g.request_id = logs.request_id(request.headers.get("X-Request-Id"))
+    g.request_id = request_log.request_id(request.headers.get("X-Request-Id"))
 
 
 def _finish_request(response: Response) -> Response:

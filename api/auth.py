@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
+from .credentials import ANONYMOUS, ROLE_GRANTS, Principal, digest, well_formed
 from .errors import Problem
 from .state import ledger_state
-from .tokens import ANONYMOUS, ROLE_GRANTS, Principal, digest, well_formed
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -31,14 +31,14 @@ from flask import Flask, g
 from marshmallow import ValidationError
 from werkzeug.datastructures import Headers
 
-from . import logs
+from . import request_log
+from .appending import append_entry, created_headers
 from .auth import bearer_principal
 from .errors import Problem
 from .parsing import idempotency_key, if_match, parse_json
 from .responses import dumps, finish_response
 from .schemas import EventBodySchema
 from .state import ledger_state
-from .writing import append_entry, created_headers
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -179,7 +179,7 @@ class AppendLane:
             except ValidationError:
                 return None
             g.started, g.principal = started, who
-            g.request_id = request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
+            g.request_id = request_id = request_log.request_id(environ.get("HTTP_X_REQUEST_ID"))
             claim_id = str(UUID(claim))
             try:
                 event, fresh = append_entry(

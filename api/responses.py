@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from flask import Response
 from werkzeug.datastructures import Headers
 
-from . import logs
+from . import request_log
 
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 #: the Content-Security-Policy of every answer but the /docs page
@@ -70,7 +70,7 @@ def finish_response(
     if started is not None:
         seconds = time.perf_counter() - started
         metrics.observe(method, rule, status, seconds)
-        logs.log_request(
+        request_log.log_request(
             method=method, route=rule, path=path, status=status, seconds=seconds,
             actor=actor, request_id=request_id,
         )

@@ -33,9 +33,9 @@ from ledger.events import (
 )
 from ledger.fields import Timestamp
 
+from .credentials import ROLES
 from .errors import body_paths
 from .state import ledger_state
-from .tokens import ROLES
 
 _MAX_POSITION = 2**63 - 1
 #: the most events one page of a claim's history holds (and its default size)

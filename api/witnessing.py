@@ -23,8 +23,8 @@ from ledger.witnessed import with_cosignatures
 from workers.witnessing import WITNESS_QUEUE, enqueue_witnessing
 
 from .background import Coalesced
-from .projections import connect
 from .state import LedgerState
+from .view_service import connect
 
 log = logging.getLogger(__name__)
 

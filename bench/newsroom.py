@@ -147,7 +147,7 @@ def measure(setup: dict[str, Any], feeds: int, serve_args: list[str], env_extra:
 
 def _prepare(tmp: Path, redis_url: str, feeds: int) -> dict[str, Any]:
     """A ledger with claims to annotate, tokens, and a views worker."""
-    from api import tokens as api_tokens
+    from api import credentials as api_tokens
     from ledger.store import open_store
 
     env = {**os.environ, "LEDGER_DATA_DIR": str(tmp), "LEDGER_RATE_LIMIT": "off",

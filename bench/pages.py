@@ -28,7 +28,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from api import create_app
-from api.projections import view_service
+from api.view_service import view_service
 from bench.views import build_log
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload

@@ -239,7 +239,7 @@ def _database(base: str) -> tuple[str, str]:
 
 def _prepare(tmp: Path, url: str, redis_url: str) -> dict[str, Any]:
     """The ledger initialised on ``url``, an editor token and claims to annotate."""
-    from api import tokens as api_tokens
+    from api import credentials as api_tokens
     from ledger.store import open_store
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "PROMETHEUS_"))}

@@ -21,7 +21,7 @@ from ledger.fold import fold, recent
 from ledger.store import EventStore
 from workers.views import ViewsBehind, ViewsUnavailable
 
-from ..projections import view_service
+from ..view_service import view_service
 from .histogram import render_histogram
 from .timeline import render_timeline
 

@@ -26,9 +26,9 @@ from ledger.fold import corrections, current_data
 from ledger.timeutil import parse_time
 
 from .. import schemas
+from ..appending import append_event
 from ..errors import flatten
 from ..state import ledger_state
-from ..writing import append_event
 from . import session as desk_session
 from .forms import (
     CLOCK,

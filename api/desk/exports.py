@@ -24,8 +24,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from ledger.errors import ClaimNotFound
 from workers.views import InvalidQuery, ViewsUnavailable
 
-from ..projections import view_service
 from ..state import ledger_state
+from ..view_service import view_service
 from .claimpage import current_state
 from .listing import FILTERS, ClaimPage, list_claims, verify_claim
 from .timeline import REDACTED, STYLES, details, summary

@@ -3,7 +3,7 @@
 A form only reshapes what was typed (dotted field names become nested objects, tags
 become a list, blank fields are left out); validation is the API's own: the body is
 loaded with the same ``api.schemas`` schema the JSON endpoint uses and appended with
-``api.writing.append_event``, and the messages come back keyed by the same field
+``api.appending.append_event``, and the messages come back keyed by the same field
 paths, so they can be shown beside the fields.
 """
 

@@ -18,8 +18,8 @@ from typing import Any
 from ledger.search.base import InvalidSearch
 from workers.views import InvalidQuery, ViewsBehind, ViewsUnavailable
 
-from ..projections import view_service
 from ..search import search_service
+from ..view_service import view_service
 from .forms import LINK_CHOICES
 
 log = logging.getLogger("api.desk")

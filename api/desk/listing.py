@@ -15,8 +15,8 @@ from ledger.envelope import RecordedEvent
 from ledger.store import EventStore
 from ledger.verifier import VerificationResult, verify_history
 
-from ..projections import view_service
 from ..settings import Settings
+from ..view_service import view_service
 
 log = logging.getLogger("api.desk")
 

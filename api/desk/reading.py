@@ -13,10 +13,10 @@ from ledger.timeutil import normalize_time
 from workers.views import InvalidQuery, ViewsBehind, ViewsUnavailable
 
 from ..errors import Problem, problem_response
-from ..projections import view_service
 from ..resources.stream import last_event_id, sse_response
 from ..schemas import STATUSES
 from ..state import ledger_state
+from ..view_service import view_service
 from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history_page
 from .dates import DateError, compose
 from .forms import (

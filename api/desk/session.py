@@ -27,8 +27,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ledger.store.sessions import SessionRecord
 
+from ..credentials import Principal, digest, well_formed
 from ..state import ledger_state
-from ..tokens import Principal, digest, well_formed
 
 COOKIE = "claimledger_desk"
 COOKIE_PATH = "/desk"

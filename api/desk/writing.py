@@ -17,9 +17,9 @@ from ledger.errors import (
 from ledger.ids import new_uuid
 from ledger.timeutil import utcnow
 
+from ..appending import append_event
 from ..errors import flatten
 from ..state import ledger_state
-from ..writing import append_event
 from . import session as desk_session
 from .claimpage import AGGREGATE_ABOVE
 from .dates import ZONE_COOKIE, DateError, surprises, zone_of

@@ -23,10 +23,10 @@ from ledger.fold import replay
 from ledger.ids import new_uuid
 from workers.views import ViewsBehind, ViewsUnavailable
 
+from ..appending import WRITE_HEADERS, append_event
 from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint, none_match
-from ..projections import UNAVAILABLE_DOC, WAIT_SECONDS, view_service
 from ..responses import envelopes_etag, etag, json_response, json_text_response, state_etag
 from ..schemas import (
     ClaimQuerySchema,
@@ -47,7 +47,7 @@ from ..view_schemas import (
     SimilarQuerySchema,
     SimilarSchema,
 )
-from ..writing import WRITE_HEADERS, append_event
+from ..view_service import UNAVAILABLE_DOC, WAIT_SECONDS, view_service
 from . import log
 
 blp = Blueprint("claims", __name__, url_prefix="/v1/claims", description="Claims and their state")

@@ -12,6 +12,7 @@ from uuid import UUID
 from flask import Response
 from flask.views import MethodView
 
+from ..appending import WRITE_HEADERS, append_event
 from ..auth import requires
 from ..parsing import Blueprint
 from ..schemas import (
@@ -27,7 +28,6 @@ from ..schemas import (
     NewVerdictSchema,
     WriteHeadersSchema,
 )
-from ..writing import WRITE_HEADERS, append_event
 
 blp = Blueprint(
     "entries", __name__, url_prefix="/v1/claims/<uuid:claim_id>", description="Entries on a claim"

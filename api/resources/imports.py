@@ -15,13 +15,13 @@ from ledger.errors import ClaimNotFound, MalformedLine, ValidationFailed
 from ledger.importing import ImportPlan, plan_import
 from ledger.store import Idempotency
 
+from ..appending import REPLAYED_HEADER, after_append, request_fingerprint, request_metadata
 from ..auth import principal, requires
 from ..errors import Problem
 from ..parsing import Blueprint, idempotency_key
 from ..responses import json_response
 from ..schemas import ImportResultSchema, WriteHeadersSchema
 from ..state import ledger_state
-from ..writing import REPLAYED_HEADER, after_append, request_fingerprint, request_metadata
 
 blp = Blueprint("imports", __name__, url_prefix="/v1/imports", description="Bulk imports")
 

@@ -14,11 +14,11 @@ from workers.search_jobs import start_search_rebuild
 from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint
-from ..projections import UNAVAILABLE_DOC, view_service
 from ..responses import json_response
 from ..search import search_service
 from ..state import ledger_state
 from ..view_schemas import JobSchema, ProjectionsSchema, RebuildSchema
+from ..view_service import UNAVAILABLE_DOC, view_service
 
 blp = Blueprint(
     "projections", __name__, url_prefix="/v1", description="The views in Redis and their jobs"

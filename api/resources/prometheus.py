@@ -12,8 +12,8 @@ from workers.runner import queue_depth
 from workers.views import ViewsUnavailable
 
 from ..parsing import Blueprint
-from ..projections import view_service
 from ..state import ledger_state
+from ..view_service import view_service
 
 blp = Blueprint("metrics", __name__, description="Prometheus metrics")
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.tokens import ROLES, TOKEN_PREFIX
+from api.credentials import ROLES, TOKEN_PREFIX
 from ledger.store import EventStore, open_store
 from tests.integration.test_api_support import CLAIM
 from tests.waiting import wait_until

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api import tokens as api_tokens
-from api.tokens import ROLE_GRANTS, ROLES
+from api import credentials as api_tokens
+from api.credentials import ROLE_GRANTS, ROLES
 from ledger.timeutil import format_time, utcnow
 from tests.e2e.conftest import Server, cli, create_token
 from tests.hostile.operations import build_app, routes

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.tokens import ROLE_GRANTS, ROLES
+from api.credentials import ROLE_GRANTS, ROLES
 from ledger.store import EventStore
 from tests.casecount import record
 from tests.e2e.conftest import Server, serving_with_views

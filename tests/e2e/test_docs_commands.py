@@ -194,7 +194,7 @@ ALLOWED = {
     "pip install rfc8785": "installs a package for the reader's own script; the project depends"
                            " on rfc8785, and test_cli_ledger.py recomputes leaves with it",
     "gunicorn -c python:api.gunicorn_conf api.wsgi:app": "what serve becomes"
-        " (api/commands/serve.py); every serve below runs it",
+        " (api/cli/serve.py); every serve below runs it",
     "claimledger verify --token/--key": "options named in the configuration table",
     "claimledger redact EVENT_ID --purge-only": "needs a redacted event and Redis:"
         " tests/e2e/test_redaction.py runs it after a redact that could not reach Redis",

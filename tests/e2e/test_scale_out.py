@@ -38,7 +38,7 @@ import httpx
 import psycopg
 import pytest
 
-from api import tokens as api_tokens
+from api import credentials as api_tokens
 from ledger import checkpoint as cp
 from ledger.store import open_store
 from tests.e2e.conftest import (

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from api.projections import view_service
+from api.view_service import view_service
 from tests.integration.test_api_support import ApiHarness
 from tests.redis_server import RedisServer
 from workers.coordination import read_pointer

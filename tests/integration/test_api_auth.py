@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from werkzeug.test import TestResponse
 
-from api import tokens as api_tokens
+from api import credentials as api_tokens
 from api.state import ledger_state
 from ledger.timeutil import format_time, utcnow
 from tests.integration.test_api_support import (

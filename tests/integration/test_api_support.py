@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from api import create_app
-from api import tokens as api_tokens
+from api import credentials as api_tokens
 from api.state import ledger_state
 from ledger.store import EventStore
 

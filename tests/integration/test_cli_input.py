@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from api import cli as cli_module
-from api.commands.ids import MIN_PREFIX
+from api.cli.ids import MIN_PREFIX
 from ledger.importing import MAX_ERRORS
 from ledger.store import open_store
 from tests.integration.store_contract import recorded

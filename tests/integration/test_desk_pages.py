@@ -13,7 +13,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 from api.desk.forms import ENTRY_FORMS
-from api.projections import view_service
+from api.view_service import view_service
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
 from tests.integration.test_api_support import DENIAL, VERDICT, ApiHarness
 from tests.redis_server import RedisServer

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.desk.claimpage import AGGREGATE_ABOVE, HISTORY_PAGE, PAGE_SIZE
-from api.projections import view_service
+from api.view_service import view_service
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401

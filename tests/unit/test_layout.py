@@ -23,7 +23,7 @@ STILL_CYCLIC: set[frozenset[str]] = {
     }),
 }
 STILL_LARGE = {"api.schemas", "ledger.store.base", "ledger.store.sqlite"}
-STILL_CLASHING = {"writing", "tokens", "projections", "log"}
+STILL_CLASHING: set[str] = set()
 
 
 def product_modules() -> dict[str, Path]:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from api import logs
+from api import request_log as logs
 
 
 def test_a_url_password_is_masked_wherever_it_appears() -> None:

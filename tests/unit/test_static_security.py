@@ -150,7 +150,7 @@ def test_tokens_are_stored_only_as_their_sha256(tmp_path: Path) -> None:
     import hashlib
     import sqlite3
 
-    from api import tokens
+    from api import credentials as tokens
     from ledger.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")

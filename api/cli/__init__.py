@@ -1,4 +1,4 @@
-"""The ``claimledger`` command line: one group, commands in ``api/commands``."""
+"""The ``claimledger`` command line: one group; the commands in the modules beside it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from ledger.errors import LedgerError
 
-from .settings import ConfigError, Settings
+from ..settings import ConfigError, Settings
 
 
 class LedgerGroup(click.Group):
@@ -44,10 +44,10 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
 
 
 def _register() -> None:
-    from .commands import ledger_commands
+    from . import ledger_commands
 
     ledger_commands.register(cli)
-    for name in ("tokens", "serve", "workers", "log", "keys", "witness", "redact"):
+    for name in ("token_commands", "serve", "workers", "log_commands", "keys", "witness", "redact"):
         module = _optional_module(name)
         if module is not None:
             module.register(cli)
@@ -57,9 +57,9 @@ def _optional_module(name: str) -> Any:
     import importlib
 
     try:
-        return importlib.import_module(f"api.commands.{name}")
+        return importlib.import_module(f"api.cli.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"api.commands.{name}":
+        if exc.name == f"api.cli.{name}":
             return None
         raise
 

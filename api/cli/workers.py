@@ -16,7 +16,7 @@ from workers.rebuild import open_configured_store, rebuild
 from workers.runner import run_worker, status_summary
 
 from ..settings import Settings
-from ..viewsettings import view_config, views_redis
+from ..view_config import view_config, views_redis
 
 
 @click.command()
@@ -25,7 +25,7 @@ from ..viewsettings import view_config, views_redis
 @click.pass_obj
 def worker(settings: Settings, burst: bool, name: str | None) -> None:
     """Run an RQ worker for the projection queues, with the scheduler and the tick."""
-    from ..logs import configure
+    from ..request_log import configure
 
     configure(settings.log_level)  # JSON lines on stderr, as the API writes them
     config = view_config(settings)

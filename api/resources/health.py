@@ -10,11 +10,11 @@ from flask.views import MethodView
 
 from workers.refusals import Refused
 
-from .errors import RETRY_AFTER_SECONDS, problem_response
-from .parsing import Blueprint
-from .responses import json_response
-from .schemas import HealthSchema, ReadySchema
-from .state import ledger_state
+from ..errors import RETRY_AFTER_SECONDS, problem_response
+from ..parsing import Blueprint
+from ..responses import json_response
+from ..schemas import HealthSchema, ReadySchema
+from ..state import ledger_state
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 log = logging.getLogger("api.health")

@@ -19,7 +19,7 @@ from workers.purge import Purged, purge_claim
 from workers.search import purge_search
 
 from ..settings import Settings
-from ..viewsettings import view_config, views_redis
+from ..view_config import view_config, views_redis
 from .ids import resolve
 from .store import store_from
 from .workers import _safe

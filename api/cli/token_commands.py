@@ -9,7 +9,7 @@ import click
 
 from ledger.timeutil import format_time, utcnow
 
-from .. import tokens as api_tokens
+from .. import credentials
 from ..settings import Settings
 from .store import store_from
 
@@ -21,11 +21,11 @@ def tokens() -> None:
 
 @tokens.command()
 @click.option("--name", required=True, help="who holds it; recorded as the actor token:NAME")
-@click.option("--role", required=True, type=click.Choice(api_tokens.ROLES))
+@click.option("--role", required=True, type=click.Choice(credentials.ROLES))
 @click.pass_obj
 def create(settings: Settings, name: str, role: str) -> None:
     """Create a token and print it, alone, on stdout (it is shown only this once)."""
-    record, token = api_tokens.create(
+    record, token = credentials.create(
         store_from(settings), name=name, role=role, created_by=settings.actor
     )
     click.echo(token)

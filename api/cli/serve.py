@@ -59,7 +59,7 @@ def serve(
         "--timeout", str(timeout),
     ]
     env = dict(os.environ, LEDGER_DATABASE_URL=settings.database_url)
-    # the API logs each request as one JSON line itself (api/logs.py); gunicorn's own
+    # the API logs each request as one JSON line itself (api/request_log.py); gunicorn's own
     # access log would repeat it in another format
     if not access_log:
         env["LEDGER_REQUEST_LOG"] = "0"

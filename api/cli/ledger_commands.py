@@ -21,7 +21,7 @@ from ledger.timeutil import normalize_time
 
 from ..settings import Settings
 from .ids import resolve
-from .log import init_log
+from .log_commands import init_log
 from .store import store_from
 
 

@@ -35,7 +35,7 @@ from .background import Coalesced
 from .errors import PROBLEM_TYPE, RETRY_AFTER_SECONDS, problem_response
 from .schemas import ProblemSchema
 from .state import LedgerState
-from .viewsettings import view_config
+from .view_config import view_config
 
 log = logging.getLogger("api.projections")
 
