@@ -42,8 +42,8 @@ from .forms import (
     options_for,
     place_errors,
 )
+from .pages import KEY, VERSION, for_editors, page
 from .timeline import STYLES, details, summary
-from .views import _KEY, _VERSION, _editor, _page, bp
 
 CORRECTION = FormSpec(
     "correct", "EntryCorrected", "Correct, clarify or void an entry", "Record",
@@ -153,7 +153,7 @@ def _render(claim_id: str, event: RecordedEvent, current: Mapping[str, Any], voi
             state: FormState, status: int = 200) -> BaseResponse:
     spec = copy_spec(event.type)
     store = ledger_state().store
-    return _page(
+    return page(
         "correct.html", status, claim_id=claim_id, entry=event, current=current,
         voided=voided, label=STYLES[event.type].label, about=summary(event),
         text=details(event), spec=CORRECTION, copy=spec, form=state,
@@ -163,14 +163,11 @@ def _render(claim_id: str, event: RecordedEvent, current: Mapping[str, Any], voi
     )
 
 
-@bp.get("/claims/<uuid:claim_id>/correct")
+@for_editors
 def pick_entry(claim_id: Any) -> BaseResponse:
     """The claim page's "entry to correct" box: a version (``12``, ``v12``) or event id."""
-    denied = _editor()
-    if denied is not None:
-        return denied
     typed = request.args.get("entry", "").strip()
-    found = _VERSION.fullmatch(typed)
+    found = VERSION.fullmatch(typed)
     event_id = typed
     if found is not None:
         events = ledger_state().store.read_claim(str(claim_id), after=int(found.group(1)) - 1,
@@ -181,23 +178,17 @@ def pick_entry(claim_id: Any) -> BaseResponse:
     return redirect(url_for("desk.correct_form", claim_id=claim_id, event_id=event_id))
 
 
-@bp.get("/claims/<uuid:claim_id>/entries/<uuid:event_id>/correct")
+@for_editors
 def correct_form(claim_id: Any, event_id: Any) -> BaseResponse:
     """An entry, and the form that corrects, clarifies or voids it."""
-    denied = _editor()
-    if denied is not None:
-        return denied
     event, current, voided = _target(str(claim_id), str(event_id))
     state = FormState(values=prefilled(copy_spec(event.type), current))
     return _render(str(claim_id), event, current, voided, state)
 
 
-@bp.post("/claims/<uuid:claim_id>/entries/<uuid:event_id>/correct")
+@for_editors
 def correct(claim_id: Any, event_id: Any) -> BaseResponse:
     """Record the correction, clarification or void; the form again when it is refused."""
-    denied = _editor()
-    if denied is not None:
-        return denied
     event, current, voided = _target(str(claim_id), str(event_id))
     spec = copy_spec(event.type)
     form = dict(request.form.items())
@@ -237,7 +228,7 @@ def _record(spec: FormSpec, claim_id: str, body: dict[str, Any], values: dict[st
             ) -> dict[str, Any] | FormState:
     """Append the ``EntryCorrected``; its messages placed beside the copy's fields."""
     key = request.form.get("idempotency_key", "")
-    headers = {"idempotency_key": key} if _KEY.fullmatch(key) else {}
+    headers = {"idempotency_key": key} if KEY.fullmatch(key) else {}
     try:
         loaded = CORRECTION.schema().load(body)
         response = append_event("EntryCorrected", claim_id, loaded, headers)

@@ -28,8 +28,8 @@ from ..state import ledger_state
 from ..view_service import view_service
 from .claimpage import current_state
 from .listing import FILTERS, ClaimPage, list_claims, verify_claim
+from .pages import error_page, for_readers, page
 from .timeline import REDACTED, STYLES, details, summary
-from .views import _page, _reader, bp
 
 log = logging.getLogger("api.desk")
 
@@ -113,23 +113,20 @@ def csv_lines(first: ClaimPage, filters: Mapping[str, str], base: str) -> Iterat
         page = list_claims(filters, cursor=page.next_cursor, limit=CSV_PAGE)
 
 
-@bp.get("/claims.csv")
+@for_readers
 def claims_csv() -> BaseResponse:
     """The claim list, filtered as on the list page, as a CSV download."""
-    denied = _reader()
-    if denied is not None:
-        return denied
     filters = {k: v.strip() for k in FILTERS if (v := request.args.get(k, "")).strip()}
     try:
         first = list_claims(filters, limit=CSV_PAGE)
     except ViewsUnavailable:
-        response = _page("error.html", 503, title="The list is unavailable",
-                         message="The claim list is read from the views, which are being"
-                         " built or cannot be reached; try again shortly.")
+        response = error_page(503, "The list is unavailable",
+                              "The claim list is read from the views, which are being"
+                              " built or cannot be reached; try again shortly.")
         response.headers["Retry-After"] = str(view_service().retry_after())
         return response
     except InvalidQuery as exc:
-        return _page("error.html", 422, title="Not a valid filter", message=f"{exc}.")
+        return error_page(422, "Not a valid filter", f"{exc}.")
     base = ledger_state().settings.public_url or request.host_url.rstrip("/")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     body = stream_with_context(csv_lines(first, filters, base))
@@ -139,13 +136,10 @@ def claims_csv() -> BaseResponse:
     })
 
 
-@bp.get("/claims/<uuid:claim_id>/record")
+@for_readers
 def record(claim_id: Any) -> BaseResponse:
     """A claim's printable record: its state, its entries (the newest ``RECORD_MAX``) with
     their hashes, and the verification of those entries against the signed checkpoint."""
-    denied = _reader()
-    if denied is not None:
-        return denied
     state_ = ledger_state()
     store, claim = state_.store, str(claim_id)
     total = store.claim_version(claim)
@@ -158,7 +152,7 @@ def record(claim_id: Any) -> BaseResponse:
                                         start_leaf=before[0].leaf_hash if before else None)
     state = current_state(store, claim, total)
     base = state_.settings.public_url or request.host_url.rstrip("/")
-    return _page(
+    return page(
         "record.html", claim_id=claim, state=state, events=events, total=total,
         verification=verification, proofs=proofs, styles=STYLES, summary=summary,
         details=details, voided=set(state["voided_event_ids"]) if state else set(),

@@ -21,6 +21,7 @@ from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history
 from .dates import DateError, compose
 from .forms import (
     ENTRY_FORMS,
+    FORMS_BY_KIND,
     LINK_CHOICES,
     FormSpec,
     FormState,
@@ -29,38 +30,32 @@ from .forms import (
 )
 from .linking import claim_links, find_claims
 from .listing import FILTERS, list_claims, verify_claim
+from .pages import error_page, for_readers, page, reader
 from .timeline import STYLES, details, legend_icon, summary
-from .views import (
-    VERDICT_VALUE,
-    _page,
-    _reader,
-    bp,
-)
+
+VERDICT_VALUE = next(f for f in FORMS_BY_KIND["verdicts"].fields if f.name == "value")
 
 
 # --- reading ------------------------------------------------------------------------------
-@bp.get("/")
+@for_readers
 def claim_list() -> BaseResponse:
     """Claims with their status and verdict, filtered like ``GET /v1/claims``."""
-    denied = _reader()
-    if denied is not None:
-        return denied
     store = ledger_state().store
     filters = {k: v.strip() for k in FILTERS if (v := request.args.get(k, "")).strip()}
     try:
-        page = list_claims(filters, cursor=request.args.get("cursor") or None)
+        found = list_claims(filters, cursor=request.args.get("cursor") or None)
     except ViewsUnavailable:
-        response = _page(
-            "error.html", 503, title="The list is unavailable",
-            message="The claim list is read from the views, which are being built or cannot"
+        response = error_page(
+            503, "The list is unavailable",
+            "The claim list is read from the views, which are being built or cannot"
             " be reached; try again shortly. Each claim's own page still works.",
         )
         response.headers["Retry-After"] = str(view_service().retry_after())
         return response
     except InvalidQuery as exc:
-        return _page("error.html", 422, title="Not a valid filter", message=f"{exc}.")
+        return error_page(422, "Not a valid filter", f"{exc}.")
     verdicts = options_for(VERDICT_VALUE, scales=store.scales, targets=())
-    return _page("list.html", page=page, filters=filters, statuses=STATUSES, verdicts=verdicts)
+    return page("list.html", page=found, filters=filters, statuses=STATUSES, verdicts=verdicts)
 
 
 def _as_of(name: str = "as_of") -> tuple[str | None, str | None, str]:
@@ -97,13 +92,13 @@ def _fresh_forms(specs: tuple[FormSpec, ...]) -> dict[str, FormState]:
     return {spec.kind: FormState() for spec in specs}
 
 
-def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
+def claim_page_response(claim_id: str, failed: tuple[str, FormState] | None = None,
                 status: int = 200) -> Response:
     store = ledger_state().store
     as_of, as_of_error, as_of_text = _as_of()
     valid_at, valid_at_error, valid_at_text = _as_of("valid_at")
     upto = request.args.get("upto", type=int)
-    page = claim_page(store, claim_id, upto=upto, as_of=as_of, valid_at=valid_at)
+    shown = claim_page(store, claim_id, upto=upto, as_of=as_of, valid_at=valid_at)
     replaying = as_of or valid_at
     forms = _fresh_forms(ENTRY_FORMS)
     if failed is not None:
@@ -115,39 +110,35 @@ def _claim_page(claim_id: str, failed: tuple[str, FormState] | None = None,
             found = find_claims(link_query, claim_id)
         except (ViewsUnavailable, ViewsBehind):
             link_error = "The search reads the claim list, which cannot answer just now."
-    return _page(
+    return page(
         "claim.html", status,
-        claim_id=claim_id, page=page, state=page.state, events=page.events,
-        voided=page.voided, by_id=page.by_id, corrected=page.corrected, as_of=replaying,
+        claim_id=claim_id, page=shown, state=shown.state, events=shown.events,
+        voided=shown.voided, by_id=shown.by_id, corrected=shown.corrected, as_of=replaying,
         as_of_time=as_of, valid_at=valid_at, valid_at_error=valid_at_error,
         valid_at_text=valid_at_text,
-        as_of_error=as_of_error, as_of_text=as_of_text, timeline=page.timeline,
+        as_of_error=as_of_error, as_of_text=as_of_text, timeline=shown.timeline,
         styles=STYLES, legend_icon=legend_icon,
         specs=ENTRY_FORMS if not replaying else (), forms=forms,
         open_form=failed[0] if failed else None,
         options=lambda item: options_for(item, scales=store.scales, targets=()),
         new_key=lambda: secrets.token_urlsafe(24), head=store.head(),
-        total=page.total if not replaying else store.claim_version(claim_id),
+        total=shown.total if not replaying else store.claim_version(claim_id),
         summary=summary, details=details, failed_kind=failed[0] if failed else None,
-        story_dates=story_dates(page.state),
-        links=claim_links(claim_id, page.state), link_query=link_query, found=found,
+        story_dates=story_dates(shown.state),
+        links=claim_links(claim_id, shown.state), link_query=link_query, found=found,
         link_error=link_error, link_choices=LINK_CHOICES,
     )
 
 
-@bp.get("/claims/<uuid:claim_id>")
+@for_readers
 def claim(claim_id: Any) -> BaseResponse:
     """A claim: state, timeline, entries and forms; ``as_of`` replays it."""
-    denied = _reader()
-    return denied if denied is not None else _claim_page(str(claim_id))
+    return claim_page_response(str(claim_id))
 
 
-@bp.get("/claims/<uuid:claim_id>/history")
+@for_readers
 def history(claim_id: Any) -> BaseResponse:
     """A page of a claim's events with their hashes, verified with the auditor's verifier."""
-    denied = _reader()
-    if denied is not None:
-        return denied
     state_ = ledger_state()
     store = state_.store
     events, total, start_leaf = history_page(store, str(claim_id),
@@ -156,32 +147,30 @@ def history(claim_id: Any) -> BaseResponse:
                                         start_leaf=start_leaf)
     state = current_state(store, str(claim_id), total)
     first, last = events[0].version, events[-1].version
-    return _page("history.html", claim_id=str(claim_id), events=events, state=state,
-                 verification=verification, proofs=proofs, styles=STYLES, total=total,
-                 older=first - 1 if first > 1 else None,
-                 newer=min(last + HISTORY_PAGE, total) if last < total else None,
-                 voided=set(state["voided_event_ids"]) if state else set())
+    return page("history.html", claim_id=str(claim_id), events=events, state=state,
+                verification=verification, proofs=proofs, styles=STYLES, total=total,
+                older=first - 1 if first > 1 else None,
+                newer=min(last + HISTORY_PAGE, total) if last < total else None,
+                voided=set(state["voided_event_ids"]) if state else set())
 
 
-@bp.get("/claims/<uuid:claim_id>/changes")
 def claim_changes(claim_id: Any) -> BaseResponse:
     """What a live claim page adds: the entries after version ``after`` and the state."""
-    if _reader() is not None:
+    if reader() is not None:
         return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
     after = request.args.get("after", type=int)
     if after is None or not 0 <= after < 2**63:
         return Response("after must be a version (0 or more).\n", 400, mimetype="text/plain")
-    page = changes(ledger_state().store, str(claim_id), after)
-    return _page("changes.html", claim_id=str(claim_id), page=page, state=page.state,
-                 events=page.events, voided=page.voided, by_id=page.by_id,
-                 corrected=page.corrected, as_of=None, styles=STYLES, legend_icon=legend_icon,
-                 summary=summary, details=details)
+    shown = changes(ledger_state().store, str(claim_id), after)
+    return page("changes.html", claim_id=str(claim_id), page=shown, state=shown.state,
+                events=shown.events, voided=shown.voided, by_id=shown.by_id,
+                corrected=shown.corrected, as_of=None, styles=STYLES, legend_icon=legend_icon,
+                summary=summary, details=details)
 
 
-@bp.get("/claims/<uuid:claim_id>/events")
 def live(claim_id: Any) -> Response:
     """The claim's new events as Server-Sent Events (what keeps its page live)."""
-    if _reader() is not None:
+    if reader() is not None:
         return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
     try:
         return sse_response(last_event_id(request.args.get("after")), claim_id=str(claim_id))

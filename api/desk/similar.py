@@ -16,7 +16,7 @@ from flask import request
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..search import SIMILAR_THRESHOLD, search_service
-from .views import _page, _reader, bp
+from .pages import for_readers, page
 
 log = logging.getLogger("api.desk")
 
@@ -40,11 +40,8 @@ def similar_claims(statement: str) -> list[dict[str, Any]]:
     return [{"claim": s.item, "score": s.score} for s in found]
 
 
-@bp.get("/similar")
+@for_readers
 def similar() -> BaseResponse:
     """The warning section alone (what the page's script puts in place)."""
-    denied = _reader()
-    if denied is not None:
-        return denied
-    return _page("_similar.html", similar=similar_claims(request.args.get("statement", "")),
-                 checked=True)
+    return page("_similar.html", similar=similar_claims(request.args.get("statement", "")),
+                checked=True)

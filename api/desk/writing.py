@@ -33,15 +33,10 @@ from .forms import (
     body_from_form,
     place_errors,
 )
-from .reading import _claim_page
+from .pages import KEY, editor, for_editors, page
+from .reading import claim_page_response
 from .similar import similar_claims
 from .timeline import STYLES
-from .views import (
-    _KEY,
-    _editor,
-    _page,
-    bp,
-)
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -89,7 +84,7 @@ def _append(spec: FormSpec, claim_id: str, new: bool = False) -> dict[str, Any] 
     (with its errors, or with dates to confirm)."""
     values = _typed(spec)
     key = request.form.get("idempotency_key", "")
-    headers = {"idempotency_key": key} if _KEY.fullmatch(key) else {}
+    headers = {"idempotency_key": key} if KEY.fullmatch(key) else {}
     form = dict(request.form.items())
     read = body_from_form(spec, form)
     state: FormState | None = None
@@ -137,33 +132,26 @@ def remember_zone(response: BaseResponse) -> BaseResponse:
     return response
 
 
-@bp.get("/new")
+@for_editors
 def new_claim_form() -> BaseResponse:
     """The form that records a claim."""
-    denied = _editor()
-    if denied is not None:
-        return denied
-    return _page("new.html", spec=NEW_CLAIM, form=FormState(), key=secrets.token_urlsafe(24),
-                 none_options=lambda item: [])
+    return page("new.html", spec=NEW_CLAIM, form=FormState(), key=secrets.token_urlsafe(24),
+                none_options=lambda item: [])
 
 
-@bp.post("/new")
+@for_editors
 def new_claim() -> BaseResponse:
     """Record a claim (ClaimRecorded), then show it."""
-    denied = _editor()
-    if denied is not None:
-        return denied
     outcome = _append(NEW_CLAIM, new_uuid(), new=True)
     if isinstance(outcome, FormState):
         statement = request.form.get("statement", "")
-        return remember_zone(_page("new.html", 422, spec=NEW_CLAIM, form=outcome,
-                                   key=secrets.token_urlsafe(24), none_options=lambda item: [],
-                                   similar=similar_claims(statement), checked=bool(statement)))
+        return remember_zone(page("new.html", 422, spec=NEW_CLAIM, form=outcome,
+                                  key=secrets.token_urlsafe(24), none_options=lambda item: [],
+                                  similar=similar_claims(statement), checked=bool(statement)))
     desk_session.notify("Claim recorded." + _read_as(NEW_CLAIM))
     return remember_zone(redirect(url_for("desk.claim", claim_id=outcome["claim_id"]), 303))
 
 
-@bp.get("/claims/<uuid:claim_id>/<kind>")
 def entry_form(claim_id: Any, kind: str) -> BaseResponse:
     """A form's address (reloaded after a failed post): the claim page at that form."""
     if kind not in FORMS_BY_KIND:
@@ -171,18 +159,17 @@ def entry_form(claim_id: Any, kind: str) -> BaseResponse:
     return redirect(url_for("desk.claim", claim_id=claim_id, _anchor=f"form-{kind}"))
 
 
-@bp.post("/claims/<uuid:claim_id>/<kind>")
 def add_entry(claim_id: Any, kind: str) -> BaseResponse:
     """Append one entry from its form; the page again with messages when it fails validation."""
     spec = FORMS_BY_KIND.get(kind)
     if spec is None:
         raise NotFound()
-    denied = _editor()
+    denied = editor()
     if denied is not None:
         return denied
     outcome = _append(spec, str(claim_id))
     if isinstance(outcome, FormState):
-        return remember_zone(_claim_page(str(claim_id), failed=(kind, outcome), status=422))
+        return remember_zone(claim_page_response(str(claim_id), failed=(kind, outcome), status=422))
     label = STYLES[spec.event_type].label
     desk_session.notify(f"{label} recorded as version {outcome['version']}." + _read_as(spec))
     target = url_for("desk.claim", claim_id=claim_id, _anchor=f"event-{outcome['id']}")

@@ -17,10 +17,6 @@ MAX_LINES = 450
 STILL_CYCLIC: set[frozenset[str]] = {
     frozenset({"ledger.store.base", "ledger.store.tree"}),
     frozenset({"workers.jobs", "workers.rebuild", "workers.search_jobs"}),
-    frozenset({
-        "api.desk.correcting", "api.desk.exports", "api.desk.reading", "api.desk.similar",
-        "api.desk.views", "api.desk.writing",
-    }),
 }
 STILL_LARGE = {"api.schemas", "ledger.store.base", "ledger.store.sqlite"}
 STILL_CLASHING: set[str] = set()
