@@ -9,7 +9,7 @@ a misspelt ``size`` is never silently answered with the latest checkpoint.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Response, current_app
@@ -285,40 +285,53 @@ class Key(MethodView):
         return json_response(log_service().key_info())
 
 
-@blp.route("/proof/inclusion")
-class Inclusion(MethodView):
-    """``/v1/log/proof/inclusion``."""
-
-    @requires("auditor")
-    @blp.arguments(InclusionQuerySchema(), location="query", unknown=RAISE)
-    @blp.response(200, InclusionSchema)
-    @blp.alt_response(404, response="NOT_FOUND", description="size is beyond the log's head")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="index >= size")
-    def get(self, query: dict[str, int]) -> Response:
-        """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
-        try:
-            body = log_service().inclusion(query["index"], query.get("size"))
-        except TreeSizeError as exc:
-            raise proof_problem(exc) from None
-        return json_response(body)
+#: a proof of the log service, from the query its endpoint parsed
+Prove = Callable[[LogService, dict[str, int]], dict[str, Any]]
 
 
-@blp.route("/proof/consistency")
-class Consistency(MethodView):
-    """``/v1/log/proof/consistency``."""
+def proof_route(
+    path: str, query: type[Schema], answer: type[Schema], *, beyond: str, invalid: str
+) -> Callable[[Prove], Prove]:
+    """Serve a proof at ``/v1/log<path>``: auditors only, the proof's docstring as its summary,
+    a size past the head a 404 (``beyond`` says which) and a bad range a 422 (``invalid``)."""
 
-    @requires("auditor")
-    @blp.arguments(ConsistencyQuerySchema(), location="query", unknown=RAISE)
-    @blp.response(200, ConsistencySchema)
-    @blp.alt_response(404, response="NOT_FOUND", description="to is beyond the log's head")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="from is 0 or > to")
-    def get(self, query: dict[str, int]) -> Response:
-        """RFC 9162 consistency proof: the tree of ``from`` leaves is a prefix of ``to``."""
-        try:
-            body = log_service().consistency(query["first"], query.get("second"))
-        except TreeSizeError as exc:
-            raise proof_problem(exc) from None
-        return json_response(body)
+    def route(prove: Prove) -> Prove:
+        def get(_view: MethodView, arguments: dict[str, int]) -> Response:
+            try:
+                return json_response(prove(log_service(), arguments))
+            except TreeSizeError as exc:
+                raise proof_problem(exc) from None
+
+        get.__doc__ = prove.__doc__  # read by flask-smorest when the route is declared
+        decorators = (  # as they would stand above the method, so applied bottom-up
+            requires("auditor"),
+            blp.arguments(query(), location="query", unknown=RAISE),
+            blp.response(200, answer),
+            blp.alt_response(404, response="NOT_FOUND", description=beyond),
+            blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description=invalid),
+        )
+        for decorate in reversed(decorators):
+            get = decorate(get)
+        name = prove.__name__.capitalize()  # the endpoint: log.Inclusion, log.Consistency
+        view = type(name, (MethodView,), {"__doc__": f"``/v1/log{path}``.", "get": get})
+        blp.route(path)(view)
+        return prove
+
+    return route
+
+
+@proof_route("/proof/inclusion", InclusionQuerySchema, InclusionSchema,
+             beyond="size is beyond the log's head", invalid="index >= size")
+def inclusion(service: LogService, query: dict[str, int]) -> dict[str, Any]:
+    """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+    return service.inclusion(query["index"], query.get("size"))
+
+
+@proof_route("/proof/consistency", ConsistencyQuerySchema, ConsistencySchema,
+             beyond="to is beyond the log's head", invalid="from is 0 or > to")
+def consistency(service: LogService, query: dict[str, int]) -> dict[str, Any]:
+    """RFC 9162 consistency proof: the tree of ``from`` leaves is a prefix of ``to``."""
+    return service.consistency(query["first"], query.get("second"))
 
 
 def history_with_proofs(events: Sequence[RecordedEvent]) -> dict[str, Any]:
