@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 from .http import free_port
 from .newsroom_clients import call

@@ -33,7 +33,7 @@ from bench.views import build_log
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload
 from ledger.store import EventStore, open_store
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from workers.rebuild import rebuild
 
 READS = ("desk-list", "desk-claim", "api-claim", "api-history")

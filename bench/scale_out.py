@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ledger.store.postgres import APPEND_LOCK_KEY
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 from .delay_proxy import delayed
 from .http import free_port

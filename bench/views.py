@@ -31,7 +31,7 @@ from rq import Worker
 
 from ledger.envelope import NewEvent
 from ledger.store import open_store
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from workers.config import ViewConfig
 from workers.coordination import job_info, request_catch_up, start_rebuild
 from workers.synthetic import fill_store

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.casecount import CASES
+# the shared helpers are plain modules: let pytest explain their failed assertions too
+pytest.register_assert_rewrite("tests.support")
+
+from tests.support.casecount import CASES  # noqa: E402 (after the registration above)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.http import _wait, free_port
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 BIN = Path(sys.executable).parent
 #: the client identities the soak drives, each with its own token

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import EXAMPLE, ROOT, Server, serving_with_views
-from tests.waiting import wait_until
+from tests.support.paths import EXAMPLE, ROOT
+from tests.support.server import Server, serving_with_views
+from tests.support.waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"

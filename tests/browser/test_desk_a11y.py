@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import shoot, sign_in
-from tests.e2e.conftest import Server, serving_with_views
+from tests.support.server import Server, serving_with_views
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SERIOUS = ("serious", "critical")

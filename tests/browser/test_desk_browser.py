@@ -20,8 +20,8 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DOC_SCREENSHOTS, UPDATE_DOCS, api, shoot, sign_in
-from tests.e2e.conftest import Server
-from tests.waiting import wait_until
+from tests.support.server import Server
+from tests.support.waiting import wait_until
 
 STATEMENT = (
     "Secretary of State John Kerry personally asked Iranian Foreign Minister Javad Zarif"

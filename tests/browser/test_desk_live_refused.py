@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
-from tests.e2e.conftest import Server, serving_with_views
-from tests.integration.test_api_support import CLAIM
+from tests.support.api_harness import CLAIM
+from tests.support.server import Server, serving_with_views
 
 
 @pytest.fixture(scope="module")

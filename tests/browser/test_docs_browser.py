@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Server, start_server
+from tests.support.server import Server, start_server
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import httpx
 
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 #: answers after which a write is retried (with the same key, on the next instance)
 RETRYABLE = frozenset({500, 502, 503, 504})

@@ -7,8 +7,8 @@ import threading
 
 import httpx
 
-from tests.e2e.conftest import Server
-from tests.integration.test_api_support import CLAIM, DENIAL
+from tests.support.api_harness import CLAIM, DENIAL
+from tests.support.server import Server
 
 WRITERS = 16
 

@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 
 from ledger.store import open_store
-from tests.e2e.conftest import ROOT, free_port, ledger_env
+from tests.support.net import free_port
+from tests.support.paths import ROOT
+from tests.support.server import ledger_env
 
 DOC = ROOT / "docs" / "api.md"
 

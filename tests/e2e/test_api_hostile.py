@@ -10,13 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server
-from tests.integration.test_api_support import (
-    DENIAL,
-    HOSTILE_BODIES,
-    HOSTILE_FIELDS,
-    body,
-)
+from tests.support.api_harness import DENIAL, HOSTILE_BODIES, HOSTILE_FIELDS, body
+from tests.support.server import Server
 
 PROBLEM = "application/problem+json"
 

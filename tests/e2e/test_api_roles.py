@@ -15,16 +15,9 @@ import pytest
 from api import credentials as api_tokens
 from api.credentials import ROLE_GRANTS, ROLES
 from ledger.timeutil import format_time, utcnow
-from tests.e2e.conftest import Server, cli, create_token
 from tests.hostile.operations import build_app, routes
-from tests.integration.test_api_support import (
-    CLAIM,
-    ENDPOINTS,
-    VERDICT,
-    ApiHarness,
-    Endpoint,
-    fill,
-)
+from tests.support.api_harness import CLAIM, ENDPOINTS, VERDICT, ApiHarness, Endpoint, fill
+from tests.support.server import Server, cli, create_token
 
 PROBLEM = "application/problem+json"
 #: the operations ENDPOINTS (the write and history issue's) leaves out

@@ -28,10 +28,10 @@ from schemathesis.specs.openapi.checks import (
 
 from api.credentials import ROLE_GRANTS, ROLES
 from ledger.store import EventStore
-from tests.casecount import record
-from tests.e2e.conftest import Server, serving_with_views
 from tests.hostile.operations import Route, build_app, routes, scaled
-from tests.integration.test_api_support import CLAIM
+from tests.support.api_harness import CLAIM
+from tests.support.casecount import record
+from tests.support.server import Server, serving_with_views
 
 CHECKS = [
     not_a_server_error,

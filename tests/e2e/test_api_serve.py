@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import CLI, Server, cli, ledger_env, start_server
-from tests.integration.test_api_support import CLAIM
+from tests.support.api_harness import CLAIM
+from tests.support.server import CLI, Server, cli, ledger_env, start_server
 
 
 def requests_total(text: str, route: str, status: str = "200") -> float:

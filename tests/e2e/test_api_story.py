@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 
-from tests.e2e.conftest import EXAMPLE, Server
+from tests.support.paths import EXAMPLE
+from tests.support.server import Server
 
 
 def test_the_example_seed_imports_over_http(server_factory) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import EXAMPLE, Server, serving_with_views, wait_until
+from tests.support.paths import EXAMPLE
+from tests.support.server import Server, serving_with_views
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

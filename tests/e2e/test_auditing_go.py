@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from ledger import checkpoint as cp
+from tests.support.paths import ROOT
+from tests.support.server import Server
 
-from .conftest import ROOT, Server
 from .test_verify_cli import _pinned_key, _story
 
 REGION = ("<!-- auditing_go:start -->", "<!-- auditing_go:end -->")

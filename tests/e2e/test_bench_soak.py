@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bench.soak.report import latency_rows, memory_rows, memory_verdict, slope
-from tests.e2e.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_a_short_soak_reports_every_figure_with_no_error(tmp_path: Path) -> None:

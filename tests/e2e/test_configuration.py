@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from api.settings import Settings
-from tests.e2e.conftest import NO_REDIS, ROOT
+from tests.support.net import NO_REDIS
+from tests.support.paths import ROOT
 
 SETTINGS = ROOT / "api" / "settings.py"
 OPERATIONS = ROOT / "docs" / "operations.md"

@@ -26,9 +26,12 @@ import pytest
 
 from ledger import checkpoint as cp
 from ledger.store import open_store
-from tests.e2e.conftest import EXAMPLE, ROOT, create_token, free_port, ledger_env, wait_until
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import FAST
+from tests.support.net import free_port
+from tests.support.paths import EXAMPLE, ROOT
+from tests.support.redis_server import RedisServer
+from tests.support.server import create_token, ledger_env
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST
 
 BIN = Path(sys.executable).parent
 DOCS = ["README.md", "CONTRIBUTING.md"] + [

@@ -12,10 +12,11 @@ import httpx
 import pytest
 from redis import Redis
 
-from tests.e2e.conftest import NO_REDIS, Server, cli, serving_with_views
-from tests.integration.test_api_support import CLAIM, DENIAL, VERDICT, body
-from tests.redis_text import keys_holding
-from tests.waiting import wait_until
+from tests.support.api_harness import CLAIM, DENIAL, VERDICT, body
+from tests.support.net import NO_REDIS
+from tests.support.redis_text import keys_holding
+from tests.support.server import Server, cli, serving_with_views
+from tests.support.waiting import wait_until
 
 SECRET = "zeta-7-source"
 

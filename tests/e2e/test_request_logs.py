@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.conftest import start_server, wait_until
+from tests.support.server import start_server
+from tests.support.waiting import wait_until
 
 
 def test_each_request_is_one_json_line_with_its_request_id_and_no_token(tmp_path: Path) -> None:

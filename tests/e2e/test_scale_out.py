@@ -41,18 +41,13 @@ import pytest
 from api import credentials as api_tokens
 from ledger import checkpoint as cp
 from ledger.store import open_store
-from tests.e2e.conftest import (
-    Server,
-    cli,
-    free_port,
-    launch_serve,
-    ledger_env,
-)
 from tests.e2e.scale_out_clients import run_client
 from tests.faults.clients import Ack, check_log, kill_group
-from tests.redis_server import RedisServer
-from tests.waiting import wait_until
-from tests.workers_fixtures import FAST, WorkerProcess
+from tests.support.net import free_port
+from tests.support.redis_server import RedisServer
+from tests.support.server import Server, cli, launch_serve, ledger_env
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST, WorkerProcess
 from workers.digest import log_snapshot, views_snapshot
 from workers.views import ViewReader, ViewsUnavailable
 

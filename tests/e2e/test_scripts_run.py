@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import ROOT, free_port
-from tests.waiting import wait_until
+from tests.support.net import free_port
+from tests.support.paths import ROOT
+from tests.support.waiting import wait_until
 
 DOC = ROOT / "docs" / "quickstart.md"
 

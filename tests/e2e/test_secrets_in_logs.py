@@ -13,10 +13,11 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import Server, cli, create_token, start_server, wait_until
-from tests.integration.test_api_support import CLAIM, DENIAL
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import FAST, WorkerProcess
+from tests.support.api_harness import CLAIM, DENIAL
+from tests.support.redis_server import RedisServer
+from tests.support.server import Server, cli, create_token, start_server
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST, WorkerProcess
 
 REDIS_PASSWORD = "redis-pw-" + secrets.token_hex(8)
 DB_PASSWORD = "db-pw-" + secrets.token_hex(8)

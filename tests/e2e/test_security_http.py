@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from werkzeug.test import TestResponse
 
-from tests.e2e.conftest import Server
 from tests.hostile.operations import build_app, routes
-from tests.integration.test_api_support import ApiHarness
+from tests.support.api_harness import ApiHarness
+from tests.support.server import Server
 
 PROBLEM = "application/problem+json"
 EVIL = "https://evil.example"

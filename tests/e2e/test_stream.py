@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, free_port, start_server, wait_until
-from tests.integration.test_api_support import CLAIM, DENIAL, body
-from tests.redis_server import RedisServer
+from tests.support.api_harness import CLAIM, DENIAL, body
+from tests.support.net import free_port
+from tests.support.redis_server import RedisServer
+from tests.support.server import Server, start_server
+from tests.support.waiting import wait_until
 
 STREAM = "/v1/events/stream"
 

@@ -16,10 +16,10 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server
 from tests.e2e.test_stream import STREAM, messages
-from tests.integration.test_api_support import CLAIM, DENIAL
-from tests.waiting import wait_until
+from tests.support.api_harness import CLAIM, DENIAL
+from tests.support.server import Server, start_server
+from tests.support.waiting import wait_until
 
 _LIVE = re.compile(r"^ledger_live_streams (\S+)$", re.MULTILINE)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger import checkpoint as cp
+from tests.support.server import Server, cli
 
-from .conftest import Server, cli
 from .test_verify_cli import _pinned_key, _story
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from ledger import checkpoint as cp
-
-from .conftest import ROOT, Server, cli
+from tests.support.paths import ROOT
+from tests.support.server import Server, cli
 
 CLAIM = {
     "statement": "John Kerry personally asked Iran's foreign minister to cooperate against ISIL.",

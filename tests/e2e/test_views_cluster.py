@@ -21,11 +21,13 @@ from typing import Any
 import pytest
 
 from tests.faults.conftest import LONG
-from tests.integration.test_api_support import ApiHarness
-from tests.redis_cluster import RedisClusterNodes
-from tests.redis_server import RedisServer
-from tests.redis_text import keys_holding
-from tests.workers_fixtures import FAST, ROOT, WorkerProcess, wait_until
+from tests.support.api_harness import ApiHarness
+from tests.support.paths import ROOT
+from tests.support.redis_cluster import RedisClusterNodes
+from tests.support.redis_server import RedisServer
+from tests.support.redis_text import keys_holding
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST, WorkerProcess
 from workers.config import connect, connect_views
 from workers.digest import log_snapshot, views_snapshot
 from workers.synthetic import fill_store

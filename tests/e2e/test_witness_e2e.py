@@ -25,12 +25,13 @@ from ledger import cosignature
 from ledger.log import LogService
 from ledger.store import open_store
 from ledger.witnessed import parse_witnesses, quorum
-from tests.e2e.conftest import CLI, Server, cli, free_port, start_server
 from tests.integration.log_support import grow, story
-from tests.integration.test_api_support import CLAIM, DENIAL
-from tests.redis_server import RedisServer
-from tests.waiting import wait_until
-from tests.workers_fixtures import FAST, WorkerProcess
+from tests.support.api_harness import CLAIM, DENIAL
+from tests.support.net import free_port
+from tests.support.redis_server import RedisServer
+from tests.support.server import CLI, Server, cli, start_server
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST, WorkerProcess
 from workers.witnessing import WitnessingError, witness_latest
 
 ORIGIN = "claimledger.local/log"  # the default origin

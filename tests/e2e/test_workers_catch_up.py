@@ -11,13 +11,13 @@ from rq.registry import FinishedJobRegistry
 
 from ledger.envelope import NewEvent
 from ledger.store import open_store
-from tests.workers_fixtures import (  # noqa: F401 (fixtures)
+from tests.support.waiting import wait_until
+from tests.support.workers import (  # noqa: F401 (fixtures)
     SEED_CLAIMS,
     Deployment,
     deployment_fixture,
     redis_server_fixture,
     seeded_log_fixture,
-    wait_until,
 )
 from workers.config import QUEUE, ViewConfig
 from workers.coordination import read_pointer, request_catch_up

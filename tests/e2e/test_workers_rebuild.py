@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tests.workers_fixtures import (  # noqa: F401 (fixtures)
+from tests.support.waiting import wait_until
+from tests.support.workers import (  # noqa: F401 (fixtures)
     Deployment,
     deployment_fixture,
     redis_server_fixture,
     seeded_log_fixture,
-    wait_until,
 )
 from workers.coordination import job_info, read_pointer, start_rebuild
 from workers.digest import Snapshot

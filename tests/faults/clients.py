@@ -17,15 +17,8 @@ from typing import Any
 import httpx
 
 from ledger.store import EventStore
-from tests.e2e.conftest import (
-    CLI,
-    Server,
-    cli,
-    create_token,
-    launch_serve,
-    ledger_env,
-    wait_until,
-)
+from tests.support.server import CLI, Server, cli, create_token, launch_serve, ledger_env
+from tests.support.waiting import wait_until
 
 #: a write answered with one of these is retried with the same key (the server was down)
 RETRYABLE = frozenset({500, 502, 503, 504})

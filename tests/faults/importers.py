@@ -21,14 +21,8 @@ import httpx
 
 from api.errors import PROBLEM_BASE, PROBLEM_TYPE
 from ledger.store import EventStore
-from tests.e2e.conftest import (
-    Server,
-    cli,
-    create_token,
-    launch_serve,
-    ledger_env,
-)
-from tests.waiting import wait_until
+from tests.support.server import Server, cli, create_token, launch_serve, ledger_env
+from tests.support.waiting import wait_until
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 #: a client's pause after a 503 before its next request (it would honour Retry-After)

@@ -18,7 +18,7 @@ from types import TracebackType
 
 import psycopg
 
-from tests.e2e.conftest import free_port
+from tests.support.net import free_port
 
 #: the OS user the cluster runs as when the tests run as root
 OS_USER = "postgres"

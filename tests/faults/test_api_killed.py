@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import wait_until
 from tests.faults.clients import (
     Appender,
     Endpoint,
@@ -21,6 +20,7 @@ from tests.faults.clients import (
     serve_for_editors,
 )
 from tests.faults.conftest import scaled
+from tests.support.waiting import wait_until
 
 CLIENTS = scaled(4, 6)
 KILLS = scaled(3, 20)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from ledger.envelope import RecordedEvent
 from ledger.timeutil import format_time, parse_time
-from tests.e2e.conftest import Server, cli, wait_until
 from tests.faults.conftest import scaled
 from tests.faults.importers import Importers, launch, serve_editor
+from tests.support.server import Server, cli
+from tests.support.waiting import wait_until
 
 SHIM = Path(__file__).with_name("clockshim")
 HOUR = 3600

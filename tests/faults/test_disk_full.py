@@ -14,7 +14,6 @@ import pytest
 from ledger.envelope import NewEvent
 from ledger.errors import StoreUnavailable
 from ledger.store.sqlite import SQLiteEventStore
-from tests.e2e.conftest import Server, wait_until
 from tests.faults.conftest import scaled
 from tests.faults.importers import (
     Importers,
@@ -24,6 +23,8 @@ from tests.faults.importers import (
     serve_editor,
 )
 from tests.faults.small_disk import LoopFilesystem
+from tests.support.server import Server
+from tests.support.waiting import wait_until
 
 
 def serve_on(disk: LoopFilesystem, directory: Path) -> Server:

@@ -23,7 +23,6 @@ import pytest
 
 from ledger import checkpoint as cp
 from ledger.audit import audit
-from tests.e2e.conftest import Server, wait_until
 from tests.faults.clients import Appender, Endpoint, all_acks, check_log
 from tests.faults.conftest import scaled
 from tests.faults.importers import (
@@ -35,6 +34,8 @@ from tests.faults.importers import (
     settle,
 )
 from tests.faults.postgres_cluster import PostgresCluster, unavailable_reason
+from tests.support.server import Server
+from tests.support.waiting import wait_until
 
 #: a crash comes after 1 to this many more acknowledged writes
 MAX_WRITES_BEFORE_CRASH = 12

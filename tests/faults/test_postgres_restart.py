@@ -13,7 +13,6 @@ import pytest
 
 from ledger.errors import StoreUnavailable
 from ledger.store.postgres import PostgresEventStore
-from tests.e2e.conftest import wait_until
 from tests.faults.conftest import scaled
 from tests.faults.importers import (
     Importers,
@@ -22,6 +21,7 @@ from tests.faults.importers import (
     serve_editor,
 )
 from tests.faults.postgres_cluster import PostgresCluster, unavailable_reason
+from tests.support.waiting import wait_until
 
 #: a 503 must come at once, not after the pool's 10 s wait for a connection
 MAX_503_SECONDS = 3.0

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Server, wait_until
 from tests.faults.clients import (
     Appender,
     Endpoint,
@@ -22,8 +21,10 @@ from tests.faults.clients import (
     serve_for_editors,
 )
 from tests.faults.conftest import scaled
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import FAST, Deployment, WorkerProcess
+from tests.support.redis_server import RedisServer
+from tests.support.server import Server
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST, Deployment, WorkerProcess
 from workers.views import ViewReader, ViewsUnavailable
 
 CYCLES = scaled(1, 4)

@@ -17,9 +17,11 @@ import pytest
 from redis.exceptions import OutOfMemoryError
 
 from tests.faults.conftest import LONG, scaled
-from tests.integration.test_api_support import ApiHarness
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import FAST, ROOT, WorkerProcess, descendants, wait_until
+from tests.support.api_harness import ApiHarness
+from tests.support.paths import ROOT
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST, WorkerProcess, descendants
 from workers.views import ViewReader, ViewsUnavailable
 
 #: seconds of refusals the worker's CPU time is measured over (long: past the minute,

@@ -23,8 +23,10 @@ from ledger.search import open_search_index
 from ledger.search.sqlite import SQLiteSearchIndex
 from ledger.store import open_store
 from tests.faults.conftest import scaled
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import ROOT, Deployment, WorkerProcess, wait_until
+from tests.support.paths import ROOT
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from tests.support.workers import Deployment, WorkerProcess
 from workers.config import text
 from workers.coordination import job_state, read_pointer, request_catch_up
 from workers.rebuild import rebuild_lock_ttl

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ledger.events import EVENT_TYPES
-from tests.e2e.conftest import EXAMPLE
+from tests.support.paths import EXAMPLE
 
 #: the example data set's lines: valid, all eight event types, with every kind of reference
 SEED_LINES: list[dict[str, Any]] = [

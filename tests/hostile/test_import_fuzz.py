@@ -23,10 +23,10 @@ from api.cli import _register, cli
 from ledger.errors import MalformedLine, ValidationFailed
 from ledger.importing import plan_import
 from ledger.store import EventStore, open_store
-from tests.casecount import record
-from tests.e2e.conftest import Server, start_server
 from tests.hostile.mutations import SEED_LINES, ndjson_files
 from tests.hostile.operations import scaled
+from tests.support.casecount import record
+from tests.support.server import Server, start_server
 
 PROBLEM = "application/problem+json"
 

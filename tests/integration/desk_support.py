@@ -13,8 +13,8 @@ import pytest
 from redis import Redis
 
 from api.view_service import view_service
-from tests.integration.test_api_support import ApiHarness
-from tests.redis_server import RedisServer
+from tests.support.api_harness import ApiHarness
+from tests.support.redis_server import RedisServer
 from workers.coordination import read_pointer
 from workers.projector import Projector
 from workers.rebuild import rebuild

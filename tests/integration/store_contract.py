@@ -46,6 +46,7 @@ from ledger.store import EventStore, Idempotency, fingerprint, open_store
 from ledger.store.base import ROLL_FORWARD_LIMIT, Leaf, TokenRecord
 from ledger.store.sessions import SessionRecord
 from ledger.timeutil import format_time
+from tests.support.waiting import wait_until
 
 #: how long the tailing reader runs against concurrent writers
 TAIL_SECONDS = float(os.environ.get("LEDGER_TEST_TAIL_SECONDS", "20"))
@@ -116,19 +117,6 @@ def export_bytes(store: EventStore) -> list[bytes]:
 
 
 # --- waiting ----------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        pause.wait(0.002)
 
 
 def receive(channel: Any, timeout: float, what: str) -> Any:

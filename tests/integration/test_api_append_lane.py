@@ -16,7 +16,7 @@ import pytest
 from werkzeug.test import Client, TestResponse
 
 from api.fastlane import AppendLane
-from tests.integration.test_api_support import (
+from tests.support.api_harness import (
     APPEARANCE,
     CORROBORATION,
     DENIAL,

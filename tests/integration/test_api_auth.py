@@ -11,13 +11,7 @@ from werkzeug.test import TestResponse
 from api import credentials as api_tokens
 from api.state import ledger_state
 from ledger.timeutil import format_time, utcnow
-from tests.integration.test_api_support import (
-    ENDPOINTS,
-    ApiHarness,
-    Endpoint,
-    assert_problem,
-    fill,
-)
+from tests.support.api_harness import ENDPOINTS, ApiHarness, Endpoint, assert_problem, fill
 
 
 @pytest.fixture(scope="module")

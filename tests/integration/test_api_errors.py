@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from api import create_app
-from tests.integration.test_api_support import (
+from tests.support.api_harness import (
     CLAIM,
     DENIAL,
     HOSTILE_BODIES,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.app import LedgerFlask
-from tests.integration.test_api_support import ApiHarness
+from tests.support.api_harness import ApiHarness
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 ONCE = ("X-Request-Id", "X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from werkzeug.test import TestResponse
 
-from tests.integration.test_api_support import CLAIM, DENIAL, ApiHarness, assert_problem, body
+from tests.support.api_harness import CLAIM, DENIAL, ApiHarness, assert_problem, body
 
 NDJSON = "application/x-ndjson"
 

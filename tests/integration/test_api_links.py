@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_support import VERDICT, ApiHarness, assert_problem
 from tests.integration.test_claimreview import check_claim_review
+from tests.support.api_harness import VERDICT, ApiHarness, assert_problem
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,13 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_support import (
-    CLAIM,
-    DENIAL,
-    ApiHarness,
-    assert_problem,
-    body,
-)
+from tests.support.api_harness import CLAIM, DENIAL, ApiHarness, assert_problem, body
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.fold import fold
-from tests.integration.test_api_support import (
+from tests.support.api_harness import (
     CORROBORATION,
     DENIAL,
     VERDICT,

@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
-from tests.integration.test_api_support import (
-    DENIAL,
-    VERDICT,
-    ApiHarness,
-    assert_problem,
-    body,
-)
 from tests.integration.test_desk_pages import Desk
-from tests.redis_server import RedisServer
+from tests.support.api_harness import DENIAL, VERDICT, ApiHarness, assert_problem, body
+from tests.support.redis_server import RedisServer
 
 SECRET = "Zeta-7-source-in-Tehran"
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_api_support import CLAIM, DENIAL, assert_problem, body
 from tests.integration.test_api_views import Views, _views
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import wait_until
+from tests.support.api_harness import CLAIM, DENIAL, assert_problem, body
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.state import ledger_state
-from tests.integration.test_api_support import DENIAL, ApiHarness, assert_problem
+from tests.support.api_harness import DENIAL, ApiHarness, assert_problem
 
 
 @pytest.fixture

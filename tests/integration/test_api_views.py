@@ -22,16 +22,11 @@ from werkzeug.test import TestResponse
 
 from api.state import ledger_state
 from ledger.fold import fold
-from tests.integration.test_api_support import (
-    CLAIM,
-    DENIAL,
-    VERDICT,
-    ApiHarness,
-    assert_problem,
-    body,
-)
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import FAST, ROOT, WorkerProcess, wait_until
+from tests.support.api_harness import CLAIM, DENIAL, VERDICT, ApiHarness, assert_problem, body
+from tests.support.paths import ROOT
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from tests.support.workers import FAST, WorkerProcess
 from workers.config import text
 
 PROBLEM_SLUG = "https://claimledger.local/problems/"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_support import (
+from tests.support.api_harness import (
     CLAIM,
     CORROBORATION,
     DENIAL,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ledger.claimreview import agent_type
-from tests.integration.test_api_support import VERDICT, ApiHarness, assert_problem
+from tests.support.api_harness import VERDICT, ApiHarness, assert_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "seed-2014-09-15.ndjson"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.conftest import EXAMPLE, cli, ledger_env
 from tests.integration.test_claimreview import check_claim_review
+from tests.support.paths import EXAMPLE
+from tests.support.server import cli, ledger_env
 
 
 def test_export_writes_every_rated_claim_as_a_valid_claim_review(tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ def test_a_witness_answering_garbage_or_refusing_fails_the_job_and_stores_nothin
 
 
 def test_both_checkpoint_endpoints_serve_the_cosignatures_as_extra_lines(tmp_path: Path) -> None:
-    from tests.integration.test_api_support import ApiHarness
+    from tests.support.api_harness import ApiHarness
 
     key = tmp_path / "signing.key"
     cp.load_or_create_signing_key(key)

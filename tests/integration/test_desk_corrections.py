@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_support import ApiHarness
 from tests.integration.test_desk_pages import Desk, text
+from tests.support.api_harness import ApiHarness
 
 DENIAL = {"by": {"name": "U.S. Department of State"}, "note": "Not welcome in the coalition.",
           "appearance": {"outlet": "Washington Free Beacon",

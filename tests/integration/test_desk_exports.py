@@ -17,9 +17,9 @@ from api.desk.exports import COLUMNS, FORMULA_START, WIDE_FORMULA_START, safe_ce
 from ledger import checkpoint as cp
 from ledger.log import LogService
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
-from tests.integration.test_api_support import DENIAL, VERDICT, ApiHarness
 from tests.integration.test_desk_pages import Desk, text
-from tests.redis_server import RedisServer
+from tests.support.api_harness import DENIAL, VERDICT, ApiHarness
+from tests.support.redis_server import RedisServer
 
 
 def rows(body: bytes) -> list[dict[str, str]]:

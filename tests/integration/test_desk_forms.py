@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_support import ApiHarness
 from tests.integration.test_desk_pages import Desk, text
+from tests.support.api_harness import ApiHarness
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.integration.desk_support import ViewedApi, viewed_api, views_server_fixture  # noqa: F401
 from tests.integration.test_desk_pages import Desk, text
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 KERRY = "John Kerry personally asked Iran's foreign minister to cooperate against ISIL."
 SHERMAN = "Wendy Sherman asked Abbas Araqchi for cooperation against ISIL; Araqchi refused."

@@ -15,8 +15,8 @@ from werkzeug.test import TestResponse
 from api.desk.forms import ENTRY_FORMS
 from api.view_service import view_service
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
-from tests.integration.test_api_support import DENIAL, VERDICT, ApiHarness
-from tests.redis_server import RedisServer
+from tests.support.api_harness import DENIAL, VERDICT, ApiHarness
+from tests.support.redis_server import RedisServer
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

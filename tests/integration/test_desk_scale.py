@@ -15,9 +15,9 @@ from api.view_service import view_service
 from ledger.envelope import NewEvent
 from ledger.events import validate_payload
 from tests.integration.desk_support import viewed_api, views_server_fixture  # noqa: F401
-from tests.integration.test_api_support import ApiHarness
 from tests.integration.test_desk_pages import Desk, text
-from tests.redis_server import RedisServer
+from tests.support.api_harness import ApiHarness
+from tests.support.redis_server import RedisServer
 
 _ROW = re.compile(r'<tr id="event-[0-9a-f-]+" class="entry-')
 

@@ -22,7 +22,7 @@ from tests.integration.store_contract import (
     note,
     recorded,
 )
-from tests.integration.test_api_support import ApiHarness, assert_problem
+from tests.support.api_harness import ApiHarness, assert_problem
 
 BACKENDS = ["sqlite", "postgres"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_support import ApiHarness
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import redis_server_fixture  # noqa: F401
+from tests.support.api_harness import ApiHarness
+from tests.support.redis_server import RedisServer
+from tests.support.workers import redis_server_fixture  # noqa: F401
 from workers.views import ViewReader
 
 HOSTILE = ["*", "cl:live", "../x", "{p0}", "x\r\nFLUSHALL\r\n", "", "01A21B98" * 5,

@@ -9,7 +9,7 @@ import pytest
 
 from ledger import checkpoint as cp
 from tests.integration.log_support import ACTOR, BACKENDS, database, note, recorded, story
-from tests.integration.test_api_support import DENIAL, ApiHarness, assert_problem
+from tests.support.api_harness import DENIAL, ApiHarness, assert_problem
 
 ORIGIN = "ledger.example.org/log"
 PROBLEMS = "https://claimledger.local/problems/"

@@ -9,7 +9,7 @@ import pytest
 from ledger import checkpoint as cp
 from ledger import merkle
 from ledger.verifier import verify_checkpoint_consistency, verify_history
-from tests.integration.test_api_support import DENIAL, ApiHarness, assert_problem
+from tests.support.api_harness import DENIAL, ApiHarness, assert_problem
 
 ORIGIN = "ledger.example.org/log"
 

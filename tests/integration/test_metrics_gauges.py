@@ -23,7 +23,7 @@ def test_metrics_report_the_head_and_checkpoint_size_even_with_redis_down(tmp_pa
 
 
 def test_metrics_report_projection_lag_and_queue_depth_when_redis_answers(tmp_path: Path) -> None:
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
 
     with RedisServer(tmp_path / "redis") as redis:
         app = create_app({

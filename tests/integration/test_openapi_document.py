@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tests.integration.test_api_support import ApiHarness
+from tests.support.api_harness import ApiHarness
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "openapi.json"
 

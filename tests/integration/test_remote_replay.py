@@ -16,7 +16,7 @@ from ledger.remote import RemoteError, RemoteLog, RemoteReport
 from ledger.remote_replay import SavedReplay, read_saved, verify_all, write_saved
 from ledger.replay import ReplayState
 from tests.integration.log_support import BACKENDS, database, grow, raw, story, unguard
-from tests.integration.test_api_support import ApiHarness
+from tests.support.api_harness import ApiHarness
 
 ORIGIN = "ledger.example.org/log"
 

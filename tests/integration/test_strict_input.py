@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_api_support import ApiHarness, assert_problem
 from tests.integration.test_desk_corrections import _copy
 from tests.integration.test_desk_pages import Desk
+from tests.support.api_harness import ApiHarness, assert_problem
 
 DEEP = 100_000
 

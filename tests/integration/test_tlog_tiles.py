@@ -10,7 +10,7 @@ from ledger import checkpoint as cp
 from ledger import tiles
 from ledger.hashing import leaf_hash
 from tests.integration.log_support import ACTOR, grow, story
-from tests.integration.test_api_support import ApiHarness, assert_problem
+from tests.support.api_harness import ApiHarness, assert_problem
 
 ORIGIN = "ledger.example.org/tiles"
 

@@ -11,7 +11,7 @@ from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from workers.config import QUEUE, REBUILD_QUEUE, ViewConfig
 from workers.coordination import (
     arm_tick,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_api_support import ApiHarness, assert_problem
 from tests.integration.test_api_views import Views
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import wait_until
+from tests.support.api_harness import ApiHarness, assert_problem
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 from workers.config import partition_of
 
 PARTITIONS = 4

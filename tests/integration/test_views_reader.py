@@ -15,7 +15,8 @@ from ledger.envelope import NewEvent
 from ledger.fold import fold
 from ledger.store import EventStore, open_store
 from ledger.timeutil import normalize_time
-from tests.redis_server import RedisServer, free_port
+from tests.support.net import free_port
+from tests.support.redis_server import RedisServer
 from workers.config import ViewConfig, connect
 from workers.coordination import read_pointer, request_catch_up
 from workers.digest import log_snapshot, views_snapshot

@@ -16,8 +16,8 @@ from api import cli as cli_module
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.ids import new_uuid
 from ledger.store import EventStore
-from tests.redis_server import RedisServer
-from tests.redis_text import keys_holding
+from tests.support.redis_server import RedisServer
+from tests.support.redis_text import keys_holding
 from workers.config import ViewConfig, partition_of
 from workers.coordination import read_pointer
 from workers.digest import log_snapshot, views_snapshot

@@ -29,8 +29,8 @@ from tests.powerloss.crashing import (
 )
 from tests.powerloss.mount import PowerLossMount
 from tests.powerloss.test_sqlite_power_loss import MODES, TIMEOUT, recorded, report
-from tests.redis_server import RedisServer
-from tests.workers_fixtures import Deployment
+from tests.support.redis_server import RedisServer
+from tests.support.workers import Deployment
 from workers.coordination import request_catch_up
 from workers.synthetic import synthetic_events
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 from api.background import Coalesced
-from tests.e2e.conftest import wait_until
+from tests.support.waiting import wait_until
 
 
 class _Recorder:

@@ -22,7 +22,7 @@ from ledger.importing import plan_import
 from ledger.rules import check_correction
 from ledger.store.sqlite import SQLiteEventStore
 from ledger.timeutil import normalize_time
-from tests.unit.builders import ClaimBuilder
+from tests.support.builders import ClaimBuilder
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "examples" / "seed-2014-09-15.ndjson"

@@ -17,7 +17,7 @@ from ledger.fold import (
     summarize,
 )
 from ledger.scales import Scale, ScaleValue
-from tests.unit.builders import (
+from tests.support.builders import (
     MONDAY,
     TUESDAY,
     WEDNESDAY,

@@ -16,7 +16,7 @@ from ledger.fold import fold, replay
 from ledger.rules import check_correction
 from ledger.scales import STANDARD
 from ledger.timeutil import format_time, parse_time
-from tests.unit.builders import (
+from tests.support.builders import (
     MONDAY,
     ClaimBuilder,
     by,

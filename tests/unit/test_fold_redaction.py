@@ -6,7 +6,7 @@ import json
 
 from ledger.envelope import RecordedEvent
 from ledger.fold import fold
-from tests.unit.builders import ClaimBuilder, recorded
+from tests.support.builders import ClaimBuilder, recorded
 
 SECRET = "Tehran-source-Zeta-7"
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ledger import hashing
 from ledger.replay import Replay, ReplayState
-from tests.unit.builders import claim_id, event_id
+from tests.support.builders import claim_id, event_id
 
 TIME = "2014-09-15T08:00:{:02d}.000000Z"
 

@@ -10,7 +10,7 @@ from ledger.errors import ValidationFailed
 from ledger.events import validate_payload
 from ledger.rules import check_correction
 from ledger.scales import scales_from_json
-from tests.unit.builders import ClaimBuilder, claim_id, clarification, correction, recorded, void
+from tests.support.builders import ClaimBuilder, claim_id, clarification, correction, recorded, void
 
 
 def rejected(data: dict[str, Any], history: list[Any], **kw: Any) -> dict[str, Any]:

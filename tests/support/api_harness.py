@@ -1,7 +1,5 @@
-"""Shared helpers for the API integration tests: an app on a real temporary SQLite file.
-
-Not a test module (it has no tests); the ``test_api_`` name keeps it beside its users.
-"""
+"""The API in-process for tests: an app on a real temporary SQLite file, a client per
+role, the sample story's bodies and the checks of a problem answer."""
 
 from __future__ import annotations
 
@@ -20,10 +18,9 @@ from api import create_app
 from api import credentials as api_tokens
 from api.state import ledger_state
 from ledger.store import EventStore
+from tests.support.net import NO_REDIS
 
 PROBLEM = "application/problem+json"
-#: a Redis URL nothing listens on (port 1 refuses connections at once)
-NO_REDIS = "redis://127.0.0.1:1/0"
 
 #: the sample story: Khamenei's claim about Kerry, as Fars reported it on 15 September 2014
 CLAIM = {

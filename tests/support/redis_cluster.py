@@ -20,8 +20,8 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from tests.redis_server import redis_server_binary
-from tests.waiting import wait_until
+from tests.support.redis_server import redis_server_binary
+from tests.support.waiting import wait_until
 
 SLOTS = 16384
 

