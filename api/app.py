@@ -17,7 +17,7 @@ from ledger import fields as ledger_fields
 from ledger.scales import load_scales
 from ledger.store import open_store
 
-from . import errors, request_log, search, view_service, witnessing
+from . import entry_kinds, errors, request_log, search, view_service, witnessing
 from .auth import SECURITY_SCHEME, authenticate, principal
 from .cors import init_cors
 from .fastlane import AppendLane
@@ -89,6 +89,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the API app (see ``api.create_app``)."""
     rest = dict(config or {})
     settings = _settings(rest)
+    kinds = tuple(rest.pop(entry_kinds.CONFIG, entry_kinds.ENTRY_KINDS))
     app = LedgerFlask("api")
     app.config.update(
         API_TITLE="claim ledger",
@@ -107,6 +108,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(rest)
     app.url_map.merge_slashes = False
+    entry_kinds.install(app, kinds)  # the routes, the desk's forms and the lane come from them
 
     store = open_store(settings.database_url, scales=load_scales(settings.scales_file))
     state = LedgerState(settings=settings, store=store, metrics=Metrics())
@@ -117,7 +119,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.before_request(_start_request)
     app.before_request(authenticate)  # before the limiter, which counts per token
-    init_rate_limits(app, settings)
+    limiter = init_rate_limits(app, settings)
     app.after_request(_finish_request)
     init_cors(app, settings)  # closed unless LEDGER_CORS_ORIGINS lists origins
 
@@ -135,7 +137,8 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
     witnessing.init_app(app, state)  # after the checkpoint hook: send new ones to witnesses
     api.register_blueprint(tlog_resource.blp)  # the same log as C2SP tlog-tiles
     for blueprint in (
-        claims.blp, entries.blp, events.blp, imports.blp, tokens.blp, health_blp, metrics_blp,
+        claims.blp, entries.blueprint(kinds), events.blp, imports.blp, tokens.blp, health_blp,
+        metrics_blp,
     ):
         api.register_blueprint(blueprint)
     for blueprint in (claimreview.blp, stream.blp):  # ClaimReview and the live feed
@@ -147,7 +150,9 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     init_desk(app)
     errors.register(app)
-    lane = AppendLane(app, app.wsgi_app, ([_start_request, authenticate], [_finish_request]))
+    # rate limits and CORS must see every request: the lane then serves nothing
+    plain = limiter is None and not settings.cors_origins
+    lane = AppendLane(app, app.wsgi_app, kinds if plain else ())
     app.wsgi_app = lane  # type: ignore[method-assign]
     return app
 

@@ -1,20 +1,20 @@
 """The append lane: one-event appends to a claim, served without Flask's request machinery.
 
-A ``POST /v1/claims/{id}/notes`` (or any other entry of ``resources.entries``) spends
+A ``POST /v1/claims/{id}/notes`` (or any other of the app's entry kinds) spends
 most of its Python in werkzeug routing, Flask's contexts and hooks, webargs and
 flask-smorest, not in the append. This WSGI middleware, in front of the app, serves such
 a request itself when it is plain: a known entry path, a JSON body whose Content-Length
 is within the limit, a bearer token with the view's role, and headers and a body that
 validate. It uses the pieces the view uses (``bearer_principal``, ``if_match``,
-``idempotency_key``, ``parse_json``, the view's ``schema``, ``append_entry``) and gives
-the same 201, headers, metrics and log line.
+``idempotency_key``, ``parse_json``, the entry kind's ``schema``, ``append_entry``) and
+finishes its 201 with the app's ``finish_response``: the same headers, metrics and log line.
 
 Every other request goes to the app untouched, and so does every request the lane finds
 anything wrong with before it appends: the app then answers the precise problem, so the
 lane has no error answers of its own. Once the store has been called, an error is
 answered by the app's own error handlers, never by handing the request on, which could
-append twice. The lane stands aside entirely while the app has request hooks it does
-not know (rate limits, CORS), so those see every request.
+append twice. The lane stands aside entirely when the app is built with rate limits or
+CORS, so their hooks see every request.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from werkzeug.datastructures import Headers
 from . import request_log
 from .appending import append_entry, created_headers
 from .auth import bearer_principal
+from .entry_kinds import EntryKind
 from .errors import Problem
 from .parsing import idempotency_key, if_match, parse_json
 from .responses import dumps, finish_response
@@ -45,7 +46,6 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 _UUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _ENTRY_PATH = re.compile(f"/v1/claims/({_UUID})/([a-z]+)")
-_ENTRY_RULE = re.compile(r"/v1/claims/<uuid:claim_id>/([a-z]+)")
 _LENGTH = re.compile(r"[1-9][0-9]{0,9}")
 _CREATED = "201 CREATED"  # as werkzeug words it
 
@@ -59,70 +59,29 @@ class EntryRoute:
     role: str
 
 
-def entry_routes(app: Flask) -> dict[str, EntryRoute]:
-    """The app's ``/v1/claims/<id>/<entry>`` POST views with a body ``schema``, by entry."""
-    routes: dict[str, EntryRoute] = {}
-    for rule in app.url_map.iter_rules():
-        match = _ENTRY_RULE.fullmatch(rule.rule)
-        view_class = getattr(app.view_functions.get(rule.endpoint), "view_class", None)
-        schema = getattr(view_class, "schema", None)
-        role = getattr(getattr(view_class, "post", None), "required_role", None)
-        if (
-            match is not None
-            and "POST" in (rule.methods or ())
-            and isinstance(schema, type)
-            and issubclass(schema, EventBodySchema)
-            and isinstance(role, str)
-        ):
-            routes[match.group(1)] = EntryRoute(rule.rule, schema(), role)
-    return routes
-
-
 class AppendLane:
     """WSGI middleware serving plain one-event appends; everything else goes to ``wsgi_app``.
 
-    ``hooks`` are the app-wide ``before_request`` and ``after_request`` functions whose
-    work the lane does itself; with any other hook installed, it serves nothing.
+    ``kinds`` are the entry kinds it serves: the app's own, or none when the app has
+    request hooks that must see every request (rate limits, CORS).
     """
 
-    def __init__(
-        self,
-        app: Flask,
-        wsgi_app: WSGIApp,
-        hooks: tuple[Sequence[Callable[..., Any]], Sequence[Callable[..., Any]]],
-    ) -> None:
+    def __init__(self, app: Flask, wsgi_app: WSGIApp, kinds: Sequence[EntryKind]) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.hooks = hooks
         #: appends this lane answered itself (in this process)
         self.served = 0
-        self._routes: dict[str, EntryRoute] | None = None
+        self._routes = {k.kind: EntryRoute(k.rule, k.schema(), k.role) for k in kinds}
 
     def routes(self) -> dict[str, EntryRoute]:
-        """What the lane serves (nothing while the app has hooks the lane does not know)."""
-        if self._routes is None:
-            self._routes = entry_routes(self.app) if self._hooks_known() else {}
+        """What the lane serves, by entry kind."""
         return self._routes
-
-    def _hooks_known(self) -> bool:
-        app = self.app
-        before, after = self.hooks
-        scopes = (None, *(r.endpoint.partition(".")[0] for r in app.url_map.iter_rules()
-                          if _ENTRY_RULE.fullmatch(r.rule)))
-        return (
-            list(app.before_request_funcs.get(None, ())) == list(before)
-            and list(app.after_request_funcs.get(None, ())) == list(after)
-            and not any(app.teardown_request_funcs.get(s) for s in scopes)
-            and not any(app.url_value_preprocessors.get(s) for s in scopes)
-            and not any(app.before_request_funcs.get(s) for s in scopes if s is not None)
-            and not any(app.after_request_funcs.get(s) for s in scopes if s is not None)
-        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Serve a plain append here, or hand the request to the app."""
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("SCRIPT_NAME"):
             match = _ENTRY_PATH.fullmatch(environ.get("PATH_INFO", ""))
-            route = self.routes().get(match.group(2)) if match is not None else None
+            route = self._routes.get(match.group(2)) if match is not None else None
             if match is not None and route is not None:
                 raw = self._body(environ)
                 if raw is not None:

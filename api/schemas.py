@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -19,16 +19,8 @@ from ledger.errors import ValidationFailed
 from ledger.events import (
     LINK_KINDS,
     AgentSchema,
-    AppearanceAddedSchema,
     AppearanceSchema,
-    ClaimCorroboratedSchema,
-    ClaimDeniedSchema,
-    ClaimLinkedSchema,
     ClaimRecordedSchema,
-    ClaimRetractedSchema,
-    EntryCorrectedSchema,
-    NoteAddedSchema,
-    VerdictIssuedSchema,
     validate_payload,
 )
 from ledger.fields import Timestamp
@@ -90,52 +82,16 @@ class NewClaimSchema(EventBodySchema, ClaimRecordedSchema):
     event_type = "ClaimRecorded"
 
 
-class NewAppearanceSchema(EventBodySchema, AppearanceAddedSchema):
-    """Body of ``POST /v1/claims/{id}/appearances``: an ``AppearanceAdded`` payload."""
-
-    event_type = "AppearanceAdded"
-
-
-class NewCorroborationSchema(EventBodySchema, ClaimCorroboratedSchema):
-    """Body of ``POST /v1/claims/{id}/corroborations``: a ``ClaimCorroborated`` payload."""
-
-    event_type = "ClaimCorroborated"
-
-
-class NewDenialSchema(EventBodySchema, ClaimDeniedSchema):
-    """Body of ``POST /v1/claims/{id}/denials``: a ``ClaimDenied`` payload."""
-
-    event_type = "ClaimDenied"
-
-
-class NewRetractionSchema(EventBodySchema, ClaimRetractedSchema):
-    """Body of ``POST /v1/claims/{id}/retractions``: a ``ClaimRetracted`` payload."""
-
-    event_type = "ClaimRetracted"
-
-
-class NewVerdictSchema(EventBodySchema, VerdictIssuedSchema):
-    """Body of ``POST /v1/claims/{id}/verdicts``: a ``VerdictIssued`` payload."""
-
-    event_type = "VerdictIssued"
-
-
-class NewCorrectionSchema(EventBodySchema, EntryCorrectedSchema):
-    """Body of ``POST /v1/claims/{id}/corrections``: an ``EntryCorrected`` payload."""
-
-    event_type = "EntryCorrected"
-
-
-class NewNoteSchema(EventBodySchema, NoteAddedSchema):
-    """Body of ``POST /v1/claims/{id}/notes``: a ``NoteAdded`` payload."""
-
-    event_type = "NoteAdded"
-
-
-class NewLinkSchema(EventBodySchema, ClaimLinkedSchema):
-    """Body of ``POST /v1/claims/{id}/links``: a ``ClaimLinked`` payload."""
-
-    event_type = "ClaimLinked"
+def body_schema(kind: str, event_type: str, payload: type[Schema]) -> type[EventBodySchema]:
+    """The body schema of ``POST /v1/claims/{id}/<kind>`` (``NewNoteSchema`` for ``notes``)."""
+    article = "an" if event_type[0] in "AEIOU" else "a"
+    made = type(f"New{kind[:-1].capitalize()}Schema", (EventBodySchema, payload), {
+        "__doc__": f"Body of ``POST /v1/claims/{{id}}/{kind}``: {article} ``{event_type}``"
+        " payload.",
+        "__module__": __name__,
+        "event_type": event_type,
+    })
+    return cast(type[EventBodySchema], made)
 
 
 # --- headers and query strings ------------------------------------------------------

@@ -25,20 +25,20 @@ from ledger.events import CORRECTION_KINDS
 from ledger.fold import corrections, current_data
 from ledger.timeutil import parse_time
 
-from .. import schemas
 from ..appending import append_event
+from ..entry_kinds import KINDS_BY_TYPE
 from ..errors import flatten
 from ..state import ledger_state
 from . import session as desk_session
 from .forms import (
     CLOCK,
-    FORMS_BY_TYPE,
     ZONE,
     Field,
     FormSpec,
     FormState,
     ask,
     body_from_form,
+    desk_forms,
     options_for,
     place_errors,
 )
@@ -55,14 +55,14 @@ CORRECTION = FormSpec(
      Field("reason", "Reason", "textarea", required=True,
            ask="Give the reason, e.g. the outlet misquoted the minister.",
            hint="Shown with the entry, in its history and in the timeline.")),
-    schemas.NewCorrectionSchema, "correction",
+    KINDS_BY_TYPE["EntryCorrected"].schema, "correction",
 )
 _CANNOT_EMPTY = "A correction cannot empty this; void the entry and record it again instead."
 
 
 def copy_spec(event_type: str) -> FormSpec:
     """The fields of an entry of ``event_type`` a correction may change (its payload)."""
-    spec = FORMS_BY_TYPE[event_type]
+    spec = desk_forms().by_type[event_type]
     fields = tuple(f for f in spec.fields if f.name != "occurred_at")
     return replace(spec, kind="correct", fields=fields)
 
@@ -143,7 +143,7 @@ def _target(claim_id: str, event_id: str) -> tuple[RecordedEvent, dict[str, Any]
     """The entry, its payload with the corrections so far, and whether it is voided."""
     store = ledger_state().store
     event = store.get_event(event_id)
-    if event is None or event.claim_id != claim_id or event.type not in FORMS_BY_TYPE:
+    if event is None or event.claim_id != claim_id or event.type not in desk_forms().by_type:
         raise NotFound("There is no such entry in this claim to correct.")
     effects = corrections([event, *store.claim_corrections(claim_id)])
     return event, current_data(event, effects), event.id in effects.voided

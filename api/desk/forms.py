@@ -1,5 +1,8 @@
 """The desk's forms: one per event type, turned into the API's JSON bodies.
 
+The entries' forms come from the app's entry kinds (``api.entry_kinds``); the claim's
+own form is here.
+
 A form only reshapes what was typed (dotted field names become nested objects, tags
 become a list, blank fields are left out); validation is the API's own: the body is
 loaded with the same ``api.schemas`` schema the JSON endpoint uses and appended with
@@ -14,47 +17,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
 from marshmallow import Schema
 
 from ledger import jsontext
 from ledger.scales import Scales
 
 from .. import schemas
+from ..entry_kinds import (
+    ENTRY_KINDS,
+    OCCURRED,
+    EntryKind,
+    agent_fields,
+    appearance_fields,
+    current_kinds,
+)
+from ..entry_kinds import LINK_CHOICES as LINK_CHOICES
+from ..entry_kinds import Field as Field
 from .dates import EXAMPLE, DateError, compose
 
 _NAIVE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?")
-#: what the desk says under a date
-TIME_HINT = ("A date alone is the start of that day; the time zone is the form's"
-             " (remembered for you).")
 #: the suffix of a time field's time-of-day input, and the form's time zone input
 CLOCK = ":time"
 ZONE = "tz"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One form field; ``name`` is its path in the API body (``by.name``).
-
-    ``ask`` is what the desk says when the field is missing or not understood, in plain
-    words; ``need`` overrides "(required)"/"(optional)" in the label."""
-
-    name: str
-    label: str
-    kind: str = "text"  # text, textarea, url, time, select
-    required: bool = False
-    hint: str | None = None
-    options: tuple[tuple[str, str], ...] = ()
-    ask: str = ""
-    need: str = ""
-
-    def dom_id(self, form: str) -> str:
-        """The element id of this field in ``form``."""
-        return f"{form}-{self.name.replace('.', '-').replace('_', '-')}"
-
-    @property
-    def needed(self) -> str:
-        """How the label says whether the field must be filled."""
-        return self.need or ("required" if self.required else "optional")
+#: app.extensions key of the app's ``DeskForms``
+_FORMS = "desk.forms"
 
 
 @dataclass(frozen=True)
@@ -70,51 +57,13 @@ class FormSpec:
     noun: str = "entry"  # what the form records, in words: "the denial"
 
 
-def _agent(prefix: str, label: str, who: str, required: bool = True) -> tuple[Field, ...]:
-    group = "" if required else f", or leave every {label.lower()} field empty"
-    return (
-        Field(f"{prefix}.name", f"{label}: name", required=required,
-              ask=f"Give the name of {who}{group}.",
-              need="" if required else f"required for {label.lower()}"),
-        Field(f"{prefix}.same_as", f"{label}: identifier URI", "url",
-              hint="E.g. a Wikidata item: https://www.wikidata.org/wiki/Q9684",
-              ask="Give an identifier URI such as https://www.wikidata.org/wiki/Q9684,"
-              " or leave it empty."),
-    )
-
-
-def _appearance(required: bool) -> tuple[Field, ...]:
-    group = "" if required else ", or leave every appearance field empty"
-    return (
-        Field("appearance.outlet", "Appearance: outlet", required=required,
-              ask=f"Give the outlet where it appeared, e.g. Fars News Agency{group}.",
-              need="" if required else "required for an appearance"),
-        Field("appearance.url", "Appearance: URL", "url",
-              ask="Give the web address of the appearance, starting with http:// or"
-              " https://, or leave it empty."),
-        Field("appearance.published_at", "Appearance: published on", "time", hint=TIME_HINT,
-              ask=f"Give the date the appearance was published, e.g. {EXAMPLE}."),
-        Field("appearance.quote", "Appearance: quote", "textarea"),
-    )
-
-
-OCCURRED = Field("occurred_at", "Occurred on", "time",
-                 hint="When it happened in the world; empty means now. " + TIME_HINT)
-_RESPONSE = (
-    *_appearance(False),
-    Field("note", "Note", "textarea"),
-    Field("related_claim_id", "Related claim id", hint="A claim this one bears on.",
-          ask="Give the full id of a related claim, or leave it empty."),
-    OCCURRED,
-)
-
 NEW_CLAIM = FormSpec(
     "claims", "ClaimRecorded", "Record a claim", "Record claim",
     (
         Field("statement", "Statement", "textarea", required=True,
               ask="Give the statement: the claim in the claimant's words."),
-        *_agent("claimant", "Claimant", "who made the claim"),
-        *_appearance(True),
+        *agent_fields("claimant", "Claimant", "who made the claim"),
+        *appearance_fields(True),
         Field("language", "Language", hint="A language tag such as en or fa.",
               ask="Give a language tag such as en or fa, or leave it empty."),
         Field("tags", "Tags", hint="Comma-separated, lowercase, e.g. iran, isil."),
@@ -123,47 +72,41 @@ NEW_CLAIM = FormSpec(
     schemas.NewClaimSchema, "claim",
 )
 
-ENTRY_FORMS: tuple[FormSpec, ...] = (
-    FormSpec("denials", "ClaimDenied", "Add a denial", "Record denial",
-             (*_agent("by", "Denied by", "who denied the claim"), *_RESPONSE),
-             schemas.NewDenialSchema, "denial"),
-    FormSpec("corroborations", "ClaimCorroborated", "Add a corroboration", "Record corroboration",
-             (*_agent("by", "Corroborated by", "who corroborated the claim"), *_RESPONSE),
-             schemas.NewCorroborationSchema, "corroboration"),
-    FormSpec("appearances", "AppearanceAdded", "Add an appearance", "Record appearance",
-             (*_appearance(True), OCCURRED), schemas.NewAppearanceSchema, "appearance"),
-    FormSpec("verdicts", "VerdictIssued", "Issue a verdict", "Issue verdict",
-             (Field("scale", "Scale", "select", required=True, ask="Choose the scale."),
-              Field("value", "Verdict", "select", required=True, ask="Choose the verdict."),
-              Field("explanation", "Explanation", "textarea", required=True,
-                    ask="Give the explanation: why this verdict."),
-              *_agent("reviewer", "Reviewer", "the reviewer", required=False), OCCURRED),
-             schemas.NewVerdictSchema, "verdict"),
-    FormSpec("retractions", "ClaimRetracted", "Record a retraction", "Record retraction",
-             (*_agent("by", "Retracted by", "who retracted the claim"), *_appearance(False),
-              Field("note", "Note", "textarea"), OCCURRED),
-             schemas.NewRetractionSchema, "retraction"),
-    FormSpec("notes", "NoteAdded", "Add an internal note", "Add note",
-             (Field("text", "Note", "textarea", required=True, ask="Write the note."),
-              OCCURRED), schemas.NewNoteSchema, "note"),
-)
-#: how a claim may relate to another, as the link form offers it
-LINK_CHOICES = (
-    ("same-as", "Same claim as (recorded twice)"), ("restates", "Restates"),
-    ("responds-to", "Responds to"), ("contradicts", "Contradicts"),
-)
-#: a link is made from the claim page's search (``desk/_links.html``), never by typing an id
-LINK_FORM = FormSpec(
-    "links", "ClaimLinked", "Link to another claim", "Link",
-    (Field("target_claim_id", "Other claim", required=True,
-           ask="Find the other claim with the search and choose it."),
-     Field("kind", "How this claim relates to it", "select", required=True,
-           options=LINK_CHOICES, ask="Choose how this claim relates to the other one."),
-     Field("note", "Note", "textarea")),
-    schemas.NewLinkSchema, "link",
-)
-FORMS_BY_KIND = {spec.kind: spec for spec in (*ENTRY_FORMS, LINK_FORM)}
-FORMS_BY_TYPE = {spec.event_type: spec for spec in (NEW_CLAIM, *ENTRY_FORMS, LINK_FORM)}
+
+@dataclass(frozen=True)
+class DeskForms:
+    """The forms of an app's entry kinds: those on the claim page (in their order), and
+    by kind and by event type those whose entries the desk appends and corrects."""
+
+    page: tuple[FormSpec, ...]
+    by_kind: dict[str, FormSpec]
+    by_type: dict[str, FormSpec]
+
+    @classmethod
+    def of(cls, kinds: Sequence[EntryKind]) -> DeskForms:
+        """The forms of ``kinds``."""
+        forms = [(k, FormSpec(k.kind, k.event_type, k.title, k.submit, k.fields, k.schema,
+                              k.noun)) for k in kinds if k.correctable]
+        page = sorted(((k.page, f) for k, f in forms if k.page is not None),
+                      key=lambda pair: pair[0])
+        return cls(tuple(f for _, f in page), {f.kind: f for _, f in forms},
+                   {NEW_CLAIM.event_type: NEW_CLAIM, **{f.event_type: f for _, f in forms}})
+
+
+def desk_forms() -> DeskForms:
+    """The current app's forms (made once per app from its entry kinds)."""
+    extensions = current_app.extensions
+    forms: DeskForms | None = extensions.get(_FORMS)
+    if forms is None:
+        forms = extensions[_FORMS] = DeskForms.of(current_kinds())
+    return forms
+
+
+_STANDARD = DeskForms.of(ENTRY_KINDS)
+#: the standard kinds' forms (an app's own: ``desk_forms()``)
+ENTRY_FORMS = _STANDARD.page
+FORMS_BY_KIND = _STANDARD.by_kind
+FORMS_BY_TYPE = _STANDARD.by_type
 
 
 @dataclass

@@ -20,11 +20,11 @@ from ..view_service import view_service
 from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history_page
 from .dates import DateError, compose
 from .forms import (
-    ENTRY_FORMS,
     FORMS_BY_KIND,
     LINK_CHOICES,
     FormSpec,
     FormState,
+    desk_forms,
     form_time,
     options_for,
 )
@@ -100,7 +100,8 @@ def claim_page_response(claim_id: str, failed: tuple[str, FormState] | None = No
     upto = request.args.get("upto", type=int)
     shown = claim_page(store, claim_id, upto=upto, as_of=as_of, valid_at=valid_at)
     replaying = as_of or valid_at
-    forms = _fresh_forms(ENTRY_FORMS)
+    specs = desk_forms().page
+    forms = _fresh_forms(specs)
     if failed is not None:
         forms[failed[0]] = failed[1]
     link_query = request.args.get("link_q", "").strip()[:200]
@@ -118,7 +119,7 @@ def claim_page_response(claim_id: str, failed: tuple[str, FormState] | None = No
         valid_at_text=valid_at_text,
         as_of_error=as_of_error, as_of_text=as_of_text, timeline=shown.timeline,
         styles=STYLES, legend_icon=legend_icon,
-        specs=ENTRY_FORMS if not replaying else (), forms=forms,
+        specs=specs if not replaying else (), forms=forms,
         open_form=failed[0] if failed else None,
         options=lambda item: options_for(item, scales=store.scales, targets=()),
         new_key=lambda: secrets.token_urlsafe(24), head=store.head(),

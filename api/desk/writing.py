@@ -25,12 +25,12 @@ from .claimpage import AGGREGATE_ABOVE
 from .dates import ZONE_COOKIE, DateError, surprises, zone_of
 from .forms import (
     CLOCK,
-    FORMS_BY_KIND,
     NEW_CLAIM,
     ZONE,
     FormSpec,
     FormState,
     body_from_form,
+    desk_forms,
     place_errors,
 )
 from .pages import KEY, editor, for_editors, page
@@ -154,14 +154,14 @@ def new_claim() -> BaseResponse:
 
 def entry_form(claim_id: Any, kind: str) -> BaseResponse:
     """A form's address (reloaded after a failed post): the claim page at that form."""
-    if kind not in FORMS_BY_KIND:
+    if kind not in desk_forms().by_kind:
         raise NotFound()
     return redirect(url_for("desk.claim", claim_id=claim_id, _anchor=f"form-{kind}"))
 
 
 def add_entry(claim_id: Any, kind: str) -> BaseResponse:
     """Append one entry from its form; the page again with messages when it fails validation."""
-    spec = FORMS_BY_KIND.get(kind)
+    spec = desk_forms().by_kind.get(kind)
     if spec is None:
         raise NotFound()
     denied = editor()
