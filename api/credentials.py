@@ -8,7 +8,8 @@ import secrets
 from dataclasses import dataclass
 
 from ledger.ids import new_uuid as new_id
-from ledger.store.base import EventStore, TokenRecord
+from ledger.store import EventStore
+from ledger.store.tokens import TokenRecord
 from ledger.timeutil import format_time, utcnow
 
 #: what each role may do; ``reader`` ⊂ ``editor``, ``reader`` ⊂ ``auditor``, admin has all

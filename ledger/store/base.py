@@ -8,7 +8,6 @@ here once, so both backends behave identically.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import threading
 from abc import ABC, abstractmethod
@@ -34,10 +33,13 @@ from ..merkle import Node
 from ..rules import check_correction, check_link
 from ..scales import DEFAULT_SCALES, Scales
 from ..timeutil import format_time, utcnow
-from .cosignatures import CosignatureStore
-from .rotations import RotationStore
-from .sessions import SessionStore
-from .tree import Key, Redaction, TreeStore, append_nodes
+from .checkpoints import SQLCheckpoints
+from .cosignatures import SQLCosignatures, StoredCosignature
+from .rotations import KeyRotation, SQLRotations
+from .sessions import SessionRecord, SQLSessions
+from .sql import Database
+from .tokens import SQLTokens, TokenRecord
+from .tree import Key, Redaction, StoredCheckpoint, TreeStore, append_nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,30 +53,6 @@ class Idempotency:
 def fingerprint(value: Any) -> str:
     """A stable SHA-256 hex fingerprint of a JSON-able request."""
     return hashlib.sha256(hashing.canonical_json(value)).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    """An API token as stored: never the token itself, only its SHA-256."""
-
-    id: str
-    name: str
-    role: str
-    created_at: str
-    created_by: str
-    revoked_at: str | None = None
-    revoked_by: str | None = None
-
-
-def token_match(row: Sequence[Any] | None, token_sha256: str) -> TokenRecord | None:
-    """The token in ``row`` (its columns, then its stored digest) if the digest matches.
-
-    The index lookup by digest already found it; the digests are compared once more in
-    constant time so no comparison of secret-derived bytes can leak through timing.
-    """
-    if row is None or not hmac.compare_digest(str(row[-1]), token_sha256):
-        return None
-    return TokenRecord(*row[:-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +196,12 @@ CORRECTIONS_INDEX = (
 )
 
 
-class EventStore(TreeStore, SessionStore, CosignatureStore, RotationStore, ABC):
-    """An append-only, hash-chained event log with one stream per claim, and its tree."""
+class EventStore(TreeStore, ABC):
+    """An append-only, hash-chained event log with one stream per claim, and its tree.
+
+    A backend gives its connections (a ``Database``); tokens, sessions, checkpoints,
+    key rotations and cosignatures are recorders composed here over them.
+    """
 
     #: a short name for logs and benchmarks
     backend: str = "abstract"
@@ -294,32 +276,95 @@ class EventStore(TreeStore, SessionStore, CosignatureStore, RotationStore, ABC):
         ``limit``: one index range scan (ids compare bytewise in both stores)."""
 
     @abstractmethod
-    def create_token(self, record: TokenRecord, token_sha256: str) -> None:
-        """Store a new token (by hash) and log who created it."""
-
-    @abstractmethod
-    def find_token(self, token_sha256: str) -> TokenRecord | None:
-        """The active (unrevoked) token with this hash, if any."""
-
-    @abstractmethod
-    def list_tokens(self) -> list[TokenRecord]:
-        """Every token ever created, revoked ones included, oldest first."""
-
-    @abstractmethod
-    def revoke_token(self, token_id: str, *, actor: str, at: str) -> bool:
-        """Revoke a token; False if it does not exist or is already revoked."""
-
-    @abstractmethod
-    def token_log(self) -> list[dict[str, str]]:
-        """Who created or revoked which token, and when: ``{token_id, action, actor, at}``."""
-
-    @abstractmethod
     def ping(self) -> None:
         """Raise ``StoreUnavailable`` if the database cannot be reached."""
 
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    # --- composed recorders ------------------------------------------------
+    def __init__(self, db: Database) -> None:
+        """Compose the recorders kept beside the log over the backend's connections."""
+        super().__init__()
+        self.tokens = SQLTokens(db)
+        self.sessions = SQLSessions(db)
+        self.checkpoints = SQLCheckpoints(db)
+        self.rotations = SQLRotations(db)
+        self.cosignatures = SQLCosignatures(db)
+
+    def create_token(self, record: TokenRecord, token_sha256: str) -> None:
+        """Store a new token (by hash) and log who created it."""
+        self.tokens.create_token(record, token_sha256)
+
+    def find_token(self, token_sha256: str) -> TokenRecord | None:
+        """The active (unrevoked) token with this hash, if any."""
+        return self.tokens.find_token(token_sha256)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token ever created, revoked ones included, oldest first."""
+        return self.tokens.list_tokens()
+
+    def revoke_token(self, token_id: str, *, actor: str, at: str) -> bool:
+        """Revoke a token; False if it does not exist or is already revoked."""
+        return self.tokens.revoke_token(token_id, actor=actor, at=at)
+
+    def token_log(self) -> list[dict[str, str]]:
+        """Who created or revoked which token, and when: ``{token_id, action, actor, at}``."""
+        return self.tokens.token_log()
+
+    def create_session(self, id_sha256: str, record: SessionRecord) -> None:
+        """Store a new desk session; sessions expired by ``record.created_at`` are deleted."""
+        self.sessions.create_session(id_sha256, record)
+
+    def find_session(self, id_sha256: str, now: int) -> SessionRecord | None:
+        """The session with this id hash, unless it ended or expired before ``now``."""
+        return self.sessions.find_session(id_sha256, now)
+
+    def set_session_notice(self, id_sha256: str, notice: str | None) -> None:
+        """Set or clear the notice the session's next page shows."""
+        self.sessions.set_session_notice(id_sha256, notice)
+
+    def delete_session(self, id_sha256: str) -> bool:
+        """End a session; whether it existed."""
+        return self.sessions.delete_session(id_sha256)
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:
+        """Store a checkpoint; the one already stored for that size wins."""
+        return self.checkpoints.add_checkpoint(checkpoint)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree, if any was issued."""
+        return self.checkpoints.latest_checkpoint()
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint issued for a tree of ``size`` leaves, if any."""
+        return self.checkpoints.checkpoint_at(size)
+
+    def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` checkpoints of trees larger than ``size`` leaves, smallest first
+        (``size=-1`` starts with the empty tree's)."""
+        return self.checkpoints.checkpoints_after(size, limit)
+
+    def key_rotations(self) -> list[KeyRotation]:
+        """Every recorded signing-key rotation, oldest first."""
+        return self.rotations.key_rotations()
+
+    def add_key_rotation(self, rotation: KeyRotation) -> None:
+        """Record a rotation; ``RotationConflict`` if its ``seq`` or new key is taken."""
+        self.rotations.add_key_rotation(rotation)
+
+    def add_cosignature(self, cosignature: StoredCosignature) -> None:
+        """Keep a cosignature (a newer one of the same size and key replaces it)."""
+        self.cosignatures.add_cosignature(cosignature)
+
+    def cosignatures_at(self, size: int) -> list[StoredCosignature]:
+        """The cosignatures of the checkpoint of ``size``, by witness name."""
+        return self.cosignatures.cosignatures_at(size)
+
+    def witnessed_size(self, witness: str, key_id: str) -> int:
+        """The largest size this witness key cosigned (0 if none)."""
+        return self.cosignatures.witnessed_size(witness, key_id)
 
     # --- shared logic -------------------------------------------------------
     @property

@@ -14,7 +14,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final
 
 import psycopg
@@ -30,22 +30,18 @@ from .base import (
     ROLL_FORWARD_LIMIT,
     EventStore,
     Leaf,
-    TokenRecord,
     WriteTransaction,
-    token_match,
 )
 from .cosignatures import POSTGRES_MIGRATION as COSIGNATURES_MIGRATION
-from .cosignatures import PostgresCosignatures
 from .postgres_outage import OutageGuard, connection_lost
 from .postgres_tree import MIGRATION as TREE_MIGRATION
 from .postgres_tree import PostgresTreeReads
 from .postgres_write import HEAD, LEAVES_SINCE, SELECT_PAGE, PostgresWrite
 from .postgres_write import SELECT_EVENTS as _SELECT
 from .rotations import POSTGRES_MIGRATION as ROTATIONS_MIGRATION
-from .rotations import PostgresRotations
 from .rows import collector_paused, event_from_row
 from .sessions import POSTGRES_MIGRATION as SESSIONS_MIGRATION
-from .sessions import PostgresSessions
+from .sql import FORMAT
 
 #: ``pg_advisory_xact_lock`` key serialising appends ("ledger" in ASCII).
 APPEND_LOCK_KEY: Final = 0x6C6564676572
@@ -116,10 +112,6 @@ MIGRATIONS: Final[list[str]] = [
 
 _LOCK = "SELECT pg_advisory_xact_lock(119182731994482)"  # APPEND_LOCK_KEY in decimal
 
-_SELECT_TOKENS = (
-    "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by FROM api_tokens"
-)
-
 #: errors meaning the database cannot be reached or used right now
 _UNAVAILABLE: Final = (
     psycopg.OperationalError,  # includes the pool's PoolTimeout and PoolClosed
@@ -135,12 +127,12 @@ _INHERITED: list[object] = []
 _STORES: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
 
 
-class PostgresEventStore(
-    PostgresTreeReads, PostgresSessions, PostgresCosignatures, PostgresRotations, EventStore
-):
+class PostgresEventStore(PostgresTreeReads, EventStore):
     """An event store in PostgreSQL; one connection pool per process, opened on first use."""
 
     backend = "postgresql"
+    style = FORMAT
+    conflict = psycopg.errors.UniqueViolation
 
     def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 10.0) -> None:
         try:
@@ -157,6 +149,7 @@ class PostgresEventStore(
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._outage = OutageGuard(url, self._kwargs)
+        super().__init__(self)
         _STORES.add(self)
 
     # --- connections --------------------------------------------------------
@@ -209,6 +202,16 @@ class PostgresEventStore(
             if connection_lost(exc, conn):
                 self._outage.lost(reason)
             raise StoreUnavailable(f"PostgreSQL: {reason}") from exc
+
+    def connection(self) -> AbstractContextManager[Conn]:
+        """A pooled connection (autocommit), with availability errors as ``StoreUnavailable``."""
+        return self._connection()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Conn]:
+        """A pooled connection in a transaction, committed at the end."""
+        with self._connection() as conn, conn.transaction():
+            yield conn
 
     # --- schema -------------------------------------------------------------
     def init(self) -> None:
@@ -331,56 +334,6 @@ class PostgresEventStore(
                     " AND claim_id < %s ORDER BY claim_id LIMIT %s", bounds,
                 ).fetchall()
             return [str(row[0]) for row in rows]
-
-    # --- tokens -------------------------------------------------------------
-    def create_token(self, record: TokenRecord, token_sha256: str) -> None:
-        with self._connection() as conn, conn.transaction():
-            conn.execute(
-                "INSERT INTO api_tokens (id, name, role, token_sha256, created_at, created_by)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                (record.id, record.name, record.role, token_sha256, record.created_at,
-                 record.created_by),
-            )
-            conn.execute(
-                "INSERT INTO api_token_log (token_id, action, actor, at) VALUES (%s, %s, %s, %s)",
-                (record.id, "created", record.created_by, record.created_at),
-            )
-
-    def find_token(self, token_sha256: str) -> TokenRecord | None:
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by,"
-                " token_sha256 FROM api_tokens WHERE token_sha256 = %s AND revoked_at IS NULL",
-                (token_sha256,),
-            ).fetchone()
-        return token_match(row, token_sha256)
-
-    def list_tokens(self) -> list[TokenRecord]:
-        with self._connection() as conn:
-            rows = conn.execute(_SELECT_TOKENS + " ORDER BY created_at, id").fetchall()
-            return [TokenRecord(*r) for r in rows]
-
-    def revoke_token(self, token_id: str, *, actor: str, at: str) -> bool:
-        with self._connection() as conn, conn.transaction():
-            cur = conn.execute(
-                "UPDATE api_tokens SET revoked_at = %s, revoked_by = %s"
-                " WHERE id = %s AND revoked_at IS NULL",
-                (at, actor, token_id),
-            )
-            if cur.rowcount:
-                conn.execute(
-                    "INSERT INTO api_token_log (token_id, action, actor, at)"
-                    " VALUES (%s, %s, %s, %s)",
-                    (token_id, "revoked", actor, at),
-                )
-            return bool(cur.rowcount)
-
-    def token_log(self) -> list[dict[str, str]]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT token_id, action, actor, at FROM api_token_log ORDER BY seq"
-            ).fetchall()
-            return [{"token_id": r[0], "action": r[1], "actor": r[2], "at": r[3]} for r in rows]
 
     # --- lifecycle ----------------------------------------------------------
     def ping(self) -> None:

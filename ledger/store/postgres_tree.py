@@ -144,38 +144,3 @@ class PostgresTreeReads:
                 (level, start, start + limit),
             )
             return [(index, bytes(value)) for index, value in rows]
-
-    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:
-        """Store a checkpoint; the one already stored for that size wins."""
-        with self._connection() as conn:
-            conn.execute(
-                "INSERT INTO checkpoints (size, root, note, issued_at) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (size) DO NOTHING",
-                (checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.issued_at),
-            )
-            stored = _checkpoint(
-                conn.execute(_CHECKPOINT + " WHERE size = %s", (checkpoint.size,)).fetchone()
-            )
-        assert stored is not None
-        return stored
-
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint of the largest tree, if any."""
-        with self._connection() as conn:
-            row = conn.execute(_CHECKPOINT + " ORDER BY size DESC LIMIT 1").fetchone()
-            return _checkpoint(row)
-
-    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
-        """The checkpoint issued for ``size`` leaves, if any."""
-        with self._connection() as conn:
-            return _checkpoint(
-                conn.execute(_CHECKPOINT + " WHERE size = %s", (size,)).fetchone()
-            )
-
-    def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
-        """Up to ``limit`` checkpoints of trees larger than ``size``, smallest first."""
-        with self._connection() as conn:
-            rows = conn.execute(
-                _CHECKPOINT + " WHERE size > %s ORDER BY size LIMIT %s", (size, limit)
-            ).fetchall()
-        return [c for row in rows if (c := _checkpoint(row)) is not None]

@@ -9,13 +9,10 @@ never updated or deleted; ``seq`` orders them.
 
 from __future__ import annotations
 
-import sqlite3
-from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import psycopg
+from .sql import Database, styled
 
 #: migration (SQLite): the key rotations of the log's checkpoints, append-only
 SQLITE_MIGRATION = """
@@ -51,13 +48,9 @@ _COLUMNS = "SELECT seq, size, old_key, new_key, note, rotated_at FROM key_rotati
 _ALL = _COLUMNS + " ORDER BY seq"
 _LAST = _COLUMNS + " ORDER BY seq DESC LIMIT 1"
 #: the next rotation follows the last one (seq = last + 1): two rotating at once collide
-_INSERT = (
+_INSERT = styled(
     "INSERT INTO key_rotations (seq, size, old_key, new_key, note, rotated_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
-)
-_PG_INSERT = (
-    "INSERT INTO key_rotations (seq, size, old_key, new_key, note, rotated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -91,55 +84,34 @@ class RotationConflict(Exception):
     """Another rotation was recorded first (the same ``seq``), or the new key was used."""
 
 
-class RotationStore(ABC):
-    """Keep and read key rotations (mixed into EventStore)."""
+class RotationRecorder(Protocol):
+    """Keep and read key rotations."""
 
-    @abstractmethod
     def key_rotations(self) -> list[KeyRotation]:
         """Every recorded rotation, oldest first."""
 
-    @abstractmethod
     def add_key_rotation(self, rotation: KeyRotation) -> None:
         """Record a rotation; ``RotationConflict`` if its ``seq`` or new key is taken."""
 
 
-class SQLiteRotations(RotationStore):
-    """Rotations in the SQLite file."""
+class SQLRotations:
+    """Rotations in the ``key_rotations`` table."""
 
-    @abstractmethod
-    def _guard(self) -> AbstractContextManager[sqlite3.Connection]:
-        """The thread's connection, with errors mapped to StoreUnavailable."""
+    def __init__(self, db: Database) -> None:
+        """Use ``db``'s connections."""
+        self._db = db
 
     def key_rotations(self) -> list[KeyRotation]:
-        with self._guard() as conn:
+        """Every recorded rotation, oldest first."""
+        with self._db.connection() as conn:
             return [_row(r) for r in conn.execute(_ALL)]
 
     def add_key_rotation(self, rotation: KeyRotation) -> None:
+        """Record a rotation; ``RotationConflict`` if its ``seq`` or new key is taken."""
         r = rotation
         try:
-            with self._guard() as conn:
-                conn.execute(_INSERT, (r.seq, r.size, r.old_key, r.new_key, r.note, r.rotated_at))
-        except sqlite3.IntegrityError as exc:
-            raise RotationConflict(str(exc)) from None
-
-
-class PostgresRotations(RotationStore):
-    """Rotations in PostgreSQL."""
-
-    @abstractmethod
-    def _connection(self) -> AbstractContextManager[psycopg.Connection[tuple[Any, ...]]]:
-        """A pooled connection, with errors mapped to StoreUnavailable."""
-
-    def key_rotations(self) -> list[KeyRotation]:
-        with self._connection() as conn:
-            return [_row(r) for r in conn.execute(_ALL)]
-
-    def add_key_rotation(self, rotation: KeyRotation) -> None:
-        r = rotation
-        try:
-            with self._connection() as conn:
-                conn.execute(
-                    _PG_INSERT, (r.seq, r.size, r.old_key, r.new_key, r.note, r.rotated_at)
-                )
-        except psycopg.errors.UniqueViolation as exc:
+            with self._db.connection() as conn:
+                conn.execute(_INSERT[self._db.style],
+                             (r.seq, r.size, r.old_key, r.new_key, r.note, r.rotated_at))
+        except self._db.conflict as exc:
             raise RotationConflict(str(exc)) from None

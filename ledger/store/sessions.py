@@ -8,13 +8,10 @@ Deleting the row ends the session: a cookie copied before sign-out is refused af
 
 from __future__ import annotations
 
-import sqlite3
-from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import psycopg
+from .sql import Database, styled
 
 #: migration (SQLite): the desk's sessions; rows are deleted on sign-out and expiry
 SQLITE_MIGRATION = """
@@ -55,24 +52,33 @@ class SessionRecord:
     expires_at: int
 
 
-class SessionStore(ABC):
-    """Create, find, annotate and end desk sessions (mixed into EventStore)."""
+class SessionRecorder(Protocol):
+    """Create, find, annotate and end desk sessions."""
 
-    @abstractmethod
     def create_session(self, id_sha256: str, record: SessionRecord) -> None:
         """Store a new session; sessions expired by ``record.created_at`` are deleted."""
 
-    @abstractmethod
     def find_session(self, id_sha256: str, now: int) -> SessionRecord | None:
         """The session with this id hash, unless it ended or expired before ``now``."""
 
-    @abstractmethod
     def set_session_notice(self, id_sha256: str, notice: str | None) -> None:
         """Set or clear the notice the session's next page shows."""
 
-    @abstractmethod
     def delete_session(self, id_sha256: str) -> bool:
         """End a session; whether it existed."""
+
+
+_EXPIRE = styled("DELETE FROM desk_sessions WHERE expires_at <= ?")
+_INSERT = styled(
+    "INSERT INTO desk_sessions (id_sha256, token_sha256, csrf, notice, created_at, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_FIND = styled(
+    "SELECT token_sha256, csrf, notice, created_at, expires_at FROM desk_sessions"
+    " WHERE id_sha256 = ? AND expires_at > ?"
+)
+_NOTICE = styled("UPDATE desk_sessions SET notice = ? WHERE id_sha256 = ?")
+_DELETE = styled("DELETE FROM desk_sessions WHERE id_sha256 = ?")
 
 
 def _record(row: Any) -> SessionRecord | None:
@@ -81,88 +87,33 @@ def _record(row: Any) -> SessionRecord | None:
     return SessionRecord(str(row[0]), str(row[1]), row[2], int(row[3]), int(row[4]))
 
 
-class SQLiteSessions(SessionStore):
-    """Desk sessions in the SQLite file."""
+class SQLSessions:
+    """Desk sessions in the ``desk_sessions`` table."""
 
-    @abstractmethod
-    def _guard(self) -> AbstractContextManager[sqlite3.Connection]:
-        """The thread's connection, with errors mapped to StoreUnavailable."""
+    def __init__(self, db: Database) -> None:
+        """Use ``db``'s connections."""
+        self._db = db
 
     def create_session(self, id_sha256: str, record: SessionRecord) -> None:
-        with self._guard() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "DELETE FROM desk_sessions WHERE expires_at <= ?", (record.created_at,)
-                )
-                conn.execute(
-                    "INSERT INTO desk_sessions (id_sha256, token_sha256, csrf, notice, created_at,"
-                    " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (id_sha256, record.token_sha256, record.csrf, record.notice,
-                     record.created_at, record.expires_at),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        """Store a new session and delete the expired ones, in one transaction."""
+        style = self._db.style
+        with self._db.transaction() as conn:
+            conn.execute(_EXPIRE[style], (record.created_at,))
+            conn.execute(_INSERT[style], (id_sha256, record.token_sha256, record.csrf,
+                                          record.notice, record.created_at, record.expires_at))
 
     def find_session(self, id_sha256: str, now: int) -> SessionRecord | None:
-        with self._guard() as conn:
-            row = conn.execute(
-                "SELECT token_sha256, csrf, notice, created_at, expires_at FROM desk_sessions"
-                " WHERE id_sha256 = ? AND expires_at > ?",
-                (id_sha256, now),
-            ).fetchone()
+        """The session with this id hash, unless it ended or expired before ``now``."""
+        with self._db.connection() as conn:
+            row = conn.execute(_FIND[self._db.style], (id_sha256, now)).fetchone()
         return _record(row)
 
     def set_session_notice(self, id_sha256: str, notice: str | None) -> None:
-        with self._guard() as conn:
-            conn.execute(
-                "UPDATE desk_sessions SET notice = ? WHERE id_sha256 = ?", (notice, id_sha256)
-            )
+        """Set or clear the notice the session's next page shows."""
+        with self._db.connection() as conn:
+            conn.execute(_NOTICE[self._db.style], (notice, id_sha256))
 
     def delete_session(self, id_sha256: str) -> bool:
-        with self._guard() as conn:
-            cur = conn.execute("DELETE FROM desk_sessions WHERE id_sha256 = ?", (id_sha256,))
-            return bool(cur.rowcount)
-
-
-class PostgresSessions(SessionStore):
-    """Desk sessions in PostgreSQL."""
-
-    @abstractmethod
-    def _connection(self) -> AbstractContextManager[psycopg.Connection[tuple[Any, ...]]]:
-        """A pooled connection, with errors mapped to StoreUnavailable."""
-
-    def create_session(self, id_sha256: str, record: SessionRecord) -> None:
-        with self._connection() as conn, conn.transaction():
-            conn.execute(
-                "DELETE FROM desk_sessions WHERE expires_at <= %s", (record.created_at,)
-            )
-            conn.execute(
-                "INSERT INTO desk_sessions (id_sha256, token_sha256, csrf, notice, created_at,"
-                " expires_at) VALUES (%s, %s, %s, %s, %s, %s)",
-                (id_sha256, record.token_sha256, record.csrf, record.notice,
-                 record.created_at, record.expires_at),
-            )
-
-    def find_session(self, id_sha256: str, now: int) -> SessionRecord | None:
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT token_sha256, csrf, notice, created_at, expires_at FROM desk_sessions"
-                " WHERE id_sha256 = %s AND expires_at > %s",
-                (id_sha256, now),
-            ).fetchone()
-        return _record(row)
-
-    def set_session_notice(self, id_sha256: str, notice: str | None) -> None:
-        with self._connection() as conn:
-            conn.execute(
-                "UPDATE desk_sessions SET notice = %s WHERE id_sha256 = %s", (notice, id_sha256)
-            )
-
-    def delete_session(self, id_sha256: str) -> bool:
-        with self._connection() as conn:
-            cur = conn.execute("DELETE FROM desk_sessions WHERE id_sha256 = %s", (id_sha256,))
-            return bool(cur.rowcount)
+        """End a session; whether it existed."""
+        with self._db.connection() as conn:
+            return bool(conn.execute(_DELETE[self._db.style], (id_sha256,)).rowcount)

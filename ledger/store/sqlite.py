@@ -10,7 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,14 @@ from .base import (
     EventStore,
     Leaf,
     StoredKey,
-    TokenRecord,
     WriteTransaction,
     metadata_json,
-    token_match,
 )
 from .cosignatures import SQLITE_MIGRATION as COSIGNATURES_MIGRATION
-from .cosignatures import SQLiteCosignatures
 from .rotations import SQLITE_MIGRATION as ROTATIONS_MIGRATION
-from .rotations import SQLiteRotations
 from .rows import collector_paused, event_from_row
 from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
-from .sessions import SQLiteSessions
+from .sql import QMARK
 from .sqlite_local import check_one_host
 from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite, insert_rows
 from .sqlite_tree import MIGRATION as TREE_MIGRATION
@@ -164,12 +160,6 @@ def _with_redaction(envelope: str, actor: str, reason: str, redacted_at: str) ->
     ) + "}"
 
 
-_TOKEN_SELECT = (
-    "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by"  # noqa: S105
-    " FROM api_tokens"
-)
-
-
 _row = event_from_row
 
 
@@ -293,18 +283,19 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
         return [_row(r) for r in rows]
 
 
-class SQLiteEventStore(
-    SQLiteTreeReads, SQLiteSessions, SQLiteCosignatures, SQLiteRotations, EventStore
-):
+class SQLiteEventStore(SQLiteTreeReads, EventStore):
     """An event store in one SQLite file; one connection per thread."""
 
     backend = "sqlite"
+    style = QMARK
+    conflict = sqlite3.IntegrityError
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30000) -> None:
         check_one_host(path)  # one host per file: a network file system is refused
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        super().__init__(self)
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -335,6 +326,23 @@ class SQLiteEventStore(
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         except OSError as exc:  # the writer lock file on a full or read-only file system
             raise StoreUnavailable(f"SQLite: {exc}") from exc
+
+    def connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        """The thread's connection, with availability faults as ``StoreUnavailable``."""
+        return self._guard()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The thread's connection in a ``BEGIN IMMEDIATE`` transaction, committed at the end."""
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def init(self) -> None:
         with self._guard() as conn:
@@ -516,75 +524,6 @@ class SQLiteEventStore(
                     " ORDER BY claim_id LIMIT ?", bounds,
                 ).fetchall()
             return [str(row[0]) for row in rows]
-
-    def create_token(self, record: TokenRecord, token_sha256: str) -> None:
-        with self._guard() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "INSERT INTO api_tokens (id, name, role, token_sha256, created_at, created_by)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        record.id,
-                        record.name,
-                        record.role,
-                        token_sha256,
-                        record.created_at,
-                        record.created_by,
-                    ),
-                )
-                conn.execute(
-                    "INSERT INTO api_token_log (token_id, action, actor, at) VALUES (?, ?, ?, ?)",
-                    (record.id, "created", record.created_by, record.created_at),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-    def find_token(self, token_sha256: str) -> TokenRecord | None:
-        with self._guard() as conn:
-            row = conn.execute(
-                "SELECT id, name, role, created_at, created_by, revoked_at, revoked_by,"
-                " token_sha256 FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
-                (token_sha256,),
-            ).fetchone()
-        return token_match(row, token_sha256)
-
-    def list_tokens(self) -> list[TokenRecord]:
-        with self._guard() as conn:
-            rows = conn.execute(_TOKEN_SELECT + " ORDER BY created_at, id").fetchall()
-            return [TokenRecord(*r) for r in rows]
-
-    def revoke_token(self, token_id: str, *, actor: str, at: str) -> bool:
-        with self._guard() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = conn.execute(
-                    "UPDATE api_tokens SET revoked_at = ?, revoked_by = ?"
-                    " WHERE id = ? AND revoked_at IS NULL",
-                    (at, actor, token_id),
-                )
-                if cur.rowcount:
-                    conn.execute(
-                        "INSERT INTO api_token_log (token_id, action, actor, at)"
-                        " VALUES (?, ?, ?, ?)",
-                        (token_id, "revoked", actor, at),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return bool(cur.rowcount)
-
-    def token_log(self) -> list[dict[str, str]]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                "SELECT token_id, action, actor, at FROM api_token_log ORDER BY seq"
-            ).fetchall()
-            return [{"token_id": r[0], "action": r[1], "actor": r[2], "at": r[3]} for r in rows]
 
     def redact(
         self, event_id: str, *, actor: str, reason: str, at: str | None = None

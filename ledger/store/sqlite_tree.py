@@ -177,35 +177,3 @@ class SQLiteTreeReads:
                 rows = conn.execute(_keys_query(len(part)) + " ORDER BY k", part)
                 found.extend((index, bytes(value)) for _, index, value in rows)
             return found
-
-    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:
-        """Store a checkpoint; the one already stored for that size wins."""
-        with self._guard() as conn:
-            conn.execute(
-                "INSERT INTO checkpoints (size, root, note, issued_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (size) DO NOTHING",
-                (checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.issued_at),
-            )
-            stored = _checkpoint(
-                conn.execute(_CHECKPOINT + " WHERE size = ?", (checkpoint.size,)).fetchone()
-            )
-        assert stored is not None
-        return stored
-
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint of the largest tree, if any."""
-        with self._guard() as conn:
-            return _checkpoint(conn.execute(_CHECKPOINT + " ORDER BY size DESC LIMIT 1").fetchone())
-
-    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
-        """The checkpoint issued for ``size`` leaves, if any."""
-        with self._guard() as conn:
-            return _checkpoint(conn.execute(_CHECKPOINT + " WHERE size = ?", (size,)).fetchone())
-
-    def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
-        """Up to ``limit`` checkpoints of trees larger than ``size``, smallest first."""
-        with self._guard() as conn:
-            rows = conn.execute(
-                _CHECKPOINT + " WHERE size > ? ORDER BY size LIMIT ?", (size, limit)
-            ).fetchall()
-        return [c for row in rows if (c := _checkpoint(row)) is not None]

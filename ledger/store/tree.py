@@ -24,7 +24,6 @@ from ..timeutil import format_time, utcnow
 
 if TYPE_CHECKING:
     from ..envelope import RecordedEvent
-    from .base import WriteTransaction
 
 Key = tuple[int, int]
 T = TypeVar("T")
@@ -96,6 +95,22 @@ class NodeTransaction(Protocol):
 
     def insert_nodes(self, nodes: Sequence[merkle.Node]) -> None:
         """Insert ``(level, index, hash)`` rows."""
+
+
+class TreeTransaction(NodeTransaction, Protocol):
+    """What building the tree and redacting need from a write transaction."""
+
+    def head(self) -> tuple[int, str | None]:
+        """The last position and its ``recorded_at`` (0, None when empty)."""
+
+    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
+        """Events with positions in ``[first, last]``."""
+
+    def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
+        """Record redactions (before their payloads are deleted)."""
+
+    def delete_payload(self, position: int) -> None:
+        """Delete a payload whose redaction is recorded."""
 
 
 class FrontierCache:
@@ -188,7 +203,7 @@ class TreeStore(ABC):
         """Events with ``position > after`` in position order, at most ``limit``."""
 
     @abstractmethod
-    def write_transaction(self) -> AbstractContextManager[WriteTransaction]:
+    def write_transaction(self) -> AbstractContextManager[TreeTransaction]:
         """Begin a write transaction under the ledger's append lock."""
 
     # --- backend primitives ---------------------------------------------------------
@@ -200,23 +215,6 @@ class TreeStore(ABC):
     def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
         """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
         ``start + limit - 1``, in order (a missing node is absent)."""
-
-    @abstractmethod
-    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:
-        """Store a checkpoint; the one already stored for that size wins."""
-
-    @abstractmethod
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint of the largest tree, if any was issued."""
-
-    @abstractmethod
-    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
-        """The checkpoint issued for a tree of ``size`` leaves, if any."""
-
-    @abstractmethod
-    def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
-        """Up to ``limit`` checkpoints of trees larger than ``size`` leaves, smallest first
-        (``size=-1`` starts with the empty tree's)."""
 
     # --- tree reads -------------------------------------------------------------------
     @property

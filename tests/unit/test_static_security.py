@@ -2,8 +2,10 @@
 parameters, and token digests are compared in constant time.
 
 SQL may be composed from module-level string constants (``_SELECT + " WHERE …"``),
-placeholder runs (``",".join("?" * len(chunk))``), ``int(...)`` values and psycopg's
-``sql.SQL(...).format(sql.Identifier(...))``; anything else flowing into
+placeholder runs (``",".join("?" * len(chunk))``), ``int(...)`` values, psycopg's
+``sql.SQL(...).format(sql.Identifier(...))`` and the statements both store backends share:
+``styled(<constant text>)`` (``ledger/store/sql.py``: the text in ``?`` and ``%s`` style)
+picked by a subscript (``_ADD[db.style]``); anything else flowing into
 ``.execute(``/``.executemany(`` — a parameter, an f-string of a variable, ``%`` or
 ``.format()`` of a string — fails the check.
 """
@@ -65,6 +67,12 @@ def _safe(node: ast.expr, constants: set[str], local: dict[str, list[ast.expr]])
         "int", "len"
     ):
         return True
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == (
+        "styled"
+    ):  # ledger.store.sql.styled: the same constant text with its "?"s as "%s"
+        return len(node.args) == 1 and not node.keywords and ok(node.args[0])
+    if isinstance(node, ast.Subscript):  # one form of a styled constant: a constant too
+        return ok(node.value)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         func = node.func
         if func.attr == "join" and isinstance(func.value, ast.Constant):
@@ -137,10 +145,30 @@ def test_the_check_catches_sql_built_from_input() -> None:
     assert verdicts == [False] * 6 + [True]
 
 
+def test_the_check_accepts_a_styled_constant_and_nothing_styled_from_input() -> None:
+    module = ast.parse(
+        "from .sql import styled\n"
+        "_ADD = styled('INSERT INTO t (a) VALUES (?)')\n"
+        "_BAD = styled(NAME)\n"
+        "def f(conn, db, name, rows):\n"
+        "    conn.execute(_ADD[db.style], (name,))\n"
+        "    conn.execute(_ADD[db.style] + ' ON CONFLICT DO NOTHING', (name,))\n"
+        "    conn.execute(_BAD[db.style])\n"
+        "    conn.execute(styled(name)[db.style])\n"
+        "    conn.execute(name[db.style])\n"
+        "    conn.execute(rows[0])\n"
+    )
+    constants = _constants(module)
+    assert constants == {"_ADD"}
+    calls = [n for n in ast.walk(module) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Attribute) and n.func.attr == "execute"]
+    assert [_safe(c.args[0], constants, {}) for c in calls] == [True, True] + [False] * 4
+
+
 def test_token_digests_are_compared_in_constant_time() -> None:
-    store = (ROOT / "ledger" / "store" / "base.py").read_text(encoding="utf-8")
+    store = (ROOT / "ledger" / "store" / "tokens.py").read_text(encoding="utf-8")
     assert "hmac.compare_digest(" in store
-    for path in [*(ROOT / "ledger" / "store").glob("*.py"), ROOT / "api" / "auth.py"]:
+    for path in [*(ROOT / "ledger" / "store").rglob("*.py"), ROOT / "api" / "auth.py"]:
         text = path.read_text(encoding="utf-8")
         assert "token_sha256 ==" not in text, path
         assert "== token_sha256" not in text, path
