@@ -7,14 +7,18 @@ appends more and catches up, then times queries through ``SearchIndex.search``: 
 words with a status filter (the issue's aim: p99 <= 50 ms), one word, a misspelt word,
 and ``similar``; and checks recall: for 100 claims that search can find (not voided, statement not
 corrected since), three words of the statement with one of them misspelt find the claim
-in the top 5. SQLite always; PostgreSQL with
-``--postgres`` (in a schema of its own, dropped afterwards).
+in the top 5. Then the index's cost to the views' lag, measured directly: one real
+``claimledger worker`` (``bench.views``) over the same log, the views' append-to-visible
+lag at 100 appends/s with the worker keeping the index and without (``LEDGER_SEARCH=0``),
+alternating, twice each. SQLite always; PostgreSQL with ``--postgres`` (in a schema of
+its own, dropped afterwards). Each figure carries the load average when it was taken.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -24,10 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.views import Bench, _wait, probe_lag
 from ledger.envelope import NewEvent
 from ledger.fold import fold
-from ledger.search import Filters, open_search_index
+from ledger.search import Filters, SearchIndex, open_search_index
 from ledger.store import EventStore, open_store
+from workers.coordination import request_catch_up
 from workers.indexes import attributes
 from workers.search import catch_up_search, rebuild_search
 from workers.synthetic import synthetic_events
@@ -95,14 +101,44 @@ def percentiles(samples: list[float]) -> dict[str, float]:
             "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2)}
 
 
-def run_backend(url: str, claims: int, label: str) -> dict[str, Any]:
+def load() -> float:
+    """The one-minute load average now (the machine is shared: figures move with it)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def views_lag(url: str, store: EventStore, index: SearchIndex, work: Path, seconds: float
+              ) -> dict[str, list[dict[str, float]]]:
+    """The views' lag with a worker keeping the index and without, alternating (same log,
+    same Redis, same views): the index's cost to the views, measured directly."""
+    bench = Bench(work, url, tick=1)
+    found: dict[str, list[dict[str, float]]] = {"with_search": [], "without_search": []}
+    try:
+        for search in (True, False, True, False):
+            if search:  # the index at the head first, as a worker keeping it would have it
+                catch_up_search(index, store, store.scales, 0, batch_size=5000)
+            bench.settings = {"LEDGER_SEARCH": "1" if search else "0"}
+            bench.start_worker()
+            request_catch_up(bench.redis, bench.config)
+            head = store.head()
+            _wait(lambda h=head: bench.checkpoint() >= h, 1800, "the views", 0.1)
+            result = probe_lag(bench, store, seconds)
+            found["with_search" if search else "without_search"].append(
+                {k: round(v, 1) for k, v in result.items()} | {"load": load()})
+            bench.stop_worker()
+    finally:
+        bench.close()
+    return found
+
+
+def run_backend(url: str, claims: int, label: str, work: Path,
+                lag_seconds: float = 20.0) -> dict[str, Any]:
     corpus = Corpus()
     store = open_store(url)
     store.init()
     started = time.perf_counter()
     head = fill(store, claims, seed=11, corpus=corpus)
     print(f"  {label}: {head:,} events for {claims:,} claims in"
-          f" {time.perf_counter() - started:.0f}s", flush=True)
+          f" {time.perf_counter() - started:.0f}s (load {load()})", flush=True)
     index = open_search_index(url)
     started = time.perf_counter()
     generation, _ = rebuild_search(index, store, store.scales, 1, batch_size=5000)
@@ -126,6 +162,7 @@ def run_backend(url: str, claims: int, label: str) -> dict[str, Any]:
         "backend": label, "claims": index.count(generation), "events": store.head(),
         "rebuild_s": round(rebuild_s, 1), "rebuild_events_per_s": round(head / rebuild_s),
         "catch_up_events": more, "catch_up_events_per_s": round(more / catch_up_s),
+        "load_after_rebuild_and_catch_up": load(),
     }
     rng = random.Random(9)
     common = corpus.words[:2000]
@@ -141,7 +178,8 @@ def run_backend(url: str, claims: int, label: str) -> dict[str, Any]:
                  Filters(frozenset({f"status:{rng.choice(STATUSES)}"}))) for _ in range(300)]
     one = [timed(rng.choice(corpus.words), Filters()) for _ in range(300)]
     misspelt = [timed(typo(rng.choice(corpus.words[:5000]), rng), Filters()) for _ in range(200)]
-    print(f"  {label}: queries timed", flush=True)
+    print(f"  {label}: queries timed (load {load()})", flush=True)
+    result["load_after_queries"] = load()
     result["two_words_status"] = percentiles(two)
     result["one_word"] = percentiles(one)
     result["misspelt_word"] = percentiles(misspelt)
@@ -169,20 +207,25 @@ def run_backend(url: str, claims: int, label: str) -> dict[str, Any]:
         similar_times.append(time.perf_counter() - begun)
     result["recall_at_5"] = round(hits / len(sample), 3)
     result["similar"] = percentiles(similar_times)
+    result["load_after_recall"] = load()
+    print(f"  {label}: recall {result['recall_at_5']} (load {load()})", flush=True)
+    if lag_seconds > 0:
+        result["views_lag_ms"] = views_lag(url, store, index, work / f"lag-{label}",
+                                           lag_seconds)
     index.close()
     store.close()
     return result
 
 
-def measure(claims: int, postgres: str | None, only: str | None = None
-            ) -> list[dict[str, Any]]:
+def measure(claims: int, postgres: str | None, only: str | None = None,
+            lag_seconds: float = 20.0) -> list[dict[str, Any]]:
     """``run_backend`` on SQLite (unless ``only`` is postgres) and on PostgreSQL when a URL
     is given (in a schema of its own, dropped afterwards)."""
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-search-") as work:
         if only != "postgres":
             results.append(run_backend(f"sqlite:///{Path(work) / 'ledger.db'}", claims,
-                                       "sqlite"))
+                                       "sqlite", Path(work), lag_seconds))
         if postgres and only != "sqlite":
             import psycopg
             from psycopg import sql
@@ -193,7 +236,8 @@ def measure(claims: int, postgres: str | None, only: str | None = None
             joiner = "&" if "?" in postgres else "?"
             try:
                 results.append(run_backend(
-                    f"{postgres}{joiner}options=-csearch_path%3D{schema}", claims, "postgres"))
+                    f"{postgres}{joiner}options=-csearch_path%3D{schema}", claims, "postgres",
+                    Path(work), lag_seconds))
             finally:
                 with psycopg.connect(postgres, autocommit=True) as conn:
                     conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(
@@ -209,7 +253,7 @@ def _row(scenario: str, unit: str, ours: float) -> dict[str, Any]:
 def run(quick: bool, postgres: str | None = None) -> list[dict[str, Any]]:
     """The harness's rows (``python -m bench.run --only search``), per backend."""
     rows = []
-    for r in measure(10_000 if quick else 100_000, postgres):
+    for r in measure(10_000 if quick else 100_000, postgres, lag_seconds=0):
         b, size = r["backend"], f"{r['claims']:,} claims"
         rows += [
             _row(f"search-two-words-status-p99-{b}", f"ms at {size}",
@@ -231,9 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims", type=int)
     parser.add_argument("--postgres", help="also on PostgreSQL (a base URL)")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--lag-seconds", type=float,
+                        help="each views-lag probe (default 20, quick 5; 0: none)")
     args = parser.parse_args(argv)
     claims = args.claims or (10_000 if args.quick else 100_000)
-    print(json.dumps(measure(claims, args.postgres, args.only), indent=2))
+    lag = args.lag_seconds if args.lag_seconds is not None else (5.0 if args.quick else 20.0)
+    print(json.dumps(measure(claims, args.postgres, args.only, lag), indent=2))
     return 0
 
 

@@ -30,7 +30,7 @@ from redis import Redis
 from rq import Worker
 
 from ledger.envelope import NewEvent
-from ledger.store import open_store
+from ledger.store import EventStore, open_store
 from tests.support.redis_server import RedisServer
 from workers.config import ViewConfig
 from workers.coordination import job_info, request_catch_up, start_rebuild
@@ -59,11 +59,14 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str, every: float 
 class Bench:
     """A private Redis, a store and worker processes for one scenario."""
 
-    def __init__(self, directory: Path, db: Path, tick: float = 3600) -> None:
-        self.directory, self.db, self.tick = directory, db, tick
+    def __init__(self, directory: Path, db: Path | str, tick: float = 3600) -> None:
+        self.directory, self.tick = directory, tick
         self.server = RedisServer(directory / "redis").start()
         self.redis: Redis = self.server.client()
-        self.config = ViewConfig(database_url=f"sqlite:///{db}")
+        url = db if isinstance(db, str) else f"sqlite:///{db}"
+        self.config = ViewConfig(database_url=url)
+        #: extra LEDGER_* settings of the workers it starts (e.g. LEDGER_SEARCH)
+        self.settings: dict[str, str] = {}
         self.reader = ViewReader(self.redis)
         self.worker: subprocess.Popen[bytes] | None = None
 
@@ -72,7 +75,7 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
         env.update(LEDGER_DATABASE_URL=self.config.database_url, LEDGER_REDIS_URL=self.server.url,
                    LEDGER_VIEWS_TICK_SECONDS=str(self.tick), PYTHONPATH=str(ROOT),
-                   LEDGER_DATA_DIR=str(self.directory))
+                   LEDGER_DATA_DIR=str(self.directory), **self.settings)
         log = (self.directory / "worker.log").open("ab")
         self.worker = subprocess.Popen(
             [sys.executable, "-c", "from api.cli import main; main()", "worker"],
@@ -192,14 +195,27 @@ def lag(work: Path, seconds: float, rate: float = 100.0) -> dict[str, float]:
     store = open_store(f"sqlite:///{db}")
     store.init()
     fill_store(store, 1000, seed=4)
-    claims = sorted({e.claim_id for e in store.read_all(0, 100_000)})
     bench = Bench(work / "lag", db, tick=1)
+    try:
+        bench.start_worker()
+        request_catch_up(bench.redis, bench.config)
+        _wait(lambda: bench.checkpoint() == store.head(), 120, "the first views")
+        return probe_lag(bench, store, seconds, rate)
+    finally:
+        bench.close()
+
+
+def probe_lag(bench: Bench, store: EventStore, seconds: float, rate: float = 100.0,
+              seed: int = 5) -> dict[str, float]:
+    """Append a note to a random claim ``rate`` times a second for ``seconds`` (each with
+    the API's trigger) and time each from its commit to the views' checkpoint passing it."""
+    claims = sorted({e.claim_id for e in store.read_all(0, 100_000)})
     committed: dict[int, float] = {}
     visible: dict[int, float] = {}
     stop = threading.Event()
 
     def watch() -> None:
-        seen = 0
+        seen = bench.checkpoint()
         while not stop.is_set():
             cp = bench.checkpoint()
             now = time.perf_counter()
@@ -209,13 +225,10 @@ def lag(work: Path, seconds: float, rate: float = 100.0) -> dict[str, float]:
                 seen = cp
             time.sleep(0.0005)
 
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
-        bench.start_worker()
-        request_catch_up(bench.redis, bench.config)
-        _wait(lambda: bench.checkpoint() == store.head(), 120, "the first views")
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        rng = random.Random(5)
+        rng = random.Random(seed)
         started = time.perf_counter()
         count = int(seconds * rate)
         for i in range(count):
@@ -230,11 +243,9 @@ def lag(work: Path, seconds: float, rate: float = 100.0) -> dict[str, float]:
         achieved = count / (time.perf_counter() - started)
         last = max(committed)
         _wait(lambda: last in visible, 30, "the last append to show")
-        stop.set()
-        watcher.join(timeout=5)
     finally:
         stop.set()
-        bench.close()
+        watcher.join(timeout=5)
     lags = sorted((visible[p] - t) * 1000 for p, t in committed.items())
     result = {
         "p50": statistics.median(lags),
