@@ -23,7 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .text import Query, close_words, parse_query, similarity, snippet, trigrams, words
+from .text import (
+    Query,
+    close_words,
+    parse_query,
+    similarity,
+    snippet,
+    trigrams,
+    typo_neighbours,
+    words,
+)
 
 #: most results a search pages through (offset cursors stop there)
 MAX_RESULTS = 1000
@@ -241,6 +250,10 @@ class SearchIndex(ABC):
         """Indexed words that may be ``word`` misspelt (candidates, checked by the caller)."""
 
     @abstractmethod
+    def _present(self, generation: int, candidates: Sequence[str]) -> list[str]:
+        """The candidates that are indexed words."""
+
+    @abstractmethod
     def _similar(self, generation: int, text: str, limit: int) -> list[Row]:
         """Candidates for similarity (``Row.body`` holds their similar text)."""
 
@@ -290,7 +303,9 @@ class SearchIndex(ABC):
         for term in query.terms:
             alternatives = [term]
             if len(term) == 1 and not self._known(generation, term[0]):
-                near = close_words(term[0], self._near(generation, term[0]))
+                candidates = self._near(generation, term[0]) + self._present(
+                    generation, typo_neighbours(term[0]))
+                near = close_words(term[0], candidates)
                 alternatives += [(w,) for w in near]
                 expansions += near
             terms.append(Term(tuple(alternatives)))

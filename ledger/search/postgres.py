@@ -281,6 +281,12 @@ class PostgresSearchIndex(SearchIndex):
                 sql.Identifier(f"sg{int(generation)}_words")), (word, word)).fetchall()
         return [str(r[0]) for r in rows]
 
+    def _present(self, generation: int, candidates: Sequence[str]) -> list[str]:
+        with self._read() as conn:
+            rows = conn.execute(sql.SQL("SELECT word FROM {} WHERE word = ANY(%s::text[])").format(
+                sql.Identifier(f"sg{int(generation)}_words")), (list(candidates),)).fetchall()
+        return [str(r[0]) for r in rows]
+
     def _similar(self, generation: int, text: str, limit: int) -> list[Row]:
         """Candidates: claims holding any of the text's longest words (the GIN ``tsvector``
         index, ranked), rescored by trigram similarity by the caller. (``<%`` on the

@@ -11,6 +11,7 @@ statement and quotes, for similar claims).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -275,6 +276,14 @@ class SQLiteSearchIndex(SearchIndex):
                 " OR substr(word, 3, 1) IN (?, ?)) LIMIT 20000",
                 (word[0], word[0] + _HIGH, len(word) - 2, len(word) + 2, second, third,
                  second, third),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _present(self, generation: int, candidates: Sequence[str]) -> list[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT word FROM sg{int(generation)}_words WHERE word IN"
+                " (SELECT value FROM json_each(?))", (json.dumps(list(candidates)),),
             ).fetchall()
         return [str(r[0]) for r in rows]
 

@@ -111,9 +111,38 @@ def edit_distance(a: str, b: str, bound: int = 2) -> int:
     return min(previous[-1], bound + 1)
 
 
+#: the shortest word a misspelt query word is matched to (``irn`` is not ``in``)
+MIN_GUESS = 3
+#: the letters tried in ``typo_neighbours`` besides the word's own
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def allowed_typos(word: str) -> int:
     """How many edits a misspelt query word may be from an indexed one."""
-    return 0 if len(word) < 4 else 1 if len(word) < 7 else 2
+    return 0 if len(word) < MIN_GUESS else 1 if len(word) < 7 else 2
+
+
+def typo_neighbours(word: str) -> list[str]:
+    """The words one edit from ``word`` that a prefix scan of the vocabulary cannot find:
+    every one for a word of three letters, those changing the first letter for a longer
+    one (a wrong, missing, extra or swapped first letter). Letters tried: a-z, 0-9 and
+    the word's own (so a typo in another script is found when it repeats a letter of
+    the word or drops or swaps one)."""
+    if len(word) < MIN_GUESS:
+        return []
+    letters = sorted(set(_LETTERS) | set(word))
+    found = {word[1:], word[1] + word[0] + word[2:]}
+    found.update(c + word for c in letters)
+    found.update(c + word[1:] for c in letters)
+    if len(word) == MIN_GUESS:
+        for i in range(1, len(word) + 1):
+            found.add(word[:i] + word[i + 1:])
+            if i < len(word) - 1:
+                found.add(word[:i] + word[i + 1] + word[i] + word[i + 2:])
+            found.update(word[:i] + c + word[i:] for c in letters)
+            found.update(word[:i] + c + word[i + 1:] for c in letters if i < len(word))
+    found.discard(word)
+    return sorted(w for w in found if len(w) >= MIN_GUESS)
 
 
 def close_words(word: str, candidates: Iterable[str], limit: int = 4) -> list[str]:
@@ -122,8 +151,8 @@ def close_words(word: str, candidates: Iterable[str], limit: int = 4) -> list[st
     if bound == 0:
         return []
     scored = []
-    for candidate in candidates:
-        if candidate == word:
+    for candidate in set(candidates):
+        if candidate == word or len(candidate) < MIN_GUESS:
             continue
         distance = edit_distance(word, candidate, bound)
         if distance <= bound:

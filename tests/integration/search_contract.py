@@ -7,6 +7,8 @@ the documents are folded by the workers' own code.
 from __future__ import annotations
 
 import json
+import random
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,23 @@ HOLD_BACK = [
     ("coalition exclusion State Department", "not welcome"),
     ("Americans lying about accepting Iran", "lying"),
     ("khamenei says US lies", "lying"),
+    # a typo in the first letter: wrong, missing, swapped with the second
+    ("Gushehr", "nuclear power plants"),
+    ("ushehr", "nuclear power plants"),
+    ("Xarif", "Kerry personally asked"),
+    ("ekrry", "Kerry personally asked"),
+    # a typo in a word of three letters
+    ("irq", "Stuart Jones"),
+    ("nwe", "nuclear power plants"),
 ]
+
+#: a generated corpus for the hold-back set's second half: pseudo-words, some of three
+#: letters, in statements of 8 to 12 words; each query is three words of a statement, one
+#: misspelt in one of these ways (``typo``)
+TYPOS = ["first letter wrong", "first letter missing", "first two swapped",
+         "inner letter wrong", "inner letter missing", "three-letter word"]
+SYLLABLES = ["ka", "ri", "zo", "mu", "te", "shi", "an", "bel", "dor", "fa", "gu", "har",
+             "jo", "lek", "man", "nu", "or", "pe", "ros", "sa", "tun", "vi", "wa", "yen"]
 
 
 def seed(store: EventStore) -> dict[str, str]:
@@ -87,6 +105,49 @@ def check_hold_back_set(url: str) -> None:
         found = top(index, g, q)
         if not any(expected in statement for statement in found):
             misses.append((q, expected, found))
+    assert misses == []
+
+
+def typo(word: str, kind: str, rng: random.Random) -> str:
+    """``word`` misspelt the way ``kind`` (one of ``TYPOS``) says."""
+    other = rng.choice([c for c in "bcdfghjklmnpqrstvwxz" if c not in word[:2]])
+    i = rng.randrange(1, len(word) - 1)
+    return {"first letter wrong": other + word[1:], "first letter missing": word[1:],
+            "first two swapped": word[1] + word[0] + word[2:],
+            "inner letter wrong": word[:i] + other + word[i + 1:],
+            "inner letter missing": word[:i] + word[i + 1:],
+            "three-letter word": word[:1] + other + word[2:]}[kind]
+
+
+def check_hold_back_set_over_a_generated_corpus(url: str) -> None:
+    rng = random.Random(21)
+    vocabulary: dict[str, None] = {}
+    while len(vocabulary) < 500:
+        vocabulary["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))] = None
+    short = sorted({rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") + rng.choice("bdgklmnprst")
+                    for _ in range(60)} - set(vocabulary))
+    known = [w for w in vocabulary if len(w) >= 5] + short
+    store = open_store(url)
+    store.init()
+    statements = {}
+    for _ in range(200):
+        text = rng.sample(known, rng.randint(8, 12))
+        claim_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        record(store, claim_id, " ".join(text).capitalize() + ".", claimant="Generated")
+        statements[claim_id] = text
+    index, g = built(url, store)
+    misses = []
+    for n, (claim_id, text) in enumerate(rng.sample(sorted(statements.items()), 60)):
+        kind = TYPOS[n % len(TYPOS)]
+        picked = rng.sample([w for w in text if len(w) > 3], 3)
+        if kind == "three-letter word":
+            picked[0] = next((w for w in text if len(w) == 3), picked[0])
+        meant = picked[0]
+        picked[0] = typo(meant, kind, rng)
+        page = index.search(g, " ".join(picked), Filters(), limit=5, cursor=None)
+        # found, and by the word meant (the two right words alone would find most claims)
+        if claim_id not in [h.item["id"] for h in page.hits] or meant not in page.terms:
+            misses.append((kind, " ".join(picked), " ".join(text)))
     assert misses == []
 
 
