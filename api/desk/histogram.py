@@ -17,7 +17,6 @@ from markupsafe import Markup, escape
 from ledger.timeutil import parse_time
 
 from .timeline import (
-    GAP,
     LANE,
     LANES,
     LEFT,
@@ -26,8 +25,10 @@ from .timeline import (
     WIDTH,
     Part,
     draw_axis,
+    draw_lanes,
     duration,
     scale_note,
+    side_by_side,
 )
 
 #: the class (colour) of each lane's bars in desk.css
@@ -44,9 +45,8 @@ def stored_parts(histogram: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def place(stored: Sequence[Mapping[str, Any]], left: float, width: float) -> list[Part]:
     """Where each stored part is drawn: equal widths, ``GAP`` apart."""
-    each = (width - GAP * (len(stored) - 1)) / len(stored)
-    return [Part(parse_time(p["start"]), parse_time(p["end"]), left + k * (each + GAP),
-                 left + k * (each + GAP) + each) for k, p in enumerate(stored)]
+    return side_by_side([(parse_time(p["start"]), parse_time(p["end"])) for p in stored],
+                        left, width)
 
 
 def bar_note(parts: Sequence[Part], stored: Sequence[Mapping[str, Any]]) -> str:
@@ -80,12 +80,7 @@ def render_histogram(histogram: Mapping[str, Any] | None, total: int) -> Markup:
         f'<title id="timeline-title">How many of the claim\'s {total} entries occurred when'
         f" (UTC), per kind: {sum(totals)} active entries in {spans} spans of time</title>",
     ]
-    for index, name in enumerate(LANES):
-        y = TOP + LANE * index
-        out.append(f'<rect class="lane lane-{index % 2}" x="0" y="{y}" width="{WIDTH}"'
-                   f' height="{LANE}"/>')
-        out.append(f'<text class="lane-label" x="10" y="{y + LANE / 2 + 4:.1f}">'
-                   f"{escape(name)} ({totals[index]})</text>")
+    out.extend(draw_lanes(totals))
     out.extend(draw_axis(parts_, axis_y))
     for part, kept in zip(parts_, stored, strict=True):
         buckets = len(kept["lanes"][0])

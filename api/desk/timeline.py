@@ -115,14 +115,20 @@ class Part:
         return self.x0 + pad + (width - 2 * pad) * min(1.0, max(0.0, share))
 
 
+def side_by_side(spans: Sequence[tuple[datetime, datetime]], left: float, width: float
+                 ) -> list[Part]:
+    """Parts for these spans of time, drawn in equal widths ``GAP`` apart."""
+    each = (width - GAP * (len(spans) - 1)) / len(spans)
+    return [Part(start, end, left + k * (each + GAP), left + k * (each + GAP) + each)
+            for k, (start, end) in enumerate(spans)]
+
+
 def axis_parts(times: Sequence[datetime], left: float, width: float) -> list[Part]:
     """The parts of the time axis: one, unless the story has long empty stretches."""
     ordered = sorted(set(times))
     offsets = [(t - ordered[0]).total_seconds() for t in ordered]
     groups = [ordered[first:last + 1] for first, last in axis.groups(offsets)]
-    each = (width - GAP * (len(groups) - 1)) / len(groups)
-    return [Part(group[0], group[-1], left + k * (each + GAP), left + k * (each + GAP) + each)
-            for k, group in enumerate(groups)]
+    return side_by_side([(group[0], group[-1]) for group in groups], left, width)
 
 
 def duration(delta: timedelta) -> str:
@@ -202,6 +208,18 @@ def details(event: RecordedEvent) -> str:
     return ""
 
 
+def draw_lanes(counts: Sequence[int] | None = None) -> list[str]:
+    """The SVG of the lanes' bands and names (each name with its count, when given)."""
+    out: list[str] = []
+    for index, name in enumerate(LANES):
+        y = TOP + LANE * index
+        label = escape(name) if counts is None else f"{escape(name)} ({counts[index]})"
+        out.append(f'<rect class="lane lane-{index % 2}" x="0" y="{y}" width="{WIDTH}"'
+                   f' height="{LANE}"/>')
+        out.append(f'<text class="lane-label" x="10" y="{y + LANE / 2 + 4:.1f}">{label}</text>')
+    return out
+
+
 def draw_axis(parts_: Sequence[Part], axis_y: float) -> list[str]:
     """The SVG of a (possibly broken) time axis: each part's line and ticks, and a break
     mark labelled with the gap between parts."""
@@ -269,12 +287,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
         ' markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"'
         ' class="arrowhead"/></marker></defs>',
     ]
-    for index, name in enumerate(LANES):
-        y = TOP + LANE * index
-        parts.append(f'<rect class="lane lane-{index % 2}" x="0" y="{y}" width="{WIDTH}"'
-                     f' height="{LANE}"/>')
-        parts.append(f'<text class="lane-label" x="10" y="{y + LANE / 2 + 4:.1f}">'
-                     f"{escape(name)}</text>")
+    parts.extend(draw_lanes())
     parts.extend(draw_axis(parts_, axis_y))
 
     where: dict[str, tuple[float, float]] = {}
