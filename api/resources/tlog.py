@@ -8,6 +8,9 @@ A tile past the log's head, or a malformed tile path, is a 404 problem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import Response
 from flask.views import MethodView
 
@@ -19,6 +22,8 @@ from ..errors import Problem
 from ..parsing import Blueprint
 from ..state import ledger_state
 from .log import log_service, served_note
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 blp = Blueprint(
     "tlog", __name__, url_prefix="/tlog",
@@ -48,37 +53,44 @@ def tile_response(tile: tiles.Tile) -> Response:
         raise Problem(
             404, f"The log is not large enough for {tile.path} yet.", slug="beyond-head"
         ) from None
-    response = Response(body, mimetype="application/octet-stream")
-    response.headers["Cache-Control"] = IMMUTABLE if tile.full else PARTIAL
+    return cached(body, "application/octet-stream", IMMUTABLE if tile.full else PARTIAL)
+
+
+def cached(body: bytes | str, content_type: str, cache_control: str) -> Response:
+    """``body`` as ``content_type``, with the ``Cache-Control`` its contents allow."""
+    response = Response(body, content_type=content_type)
+    response.headers["Cache-Control"] = cache_control
     return response
+
+
+def tlog_get(content_type: str, description: str) -> Callable[[F], F]:
+    """What every ``/tlog/`` GET declares first: auditors only, a 200 of ``content_type``."""
+
+    def declare(get: F) -> F:
+        answered = blp.response(200, content_type=content_type, description=description)(get)
+        return requires("auditor")(answered)
+
+    return declare
 
 
 @blp.route("/checkpoint")
 class Checkpoint(MethodView):
     """``/tlog/checkpoint``."""
 
-    @requires("auditor")
-    @blp.response(
-        200, content_type="text/plain",
-        description="The latest checkpoint as a signed note, with any witness cosignatures",
-    )
+    @tlog_get("text/plain", "The latest checkpoint as a signed note, with any witness cosignatures")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self) -> Response:
         """The latest signed checkpoint (as ``/v1/log/checkpoint``), cacheable for seconds."""
-        note = served_note(log_service().current())
-        response = Response(note, content_type="text/plain; charset=utf-8")
-        response.headers["Cache-Control"] = CHECKPOINT
-        return response
+        return cached(served_note(log_service().current()), "text/plain; charset=utf-8", CHECKPOINT)
 
 
 @blp.route("/tile/<path:path>")
 class Tile(MethodView):
     """``/tlog/tile/<L>/<N>[.p/<W>]`` and ``/tlog/tile/entries/<N>[.p/<W>]``."""
 
-    @requires("auditor")
-    @blp.response(
-        200, content_type="application/octet-stream",
-        description="A tile's hashes, or an entry bundle of uint16-length-prefixed leaf inputs",
+    @tlog_get(
+        "application/octet-stream",
+        "A tile's hashes, or an entry bundle of uint16-length-prefixed leaf inputs",
     )
     @blp.alt_response(404, response="NOT_FOUND", description="malformed path or past the head")
     def get(self, path: str) -> Response:
