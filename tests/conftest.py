@@ -7,6 +7,12 @@ when it finishes, so the summary is the whole run's either way.
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests assert behaviour, not speed: on a 2-core machine running the suite in three
+# processes an example can take longer than hypothesis's 200 ms default, which is no failure.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 # the shared helpers are plain modules: let pytest explain their failed assertions too
 pytest.register_assert_rewrite("tests.support")
