@@ -198,7 +198,7 @@ def test_no_other_module_reads_the_environment() -> None:
         # PROMETHEUS_MULTIPROC_DIR is prometheus_client's own contract, not a setting
         ROOT / "api" / "metrics.py", ROOT / "api" / "gunicorn_conf.py",
         # serve hands its environment on to gunicorn, whose app reads it through Settings
-        ROOT / "api" / "commands" / "serve.py",
+        ROOT / "api" / "cli" / "serve.py",
         # CLAIMLEDGER_RUN_DIR is the gunicorn master's contract with its workers
         ROOT / "api" / "streamslots.py",
     }
