@@ -83,6 +83,11 @@ def current_state(store: EventStore, claim_id: str, version: int) -> dict[str, A
     return None if folded is None else recent(folded)
 
 
+def voided_ids(state: dict[str, Any] | None) -> set[str]:
+    """The ids of the entries a claim's state counts as voided."""
+    return set(state["voided_event_ids"]) if state else set()
+
+
 def claim_page(
     store: EventStore, claim_id: str, *, upto: int | None = None, as_of: str | None = None,
     valid_at: str | None = None,
@@ -113,7 +118,7 @@ def claim_page(
     else:
         events = store.read_claim(claim_id, after=first - 1, limit=last - first + 1)
     page = ClaimPage(claim_id, state, events, total)
-    page.voided = set(state["voided_event_ids"]) if state else set()
+    page.voided = voided_ids(state)
     _link_corrections(store, page, as_of, whole)
     if total <= AGGREGATE_ABOVE:
         drawn = whole if whole is not None else store.read_claim(claim_id, limit=total)
@@ -153,21 +158,22 @@ def changes(store: EventStore, claim_id: str, after: int) -> ClaimPage:
         raise ClaimNotFound(claim_id)
     events = store.read_claim(claim_id, after=after, limit=PAGE_SIZE) if after < total else []
     page = ClaimPage(claim_id, current_state(store, claim_id, total), events, total)
-    page.voided = set(page.state["voided_event_ids"]) if page.state else set()
+    page.voided = voided_ids(page.state)
     _link_corrections(store, page, None)
     return page
 
 
 def history_page(
-    store: EventStore, claim_id: str, upto: int | None
+    store: EventStore, claim_id: str, upto: int | None, size: int = HISTORY_PAGE
 ) -> tuple[list[RecordedEvent], int, str | None]:
-    """A page of the history ending at ``upto`` (the newest by default), the claim's last
-    version, and the leaf hash the page's first event links to (None from version 1)."""
+    """A page of ``size`` entries of the history ending at ``upto`` (the newest by default),
+    the claim's last version, and the leaf hash the page's first event links to (None from
+    version 1)."""
     total = store.claim_version(claim_id)
     if not total:
         raise ClaimNotFound(claim_id)
     last = total if upto is None else max(1, min(upto, total))
-    first = max(1, last - HISTORY_PAGE + 1)
+    first = max(1, last - size + 1)
     before = store.read_claim(claim_id, after=first - 2, limit=1) if first > 1 else []
     events = store.read_claim(claim_id, after=first - 1, limit=last - first + 1)
     return events, total, before[0].leaf_hash if before else None

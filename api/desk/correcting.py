@@ -9,7 +9,7 @@ top-level fields the editor changed, a clarification or a void only the reason.
 from __future__ import annotations
 
 import json
-import secrets
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -25,7 +25,6 @@ from ledger.events import CORRECTION_KINDS
 from ledger.fold import corrections, current_data
 from ledger.timeutil import parse_time
 
-from ..appending import append_event
 from ..entry_kinds import KINDS_BY_TYPE
 from ..errors import flatten
 from ..state import ledger_state
@@ -42,7 +41,7 @@ from .forms import (
     options_for,
     place_errors,
 )
-from .pages import KEY, VERSION, for_editors, page
+from .pages import append_from_form, for_editors, new_key, page, refusal
 from .timeline import STYLES, details, summary
 
 CORRECTION = FormSpec(
@@ -57,6 +56,8 @@ CORRECTION = FormSpec(
            hint="Shown with the entry, in its history and in the timeline.")),
     KINDS_BY_TYPE["EntryCorrected"].schema, "correction",
 )
+#: an entry's version as an editor types it: ``12`` or ``v12``
+VERSION = re.compile(r"[vV]?([1-9][0-9]{0,17})")
 _CANNOT_EMPTY = "A correction cannot empty this; void the entry and record it again instead."
 
 
@@ -159,7 +160,7 @@ def _render(claim_id: str, event: RecordedEvent, current: Mapping[str, Any], voi
         text=details(event), spec=CORRECTION, copy=spec, form=state,
         both=replace(CORRECTION, fields=CORRECTION.fields + spec.fields),
         options=lambda item: options_for(item, scales=store.scales, targets=()),
-        key=secrets.token_urlsafe(24), json=json,
+        key=new_key(), json=json,
     )
 
 
@@ -227,18 +228,12 @@ def correct(claim_id: Any, event_id: Any) -> BaseResponse:
 def _record(spec: FormSpec, claim_id: str, body: dict[str, Any], values: dict[str, str]
             ) -> dict[str, Any] | FormState:
     """Append the ``EntryCorrected``; its messages placed beside the copy's fields."""
-    key = request.form.get("idempotency_key", "")
-    headers = {"idempotency_key": key} if KEY.fullmatch(key) else {}
     try:
-        loaded = CORRECTION.schema().load(body)
-        response = append_event("EntryCorrected", claim_id, loaded, headers)
+        return append_from_form("EntryCorrected", claim_id, CORRECTION.schema().load(body))
     except ValidationError as exc:
         messages = flatten(exc.messages)
     except ValidationFailed as exc:
-        messages = flatten(exc.errors or {"body": [str(exc)]})
-    else:
-        event: dict[str, Any] = json.loads(response.get_data())
-        return event
+        messages = refusal(exc)
     both = replace(CORRECTION, fields=CORRECTION.fields + spec.fields)
     mapped = {path.removeprefix("changes."): texts for path, texts in messages.items()}
     state = place_errors(both, mapped, values)

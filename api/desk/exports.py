@@ -21,14 +21,10 @@ from typing import Any
 from flask import Response, request, stream_with_context, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ledger.errors import ClaimNotFound
-from workers.views import InvalidQuery, ViewsUnavailable
-
 from ..state import ledger_state
-from ..view_service import view_service
-from .claimpage import current_state
-from .listing import FILTERS, ClaimPage, list_claims, verify_claim
-from .pages import error_page, for_readers, page
+from .listing import ClaimPage, list_claims, verified_history
+from .pages import for_readers, page
+from .reading import claims_or_error, requested_filters
 from .timeline import REDACTED, STYLES, details, summary
 
 log = logging.getLogger("api.desk")
@@ -116,18 +112,11 @@ def csv_lines(first: ClaimPage, filters: Mapping[str, str], base: str) -> Iterat
 @for_readers
 def claims_csv() -> BaseResponse:
     """The claim list, filtered as on the list page, as a CSV download."""
-    filters = {k: v.strip() for k in FILTERS if (v := request.args.get(k, "")).strip()}
-    try:
-        first = list_claims(filters, limit=CSV_PAGE)
-    except ViewsUnavailable:
-        response = error_page(503, "The list is unavailable",
-                              "The claim list is read from the views, which are being"
-                              " built or cannot be reached; try again shortly.")
-        response.headers["Retry-After"] = str(view_service().retry_after())
-        return response
-    except InvalidQuery as exc:
-        return error_page(422, "Not a valid filter", f"{exc}.")
-    base = ledger_state().settings.public_url or request.host_url.rstrip("/")
+    filters = requested_filters()
+    first = claims_or_error(filters, limit=CSV_PAGE)
+    if isinstance(first, Response):
+        return first
+    base = _base_url()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     body = stream_with_context(csv_lines(first, filters, base))
     return Response(body, mimetype="text/csv", headers={
@@ -140,22 +129,18 @@ def claims_csv() -> BaseResponse:
 def record(claim_id: Any) -> BaseResponse:
     """A claim's printable record: its state, its entries (the newest ``RECORD_MAX``) with
     their hashes, and the verification of those entries against the signed checkpoint."""
-    state_ = ledger_state()
-    store, claim = state_.store, str(claim_id)
-    total = store.claim_version(claim)
-    if not total:
-        raise ClaimNotFound(claim)
-    first = max(1, total - RECORD_MAX + 1)
-    before = store.read_claim(claim, after=first - 2, limit=1) if first > 1 else []
-    events = store.read_claim(claim, after=first - 1, limit=total - first + 1)
-    verification, proofs = verify_claim(store, state_.settings, claim, events,
-                                        start_leaf=before[0].leaf_hash if before else None)
-    state = current_state(store, claim, total)
-    base = state_.settings.public_url or request.host_url.rstrip("/")
+    state, claim = ledger_state(), str(claim_id)
+    shown = verified_history(state.store, state.settings, claim, None, RECORD_MAX)
     return page(
-        "record.html", claim_id=claim, state=state, events=events, total=total,
-        verification=verification, proofs=proofs, styles=STYLES, summary=summary,
-        details=details, voided=set(state["voided_event_ids"]) if state else set(),
-        printed_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"), head=store.head(),
-        page_url=base + url_for("desk.record", claim_id=claim),
+        "record.html", claim_id=claim, state=shown.state, events=shown.events,
+        total=shown.total, verification=shown.verification, proofs=shown.proofs,
+        styles=STYLES, summary=summary, details=details, voided=shown.voided,
+        printed_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"), head=state.store.head(),
+        page_url=_base_url() + url_for("desk.record", claim_id=claim),
     )
+
+
+def _base_url() -> str:
+    """Where the desk is served, for links that leave it (``LEDGER_PUBLIC_URL``, else this
+    request's host)."""
+    return ledger_state().settings.public_url or request.host_url.rstrip("/")

@@ -17,6 +17,7 @@ from ledger.verifier import VerificationResult, verify_history
 
 from ..settings import Settings
 from ..view_service import view_service
+from .claimpage import current_state, history_page, voided_ids
 
 log = logging.getLogger("api.desk")
 
@@ -91,3 +92,31 @@ def verify_claim(
                             start=start, start_leaf=start_leaf)
     size = result.checkpoint.size if result.checkpoint is not None else None
     return Verification(result, size, origin, note, key), proofs
+
+
+@dataclass(frozen=True)
+class VerifiedHistory:
+    """A page of a claim's history verified, as the history page and the record show it."""
+
+    events: list[RecordedEvent]
+    #: the claim's last version
+    total: int
+    state: dict[str, Any] | None
+    verification: Verification
+    #: by position, each event's ``leaf_index`` and inclusion proof (none without the log)
+    proofs: dict[int, dict[str, Any]]
+
+    @property
+    def voided(self) -> set[str]:
+        """The ids of the entries the claim's state counts as voided."""
+        return voided_ids(self.state)
+
+
+def verified_history(store: EventStore, settings: Settings, claim_id: str, upto: int | None,
+                     size: int) -> VerifiedHistory:
+    """The ``size`` entries of a claim's history ending at version ``upto`` (the newest by
+    default), verified from the entry before them, with the claim's current state."""
+    events, total, start_leaf = history_page(store, claim_id, upto, size)
+    verification, proofs = verify_claim(store, settings, claim_id, events, start_leaf=start_leaf)
+    return VerifiedHistory(events, total, current_state(store, claim_id, total), verification,
+                           proofs)

@@ -6,7 +6,9 @@ module; it imports none of them.
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec
@@ -14,14 +16,16 @@ from typing import Any, ParamSpec
 from flask import Response, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from ledger.errors import ValidationFailed
+
+from ..appending import append_event
+from ..errors import flatten
 from ..state import ledger_state
 from . import session as desk_session
 from .dates import ZONE_COOKIE, DateError, zone_names, zone_of
 
-#: an idempotency key a form may carry (a fresh one is put in every form)
+#: an idempotency key a form may carry (``new_key`` puts a fresh one in every form)
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
-#: an entry's version as an editor types it: ``12`` or ``v12``
-VERSION = re.compile(r"[vV]?([1-9][0-9]{0,17})")
 
 P = ParamSpec("P")
 
@@ -82,6 +86,26 @@ def editor() -> BaseResponse | None:
     return None
 
 
+def new_key() -> str:
+    """A fresh idempotency key for a form (a form posted twice records once)."""
+    return secrets.token_urlsafe(24)
+
+
+def append_from_form(event_type: str, claim_id: str, body: Any) -> dict[str, Any]:
+    """Append through the API's write path under the form's idempotency key; the recorded
+    event as the API answers it. Raises ``ValidationFailed`` when the ledger refuses it."""
+    key = request.form.get("idempotency_key", "")
+    headers = {"idempotency_key": key} if KEY.fullmatch(key) else {}
+    response = append_event(event_type, claim_id, body, headers)
+    event: dict[str, Any] = json.loads(response.get_data())
+    return event
+
+
+def refusal(exc: ValidationFailed) -> dict[str, list[str]]:
+    """The ledger's messages for a refused append, by field path."""
+    return flatten(exc.errors or {"body": [str(exc)]})
+
+
 def _guarded(check: Callable[[], BaseResponse | None]
              ) -> Callable[[Callable[P, BaseResponse]], Callable[P, BaseResponse]]:
     def decorate(view: Callable[P, BaseResponse]) -> Callable[P, BaseResponse]:
@@ -97,3 +121,6 @@ def _guarded(check: Callable[[], BaseResponse | None]
 for_readers = _guarded(reader)
 #: a view for editors: others are sent to sign in or shown a 403 page
 for_editors = _guarded(editor)
+#: a part of a live claim page (its changes, its feed): a plain 401 for those who may not read
+for_followers = _guarded(lambda: None if reader() is None else Response(
+    "Sign in to follow this claim.\n", 401, mimetype="text/plain"))

@@ -3,7 +3,6 @@ its live feed."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Response, request
@@ -17,7 +16,7 @@ from ..resources.stream import last_event_id, sse_response
 from ..schemas import STATUSES
 from ..state import ledger_state
 from ..view_service import view_service
-from .claimpage import HISTORY_PAGE, changes, claim_page, current_state, history_page
+from .claimpage import HISTORY_PAGE, changes, claim_page
 from .dates import DateError, compose
 from .forms import (
     FORMS_BY_KIND,
@@ -29,31 +28,44 @@ from .forms import (
     options_for,
 )
 from .linking import claim_links, find_claims
-from .listing import FILTERS, list_claims, verify_claim
-from .pages import error_page, for_readers, page, reader
+from .listing import FILTERS, PAGE_SIZE, ClaimPage, list_claims, verified_history
+from .pages import error_page, for_followers, for_readers, new_key, page
 from .timeline import STYLES, details, legend_icon, summary
 
 VERDICT_VALUE = next(f for f in FORMS_BY_KIND["verdicts"].fields if f.name == "value")
 
 
 # --- reading ------------------------------------------------------------------------------
-@for_readers
-def claim_list() -> BaseResponse:
-    """Claims with their status and verdict, filtered like ``GET /v1/claims``."""
-    store = ledger_state().store
-    filters = {k: v.strip() for k in FILTERS if (v := request.args.get(k, "")).strip()}
+def requested_filters() -> dict[str, str]:
+    """The list's filters in this request's query string (trimmed; empty ones left out)."""
+    return {k: v.strip() for k in FILTERS if (v := request.args.get(k, "")).strip()}
+
+
+def claims_or_error(filters: dict[str, str], *, cursor: str | None = None,
+                    limit: int = PAGE_SIZE, also: str = "") -> ClaimPage | Response:
+    """A page of the claim list, or the error page saying why the views cannot give it
+    (``also``: a sentence added to the 503's message)."""
     try:
-        found = list_claims(filters, cursor=request.args.get("cursor") or None)
+        return list_claims(filters, cursor=cursor, limit=limit)
     except ViewsUnavailable:
-        response = error_page(
-            503, "The list is unavailable",
-            "The claim list is read from the views, which are being built or cannot"
-            " be reached; try again shortly. Each claim's own page still works.",
-        )
+        response = error_page(503, "The list is unavailable", "The claim list is read from"
+                              " the views, which are being built or cannot be reached; try"
+                              " again shortly." + also)
         response.headers["Retry-After"] = str(view_service().retry_after())
         return response
     except InvalidQuery as exc:
         return error_page(422, "Not a valid filter", f"{exc}.")
+
+
+@for_readers
+def claim_list() -> BaseResponse:
+    """Claims with their status and verdict, filtered like ``GET /v1/claims``."""
+    store = ledger_state().store
+    filters = requested_filters()
+    found = claims_or_error(filters, cursor=request.args.get("cursor") or None,
+                            also=" Each claim's own page still works.")
+    if isinstance(found, Response):
+        return found
     verdicts = options_for(VERDICT_VALUE, scales=store.scales, targets=())
     return page("list.html", page=found, filters=filters, statuses=STATUSES, verdicts=verdicts)
 
@@ -93,7 +105,8 @@ def _fresh_forms(specs: tuple[FormSpec, ...]) -> dict[str, FormState]:
 
 
 def claim_page_response(claim_id: str, failed: tuple[str, FormState] | None = None,
-                status: int = 200) -> Response:
+                        status: int = 200) -> Response:
+    """A claim's page (``failed``: the form refused, shown again with its messages)."""
     store = ledger_state().store
     as_of, as_of_error, as_of_text = _as_of()
     valid_at, valid_at_error, valid_at_text = _as_of("valid_at")
@@ -122,7 +135,7 @@ def claim_page_response(claim_id: str, failed: tuple[str, FormState] | None = No
         specs=specs if not replaying else (), forms=forms,
         open_form=failed[0] if failed else None,
         options=lambda item: options_for(item, scales=store.scales, targets=()),
-        new_key=lambda: secrets.token_urlsafe(24), head=store.head(),
+        new_key=new_key, head=store.head(),
         total=shown.total if not replaying else store.claim_version(claim_id),
         summary=summary, details=details, failed_kind=failed[0] if failed else None,
         story_dates=story_dates(shown.state),
@@ -140,25 +153,20 @@ def claim(claim_id: Any) -> BaseResponse:
 @for_readers
 def history(claim_id: Any) -> BaseResponse:
     """A page of a claim's events with their hashes, verified with the auditor's verifier."""
-    state_ = ledger_state()
-    store = state_.store
-    events, total, start_leaf = history_page(store, str(claim_id),
-                                             request.args.get("upto", type=int))
-    verification, proofs = verify_claim(store, state_.settings, str(claim_id), events,
-                                        start_leaf=start_leaf)
-    state = current_state(store, str(claim_id), total)
-    first, last = events[0].version, events[-1].version
-    return page("history.html", claim_id=str(claim_id), events=events, state=state,
-                verification=verification, proofs=proofs, styles=STYLES, total=total,
-                older=first - 1 if first > 1 else None,
+    state = ledger_state()
+    shown = verified_history(state.store, state.settings, str(claim_id),
+                             request.args.get("upto", type=int), HISTORY_PAGE)
+    first, last, total = shown.events[0].version, shown.events[-1].version, shown.total
+    return page("history.html", claim_id=str(claim_id), events=shown.events, state=shown.state,
+                verification=shown.verification, proofs=shown.proofs, styles=STYLES,
+                total=total, older=first - 1 if first > 1 else None,
                 newer=min(last + HISTORY_PAGE, total) if last < total else None,
-                voided=set(state["voided_event_ids"]) if state else set())
+                voided=shown.voided)
 
 
+@for_followers
 def claim_changes(claim_id: Any) -> BaseResponse:
     """What a live claim page adds: the entries after version ``after`` and the state."""
-    if reader() is not None:
-        return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
     after = request.args.get("after", type=int)
     if after is None or not 0 <= after < 2**63:
         return Response("after must be a version (0 or more).\n", 400, mimetype="text/plain")
@@ -169,10 +177,9 @@ def claim_changes(claim_id: Any) -> BaseResponse:
                 summary=summary, details=details)
 
 
-def live(claim_id: Any) -> Response:
+@for_followers
+def live(claim_id: Any) -> BaseResponse:
     """The claim's new events as Server-Sent Events (what keeps its page live)."""
-    if reader() is not None:
-        return Response("Sign in to follow this claim.\n", 401, mimetype="text/plain")
     try:
         return sse_response(last_event_id(request.args.get("after")), claim_id=str(claim_id))
     except Problem as problem:  # a bad position or too many streams: a problem, not a page

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 from typing import Any
 
 from flask import g, redirect, request, url_for
@@ -17,7 +15,6 @@ from ledger.errors import (
 from ledger.ids import new_uuid
 from ledger.timeutil import utcnow
 
-from ..appending import append_event
 from ..errors import flatten
 from ..state import ledger_state
 from . import session as desk_session
@@ -33,7 +30,7 @@ from .forms import (
     desk_forms,
     place_errors,
 )
-from .pages import KEY, editor, for_editors, page
+from .pages import append_from_form, editor, for_editors, new_key, page, refusal
 from .reading import claim_page_response
 from .similar import similar_claims
 from .timeline import STYLES
@@ -83,8 +80,6 @@ def _append(spec: FormSpec, claim_id: str, new: bool = False) -> dict[str, Any] 
     """Append the form's event through the API's write path; the event, or the form again
     (with its errors, or with dates to confirm)."""
     values = _typed(spec)
-    key = request.form.get("idempotency_key", "")
-    headers = {"idempotency_key": key} if KEY.fullmatch(key) else {}
     form = dict(request.form.items())
     read = body_from_form(spec, form)
     state: FormState | None = None
@@ -99,11 +94,10 @@ def _append(spec: FormSpec, claim_id: str, new: bool = False) -> dict[str, Any] 
         state = _checked(spec, read.body, claim_id, new)
     if state is None:
         try:
-            response = append_event(spec.event_type, claim_id, body, headers)
+            event = append_from_form(spec.event_type, claim_id, body)
         except ValidationFailed as exc:
-            state = place_errors(spec, flatten(exc.errors or {"body": [str(exc)]}), values)
+            state = place_errors(spec, refusal(exc), values)
         else:
-            event: dict[str, Any] = json.loads(response.get_data())
             g.desk_read_as = read.read_as
             return event
     state.values = values
@@ -135,7 +129,7 @@ def remember_zone(response: BaseResponse) -> BaseResponse:
 @for_editors
 def new_claim_form() -> BaseResponse:
     """The form that records a claim."""
-    return page("new.html", spec=NEW_CLAIM, form=FormState(), key=secrets.token_urlsafe(24),
+    return page("new.html", spec=NEW_CLAIM, form=FormState(), key=new_key(),
                 none_options=lambda item: [])
 
 
@@ -146,7 +140,7 @@ def new_claim() -> BaseResponse:
     if isinstance(outcome, FormState):
         statement = request.form.get("statement", "")
         return remember_zone(page("new.html", 422, spec=NEW_CLAIM, form=outcome,
-                                  key=secrets.token_urlsafe(24), none_options=lambda item: [],
+                                  key=new_key(), none_options=lambda item: [],
                                   similar=similar_claims(statement), checked=bool(statement)))
     desk_session.notify("Claim recorded." + _read_as(NEW_CLAIM))
     return remember_zone(redirect(url_for("desk.claim", claim_id=outcome["claim_id"]), 303))
