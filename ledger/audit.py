@@ -129,7 +129,8 @@ class _Claims:
 
 def _check_event(event: RecordedEvent, expected: int, last_recorded: str, claims: _Claims,
                  report: AuditReport) -> None:
-    if check_recorded(event, expected, claims.previous(event), last_recorded) is None:
+    payload = check_recorded(event, expected, claims.previous(event), last_recorded)
+    if payload is None:
         report.redacted.append(event.position)
 
 

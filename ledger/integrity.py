@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from . import hashing
-from .envelope import RecordedEvent
+from .envelope import RecordedEvent, StoredPayload
 from .errors import IntegrityError
 
+_sha256 = hashlib.sha256
 _HASH = re.compile(r"[0-9a-f]{64}")
 #: what a redaction record must say, each as a string
 _REDACTION_FIELDS = ("actor", "reason", "redacted_at")
+#: the string fields of an event's JSON
+_STRINGS = ("id", "claim_id", "type", "occurred_at", "recorded_at", "actor")
+_NO_METADATA: Mapping[str, Any] = {}
+_new_event = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,92 @@ def hash_problem(value: Any, what: str) -> str | None:
     return None
 
 
+def format_problem(event: Mapping[str, Any]) -> str | None:
+    """Why an event's JSON lacks a field or has one of the wrong type, or None."""
+    missing = [n for n in (*hashing.LEAF_FIELDS, "leaf_hash", "data") if n not in event]
+    if missing:
+        return f"missing fields {missing}"
+    for name in ("position", "version", "schema_version"):
+        value = event[name]
+        if type(value) is not int or value < 1:
+            return f"{name} is not a positive integer"
+    for name in _STRINGS:
+        if type(event[name]) is not str:
+            return f"{name} is not a string"
+    prev = event["prev_hash"]
+    return (
+        hash_problem(event["payload_sha256"], "payload_sha256")
+        or hash_problem(event["leaf_hash"], "leaf_hash")
+        or (None if prev is None else hash_problem(prev, "prev_hash"))
+    )
+
+
+def from_json(event: Any) -> RecordedEvent | None:
+    """The event of an API answer's JSON if its fields are there with the right types
+    (hashes as strings, their form left to the checks), else None: ``format_problem``
+    says why."""
+    # every field read once, types checked inline (this runs for every event of the log)
+    try:
+        position, version, schema_version = event["position"], event["version"], event[
+            "schema_version"]
+        fields = (
+            event["id"], event["claim_id"], version, position, event["type"], schema_version,
+            event["data"], event["occurred_at"], event["recorded_at"], event["actor"],
+            _NO_METADATA, event["payload_sha256"], event["prev_hash"], event["leaf_hash"],
+            event.get("redaction"),
+        )
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if (
+        type(position) is int and position > 0
+        and type(version) is int and version > 0
+        and type(schema_version) is int and schema_version > 0
+        and type(fields[0]) is str and type(fields[1]) is str and type(fields[4]) is str
+        and type(fields[7]) is str and type(fields[8]) is str and type(fields[9]) is str
+        and type(fields[11]) is str and type(fields[13]) is str
+    ):
+        return _new_event(RecordedEvent, fields)  # as RecordedEvent(*fields), faster
+    return None
+
+
+def _leaf(fields: RecordedEvent) -> bytes:
+    """The leaf hash of an event's committed fields (``Broken`` if they have no canonical
+    form): ``hashing.leaf_hash(event.leaf_input())`` read from the tuple at once."""
+    (event_id, claim, version, position, kind, schema_version, _, occurred, recorded,
+     actor, _, payload_sha256, prev_hash, _, _) = fields
+    try:
+        return _sha256(b"\x00" + hashing.leaf_input(
+            position=position, id=event_id, claim_id=claim, version=version, type=kind,
+            schema_version=schema_version, occurred_at=occurred, recorded_at=recorded,
+            actor=actor, payload_sha256=payload_sha256, prev_hash=prev_hash,
+        )).digest()
+    except Exception as exc:
+        raise broken(position, "leaf", f"committed fields have no canonical form: {exc}") from None
+
+
+def check_payload(position: int, data: Mapping[str, Any], payload_sha256: str) -> bytes:
+    """The canonical form of ``data``, the payload at ``position``, which must hash to
+    ``payload_sha256``; raises ``Broken``."""
+    try:
+        plain = type(data) is dict or not isinstance(data, Mapping)
+        payload = hashing.canonical_json(data if plain else dict(data))
+    except Exception as exc:  # rfc8785 refuses some values (NaN, huge ints)
+        raise broken(position, "payload", f"data has no canonical form: {exc}") from None
+    if _sha256(payload).hexdigest() != payload_sha256:
+        raise broken(position, "payload", "payload_sha256 is not the hash of data")
+    return payload
+
+
+def check_leaf(event: RecordedEvent) -> tuple[bytes, Finding | None]:
+    """The leaf hash recomputed from the event's committed fields, and what is wrong if
+    it is not the event's ``leaf_hash``; raises ``Broken`` if they have no canonical form."""
+    leaf = _leaf(event)
+    if leaf.hex() != event.leaf_hash:
+        return leaf, Finding(event.position, "leaf", "leaf_hash does not match the committed"
+                             " fields")
+    return leaf, None
+
+
 def check_recorded(
     event: RecordedEvent,
     expected: int,
@@ -71,42 +163,45 @@ def check_recorded(
     """Check ``event`` as the log's ``expected``-th, after its claim's ``previous``
     (version, leaf hash) and a ``recorded_at`` of ``last_recorded``; its canonical
     payload (None if redacted). Raises ``Broken`` at the first check that fails."""
-    position = event.position
+    return check_event(event, expected, previous, last_recorded)[0]
+
+
+def check_event(
+    event: RecordedEvent,
+    expected: int,
+    previous: tuple[int, str | None],
+    last_recorded: str,
+) -> tuple[bytes | None, bytes]:
+    """``check_recorded``, answering the event's leaf hash (bytes) beside its payload."""
+    (_, claim, version, position, _, _, data, _, recorded, _, _, payload_sha256, prev_hash,
+     _, redaction) = event
     if position != expected:
         raise broken(expected, "position", f"position {expected} is missing or out of place"
                      f" (found position {position} next)")
     payload: bytes | None = None
-    if event.data is None:
-        redaction = event.redaction
-        if redaction is None or not all(
+    if type(data) is StoredPayload:
+        data = data.value()  # what event.data answers
+    if data is None:
+        if not isinstance(redaction, Mapping) or not all(
             isinstance(redaction.get(name), str) for name in _REDACTION_FIELDS
         ):
             raise broken(position, "payload", "the payload is gone and no redaction is recorded")
-        problem = hash_problem(event.payload_sha256, "payload_sha256")
+        problem = hash_problem(payload_sha256, "payload_sha256")
         if problem is not None:
             raise broken(position, "format", problem)
     else:
-        data = event.data
-        try:
-            payload = hashing.canonical_json(data if type(data) is dict else dict(data))
-        except Exception as exc:  # rfc8785 refuses some values (NaN, huge ints)
-            raise broken(position, "payload", f"data has no canonical form: {exc}") from None
-        if hashlib.sha256(payload).hexdigest() != event.payload_sha256:
-            raise broken(position, "payload", "payload_sha256 is not the hash of data")
-    try:
-        leaf = hashing.leaf_hash(event.leaf_input()).hex()
-    except Exception as exc:
-        raise broken(position, "leaf", f"committed fields have no canonical form: {exc}") from None
-    if leaf != event.leaf_hash:
-        raise broken(position, "leaf", "leaf_hash does not match the committed fields")
-    version, prev = previous
-    if event.version != version + 1:
-        raise broken(position, "version", f"claim {event.claim_id} version {event.version}"
-                     f" follows version {version}")
-    if event.prev_hash != prev:
+        payload = check_payload(position, data, payload_sha256)
+    leaf, wrong = check_leaf(event)
+    if wrong is not None:
+        raise Broken(wrong)
+    previous_version, previous_leaf = previous
+    if version != previous_version + 1:
+        raise broken(position, "version", f"claim {claim} version {version}"
+                     f" follows version {previous_version}")
+    if prev_hash != previous_leaf:
         raise broken(position, "chain", "prev_hash is not the leaf hash of the claim's"
                      " previous event")
-    if event.recorded_at < last_recorded:
-        raise broken(position, "recorded_at", f"recorded_at {event.recorded_at} goes back"
+    if recorded < last_recorded:
+        raise broken(position, "recorded_at", f"recorded_at {recorded} goes back"
                      f" before {last_recorded}")
-    return payload
+    return payload, leaf

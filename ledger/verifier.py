@@ -23,6 +23,7 @@ from typing import Any
 
 from . import checkpoint as cp
 from . import hashing, merkle
+from .integrity import Broken, Finding, check_leaf, check_payload, format_problem, from_json
 
 #: The kinds of check, in the order each event is checked.
 CHECKS = (
@@ -41,21 +42,9 @@ CHECKS = (
     "witnesses",  # enough trusted witnesses cosigned the checkpoint
 )
 
-_STR_FIELDS = ("id", "claim_id", "type", "occurred_at", "recorded_at", "actor")
 
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """One failed check: its kind, the position it concerns (if any), and why."""
-
-    check: str
-    position: int | None
-    message: str
-
-    def __str__(self) -> str:
-        """A one-line description naming the position."""
-        where = f"position {self.position}" if self.position is not None else "log"
-        return f"{where}: {self.check} check failed: {self.message}"
+#: one failed check: its kind, the position it concerns (if any), and why
+Failure = Finding
 
 
 @dataclass(slots=True)
@@ -84,7 +73,7 @@ class VerificationResult:
 
     def fail(self, check: str, position: int | None, message: str) -> None:
         """Record a failed check."""
-        self.failures.append(Failure(check, position, message))
+        self.failures.append(Finding(position, check, message))
 
     def summary(self) -> str:
         """A short human report: checks done, redactions, and the first failure."""
@@ -112,27 +101,6 @@ def recompute_leaf_hash(event: Mapping[str, Any]) -> bytes:
     return hashing.leaf_hash(
         hashing.leaf_input(**{name: event[name] for name in hashing.LEAF_FIELDS})
     )
-
-
-def _format_problem(event: Mapping[str, Any]) -> str | None:
-    missing = [n for n in (*hashing.LEAF_FIELDS, "leaf_hash", "data") if n not in event]
-    if missing:
-        return f"missing fields {missing}"
-    for name in ("position", "version", "schema_version"):
-        value = event[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            return f"{name} is not a positive integer"
-    for name in _STR_FIELDS:
-        if not isinstance(event[name], str):
-            return f"{name} is not a string"
-    try:
-        _unhex(event["payload_sha256"], "payload_sha256")
-        _unhex(event["leaf_hash"], "leaf_hash")
-        if event["prev_hash"] is not None:
-            _unhex(event["prev_hash"], "prev_hash")
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _open_checkpoint(
@@ -210,53 +178,52 @@ def verify_history(
             prev_leaf = None
     for number, event in enumerate(events, start=1):
         result.checks["format"] += 1
-        problem = _format_problem(event)
-        if problem is not None:
+        problem = format_problem(event)
+        recorded = from_json(event) if problem is None else None
+        if recorded is None:
             position = event.get("position")
             where = position if isinstance(position, int) else None
-            result.fail("format", where, f"event #{number}: {problem}")
+            result.fail("format", where, f"event #{number}: {problem or 'malformed'}")
             prev_leaf = None  # the chain cannot be followed through this event
             prev_version += 1
             continue
-        position = event["position"]
+        position = recorded.position
 
         result.checks["claim"] += 1
         if expected_claim is None:
-            expected_claim = event["claim_id"]
-        elif event["claim_id"] != expected_claim:
-            result.fail("claim", position, f"claim_id {event['claim_id']} is not {expected_claim}")
+            expected_claim = recorded.claim_id
+        elif recorded.claim_id != expected_claim:
+            result.fail("claim", position, f"claim_id {recorded.claim_id} is not {expected_claim}")
 
         result.checks["version"] += 1
-        if event["version"] != prev_version + 1:
-            result.fail("version", position, f"version {event['version']} follows {prev_version}")
+        if recorded.version != prev_version + 1:
+            result.fail("version", position, f"version {recorded.version} follows {prev_version}")
         elif position <= prev_position:
             result.fail("version", position, f"position does not follow {prev_position}")
-        prev_version, prev_position = event["version"], position
+        prev_version, prev_position = recorded.version, position
 
-        data = event.get("data")
-        if data is None:
+        if recorded.data is None:
             result.redacted.append(position)
         else:
             result.checks["payload"] += 1
             try:
-                if hashing.payload_sha256(data) != event["payload_sha256"]:
-                    result.fail("payload", position, "payload_sha256 is not the hash of data")
-            except Exception as exc:  # rfc8785 refuses some values (NaN, huge ints)
-                result.fail("payload", position, f"data has no canonical form: {exc}")
+                check_payload(position, recorded.data, recorded.payload_sha256)
+            except Broken as exc:
+                result.failures.append(exc.finding)
 
         result.checks["leaf"] += 1
         try:
-            leaf = recompute_leaf_hash(event)
-        except Exception as exc:
-            result.fail("leaf", position, f"committed fields have no canonical form: {exc}")
+            leaf, wrong = check_leaf(recorded)
+        except Broken as exc:
+            result.failures.append(exc.finding)
             prev_leaf = None
             continue
-        if leaf.hex() != event["leaf_hash"]:
-            result.fail("leaf", position, "leaf_hash does not match the committed fields")
+        if wrong is not None:
+            result.failures.append(wrong)
 
         result.checks["chain"] += 1
-        prev_hash = event["prev_hash"]
-        if event["version"] == 1:
+        prev_hash = recorded.prev_hash
+        if recorded.version == 1:
             if prev_hash is not None:
                 result.fail("chain", position, "version 1 has a prev_hash")
         elif prev_leaf is None:

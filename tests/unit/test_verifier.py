@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ledger import checkpoint as cp
-from ledger import hashing, merkle
+from ledger import envelope, hashing, integrity, merkle
 from ledger import verifier as v
 from ledger.envelope import RecordedEvent
 
@@ -371,10 +371,12 @@ def test_verify_checkpoint() -> None:
 
 def test_the_verifier_imports_only_what_an_auditor_has() -> None:
     """stdlib, rfc8785, cryptography and the ledger's pure hashing/merkle/checkpoint."""
-    # durable: stdlib-only fsync helpers the checkpoint state file is written with
-    ledger_modules = {"hashing", "merkle", "checkpoint", "errors", "durable"}
+    # durable: stdlib-only fsync helpers the checkpoint state file is written with;
+    # integrity (the one check of an event) and envelope (the event tuple) are checked too
+    ledger_modules = {"hashing", "merkle", "checkpoint", "errors", "durable", "integrity",
+                      "envelope"}
     third_party = {"rfc8785", "cryptography"}
-    for module in (v, merkle, cp, hashing):
+    for module in (v, merkle, cp, hashing, integrity, envelope):
         for node in ast.walk(ast.parse(inspect.getsource(module))):
             if isinstance(node, ast.ImportFrom) and node.level:  # from . import x / from .x
                 names = {node.module} if node.module else {a.name for a in node.names}
