@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from workers.config import cluster_nodes, is_cluster_url
+from workers.config import ViewConfig, cluster_nodes, is_cluster_url
 
 
 class ConfigError(ValueError):
@@ -302,16 +302,16 @@ class Settings:
     #: seconds between checkpoints issued after appends; 0: after every append
     checkpoint_interval: float = 1.0
     #: the views' tuning (LEDGER_VIEWS_*): tick, lock lifetime, drop delay and linger in
-    #: seconds, batch in events
-    views_tick_seconds: float = 5.0
-    views_batch: int = 2000
-    views_lock_ttl: float = 10.0
-    views_linger: float = 2.0
-    views_drop_delay: float = 10.0
+    #: seconds, batch in events; the defaults are the views' own (workers.config.ViewConfig)
+    views_tick_seconds: float = ViewConfig.tick_interval
+    views_batch: int = ViewConfig.batch_size
+    views_lock_ttl: float = ViewConfig.lock_ttl
+    views_linger: float = ViewConfig.linger
+    views_drop_delay: float = ViewConfig.drop_delay
     #: longest wait between a worker's attempts while Redis refuses (LEDGER_VIEWS_BACKOFF_MAX)
-    views_backoff_max: float = 30.0
+    views_backoff_max: float = ViewConfig.backoff_max
     #: whether the workers keep the search index (LEDGER_SEARCH, default on)
-    search: bool = True
+    search: bool = ViewConfig.search
     #: level of the JSON logs on stderr, and whether the API logs one line per request
     log_level: str = "INFO"
     request_log: bool = True
@@ -373,13 +373,19 @@ class Settings:
             "stream_limit": _int(env, "LEDGER_STREAM_LIMIT", 8, 1, 10_000),
             "stream_hub": _flag(env, "LEDGER_STREAM_HUB", True),
             "checkpoint_interval": _seconds(env, "LEDGER_CHECKPOINT_INTERVAL", 1.0),
-            "views_tick_seconds": _seconds(env, "LEDGER_VIEWS_TICK_SECONDS", 5.0, positive=True),
-            "views_batch": _int(env, "LEDGER_VIEWS_BATCH", 2000, 1),
-            "views_lock_ttl": _seconds(env, "LEDGER_VIEWS_LOCK_TTL", 10.0, positive=True),
-            "views_linger": _seconds(env, "LEDGER_VIEWS_LINGER", 2.0),
-            "views_drop_delay": _seconds(env, "LEDGER_VIEWS_DROP_DELAY", 10.0),
-            "views_backoff_max": _seconds(env, "LEDGER_VIEWS_BACKOFF_MAX", 30.0, positive=True),
-            "search": _flag(env, "LEDGER_SEARCH", True),
+            "views_tick_seconds": _seconds(
+                env, "LEDGER_VIEWS_TICK_SECONDS", cls.views_tick_seconds, positive=True
+            ),
+            "views_batch": _int(env, "LEDGER_VIEWS_BATCH", cls.views_batch, 1),
+            "views_lock_ttl": _seconds(
+                env, "LEDGER_VIEWS_LOCK_TTL", cls.views_lock_ttl, positive=True
+            ),
+            "views_linger": _seconds(env, "LEDGER_VIEWS_LINGER", cls.views_linger),
+            "views_drop_delay": _seconds(env, "LEDGER_VIEWS_DROP_DELAY", cls.views_drop_delay),
+            "views_backoff_max": _seconds(
+                env, "LEDGER_VIEWS_BACKOFF_MAX", cls.views_backoff_max, positive=True
+            ),
+            "search": _flag(env, "LEDGER_SEARCH", cls.search),
             "log_level": _log_level(env, "LEDGER_LOG_LEVEL"),
             "request_log": _flag(env, "LEDGER_REQUEST_LOG", True),
             "cors_origins": _origins(env, "LEDGER_CORS_ORIGINS"),
