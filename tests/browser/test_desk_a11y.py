@@ -6,7 +6,6 @@ Then an editor who uses only the keyboard records a claim, a denial and a correc
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import shoot, sign_in
+from tests.support.long import LONG
 from tests.support.server import Server, serving_with_views
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -29,7 +29,6 @@ async () => {
 """
 
 
-LONG = os.environ.get("LEDGER_TEST_LONG") == "1"
 
 
 @pytest.fixture(scope="module")

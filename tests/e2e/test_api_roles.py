@@ -15,8 +15,8 @@ import pytest
 from api import credentials as api_tokens
 from api.credentials import ROLE_GRANTS, ROLES
 from ledger.timeutil import format_time, utcnow
-from tests.hostile.operations import build_app, routes
 from tests.support.api_harness import CLAIM, ENDPOINTS, VERDICT, ApiHarness, Endpoint, fill
+from tests.support.routes import build_app, routes
 from tests.support.server import Server, cli, create_token
 
 PROBLEM = "application/problem+json"

@@ -28,9 +28,10 @@ from schemathesis.specs.openapi.checks import (
 
 from api.credentials import ROLE_GRANTS, ROLES
 from ledger.store import EventStore
-from tests.hostile.operations import Route, build_app, routes, scaled
 from tests.support.api_harness import CLAIM
 from tests.support.casecount import record
+from tests.support.long import scaled
+from tests.support.routes import Route, build_app, routes
 from tests.support.server import Server, serving_with_views
 
 CHECKS = [

@@ -42,7 +42,8 @@ from api import credentials as api_tokens
 from ledger import checkpoint as cp
 from ledger.store import open_store
 from tests.e2e.scale_out_clients import run_client
-from tests.faults.clients import Ack, check_log, kill_group
+from tests.support.clients import Ack, check_log, kill_group
+from tests.support.long import LONG
 from tests.support.net import free_port
 from tests.support.redis_server import RedisServer
 from tests.support.server import Server, cli, launch_serve, ledger_env
@@ -51,7 +52,6 @@ from tests.support.workers import FAST, WorkerProcess
 from workers.digest import log_snapshot, views_snapshot
 from workers.views import ViewReader, ViewsUnavailable
 
-LONG = os.environ.get("LEDGER_TEST_LONG") == "1"
 CLIENTS = 6 if LONG else 3
 ROUNDS = 3 if LONG else 1
 #: acknowledged appends between one fault and the next

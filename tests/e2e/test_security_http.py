@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from werkzeug.test import TestResponse
 
-from tests.hostile.operations import build_app, routes
 from tests.support.api_harness import ApiHarness
+from tests.support.routes import build_app, routes
 from tests.support.server import Server
 
 PROBLEM = "application/problem+json"

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import LONG
 from tests.support.api_harness import ApiHarness
+from tests.support.long import LONG
 from tests.support.paths import ROOT
 from tests.support.redis_cluster import RedisClusterNodes
 from tests.support.redis_server import RedisServer

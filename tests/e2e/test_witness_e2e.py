@@ -25,8 +25,8 @@ from ledger import cosignature
 from ledger.log import LogService
 from ledger.store import open_store
 from ledger.witnessed import parse_witnesses, quorum
-from tests.integration.log_support import grow, story
 from tests.support.api_harness import CLAIM, DENIAL
+from tests.support.ledger_log import grow, story
 from tests.support.net import free_port
 from tests.support.redis_server import RedisServer
 from tests.support.server import CLI, Server, cli, start_server

@@ -1,7 +1,7 @@
 """Fault-suite settings: CI runs each scenario briefly; ``scripts/test --long`` runs it long.
 
 Every test here is marked ``faults``. The same scenarios run in both modes; only their
-size changes, through ``scaled(short, long)``.
+size changes, through ``tests.support.long.scaled(short, long)``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.faults.small_disk import LoopFilesystem
-
-#: set by ``scripts/test --long``
-LONG = os.environ.get("LEDGER_TEST_LONG") == "1"
-
-
-def scaled(short: int, long: int) -> int:
-    """``long`` under ``scripts/test --long``, else ``short``."""
-    return long if LONG else short
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.faults.clients import (
+from tests.support.clients import (
     Appender,
     Endpoint,
     acknowledged,
@@ -19,7 +19,7 @@ from tests.faults.clients import (
     launch,
     serve_for_editors,
 )
-from tests.faults.conftest import scaled
+from tests.support.long import scaled
 from tests.support.waiting import wait_until
 
 CLIENTS = scaled(4, 6)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ledger.envelope import RecordedEvent
 from ledger.timeutil import format_time, parse_time
-from tests.faults.conftest import scaled
 from tests.faults.importers import Importers, launch, serve_editor
+from tests.support.long import scaled
 from tests.support.server import Server, cli
 from tests.support.waiting import wait_until
 

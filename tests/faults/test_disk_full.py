@@ -14,7 +14,6 @@ import pytest
 from ledger.envelope import NewEvent
 from ledger.errors import StoreUnavailable
 from ledger.store.sqlite import SQLiteEventStore
-from tests.faults.conftest import scaled
 from tests.faults.importers import (
     Importers,
     assert_only_201_or_503,
@@ -23,6 +22,7 @@ from tests.faults.importers import (
     serve_editor,
 )
 from tests.faults.small_disk import LoopFilesystem
+from tests.support.long import scaled
 from tests.support.server import Server
 from tests.support.waiting import wait_until
 

@@ -23,8 +23,6 @@ import pytest
 
 from ledger import checkpoint as cp
 from ledger.audit import audit
-from tests.faults.clients import Appender, Endpoint, all_acks, check_log
-from tests.faults.conftest import scaled
 from tests.faults.importers import (
     Answer,
     Importers,
@@ -34,6 +32,8 @@ from tests.faults.importers import (
     settle,
 )
 from tests.faults.postgres_cluster import PostgresCluster, unavailable_reason
+from tests.support.clients import Appender, Endpoint, all_acks, check_log
+from tests.support.long import scaled
 from tests.support.server import Server
 from tests.support.waiting import wait_until
 

@@ -13,7 +13,6 @@ import pytest
 
 from ledger.errors import StoreUnavailable
 from ledger.store.postgres import PostgresEventStore
-from tests.faults.conftest import scaled
 from tests.faults.importers import (
     Importers,
     assert_only_201_or_503,
@@ -21,6 +20,7 @@ from tests.faults.importers import (
     serve_editor,
 )
 from tests.faults.postgres_cluster import PostgresCluster, unavailable_reason
+from tests.support.long import scaled
 from tests.support.waiting import wait_until
 
 #: a 503 must come at once, not after the pool's 10 s wait for a connection

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.clients import (
+from tests.support.clients import (
     Appender,
     Endpoint,
     acknowledged,
@@ -20,7 +20,7 @@ from tests.faults.clients import (
     check_log,
     serve_for_editors,
 )
-from tests.faults.conftest import scaled
+from tests.support.long import scaled
 from tests.support.redis_server import RedisServer
 from tests.support.server import Server
 from tests.support.waiting import wait_until

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from redis.exceptions import OutOfMemoryError
 
-from tests.faults.conftest import LONG, scaled
 from tests.support.api_harness import ApiHarness
+from tests.support.long import LONG, scaled
 from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until

@@ -22,7 +22,7 @@ import pytest
 from ledger.search import open_search_index
 from ledger.search.sqlite import SQLiteSearchIndex
 from ledger.store import open_store
-from tests.faults.conftest import scaled
+from tests.support.long import scaled
 from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.claimreview import ReviewAuthor, claim_review, review_url, script_json, web_url
-from tests.hostile.operations import scaled
 from tests.support.casecount import record
+from tests.support.long import scaled
 
 FUZZ = settings(
     max_examples=scaled(400, 6_000), deadline=None, database=None,

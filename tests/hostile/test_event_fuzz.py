@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from ledger.errors import ValidationFailed
 from ledger.events import EVENT_TYPES, validate_payload
 from tests.hostile.mutations import PAYLOADS, payloads
-from tests.hostile.operations import scaled
 from tests.support.casecount import record
+from tests.support.long import scaled
 
 FUZZ = settings(
     max_examples=scaled(800, 12_000), deadline=None, database=None,

@@ -24,8 +24,8 @@ from ledger.errors import MalformedLine, ValidationFailed
 from ledger.importing import plan_import
 from ledger.store import EventStore, open_store
 from tests.hostile.mutations import SEED_LINES, ndjson_files
-from tests.hostile.operations import scaled
 from tests.support.casecount import record
+from tests.support.long import scaled
 from tests.support.server import Server, start_server
 
 PROBLEM = "application/problem+json"

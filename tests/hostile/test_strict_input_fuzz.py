@@ -18,11 +18,11 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hostile.jsonbodies import NOTE, header_breakers, hostile_bodies, huge_positions
 from tests.hostile.mutations import SEED_LINES
-from tests.hostile.operations import scaled
 from tests.support.api_harness import CLAIM, VERDICT, ApiHarness
 from tests.support.casecount import record
+from tests.support.jsonbodies import NOTE, header_breakers, hostile_bodies, huge_positions
+from tests.support.long import scaled
 
 FUZZ = settings(
     max_examples=scaled(60, 2_000), deadline=None, database=None,

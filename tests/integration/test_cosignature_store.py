@@ -15,9 +15,8 @@ from ledger.log import LogService
 from ledger.store import EventStore
 from ledger.store.cosignatures import StoredCosignature
 from ledger.witnessed import WitnessTarget, parse_witnesses, quorum
+from tests.support.ledger_log import BACKENDS, grow, new_store, story
 from workers.witnessing import WitnessingError, witness_latest
-
-from .log_support import BACKENDS, grow, new_store, story
 
 ORIGIN = "ledger.example.org/cosigned"
 

@@ -16,8 +16,7 @@ from ledger.audit import audit
 from ledger.envelope import RecordedEvent
 from ledger.log import LogService
 from ledger.store import EventStore, open_store
-
-from .log_support import BACKENDS, grow, new_store, raw, story, unguard
+from tests.support.ledger_log import BACKENDS, grow, new_store, raw, story, unguard
 
 ORIGIN = "ledger.example.org/log"
 SIZE = 40

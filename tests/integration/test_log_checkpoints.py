@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ledger import checkpoint as cp
-from tests.integration.log_support import ACTOR, BACKENDS, database, note, recorded, story
 from tests.support.api_harness import DENIAL, ApiHarness, assert_problem
+from tests.support.ledger_log import ACTOR, BACKENDS, database, note, recorded, story
 
 ORIGIN = "ledger.example.org/log"
 PROBLEMS = "https://claimledger.local/problems/"

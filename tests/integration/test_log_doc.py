@@ -14,8 +14,7 @@ import pytest
 from ledger import checkpoint as cp
 from ledger.log import LogService
 from ledger.store import EventStore
-
-from .log_support import grow, new_store, story
+from tests.support.ledger_log import grow, new_store, story
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "auditing.md"

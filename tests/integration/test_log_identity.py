@@ -17,8 +17,7 @@ from ledger.identity import IdentityError, key_label
 from ledger.log import LogService
 from ledger.store import EventStore
 from ledger.store.tree import StoredCheckpoint
-
-from .log_support import BACKENDS, grow, new_store, raw, story, unguard
+from tests.support.ledger_log import BACKENDS, grow, new_store, raw, story, unguard
 
 ORIGIN = "ledger.example.org/log"
 

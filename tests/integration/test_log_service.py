@@ -13,8 +13,7 @@ from ledger.errors import ClaimNotFound
 from ledger.log import LogService
 from ledger.store import EventStore
 from ledger.verifier import verify_checkpoint_consistency, verify_history
-
-from .log_support import BACKENDS, grow, new_store, story
+from tests.support.ledger_log import BACKENDS, grow, new_store, story
 
 ORIGIN = "ledger.example.org/log"
 

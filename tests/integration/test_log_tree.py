@@ -15,8 +15,7 @@ from ledger import merkle
 from ledger.errors import IntegrityError
 from ledger.store import EventStore, open_store
 from ledger.store.tree import TreeSizeError
-
-from .log_support import BACKENDS, grow, leaves, new_store, raw, story, unguard
+from tests.support.ledger_log import BACKENDS, grow, leaves, new_store, raw, story, unguard
 
 SIZE = 300
 NODES = "SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx"

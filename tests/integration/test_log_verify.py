@@ -19,8 +19,7 @@ from ledger.envelope import RecordedEvent
 from ledger.identity import key_label
 from ledger.log import LogService
 from ledger.store import EventStore, open_store
-
-from .log_support import BACKENDS, grow, new_store, note, raw, story, unguard
+from tests.support.ledger_log import BACKENDS, grow, new_store, note, raw, story, unguard
 
 ORIGIN = "ledger.example.org/log"
 

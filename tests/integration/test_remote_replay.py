@@ -15,8 +15,8 @@ from ledger import checkpoint as cp
 from ledger.remote import RemoteError, RemoteLog, RemoteReport
 from ledger.remote_replay import SavedReplay, read_saved, verify_all, write_saved
 from ledger.replay import ReplayState
-from tests.integration.log_support import BACKENDS, database, grow, raw, story, unguard
 from tests.support.api_harness import ApiHarness
+from tests.support.ledger_log import BACKENDS, database, grow, raw, story, unguard
 
 ORIGIN = "ledger.example.org/log"
 

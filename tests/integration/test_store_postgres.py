@@ -14,8 +14,8 @@ import pytest
 from ledger.store import EventStore, open_store
 from ledger.store.postgres import APPEND_LOCK_KEY
 from ledger.store.postgres_write import bytea_array, int_array, text_array
+from tests.support.postgres import with_query
 
-from .conftest import with_query
 from .store_contract import (
     ACTOR,
     StoreContract,

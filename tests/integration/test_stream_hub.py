@@ -21,8 +21,8 @@ from api.parsing import MAX_POSITION
 from api.resources.stream import event_data
 from api.streamhub import BATCH, MAX_BACKLOG, StreamHub, StreamRequest
 from ledger.store import EventStore, open_store
-from tests.integration.log_support import note, recorded, story
 from tests.support.api_harness import ApiHarness, assert_problem
+from tests.support.ledger_log import note, recorded, story
 from tests.support.waiting import wait_until
 
 STREAM = "/v1/events/stream"

@@ -9,8 +9,8 @@ import pytest
 from ledger import checkpoint as cp
 from ledger import tiles
 from ledger.hashing import leaf_hash
-from tests.integration.log_support import ACTOR, grow, story
 from tests.support.api_harness import ApiHarness, assert_problem
+from tests.support.ledger_log import ACTOR, grow, story
 
 ORIGIN = "ledger.example.org/tiles"
 

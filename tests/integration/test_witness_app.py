@@ -7,7 +7,7 @@ from pathlib import Path
 from api.witness_app import WitnessConfig, WitnessState, create_witness_app, parse_logs
 from ledger import checkpoint as cp
 from ledger import cosignature
-from tests.unit.test_witness import LOG_KEY, LOG_VKEY, ORIGIN, WITNESS, WITNESS_KEY, Log, request
+from tests.support.witnessing import LOG_KEY, LOG_VKEY, ORIGIN, WITNESS, WITNESS_KEY, Log, request
 
 
 def config(tmp_path: Path) -> WitnessConfig:

@@ -10,9 +10,6 @@ import pytest
 
 from tests.powerloss.mount import PowerLossMount, unavailable
 
-#: set by ``scripts/test --long``
-LONG = os.environ.get("LEDGER_TEST_LONG") == "1"
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test in this folder ``faults`` (``-m faults`` runs them with the others)."""

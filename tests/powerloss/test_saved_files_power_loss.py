@@ -15,7 +15,7 @@ from ledger import checkpoint as cp
 from ledger.remote import read_state, save_state
 from ledger.remote_replay import SavedReplay, read_saved, write_saved
 from tests.powerloss.mount import PowerLossMount
-from tests.unit.test_witness import LOG_VKEY, ORIGIN, WITNESS, WITNESS_KEY, Log, request
+from tests.support.witnessing import LOG_VKEY, ORIGIN, WITNESS, WITNESS_KEY, Log, request
 
 KEY = cp.generate_signing_key()
 

@@ -19,7 +19,6 @@ from ledger.envelope import NewEvent, RecordedEvent
 from ledger.events import validate_payload
 from ledger.importing import plan_import
 from ledger.store.sqlite import SQLiteEventStore
-from tests.powerloss.conftest import LONG
 from tests.powerloss.crashing import (
     ACTOR,
     Figures,
@@ -31,6 +30,7 @@ from tests.powerloss.crashing import (
     prepare_image,
 )
 from tests.powerloss.mount import PowerLossMount
+from tests.support.long import LONG
 
 #: CI drops every unsynced write; the long run also tears and keeps random pages, 3 seeds
 MODES = ("drop", "torn", "random:1", "random:2", "random:3") if LONG else ("drop",)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ledger import jsontext
 from ledger.jsontext import MAX_DEPTH, JSONSyntaxError, JSONTextError
-from tests.hostile.jsonbodies import NOTE, hostile_bodies
+from tests.support.jsonbodies import NOTE, hostile_bodies
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1),

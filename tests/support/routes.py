@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,14 +10,7 @@ from flask import Flask
 
 from api import create_app
 
-#: ``LEDGER_TEST_LONG=1`` (``scripts/test --long``) generates many more cases
-LONG = os.environ.get("LEDGER_TEST_LONG") == "1"
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
-
-
-def scaled(short: int, long: int) -> int:
-    """``long`` under ``scripts/test --long``, else ``short``."""
-    return long if LONG else short
 
 
 @dataclass(frozen=True)

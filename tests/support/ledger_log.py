@@ -20,8 +20,7 @@ import pytest
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.events import validate_payload
 from ledger.store import EventStore, open_store
-
-from .conftest import POSTGRES_ENV, with_schema
+from tests.support.postgres import POSTGRES_ENV, with_schema
 
 #: the two backends, PostgreSQL marked so it can be selected or skipped
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
