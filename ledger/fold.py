@@ -1,13 +1,14 @@
 """The fold: one pure function from a claim's events to its current state.
 
 The API's as-of replay and the workers' views both call ``fold``/``replay``, so they
-cannot disagree. No I/O here.
+cannot disagree. What each event type adds to the state is its rule in ``RULES``, the
+one table the fold dispatches on. No I/O here.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -77,11 +78,77 @@ def current_data(event: FoldableEvent, effects: Effects) -> dict[str, Any]:
     return effects.data.get(event.id, dict(event.data or {}))
 
 
-def _entry(event: FoldableEvent, data: Mapping[str, Any], effects: Effects) -> dict[str, Any]:
+def as_entry(event: FoldableEvent, data: Mapping[str, Any], effects: Effects) -> dict[str, Any]:
+    """An entry of a claim's state: the event's id, its data, when it occurred, and the
+    corrections made to it."""
     entry = {"event_id": event.id, **data, "occurred_at": event.occurred_at}
     if event.id in effects.notes:
         entry["corrections"] = effects.notes[event.id]
     return entry
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the fold gathers from a claim's active entries, in version order."""
+
+    appearances: list[dict[str, Any]] = field(default_factory=list)
+    corroborations: list[dict[str, Any]] = field(default_factory=list)
+    denials: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    retraction: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = None
+
+
+#: a fold rule: what one active entry (its payload as corrected) adds to the tally
+Rule = Callable[[Tally, FoldableEvent, dict[str, Any], Effects, Scales], None]
+
+
+def _appearance(t: Tally, e: FoldableEvent, data: dict[str, Any], fx: Effects, _: Scales) -> None:
+    if "appearance" in data:
+        t.appearances.append(as_entry(e, data["appearance"], fx))
+
+
+def _corroboration(t: Tally, e: FoldableEvent, data: dict[str, Any], fx: Effects, _: Scales
+                   ) -> None:
+    t.corroborations.append(as_entry(e, data, fx))
+
+
+def _denial(t: Tally, e: FoldableEvent, data: dict[str, Any], fx: Effects, _: Scales) -> None:
+    t.denials.append(as_entry(e, data, fx))
+
+
+def _retraction(t: Tally, e: FoldableEvent, data: dict[str, Any], fx: Effects, _: Scales
+                ) -> None:
+    t.retraction = as_entry(e, data, fx)
+
+
+def _note(t: Tally, e: FoldableEvent, data: dict[str, Any], fx: Effects, _: Scales) -> None:
+    t.notes.append(as_entry(e, data, fx))
+
+
+def _link(t: Tally, e: FoldableEvent, data: dict[str, Any], fx: Effects, _: Scales) -> None:
+    if "target_claim_id" in data:  # a redacted link is gone
+        t.links.append(as_entry(e, data, fx))
+
+
+def _verdict_rule(t: Tally, e: FoldableEvent, data: dict[str, Any], _: Effects, scales: Scales
+                  ) -> None:
+    # a redacted verdict says nothing, and the one it replaced stays replaced
+    t.verdict = None if e.data is None else _verdict(e, data, scales)
+
+
+#: the fold's rule for each event type (``EntryCorrected`` works through ``corrections``)
+RULES: dict[str, Rule] = {
+    "ClaimRecorded": _appearance,
+    "AppearanceAdded": _appearance,
+    "ClaimCorroborated": _corroboration,
+    "ClaimDenied": _denial,
+    "ClaimRetracted": _retraction,
+    "NoteAdded": _note,
+    "ClaimLinked": _link,
+    "VerdictIssued": _verdict_rule,
+}
 
 
 def fold(
@@ -96,31 +163,13 @@ def fold(
     active = [e for e in ordered if e.id not in effects.voided]
     claim = current_data(recorded, effects)
 
-    appearances: list[dict[str, Any]] = []
-    corroborations: list[dict[str, Any]] = []
-    denials: list[dict[str, Any]] = []
-    notes: list[dict[str, Any]] = []
-    links: list[dict[str, Any]] = []
-    retraction: dict[str, Any] | None = None
-    verdict: dict[str, Any] | None = None
+    tally = Tally()
     for event in active:
-        data = current_data(event, effects)
-        kind = event.type
-        if kind in ("ClaimRecorded", "AppearanceAdded") and "appearance" in data:
-            appearances.append(_entry(event, data["appearance"], effects))
-        elif kind == "ClaimCorroborated":
-            corroborations.append(_entry(event, data, effects))
-        elif kind == "ClaimDenied":
-            denials.append(_entry(event, data, effects))
-        elif kind == "ClaimRetracted":
-            retraction = _entry(event, data, effects)
-        elif kind == "NoteAdded":
-            notes.append(_entry(event, data, effects))
-        elif kind == "ClaimLinked" and "target_claim_id" in data:  # a redacted link is gone
-            links.append(_entry(event, data, effects))
-        elif kind == "VerdictIssued":
-            # a redacted verdict says nothing, and the one it replaced stays replaced
-            verdict = None if event.data is None else _verdict(event, data, scales)
+        rule = RULES.get(event.type)
+        if rule is not None:
+            rule(tally, event, current_data(event, effects), effects, scales)
+    appearances, corroborations, denials = tally.appearances, tally.corroborations, tally.denials
+    retraction = tally.retraction
 
     if recorded.id in effects.voided:
         status = "voided"
@@ -145,12 +194,12 @@ def fold(
         "appearances": appearances,
         "first_appearance": _first(appearances),
         "status": status,
-        "verdict": verdict,
+        "verdict": tally.verdict,
         "corroborations": corroborations,
         "denials": denials,
         "retraction": retraction,
-        "notes": notes,
-        "links": links,
+        "notes": tally.notes,
+        "links": tally.links,
         "counts": {
             "corroborations": len(corroborations),
             "denials": len(denials),
