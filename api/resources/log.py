@@ -249,86 +249,76 @@ class Checkpoint(MethodView):
         return Response(served_note(stored), mimetype="text/plain")
 
 
-@blp.route("/checkpoints")
-class Checkpoints(MethodView):
-    """``/v1/log/checkpoints``."""
-
-    @requires("auditor")
-    @blp.arguments(CheckpointsQuerySchema(), location="query", unknown=RAISE)
-    @blp.response(200, CheckpointPageSchema)
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
-    def get(self, query: dict[str, int]) -> Response:
-        """The sizes a checkpoint was signed at, smallest first, a page at a time.
-
-        Follow ``next_after`` until a page comes back empty; fetch each note with
-        ``GET /v1/log/checkpoint?size=N``.
-        """
-        after = query.get("after")
-        stored = log_service().signed_after(-1 if after is None else after, query["limit"])
-        items = [
-            {"size": c.size, "root": c.root.hex(), "issued_at": c.issued_at} for c in stored
-        ]
-        next_after = stored[-1].size if stored else after
-        return json_response({"items": items, "next_after": next_after})
+#: a JSON read of the log service, from the query its endpoint parsed
+Read = Callable[[LogService, dict[str, int]], dict[str, Any]]
+#: the log service has no signing key yet (``log_service`` answers 503)
+UNAVAILABLE = (503, "SERVICE_UNAVAILABLE", None)
 
 
-@blp.route("/key")
-class Key(MethodView):
-    """``/v1/log/key``."""
+def log_route(
+    path: str, query: type[Schema], answer: type[Schema], *alternatives: tuple[int, str, str | None]
+) -> Callable[[Read], Read]:
+    """Serve a read at ``/v1/log<path>`` as JSON: auditors only, no unknown query parameters, the
+    read's docstring as its summary, ``alternatives`` (status, response, description) documented.
 
-    @requires("auditor")
-    @blp.arguments(NoQuerySchema(), location="query", unknown=RAISE)
-    @blp.response(200, KeySchema)
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
-    def get(self, _query: dict[str, object]) -> Response:
-        """The key checkpoints are signed with; auditors pin ``verifier_key``."""
-        return json_response(log_service().key_info())
+    A size past the head is a 404 and a bad range a 422 (``proof_problem``).
+    """
 
-
-#: a proof of the log service, from the query its endpoint parsed
-Prove = Callable[[LogService, dict[str, int]], dict[str, Any]]
-
-
-def proof_route(
-    path: str, query: type[Schema], answer: type[Schema], *, beyond: str, invalid: str
-) -> Callable[[Prove], Prove]:
-    """Serve a proof at ``/v1/log<path>``: auditors only, the proof's docstring as its summary,
-    a size past the head a 404 (``beyond`` says which) and a bad range a 422 (``invalid``)."""
-
-    def route(prove: Prove) -> Prove:
+    def route(read: Read) -> Read:
         def get(_view: MethodView, arguments: dict[str, int]) -> Response:
             try:
-                return json_response(prove(log_service(), arguments))
+                return json_response(read(log_service(), arguments))
             except TreeSizeError as exc:
                 raise proof_problem(exc) from None
 
-        get.__doc__ = prove.__doc__  # read by flask-smorest when the route is declared
-        decorators = (  # as they would stand above the method, so applied bottom-up
+        get.__doc__ = read.__doc__  # read by flask-smorest when the route is declared
+        decorators = [  # as they would stand above the method, so applied bottom-up
             requires("auditor"),
             blp.arguments(query(), location="query", unknown=RAISE),
             blp.response(200, answer),
-            blp.alt_response(404, response="NOT_FOUND", description=beyond),
-            blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description=invalid),
-        )
+            *(blp.alt_response(status, response=response, description=description)
+              for status, response, description in alternatives),
+        ]
         for decorate in reversed(decorators):
             get = decorate(get)
-        name = prove.__name__.capitalize()  # the endpoint: log.Inclusion, log.Consistency
+        name = read.__name__.capitalize()  # the endpoint: log.Key, log.Inclusion, ...
         view = type(name, (MethodView,), {"__doc__": f"``/v1/log{path}``.", "get": get})
         blp.route(path)(view)
-        return prove
+        return read
 
     return route
 
 
-@proof_route("/proof/inclusion", InclusionQuerySchema, InclusionSchema,
-             beyond="size is beyond the log's head", invalid="index >= size")
+@log_route("/checkpoints", CheckpointsQuerySchema, CheckpointPageSchema, UNAVAILABLE)
+def checkpoints(service: LogService, query: dict[str, int]) -> dict[str, Any]:
+    """The sizes a checkpoint was signed at, smallest first, a page at a time.
+
+    Follow ``next_after`` until a page comes back empty; fetch each note with
+    ``GET /v1/log/checkpoint?size=N``.
+    """
+    after = query.get("after")
+    stored = service.signed_after(-1 if after is None else after, query["limit"])
+    items = [{"size": c.size, "root": c.root.hex(), "issued_at": c.issued_at} for c in stored]
+    return {"items": items, "next_after": stored[-1].size if stored else after}
+
+
+@log_route("/key", NoQuerySchema, KeySchema, UNAVAILABLE)
+def key(service: LogService, _query: dict[str, int]) -> dict[str, Any]:
+    """The key checkpoints are signed with; auditors pin ``verifier_key``."""
+    return service.key_info()
+
+
+@log_route("/proof/inclusion", InclusionQuerySchema, InclusionSchema,
+           (404, "NOT_FOUND", "size is beyond the log's head"),
+           (422, "UNPROCESSABLE_ENTITY", "index >= size"))
 def inclusion(service: LogService, query: dict[str, int]) -> dict[str, Any]:
     """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
     return service.inclusion(query["index"], query.get("size"))
 
 
-@proof_route("/proof/consistency", ConsistencyQuerySchema, ConsistencySchema,
-             beyond="to is beyond the log's head", invalid="from is 0 or > to")
+@log_route("/proof/consistency", ConsistencyQuerySchema, ConsistencySchema,
+           (404, "NOT_FOUND", "to is beyond the log's head"),
+           (422, "UNPROCESSABLE_ENTITY", "from is 0 or > to"))
 def consistency(service: LogService, query: dict[str, int]) -> dict[str, Any]:
     """RFC 9162 consistency proof: the tree of ``from`` leaves is a prefix of ``to``."""
     return service.consistency(query["first"], query.get("second"))
