@@ -24,24 +24,19 @@ from psycopg_pool import ConnectionPool
 
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
-from ..timeutil import normalize_time
-from .base import (
-    CORRECTIONS_INDEX,
-    ROLL_FORWARD_LIMIT,
-    EventStore,
-    Leaf,
-    WriteTransaction,
-)
+from .base import EventStore
+from .caches import ROLL_FORWARD_LIMIT, Leaf
 from .cosignatures import POSTGRES_MIGRATION as COSIGNATURES_MIGRATION
+from .events import CORRECTIONS_INDEX, HEAD, LEAVES_SINCE
 from .postgres_outage import OutageGuard, connection_lost
 from .postgres_tree import MIGRATION as TREE_MIGRATION
-from .postgres_tree import PostgresTreeReads
-from .postgres_write import HEAD, LEAVES_SINCE, SELECT_PAGE, PostgresWrite
-from .postgres_write import SELECT_EVENTS as _SELECT
+from .postgres_tree import PostgresNodes
+from .postgres_write import SELECT_PAGE, PostgresWrite
 from .rotations import POSTGRES_MIGRATION as ROTATIONS_MIGRATION
 from .rows import collector_paused, event_from_row
 from .sessions import POSTGRES_MIGRATION as SESSIONS_MIGRATION
 from .sql import FORMAT
+from .writing import WriteTransaction
 
 #: ``pg_advisory_xact_lock`` key serialising appends ("ledger" in ASCII).
 APPEND_LOCK_KEY: Final = 0x6C6564676572
@@ -127,7 +122,7 @@ _INHERITED: list[object] = []
 _STORES: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
 
 
-class PostgresEventStore(PostgresTreeReads, EventStore):
+class PostgresEventStore(EventStore):
     """An event store in PostgreSQL; one connection pool per process, opened on first use."""
 
     backend = "postgresql"
@@ -149,7 +144,7 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._outage = OutageGuard(url, self._kwargs)
-        super().__init__(self)
+        super().__init__(self, PostgresNodes(self))
         _STORES.add(self)
 
     # --- connections --------------------------------------------------------
@@ -250,7 +245,7 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
             head = conn.execute(HEAD)
             # what other writers appended since, for the caches' roll-forward, in the same
             # round trip: with several hosts appending in turn nearly every append needs it
-            later = (conn.execute(LEAVES_SINCE, (known, ROLL_FORWARD_LIMIT))
+            later = (conn.execute(LEAVES_SINCE[FORMAT], (known, ROLL_FORWARD_LIMIT))
                      if known >= 0 else None)
             row = head.fetchone()
             tx = PostgresWrite(
@@ -265,42 +260,6 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
                 raise
 
     # --- reads --------------------------------------------------------------
-    def read_claim(
-        self, claim_id: str, *, as_of: str | None = None, after: int = 0,
-        limit: int | None = None,
-    ) -> list[RecordedEvent]:
-        where = " WHERE e.claim_id = %s"
-        params: list[Any] = [claim_id]
-        if after:
-            where += " AND e.version > %s"
-            params.append(after)
-        if as_of is not None:
-            where += " AND e.recorded_at <= %s"
-            params.append(normalize_time(as_of))
-        where += " ORDER BY e.version"
-        if limit is not None:
-            where += " LIMIT %s"
-            params.append(limit)
-        with self._connection() as conn:
-            return [event_from_row(r) for r in conn.execute(_SELECT + where, params)]
-
-    def claim_version(self, claim_id: str) -> int:
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT version FROM events WHERE claim_id = %s ORDER BY version DESC LIMIT 1",
-                (claim_id,),
-            ).fetchone()
-            return int(row[0]) if row else 0
-
-    def claim_corrections(self, claim_id: str) -> list[RecordedEvent]:
-        with self._connection() as conn:
-            cur = conn.execute(
-                _SELECT + " WHERE e.claim_id = %s AND e.type = 'EntryCorrected'"
-                " ORDER BY e.version",
-                (claim_id,),
-            )
-            return [event_from_row(r) for r in cur]
-
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         # the rows in binary (no integer parsing) and all at once: iterating the cursor
         # costs a Python call per row
@@ -309,31 +268,6 @@ class PostgresEventStore(PostgresTreeReads, EventStore):
                 SELECT_PAGE, {"after": after, "limit": limit}, binary=True
             ).fetchall()
             return [event_from_row(r) for r in rows]
-
-    def head(self) -> int:
-        with self._connection() as conn:
-            row = conn.execute("SELECT max(position) FROM events").fetchone()
-            return int(row[0] or 0) if row else 0
-
-    def get_event(self, event_id: str) -> RecordedEvent | None:
-        with self._connection() as conn:
-            row = conn.execute(_SELECT + " WHERE e.id = %s", (event_id,)).fetchone()
-            return event_from_row(row) if row else None
-
-    def ids_starting(self, prefix: str, *, events: bool = False, limit: int = 10) -> list[str]:
-        bounds = (prefix, prefix + "\U0010ffff", limit)
-        with self._connection() as conn:
-            if events:
-                rows = conn.execute(
-                    "SELECT id FROM events WHERE id >= %s AND id < %s ORDER BY id LIMIT %s",
-                    bounds,
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT DISTINCT claim_id FROM events WHERE claim_id >= %s"
-                    " AND claim_id < %s ORDER BY claim_id LIMIT %s", bounds,
-                ).fetchall()
-            return [str(row[0]) for row in rows]
 
     # --- lifecycle ----------------------------------------------------------
     def ping(self) -> None:

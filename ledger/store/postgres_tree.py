@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import psycopg
 
 from .. import merkle
-from .tree import Key, Redaction, StoredCheckpoint
+from .sql import Connection, Database
+from .tree import Key, Redaction
 
 #: migration 3: tree nodes, checkpoints and redactions, all append-only; a payload may
 #: be deleted only once a redaction of its position is recorded (a row trigger checks)
@@ -64,25 +63,17 @@ _NODES = (
     " SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS k (level, idx)"
     " JOIN merkle_nodes n ON n.level = k.level AND n.idx = k.idx WHERE k.level > 0"
 )
-_CHECKPOINT = "SELECT size, root, note, issued_at FROM checkpoints"
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
-def _select_nodes(conn: Conn, keys: Sequence[Key]) -> dict[Key, bytes]:
+def _select_nodes(conn: Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
     if not keys:
         return {}
     leaves = [index + 1 for level, index in keys if level == 0]
     inner = [key for key in keys if key[0] > 0]
     rows = conn.execute(_NODES, (leaves, [k[0] for k in inner], [k[1] for k in inner]))
     return {(level, index): bytes(value) for level, index, value in rows}
-
-
-def _checkpoint(row: Any) -> StoredCheckpoint | None:
-    if row is None:
-        return None
-    size, root, note, issued_at = row
-    return StoredCheckpoint(int(size), bytes(root), str(note), str(issued_at))
 
 
 class PostgresTreeWrite:
@@ -117,27 +108,23 @@ class PostgresTreeWrite:
                 [(r.position, r.event_id, r.actor, r.reason, r.redacted_at) for r in redactions],
             )
 
-    def delete_payload(self, position: int) -> None:
-        """Delete a redacted payload (the trigger refuses it without a redaction)."""
-        self.wrote = True
-        self.conn.execute("DELETE FROM payloads WHERE position = %s", (position,))
 
+class PostgresNodes:
+    """The tree's nodes read from PostgreSQL (a ``tree.NodeReader``)."""
 
-class PostgresTreeReads:
-    """The store's reads of nodes and checkpoints, and checkpoint writes."""
+    def __init__(self, db: Database) -> None:
+        """Use ``db``'s connections."""
+        self._db = db
 
-    @abstractmethod
-    def _connection(self) -> AbstractContextManager[Conn]:
-        """A pooled connection, with errors mapped to StoreUnavailable."""
-
-    def _read_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
-        with self._connection() as conn:
+    def by_keys(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """The stored nodes among ``keys``, in one query."""
+        with self._db.connection() as conn:
             return _select_nodes(conn, keys)
 
-    def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+    def level(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
         """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
         ``start + limit - 1``, in order."""
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             rows = conn.execute(
                 "SELECT idx, hash FROM merkle_nodes WHERE level = %s AND idx >= %s AND idx < %s"
                 " ORDER BY idx",

@@ -14,28 +14,19 @@ import psycopg
 
 from ..envelope import RecordedEvent
 from ..merkle import Node
-from .base import ROLL_FORWARD_LIMIT, Leaf, StoredKey, WriteTransaction, metadata_json
+from .caches import ROLL_FORWARD_LIMIT, Leaf
+from .events import EVENT_COLUMNS, HEAD, SQLWriteTransaction
 from .postgres_tree import PostgresTreeWrite
-from .rows import event_from_row
+from .sql import FORMAT
+from .writing import metadata_json
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-SELECT_EVENTS = (
-    "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
-    " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
-    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
-    " LEFT JOIN payloads p ON p.position = e.position"
-    " LEFT JOIN redactions r ON r.position = e.position"
-)
 
 #: ``read_all``'s page: the joins bounded below as well, or PostgreSQL merge-joins the
 #: payloads from position 1 on every page (20,000 index entries read for a page of
 #: 1,000 at 21,000 events, a million at a million)
 SELECT_PAGE = (
-    "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
-    " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
-    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
-    " LEFT JOIN payloads p ON p.position = e.position AND p.position > %(after)s"
+    EVENT_COLUMNS + " LEFT JOIN payloads p ON p.position = e.position AND p.position > %(after)s"
     " LEFT JOIN redactions r ON r.position = e.position AND r.position > %(after)s"
     " WHERE e.position > %(after)s ORDER BY e.position LIMIT %(limit)s"
 )
@@ -53,11 +44,6 @@ _INSERT = (
     " INSERT INTO payloads (position, data) SELECT * FROM unnest(%s::bigint[], %s::text[])"
 )
 
-HEAD = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-LEAVES_SINCE = (
-    "SELECT position, claim_id, version, leaf_hash FROM events WHERE position > %s"
-    " ORDER BY position LIMIT %s"
-)
 
 
 def int_array(values: Iterable[int]) -> str:
@@ -78,8 +64,10 @@ def bytea_array(values: Iterable[bytes]) -> str:
     return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
 
 
-class PostgresWrite(PostgresTreeWrite, WriteTransaction):
+class PostgresWrite(PostgresTreeWrite, SQLWriteTransaction):
     """A write transaction on one pooled connection holding the append lock."""
+
+    style = FORMAT
 
     def __init__(self, conn: Conn, head: tuple[int, str | None],
                  later: tuple[int, list[Leaf]] | None = None) -> None:
@@ -100,7 +88,7 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
         later, self._later = self._later, None
         if later is not None and later[0] == position and limit <= ROLL_FORWARD_LIMIT:
             return later[1][:limit]  # read under the lock with the head: no round trip
-        return [Leaf(*row) for row in self.conn.execute(LEAVES_SINCE, (position, limit))]
+        return super().leaves_since(position, limit)
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
         return self.claim_heads([claim_id])[claim_id]
@@ -118,30 +106,8 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
             heads[claim_id] = (version, leaf_hash)
         return heads
 
-    def claim_events(self, claim_id: str) -> list[RecordedEvent]:
-        rows = self.conn.execute(
-            SELECT_EVENTS + " WHERE e.claim_id = %s ORDER BY e.version", (claim_id,)
-        )
-        return [event_from_row(r) for r in rows]
-
-    def claim_exists(self, claim_id: str) -> bool:
-        cur = self.conn.execute("SELECT 1 FROM events WHERE claim_id = %s LIMIT 1", (claim_id,))
-        return cur.fetchone() is not None
-
-    def find_key(self, actor: str, key: str) -> StoredKey | None:
-        row = self.conn.execute(
-            "SELECT fingerprint, first_position, last_position FROM idempotency_keys"
-            " WHERE actor = %s AND key = %s",
-            (actor, key),
-        ).fetchone()
-        return StoredKey(row[0], row[1], row[2]) if row else None
-
-    def insert(
-        self,
-        events: Sequence[RecordedEvent],
-        payloads: Sequence[bytes | None],
-        nodes: Sequence[Node] = (),
-    ) -> None:
+    def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes | None],
+               nodes: Sequence[Node] = ()) -> None:
         kept = [(e.position, p.decode("utf-8")) for e, p in zip(events, payloads, strict=True)
                 if p is not None]
         self.wrote = True
@@ -165,19 +131,3 @@ class PostgresWrite(PostgresTreeWrite, WriteTransaction):
             int_array(k[0] for k in kept),
             text_array([k[1] for k in kept]),
         ))
-
-    def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
-        self.wrote = True
-        self.conn.execute(
-            "INSERT INTO idempotency_keys (actor, key, fingerprint, first_position,"
-            " last_position, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
-            (actor, key, stored.fingerprint, stored.first_position, stored.last_position,
-             created_at),
-        )
-
-    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
-        rows = self.conn.execute(
-            SELECT_EVENTS + " WHERE e.position BETWEEN %s AND %s ORDER BY e.position",
-            (first, last),
-        )
-        return [event_from_row(r) for r in rows]

@@ -12,29 +12,22 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 from ..durable import make_directories
 from ..envelope import RecordedEvent
 from ..errors import StoreUnavailable
 from ..merkle import Node
-from ..timeutil import normalize_time
-from .base import (
-    CORRECTIONS_INDEX,
-    EventStore,
-    Leaf,
-    StoredKey,
-    WriteTransaction,
-    metadata_json,
-)
+from .base import EventStore
 from .cosignatures import SQLITE_MIGRATION as COSIGNATURES_MIGRATION
+from .events import CORRECTIONS_INDEX, HEAD, SELECT_EVENTS, SQLWriteTransaction, claim_page
 from .rotations import SQLITE_MIGRATION as ROTATIONS_MIGRATION
 from .rows import collector_paused, event_from_row
 from .sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
 from .sql import QMARK
 from .sqlite_local import check_one_host
-from .sqlite_tree import KEYED_MIGRATION, SQLiteTreeReads, SQLiteTreeWrite, insert_rows
+from .sqlite_tree import KEYED_MIGRATION, SQLiteNodes, SQLiteTreeWrite, insert_rows
 from .sqlite_tree import MIGRATION as TREE_MIGRATION
+from .writing import WriteTransaction, metadata_json
 
 MIGRATIONS: list[str] = [
     # 1: the log, its payloads, idempotency keys; UPDATE/DELETE refused by triggers
@@ -114,14 +107,6 @@ MIGRATIONS: list[str] = [
 #: connections inherited across fork: kept referenced so this process never closes them
 _INHERITED: list[sqlite3.Connection] = []
 
-_SELECT = (
-    "SELECT e.id, e.claim_id, e.version, e.position, e.type, e.schema_version, p.data,"
-    " e.occurred_at, e.recorded_at, e.actor, e.metadata, e.payload_sha256, e.prev_hash,"
-    " e.leaf_hash, r.actor, r.reason, r.redacted_at FROM events e"
-    " LEFT JOIN payloads p ON p.position = e.position"
-    " LEFT JOIN redactions r ON r.position = e.position"
-)
-
 #: each envelope as ``RecordedEvent.to_json`` gives it, in its key order
 _ENVELOPE_COLUMNS = (
     " json_object('id', e.id, 'claim_id', e.claim_id, 'version', e.version,"
@@ -138,20 +123,6 @@ _ENVELOPES = "SELECT e.version," + _ENVELOPE_COLUMNS
 _ENVELOPES_BY_POSITION = "SELECT e.position," + _ENVELOPE_COLUMNS
 
 
-def _claim_params(
-    claim_id: str, as_of: str | None, after: int, limit: int | None
-) -> list[Any]:
-    """The parameters of a page of one claim's events, in the order ``_PAGE_SQL`` binds."""
-    params: list[Any] = [claim_id]
-    if after:
-        params.append(after)
-    if as_of is not None:
-        params.append(normalize_time(as_of))
-    if limit is not None:
-        params.append(limit)
-    return params
-
-
 def _with_redaction(envelope: str, actor: str, reason: str, redacted_at: str) -> str:
     """An ``_ENVELOPES`` text with its redaction added last, as ``to_json`` places it."""
     redaction = {"actor": actor, "reason": reason, "redacted_at": redacted_at}
@@ -160,9 +131,7 @@ def _with_redaction(envelope: str, actor: str, reason: str, redacted_at: str) ->
     ) + "}"
 
 
-_row = event_from_row
-
-
+_READ_ALL = SELECT_EVENTS + " WHERE e.position > ? ORDER BY e.position LIMIT ?"
 _INSERT_EVENTS = (
     "INSERT INTO events (position, id, claim_id, version, type, schema_version,"
     " occurred_at, recorded_at, actor, metadata, payload_sha256, prev_hash, leaf_hash) VALUES "
@@ -171,23 +140,17 @@ _EVENT_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_PAYLOADS = "INSERT INTO payloads (position, data) VALUES "
 
 
-class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
+class _SQLiteWrite(SQLiteTreeWrite, SQLWriteTransaction):
+    """A write transaction on the thread's connection, after ``BEGIN IMMEDIATE``."""
+
+    style = QMARK
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
     def head(self) -> tuple[int, str | None]:
-        row = self.conn.execute(
-            "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
+        row = self.conn.execute(HEAD).fetchone()
         return (row[0], row[1]) if row else (0, None)
-
-    def leaves_since(self, position: int, limit: int) -> list[Leaf]:
-        rows = self.conn.execute(
-            "SELECT position, claim_id, version, leaf_hash FROM events WHERE position > ?"
-            " ORDER BY position LIMIT ?",
-            (position, limit),
-        )
-        return [Leaf(*row) for row in rows]
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
         row = self.conn.execute(
@@ -214,28 +177,8 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
                 heads[claim_id] = (version, leaf)
         return heads
 
-    def claim_events(self, claim_id: str) -> list[RecordedEvent]:
-        rows = self.conn.execute(_SELECT + " WHERE e.claim_id = ? ORDER BY e.version", (claim_id,))
-        return [_row(r) for r in rows]
-
-    def claim_exists(self, claim_id: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM events WHERE claim_id = ? LIMIT 1", (claim_id,))
-        return row.fetchone() is not None
-
-    def find_key(self, actor: str, key: str) -> StoredKey | None:
-        row = self.conn.execute(
-            "SELECT fingerprint, first_position, last_position FROM idempotency_keys"
-            " WHERE actor = ? AND key = ?",
-            (actor, key),
-        ).fetchone()
-        return StoredKey(row[0], row[1], row[2]) if row else None
-
-    def insert(
-        self,
-        events: Sequence[RecordedEvent],
-        payloads: Sequence[bytes | None],
-        nodes: Sequence[Node] = (),
-    ) -> None:
+    def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes | None],
+               nodes: Sequence[Node] = ()) -> None:
         rows = [
             (
                 e.position,
@@ -263,27 +206,8 @@ class _SQLiteWrite(SQLiteTreeWrite, WriteTransaction):
         insert_rows(self.conn, _INSERT_PAYLOADS, texts, "(?,?)", 250)
         self.insert_nodes(nodes)
 
-    def insert_key(self, actor: str, key: str, stored: StoredKey, created_at: str) -> None:
-        self.conn.execute(
-            "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                actor,
-                key,
-                stored.fingerprint,
-                stored.first_position,
-                stored.last_position,
-                created_at,
-            ),
-        )
 
-    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
-        rows = self.conn.execute(
-            _SELECT + " WHERE e.position BETWEEN ? AND ? ORDER BY e.position", (first, last)
-        )
-        return [_row(r) for r in rows]
-
-
-class SQLiteEventStore(SQLiteTreeReads, EventStore):
+class SQLiteEventStore(EventStore):
     """An event store in one SQLite file; one connection per thread."""
 
     backend = "sqlite"
@@ -295,7 +219,7 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
-        super().__init__(self)
+        super().__init__(self, SQLiteNodes(self))
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -428,59 +352,19 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def read_claim(
-        self, claim_id: str, *, as_of: str | None = None, after: int = 0,
-        limit: int | None = None,
-    ) -> list[RecordedEvent]:
-        params = _claim_params(claim_id, as_of, after, limit)
-        where = " WHERE e.claim_id = ?"
-        if after:
-            where += " AND e.version > ?"
-        if as_of is not None:
-            where += " AND e.recorded_at <= ?"
-        where += " ORDER BY e.version"
-        if limit is not None:
-            where += " LIMIT ?"
-        with self._guard() as conn:
-            return [_row(r) for r in conn.execute(_SELECT + where, params)]
-
     def read_claim_json(
         self, claim_id: str, *, as_of: str | None = None, after: int = 0,
         limit: int | None = None,
     ) -> list[tuple[int, str]]:
         # SQLite writes the envelope: the payload text is passed through, not decoded
         # and encoded again (a third of a history answer's time)
-        params = _claim_params(claim_id, as_of, after, limit)
-        where = " WHERE e.claim_id = ?"
-        if after:
-            where += " AND e.version > ?"
-        if as_of is not None:
-            where += " AND e.recorded_at <= ?"
-        where += " ORDER BY e.version"
-        if limit is not None:
-            where += " LIMIT ?"
+        where, params = claim_page(QMARK, claim_id, as_of, after, limit)
         with self._guard() as conn:
             rows = conn.execute(_ENVELOPES + where, params)
             return [
                 (version, text if actor is None else _with_redaction(text, actor, reason, at))
                 for version, text, actor, reason, at in rows
             ]
-
-    def claim_version(self, claim_id: str) -> int:
-        with self._guard() as conn:
-            row = conn.execute(
-                "SELECT version FROM events WHERE claim_id = ? ORDER BY version DESC LIMIT 1",
-                (claim_id,),
-            ).fetchone()
-            return int(row[0]) if row else 0
-
-    def claim_corrections(self, claim_id: str) -> list[RecordedEvent]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                _SELECT + " WHERE e.claim_id = ? AND e.type = 'EntryCorrected' ORDER BY e.version",
-                (claim_id,),
-            )
-            return [_row(r) for r in rows]
 
     def read_all_json(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
         # as read_claim_json: SQLite writes each envelope, the payload text passed through
@@ -496,34 +380,8 @@ class SQLiteEventStore(SQLiteTreeReads, EventStore):
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         with self._guard() as conn, collector_paused():
-            rows = conn.execute(
-                _SELECT + " WHERE e.position > ? ORDER BY e.position LIMIT ?", (after, limit)
-            ).fetchall()
-            return [_row(r) for r in rows]
-
-    def head(self) -> int:
-        with self._guard() as conn:
-            row = conn.execute("SELECT max(position) FROM events").fetchone()
-            return int(row[0] or 0)
-
-    def get_event(self, event_id: str) -> RecordedEvent | None:
-        with self._guard() as conn:
-            row = conn.execute(_SELECT + " WHERE e.id = ?", (event_id,)).fetchone()
-            return _row(row) if row else None
-
-    def ids_starting(self, prefix: str, *, events: bool = False, limit: int = 10) -> list[str]:
-        bounds = (prefix, prefix + "\U0010ffff", limit)
-        with self._guard() as conn:
-            if events:
-                rows = conn.execute(
-                    "SELECT id FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", bounds
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT DISTINCT claim_id FROM events WHERE claim_id >= ? AND claim_id < ?"
-                    " ORDER BY claim_id LIMIT ?", bounds,
-                ).fetchall()
-            return [str(row[0]) for row in rows]
+            rows = conn.execute(_READ_ALL, (after, limit)).fetchall()
+            return [event_from_row(r) for r in rows]
 
     def redact(
         self, event_id: str, *, actor: str, reason: str, at: str | None = None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 from .. import merkle
-from .tree import Key, Redaction, StoredCheckpoint
+from .sql import Connection, Database
+from .tree import Key, Redaction
 
 #: migration 3: tree nodes, checkpoints and redactions, all append-only; a payload may
 #: be deleted only once a redaction of its position is recorded
@@ -73,7 +72,6 @@ CREATE TRIGGER merkle_nodes_refuse_delete BEFORE DELETE ON merkle_nodes
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on merkle_nodes refused'); END;
 """
 
-_CHECKPOINT = "SELECT size, root, note, issued_at FROM checkpoints"
 _INSERT_NODES = "INSERT INTO merkle_nodes (k, level, idx, hash) VALUES "
 #: rows per multi-row INSERT, and keys per IN list (bound parameters stay far below limits)
 CHUNK = 500
@@ -107,7 +105,7 @@ def _leaves_query(count: int) -> str:
     return f"SELECT position - 1, leaf_hash FROM events WHERE position IN ({marks})"  # noqa: S608
 
 
-def _select_nodes(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
+def _select_nodes(conn: Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
     """Level 0 from ``events.leaf_hash``, higher levels from ``merkle_nodes``."""
     leaves = [index + 1 for level, index in keys if level == 0]
     inner = [node_key(level, index) for level, index in keys if level > 0]
@@ -119,13 +117,6 @@ def _select_nodes(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, by
         rows = conn.execute(_keys_query(len(inner)), inner)
         found.update(((level, index), bytes(value)) for level, index, value in rows)
     return found
-
-
-def _checkpoint(row: Any) -> StoredCheckpoint | None:
-    if row is None:
-        return None
-    size, root, note, issued_at = row
-    return StoredCheckpoint(int(size), bytes(root), str(note), str(issued_at))
 
 
 class SQLiteTreeWrite:
@@ -150,26 +141,23 @@ class SQLiteTreeWrite:
             [(r.position, r.event_id, r.actor, r.reason, r.redacted_at) for r in redactions],
         )
 
-    def delete_payload(self, position: int) -> None:
-        """Delete a redacted payload (the trigger refuses it without a redaction)."""
-        self.conn.execute("DELETE FROM payloads WHERE position = ?", (position,))
 
+class SQLiteNodes:
+    """The tree's nodes read from the SQLite file (a ``tree.NodeReader``)."""
 
-class SQLiteTreeReads:
-    """The store's reads of nodes and checkpoints, and checkpoint writes."""
+    def __init__(self, db: Database) -> None:
+        """Use ``db``'s connections."""
+        self._db = db
 
-    @abstractmethod
-    def _guard(self) -> AbstractContextManager[sqlite3.Connection]:
-        """The thread's connection, with errors mapped to StoreUnavailable."""
-
-    def _read_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
-        with self._guard() as conn:
+    def by_keys(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """The stored nodes among ``keys``, in one query."""
+        with self._db.connection() as conn:
             return _select_nodes(conn, keys)
 
-    def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+    def level(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
         """``(index, hash)`` of stored nodes at ``level`` with indexes ``start`` to
         ``start + limit - 1``, in order."""
-        with self._guard() as conn:
+        with self._db.connection() as conn:
             keys = [node_key(level, index) for index in range(start, start + limit)]
             found: list[tuple[int, bytes]] = []
             for first in range(0, len(keys), CHUNK):

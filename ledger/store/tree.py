@@ -11,19 +11,12 @@ before 0.1.0 final also hold level-0 rows; they are never read.)
 
 from __future__ import annotations
 
-import threading
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from .. import merkle
-from ..errors import EventNotFound, IntegrityError, LedgerError, ValidationFailed
-from ..timeutil import format_time, utcnow
-
-if TYPE_CHECKING:
-    from ..envelope import RecordedEvent
+from ..errors import IntegrityError, LedgerError
 
 Key = tuple[int, int]
 T = TypeVar("T")
@@ -97,58 +90,15 @@ class NodeTransaction(Protocol):
         """Insert ``(level, index, hash)`` rows."""
 
 
-class TreeTransaction(NodeTransaction, Protocol):
-    """What building the tree and redacting need from a write transaction."""
-
-    def head(self) -> tuple[int, str | None]:
-        """The last position and its ``recorded_at`` (0, None when empty)."""
-
-    def read_range(self, first: int, last: int) -> list[RecordedEvent]:
-        """Events with positions in ``[first, last]``."""
-
-    def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
-        """Record redactions (before their payloads are deleted)."""
-
-    def delete_payload(self, position: int) -> None:
-        """Delete a payload whose redaction is recorded."""
-
-
-class FrontierCache:
-    """The right edge of the tree this process last wrote, valid at that size only.
-
-    Appends hold the ledger's lock, so when the size read in the transaction equals the
-    size remembered here no other writer has committed since and the hashes are exact.
-    """
-
-    def __init__(self) -> None:
-        """Start empty (the first append reads the edge from the store)."""
-        self._size = -1
-        self._edge: tuple[bytes, ...] = ()
-        self._lock = threading.Lock()
+class EdgeCache(Protocol):
+    """The tree's right edge remembered at one size (``caches.FrontierCache``)."""
 
     def lookup(self, size: int) -> tuple[bytes, ...] | None:
-        """The perfect subtrees' hashes of the tree of ``size`` leaves, if known here."""
-        with self._lock:
-            return self._edge if size == self._size else None
-
-    def remember(self, size: int, edge: Sequence[bytes]) -> None:
-        """Record the edge of the tree of ``size`` leaves."""
-        with self._lock:
-            self._size, self._edge = size, tuple(edge)
-
-    def catch_up(self, size: int, leaves: Sequence[bytes]) -> None:
-        """Extend the edge known at ``size`` by leaves other writers appended (else nothing)."""
-        with self._lock:
-            if size != self._size:
-                return
-            tree = merkle.CompactTree.resume(size, self._edge)
-            for leaf in leaves:
-                tree.append(leaf)
-            self._size, self._edge = tree.size, tuple(tree.edge())
+        """The perfect subtrees' hashes of the tree of ``size`` leaves, if known."""
 
 
 def append_nodes(
-    tx: NodeTransaction, cache: FrontierCache | None, size_before: int, leaves: Sequence[bytes]
+    tx: NodeTransaction, cache: EdgeCache | None, size_before: int, leaves: Sequence[bytes]
 ) -> tuple[list[merkle.Node], tuple[bytes, ...]]:
     """The node rows appending ``leaves`` writes (levels 1 and up) and the new right edge.
 
@@ -186,51 +136,32 @@ def _recording(compute: Callable[[merkle.GetNode], T]) -> set[Key]:
     return wanted
 
 
-class TreeStore(ABC):
-    """Tree reads, checkpoints and redaction, shared by every backend (mixed into EventStore)."""
+class NodeReader(Protocol):
+    """A backend's reads of the tree: level 0 from the events, higher levels from nodes."""
 
-    # --- what the event store provides -----------------------------------------------
-    @abstractmethod
-    def head(self) -> int:
-        """The last committed position (0 when empty)."""
-
-    @abstractmethod
-    def get_event(self, event_id: str) -> RecordedEvent | None:
-        """One event by id."""
-
-    @abstractmethod
-    def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """Events with ``position > after`` in position order, at most ``limit``."""
-
-    @abstractmethod
-    def write_transaction(self) -> AbstractContextManager[TreeTransaction]:
-        """Begin a write transaction under the ledger's append lock."""
-
-    # --- backend primitives ---------------------------------------------------------
-    @abstractmethod
-    def _read_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+    def by_keys(self, keys: Sequence[Key]) -> dict[Key, bytes]:
         """The stored nodes among ``keys``, in one query."""
 
-    @abstractmethod
-    def read_nodes(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+    def level(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
         """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
         ``start + limit - 1``, in order (a missing node is absent)."""
 
-    # --- tree reads -------------------------------------------------------------------
-    @property
-    def _frontier(self) -> FrontierCache:
-        cache: FrontierCache | None = self.__dict__.get("_frontier_cache")
-        if cache is None:
-            cache = self.__dict__["_frontier_cache"] = FrontierCache()
-        return cache
+
+class Tree:
+    """Roots, proofs and tile hashes of the log's tree, read through a ``NodeReader``."""
+
+    def __init__(self, nodes: NodeReader, head: Callable[[], int]) -> None:
+        """Read nodes with ``nodes``; ``head`` tells a size beyond the log from a lost node."""
+        self.nodes = nodes
+        self._head = head
 
     def _fetch(self, wanted: Iterable[Key], size: int) -> dict[Key, bytes]:
         keys = sorted(set(wanted))
         nodes: dict[Key, bytes] = {}
         for start in range(0, len(keys), FETCH_CHUNK):
-            nodes.update(self._read_nodes(keys[start : start + FETCH_CHUNK]))
+            nodes.update(self.nodes.by_keys(keys[start : start + FETCH_CHUNK]))
         if len(nodes) != len(keys):
-            head = self.head()
+            head = self._head()
             if size > head:
                 raise TreeSizeError(
                     f"the log has {head} events, fewer than the tree size {size}", beyond_head=True
@@ -298,57 +229,3 @@ class TreeStore(ABC):
         keys = [(level, index) for index in range(start, start + count)]
         nodes = self._fetch(keys, (start + count) << level)
         return [nodes[key] for key in keys]
-
-    # --- building ---------------------------------------------------------------------
-    def backfill_nodes(self, progress: Callable[[int], Any] | None = None) -> int:
-        """Build the nodes of a log that predates them; returns how many events it covered.
-
-        Runs in one write transaction (appends wait); does nothing when they exist.
-        """
-        with self.write_transaction() as tx:
-            head = tx.head()[0]
-            edge = [key for key in merkle.perfect_subtrees(0, head) if key[0] > 0]
-            if not edge or len(tx.get_nodes(edge)) == len(edge):
-                return 0
-            if tx.get_nodes([(1, 0)]):
-                raise IntegrityError("the tree nodes are partly missing", head)
-            size, batch = 0, 5000
-            tree = merkle.CompactTree()
-            while size < head:
-                events = tx.read_range(size + 1, min(head, size + batch))
-                if not events or events[0].position != size + 1:
-                    raise IntegrityError(f"position {size + 1} is missing", size + 1)
-                rows: list[merkle.Node] = []
-                for event in events:
-                    rows.extend(tree.append(bytes.fromhex(event.leaf_hash)))
-                tx.insert_nodes(rows)
-                size += len(events)
-                if progress is not None:
-                    progress(len(events))
-        self._frontier.remember(-1, ())
-        return head
-
-    # --- redaction --------------------------------------------------------------------
-    def redact(
-        self, event_id: str, *, actor: str, reason: str, at: str | None = None
-    ) -> RecordedEvent:
-        """Remove an event's payload for good, recording who, when and why.
-
-        The leaf keeps committing to the payload's hash, so every proof still holds.
-        """
-        if not reason.strip():
-            raise ValidationFailed("a redaction needs a reason", {"reason": ["Required."]})
-        found = self.get_event(event_id)
-        if found is None:
-            raise EventNotFound(event_id)
-        record = Redaction(found.position, found.id, actor, reason, at or format_time(utcnow()))
-        with self.write_transaction() as tx:
-            [current] = tx.read_range(found.position, found.position)
-            if current.redaction is not None or current.data is None:
-                raise ValidationFailed(
-                    f"event {event_id} is already redacted", {"event_id": ["Already redacted."]}
-                )
-            tx.insert_redactions([record])
-            tx.delete_payload(found.position)
-        [event] = self.read_all(found.position - 1, 1)
-        return event

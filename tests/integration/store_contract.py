@@ -43,8 +43,9 @@ from ledger.errors import (
 )
 from ledger.events import validate_payload
 from ledger.store import EventStore, Idempotency, fingerprint, open_store
-from ledger.store.base import ROLL_FORWARD_LIMIT, Leaf, TokenRecord
+from ledger.store.caches import ROLL_FORWARD_LIMIT, Leaf
 from ledger.store.sessions import SessionRecord
+from ledger.store.tokens import TokenRecord
 from ledger.timeutil import format_time
 from tests.support.waiting import wait_until
 

@@ -109,13 +109,13 @@ def test_a_proof_reads_its_log_n_nodes_in_one_query(
     grown: Grown, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    original = grown.store._read_nodes
+    original = grown.store.tree.nodes.by_keys
 
     def counting(keys: Any) -> Any:
         calls.append(len(keys))
         return original(keys)
 
-    monkeypatch.setattr(grown.store, "_read_nodes", counting)
+    monkeypatch.setattr(grown.store.tree.nodes, "by_keys", counting)
     grown.store.inclusion_proof(123, SIZE)
     grown.store.consistency_proof(77, SIZE)
     grown.store.root(SIZE - 1)

@@ -8,8 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import merkle
-from ledger.store.base import HeadCache, Leaf
-from ledger.store.tree import FrontierCache
+from ledger.store.caches import FrontierCache, HeadCache, Leaf
 
 
 def _leaf(n: int) -> bytes:

@@ -1,0 +1,103 @@
+"""What appends remember between them: the claim heads and the tree's right edge this
+process wrote last, each trusted only at the log position it was exact at."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from .. import merkle
+
+#: most events other writers may have appended for an append to roll its caches forward
+ROLL_FORWARD_LIMIT = 64
+
+
+class Leaf(NamedTuple):
+    """What the append caches need of an event another writer appended."""
+
+    position: int
+    claim_id: str
+    version: int
+    leaf_hash: str
+
+
+class HeadCache:
+    """Claim heads this process wrote, trusted only while the log's head has not moved.
+
+    Appends hold the ledger's lock, so if the head read inside a transaction equals
+    the position this cache was last brought to, no other writer has committed since
+    and the cached ``(version, leaf_hash)`` pairs are exact; otherwise they are ignored.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._position = -1
+        self._heads: dict[str, tuple[int, str | None]] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def lookup(self, position: int, claim_ids: Iterable[str]) -> dict[str, Any]:
+        """Known heads at ``position``; None for each claim not known."""
+        with self._lock:
+            known = self._heads if self._position == position else {}
+            return {claim_id: known.get(claim_id) for claim_id in claim_ids}
+
+    @property
+    def position(self) -> int:
+        """The log position the cached heads are exact at (-1: none)."""
+        return self._position
+
+    def catch_up(self, later: Sequence[Leaf]) -> bool:
+        """Apply the events other writers appended since; False (nothing done) on a gap."""
+        with self._lock:
+            start = self._position + 1
+            if not later or any(leaf.position != start + i for i, leaf in enumerate(later)):
+                return False
+            for leaf in later:
+                self._heads[leaf.claim_id] = (leaf.version, leaf.leaf_hash)
+            self._position = later[-1].position
+            return True
+
+    def remember(
+        self, before: int, after: int, heads: Mapping[str, tuple[int, str | None]]
+    ) -> None:
+        """Record the heads a transaction that moved the log from ``before`` to ``after`` left."""
+        with self._lock:
+            if self._position != before or len(self._heads) > self._limit:
+                self._heads = {}
+            self._heads.update(heads)
+            self._position = after
+
+
+class FrontierCache:
+    """The right edge of the tree this process last wrote, valid at that size only.
+
+    Appends hold the ledger's lock, so when the size read in the transaction equals the
+    size remembered here no other writer has committed since and the hashes are exact.
+    """
+
+    def __init__(self) -> None:
+        """Start empty (the first append reads the edge from the store)."""
+        self._size = -1
+        self._edge: tuple[bytes, ...] = ()
+        self._lock = threading.Lock()
+
+    def lookup(self, size: int) -> tuple[bytes, ...] | None:
+        """The perfect subtrees' hashes of the tree of ``size`` leaves, if known here."""
+        with self._lock:
+            return self._edge if size == self._size else None
+
+    def remember(self, size: int, edge: Sequence[bytes]) -> None:
+        """Record the edge of the tree of ``size`` leaves."""
+        with self._lock:
+            self._size, self._edge = size, tuple(edge)
+
+    def catch_up(self, size: int, leaves: Sequence[bytes]) -> None:
+        """Extend the edge known at ``size`` by leaves other writers appended (else nothing)."""
+        with self._lock:
+            if size != self._size:
+                return
+            tree = merkle.CompactTree.resume(size, self._edge)
+            for leaf in leaves:
+                tree.append(leaf)
+            self._size, self._edge = tree.size, tuple(tree.edge())
