@@ -138,6 +138,13 @@ class CompactTree:
         """Number of leaves appended so far."""
         return self._size
 
+    def copy(self) -> CompactTree:
+        """The same tree, appended to independently of this one (O(log n))."""
+        tree = CompactTree.__new__(CompactTree)
+        tree._size = self._size
+        tree._edge = list(self._edge)
+        return tree
+
     def edge(self) -> list[bytes]:
         """The hashes of the perfect subtrees tiling the tree, left to right."""
         return [value for _, value in self._edge]
@@ -146,16 +153,16 @@ class CompactTree:
         """Add one leaf; return the ``(level, index, hash)`` nodes it completes."""
         if len(leaf_hash) != HASH_SIZE:
             raise ValueError(f"a leaf hash must be {HASH_SIZE} bytes")
+        edge, index = self._edge, self._size
+        self._size = index + 1
         completed: list[Node] = []
-        level, acc, index = 0, bytes(leaf_hash), self._size
-        while self._edge and self._edge[-1][0] == level:
-            _, left = self._edge.pop()
-            acc = node_hash(left, acc)
+        level, acc = 0, bytes(leaf_hash)
+        while edge and edge[-1][0] == level:  # node_hash inlined: once per appended event
+            acc = _sha256(b"\x01" + edge.pop()[1] + acc).digest()
             level += 1
             index >>= 1
             completed.append((level, index, acc))
-        self._edge.append((level, acc))
-        self._size += 1
+        edge.append((level, acc))
         return completed
 
     def push(self, leaf_hash: bytes) -> None:

@@ -286,6 +286,20 @@ def test_compact_tree_streams_the_same_nodes_and_roots(n: int) -> None:
     assert compact.root() == _mth(leaves) == merkle.root_at(n, store.get)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=200), st.integers(min_value=1, max_value=40))
+def test_a_copied_compact_tree_grows_apart_from_its_original(n: int, more: int) -> None:
+    leaves = _leaves(n + more)
+    original = merkle.CompactTree()
+    for leaf in leaves[:n]:
+        original.append(leaf)
+    copy = original.copy()
+    for leaf in leaves[n:]:
+        copy.append(leaf)
+    assert (original.size, original.root()) == (n, _mth(leaves[:n]))
+    assert (copy.size, copy.root()) == (n + more, _mth(leaves))
+
+
 # --------------------------------------------------------------------------- edges
 
 
