@@ -23,12 +23,8 @@ from .cors import init_cors
 from .fastlane import AppendLane
 from .metrics import Metrics
 from .ratelimit import init_rate_limits
-from .resources import claimreview, claims, docs_ui, entries, events, imports, stream, tokens
-from .resources import log as log_resource
-from .resources import projections as projections_resource
-from .resources import tlog as tlog_resource
-from .resources.health import blp as health_blp
-from .resources.prometheus import blp as metrics_blp
+from .resources import blueprints, docs_ui, stream
+from .resources.log import checkpoint_after_append
 from .responses import finish_response
 from .schemas import ProblemSchema
 from .settings import Settings
@@ -132,18 +128,10 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         (ledger_fields.Uri, "string", "uri"),
     ):
         api.register_field(field_class, kind, fmt)
-    api.register_blueprint(log_resource.blp)  # the verifiable log: checkpoint, key, proofs
-    state.append_hooks.append(log_resource.checkpoint_after_append)
+    for blueprint in blueprints(kinds):  # the OpenAPI document lists them in this order
+        api.register_blueprint(blueprint)
+    state.append_hooks.append(checkpoint_after_append)  # a checkpoint after each append
     witnessing.init_app(app, state)  # after the checkpoint hook: send new ones to witnesses
-    api.register_blueprint(tlog_resource.blp)  # the same log as C2SP tlog-tiles
-    for blueprint in (
-        claims.blp, entries.blueprint(kinds), events.blp, imports.blp, tokens.blp, health_blp,
-        metrics_blp,
-    ):
-        api.register_blueprint(blueprint)
-    for blueprint in (claimreview.blp, stream.blp):  # ClaimReview and the live feed
-        api.register_blueprint(blueprint)
-    api.register_blueprint(projections_resource.blp)  # the views' status, rebuild and jobs
     stream.init_app(app)
     docs_ui.init_app(app)  # /docs: Swagger UI from the installed package
     from .desk import init_app as init_desk  # the desk's pages (not in the OpenAPI document)
