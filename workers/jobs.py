@@ -27,14 +27,12 @@ from .coordination import (
     start_rebuild,
     will_run,
 )
-from .rebuild import open_configured_store
+from .job_context import job_config, open_configured_store, tune_jobs
 from .search_jobs import ensure as ensure_search
 from .search_jobs import tick as search_tick
 
 log = logging.getLogger(__name__)
 
-#: the worker process's own config; its tuning applies to every job it runs
-_worker_config: ViewConfig | None = None
 #: where the worker's views live when not on the queues' Redis (never sent in a job)
 _views_url: str | None = None
 #: the views client of this process (a job's work horse), for ``_views_url``
@@ -44,14 +42,9 @@ _views: dict[int, Redis] = {}
 def use_worker_config(config: ViewConfig, views_url: str | None = None) -> None:
     """Make this process's jobs use ``config``'s tuning (batch sizes, linger, …) and,
     given ``views_url``, the views there rather than on the queues' Redis."""
-    global _worker_config, _views_url
-    _worker_config = config
+    global _views_url
+    tune_jobs(config)
     _views_url = views_url
-
-
-def _config(data: dict[str, Any]) -> ViewConfig:
-    config = ViewConfig.from_dict(data)
-    return config if _worker_config is None else config.tuned_by(_worker_config)
 
 
 def _current() -> tuple[Redis, Job]:
@@ -70,7 +63,7 @@ def _current() -> tuple[Redis, Job]:
 def catch_up(config: dict[str, Any], partition: int) -> int:
     """Drain one partition of the live views to the head; returns its checkpoint."""
     redis, job = _current()
-    cfg = _config(config)
+    cfg = job_config(config)
     store = open_configured_store(cfg)
     try:
         return rebuilding.catch_up(redis, store, cfg, partition, job.id)
@@ -81,7 +74,7 @@ def catch_up(config: dict[str, Any], partition: int) -> int:
 def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     """Build a new generation of the views and switch to it; progress in ``job.meta``."""
     redis, job = _current()
-    cfg = _config(config)
+    cfg = job_config(config)
     # the lock was taken for as long as the job might wait in the queue: shorten it at
     # once, so that if this job dies before its first batch the tick resumes it soon
     renew_if(redis, cfg.keys.rebuild_lock, job.id, rebuilding.rebuild_lock_ttl(cfg))
@@ -140,7 +133,7 @@ def tick(config: dict[str, Any]) -> dict[str, Any]:
     """Periodic check: rebuild missing views, resume a dead rebuild, re-trigger lagging
     partitions, re-arm."""
     redis, _ = _current()
-    cfg = _config(config)
+    cfg = job_config(config)
     keys = cfg.keys
     arm_tick(redis, cfg)
     store = open_configured_store(cfg)
@@ -181,4 +174,4 @@ def tick(config: dict[str, Any]) -> dict[str, Any]:
 def drop_generation(config: dict[str, Any], generation: int, partitions: int) -> int:
     """Delete an old generation's keys in chunks; returns how many were deleted."""
     redis, _ = _current()
-    return rebuilding.drop_generation(redis, _config(config), generation, partitions)
+    return rebuilding.drop_generation(redis, job_config(config), generation, partitions)

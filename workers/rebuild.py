@@ -20,8 +20,7 @@ from redis import Redis
 from redis.exceptions import LockError
 from rq import Queue
 
-from ledger.scales import load_scales
-from ledger.store import EventStore, open_store
+from ledger.store import EventStore
 
 from .config import QUEUE, REBUILD_QUEUE, Keys, ViewConfig, mget, queue_of, text
 from .coordination import (
@@ -36,6 +35,8 @@ from .coordination import (
     swap_if,
     write_pointer,
 )
+from .job_context import LiveHelper
+from .job_context import open_configured_store as open_configured_store  # its old home
 from .projector import GenerationGone, Projector
 from .search_jobs import step as search_step
 
@@ -52,13 +53,6 @@ MIN_BATCH_GAP = 0.025
 RENEW_SECONDS = 1.0
 #: most seconds a lingering job goes without looking for other jobs and a new generation
 WATCH_SECONDS = 0.1
-
-
-def open_configured_store(config: ViewConfig) -> EventStore:
-    """The event store a job reads, with the configured verdict scales."""
-    store = open_store(config.database_url)
-    store.scales = load_scales(config.scales_file)
-    return store
 
 
 def catch_up(redis: Redis, store: EventStore, config: ViewConfig, partition: int, id_: str) -> int:
@@ -211,7 +205,7 @@ def rebuild(
         generation = _resume_abandoned(redis, config, live) or _new_generation(redis, config, live)
         parts = list(range(config.partitions))
         projector = stack.enter_context(Projector(redis, store, config, store.scales))
-        helper = _LiveHelper(redis, store, config)
+        helper = LiveHelper(redis, store, config)
         processed = min(projector.checkpoint(generation, p) or 0 for p in parts)
         head = store.head()
 
@@ -334,38 +328,6 @@ def _resume_abandoned(redis: Redis, config: ViewConfig, live: Live | None) -> in
     drop_generation(redis, config, generation, partitions)
     redis.delete(keys.building)
     return None
-
-
-class _LiveHelper:
-    """Keeps the live generation current during a long rebuild on a single worker."""
-
-    def __init__(self, redis: Redis, store: EventStore, config: ViewConfig) -> None:
-        self.redis, self.store, self.config = redis, store, config
-        self.last = time.monotonic()
-
-    def maybe_help(self) -> None:
-        if time.monotonic() - self.last < 1.0:
-            return
-        self.last = time.monotonic()
-        live = read_pointer(self.redis, self.config.keys)
-        if live is None:
-            return
-        with Projector(self.redis, self.store, self.config, self.store.scales) as projector:
-            self._help(projector, live)
-
-    def _help(self, projector: Projector, live: Live) -> None:
-        for p in range(live.partitions):
-            pk = self.config.keys.part(live.generation, p)
-            lock = self.redis.lock(pk.lock, timeout=self.config.lock_ttl, blocking=False)
-            if not lock.acquire():
-                continue
-            try:
-                projector.run(live.generation, live.partitions, [p])
-            except GenerationGone:
-                return
-            finally:
-                with contextlib.suppress(LockError):
-                    lock.release()
 
 
 def drop_generation(

@@ -19,6 +19,7 @@ from ledger.store import EventStore
 
 from .config import REBUILD_QUEUE, ViewConfig, text
 from .coordination import HANDOFF_SECONDS, job_id, release_if, renew_if, will_run
+from .job_context import LiveHelper, job_config, open_configured_store
 from .search import catch_up_search, drop_old, rebuild_search
 
 log = logging.getLogger(__name__)
@@ -95,14 +96,11 @@ def ensure(redis: Redis, config: ViewConfig) -> str | None:
 
 def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     """RQ job: build a new generation of the index and switch to it."""
-    from .jobs import _config  # the worker's tuning, as for the views' jobs
-    from .rebuild import _LiveHelper, open_configured_store
-
     job = get_current_job()
     if job is None:
         raise RuntimeError("this function runs as an RQ job")
     redis: Redis = job.connection
-    cfg = _config(config)
+    cfg = job_config(config)  # the worker's tuning, as for the views' jobs
     key, ttl = lock_key(cfg), cfg.lock_ttl * 3
     if not (redis.set(key, job.id, nx=True, ex=QUEUED_TTL) or renew_if(redis, key, job.id, ttl)):
         return {"skipped": "another search rebuild is running"}
@@ -111,7 +109,7 @@ def rebuild(config: dict[str, Any], reason: str = "operator") -> dict[str, Any]:
     last = 0.0
     processed = 0
 
-    helper = _LiveHelper(redis, store, cfg)  # a lone worker keeps the views current
+    helper = LiveHelper(redis, store, cfg)  # a lone worker keeps the views current
 
     def progress(count: int, end: int) -> None:
         nonlocal last, processed
