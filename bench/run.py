@@ -33,6 +33,10 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("bench.http", ("http-append", "http-append-ceiling", "http-history")),
     ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
+    ("bench.outage", ("outage-append-up-p50", "outage-append-hung-first-3",
+                      "outage-append-hung-p50", "outage-append-dead-first-3",
+                      "outage-append-dead-p50", "outage-claim-read-dead-p50",
+                      "outage-claim-read-dead-max")),
     ("bench.search", tuple(f"search-{what}-{backend}" for backend in ("sqlite", "postgres")
                            for what in ("two-words-status-p99", "two-words-status-p50",
                                         "similar-p99", "rebuild", "catch-up", "recall"))),

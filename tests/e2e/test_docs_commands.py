@@ -209,6 +209,10 @@ ALLOWED = {
         "py-spy profiles (a minute each, needs the bench extra and ptrace rights); measured,"
         " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.outage": "a benchmark group (seconds); part of scripts/bench; measured,"
+                              " never asserted",
+    "python -m bench.run --only outage --json /tmp/outage.json": "the outage group through the"
+        " harness (seconds), behind the figures in docs/benchmarks.md",
     "python -m bench.verify": "a benchmark group (a minute, starts a server); part of"
                               " scripts/bench",
     "python -m bench.verify --quick": "the same group, small; its flag is bench/verify.py's",
