@@ -17,13 +17,11 @@ from flask_limiter import Limiter, RateLimitExceeded
 from .auth import principal
 from .errors import problem_response
 from .settings import Settings
+from .streamslots import principal_key
 
 
 def _key() -> str:
-    who = principal()
-    if who.token_id is not None:
-        return f"token:{who.token_id}"
-    return f"addr:{request.remote_addr or 'unknown'}"
+    return principal_key(principal().token_id, request.remote_addr)
 
 
 def _exempt() -> bool:
