@@ -78,32 +78,27 @@ def schema_time(value: str | None) -> str | None:
     return value.replace(".000000Z", "Z")
 
 
+def _node(kind: str, **members: Any) -> dict[str, Any]:
+    """A schema.org node of type ``kind`` with those of ``members`` that have a value."""
+    return {"@type": kind, **{name: value for name, value in members.items() if value}}
+
+
 def _agent(agent: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not agent or not agent.get("name"):
         return None
-    node: dict[str, Any] = {"@type": agent_type(str(agent["name"])), "name": agent["name"]}
-    same_as = web_url(agent.get("same_as"))
-    if same_as:
-        node["sameAs"] = same_as
-    return node
+    name = agent["name"]
+    return _node(agent_type(str(name)), name=name, sameAs=web_url(agent.get("same_as")))
 
 
 def _creative_work(appearance: Mapping[str, Any]) -> dict[str, Any]:
-    node: dict[str, Any] = {"@type": "CreativeWork"}
-    url = web_url(appearance.get("url"))
-    if url:
-        node["url"] = url
-    if appearance.get("outlet"):
-        node["publisher"] = {
-            "@type": "Organization",
-            "name": appearance["outlet"],
-        }
-    published = schema_time(appearance.get("published_at"))
-    if published:
-        node["datePublished"] = published
-    if appearance.get("quote"):
-        node["text"] = appearance["quote"]
-    return node
+    outlet = appearance.get("outlet")
+    return _node(
+        "CreativeWork",
+        url=web_url(appearance.get("url")),
+        publisher=_node("Organization", name=outlet) if outlet else None,
+        datePublished=schema_time(appearance.get("published_at")),
+        text=appearance.get("quote"),
+    )
 
 
 def _claim(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -105,6 +105,25 @@ class StreamCache:
             _, evicted = self._streams.popitem(last=False)
             self.size -= len(evicted)
 
+    def stream(
+        self, store: EventStore, claim_id: str, new: list[RecordedEvent], end: int
+    ) -> list[RecordedEvent]:
+        """A claim's events up to position ``end``, whose latest are ``new``: the cached
+        stream and ``new``, else read from ``store``; remembered for the next batch."""
+        cached = self.get(claim_id)
+        if cached is not None and cached[-1].version >= new[-1].version:
+            return cached[: new[-1].version]  # folded already (a link's other partition)
+        if cached is not None and cached[-1].version + 1 == new[0].version:
+            stream = cached + new
+        elif new[0].version == 1:
+            stream = new
+        else:
+            stream = [e for e in store.read_claim(claim_id) if e.position <= end]
+            if not stream or stream[-1].version != new[-1].version:
+                raise RuntimeError(f"claim {claim_id}: the log disagrees with read_all")
+        self.put(claim_id, stream)
+        return stream
+
 
 class Projector:
     """Folds batches of the log into the views of one generation."""
@@ -246,24 +265,9 @@ class Projector:
             touched.setdefault(event.claim_id, []).append(event)
         states: dict[str, dict[str, Any] | None] = {}
         for claim_id, new in touched.items():
-            stream = self._stream(claim_id, new, end)
+            stream = self.cache.stream(self.store, claim_id, new, end)
             states[claim_id] = fold(stream, self.scales)
         return states
-
-    def _stream(self, claim_id: str, new: list[RecordedEvent], end: int) -> list[RecordedEvent]:
-        cached = self.cache.get(claim_id)
-        if cached is not None and cached[-1].version >= new[-1].version:
-            return cached[: new[-1].version]  # folded already (a link's other partition)
-        if cached is not None and cached[-1].version + 1 == new[0].version:
-            stream = cached + new
-        elif new[0].version == 1:
-            stream = new
-        else:
-            stream = [e for e in self.store.read_claim(claim_id) if e.position <= end]
-            if not stream or stream[-1].version != new[-1].version:
-                raise RuntimeError(f"claim {claim_id}: the log disagrees with read_all")
-        self.cache.put(claim_id, stream)
-        return stream
 
     def link_args(
         self, linking: Mapping[str, list[RecordedEvent]], expected: int, end: int,
@@ -275,7 +279,7 @@ class Projector:
             new = [e for e in events if e.position > expected]
             if not new:
                 continue
-            stream = self._stream(claim_id, new, end)
+            stream = self.cache.stream(self.store, claim_id, new, end)
             if relevant(stream, new):
                 state = fold(stream, self.scales)
                 args += [claim_id, contribution(state, partition, partitions, dumps)]

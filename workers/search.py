@@ -154,20 +154,9 @@ class SearchProjector:
             touched.setdefault(event.claim_id, []).append(event)
         docs: dict[str, Document | None] = {}
         for claim_id, new in touched.items():
-            state = fold(self._stream(claim_id, new, end), self.scales)
+            state = fold(self.cache.stream(self.store, claim_id, new, end), self.scales)
             docs[claim_id] = None if state is None else document(state)
         return docs
-
-    def _stream(self, claim_id: str, new: list[RecordedEvent], end: int) -> list[RecordedEvent]:
-        cached = self.cache.get(claim_id)
-        if cached is not None and cached[-1].version + 1 == new[0].version:
-            stream = cached + new
-        elif new[0].version == 1:
-            stream = new
-        else:
-            stream = [e for e in self.store.read_claim(claim_id) if e.position <= end]
-        self.cache.put(claim_id, stream)
-        return stream
 
 
 def catch_up_search(index: SearchIndex, store: EventStore, scales: Scales, partition: int,

@@ -202,65 +202,55 @@ class ViewReader:
 
         ``claim_id`` must be a UUID (``ValueError`` otherwise): only validated ids reach a key.
         """
-        claim_id = str(uuid.UUID(claim_id))
-
-        def read(live: Live) -> dict[str, Any] | None:
-            pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hget(pk.claim(claim_id), "state")
-            pipe.hvals(pk.linked_from(claim_id))
-            pipe.get(pk.checkpoint)
-            state, inbound, cp = pipe.execute()
-            if cp is None:
-                raise _Switched
-            if state is None:
-                return None
-            return with_inbound(json.loads(text(state) or "null"), inbound)
-
-        return self._pinned(read, min_position, timeout, claim_id)
+        return self._claim_field(claim_id, "state", None, True, min_position, timeout)
 
     def get_summary(
         self, claim_id: str, *, min_position: int | None = None, timeout: float = 2.0
     ) -> dict[str, Any] | None:
         """A claim's summary (``ledger.fold.summarize``) from the views, or None."""
-        claim_id = str(uuid.UUID(claim_id))
-
-        def read(live: Live) -> dict[str, Any] | None:
-            pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hget(pk.claim(claim_id), "summary")
-            pipe.get(pk.checkpoint)
-            summary, cp = pipe.execute()
-            if cp is None:
-                raise _Switched
-            if summary is None:  # written before summaries were kept
-                state = self.redis.hget(pk.claim(claim_id), "state")
-                return None if state is None else summarize(json.loads(text(state) or "null"))
-            return dict(json.loads(text(summary) or "null"))
-
-        return self._pinned(read, min_position, timeout, claim_id)
+        # written before summaries were kept: derived from the state
+        return self._claim_field(claim_id, "summary", summarize, False, min_position, timeout)
 
     def get_recent(self, claim_id: str) -> dict[str, Any] | None:
         """A claim's recent state (``ledger.fold.recent``) from the views, or None."""
+        # written before recent states were kept: derived from the state
+        return self._claim_field(claim_id, "recent", recent, True, None, 0.0)
+
+    def _claim_field(
+        self,
+        claim_id: str,
+        field: str,
+        derive: Callable[[dict[str, Any]], dict[str, Any]] | None,
+        links: bool,
+        min_position: int | None,
+        timeout: float,
+    ) -> dict[str, Any] | None:
+        """A claim's stored ``field`` (else ``derive`` of its state), with its inbound
+        links when ``links``; None if the claim is not in the views."""
         claim_id = str(uuid.UUID(claim_id))
 
         def read(live: Live) -> dict[str, Any] | None:
             pk = self.keys.part(live.generation, partition_of(claim_id, live.partitions))
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hget(pk.claim(claim_id), "recent")
-            pipe.hvals(pk.linked_from(claim_id))
+            pipe.hget(pk.claim(claim_id), field)
+            if links:
+                pipe.hvals(pk.linked_from(claim_id))
             pipe.get(pk.checkpoint)
-            found, inbound, cp = pipe.execute()
+            found, *inbound, cp = pipe.execute()
             if cp is None:
                 raise _Switched
-            if found is None:  # written before recent states were kept
+            if found is not None:
+                value: dict[str, Any] = json.loads(text(found) or "null")
+            elif derive is None:
+                return None
+            else:
                 state = self.redis.hget(pk.claim(claim_id), "state")
                 if state is None:
                     return None
-                return with_inbound(recent(json.loads(text(state) or "null")), inbound)
-            return with_inbound(json.loads(text(found) or "null"), inbound)
+                value = derive(json.loads(text(state) or "null"))
+            return with_inbound(value, inbound[0]) if links else value
 
-        return self._pinned(read, None, 0.0, claim_id)
+        return self._pinned(read, min_position, timeout, claim_id)
 
     def list_claims(
         self,
