@@ -214,6 +214,7 @@ def run_backend(url: str, claims: int, label: str, work: Path,
                                            lag_seconds)
     index.close()
     store.close()
+    print(f"  {label}: {json.dumps(result)}", flush=True)  # a long run's first half kept
     return result
 
 
