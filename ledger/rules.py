@@ -71,11 +71,16 @@ def check_correction(
 
 
 def check_link(
-    data: Mapping[str, Any], history: Sequence[FoldableEvent], *, path: str = "data"
+    data: Mapping[str, Any], history: Sequence[FoldableEvent], *, path: str = "data",
+    target: Sequence[FoldableEvent] | None = None,
 ) -> None:
     """A ``ClaimLinked`` must not repeat a link the claim already has (the same other claim
     and kind, neither voided nor redacted): a retried request or a second click would
-    otherwise show the link twice everywhere, ClaimReview's ``sameAs`` included."""
+    otherwise show the link twice everywhere, ClaimReview's ``sameAs`` included. Given
+    the other claim's events (``target``), it must not be voided nor have its record
+    redacted: a link would point readers at a claim the ledger withdrew, or at nothing."""
+    if target:
+        check_link_target(target, path=path)
     effects = corrections(history)
     for event in history:
         if event.type != "ClaimLinked" or event.id in effects.voided or event.data is None:
@@ -89,3 +94,19 @@ def check_link(
                     f"Already linked to this claim as {data['kind']} (entry {event.id});"
                     " correct or void that link instead."]},
             )
+
+
+def check_link_target(target: Sequence[FoldableEvent], *, path: str = "data") -> None:
+    """The other claim of a new link: refused (422 at ``target_claim_id``) when its
+    ``ClaimRecorded`` was voided or redacted."""
+    recorded = next((e for e in target if e.type == "ClaimRecorded"), None)
+    if recorded is None:
+        return
+    field = f"{path}.target_claim_id"
+    if recorded.id in corrections(target).voided:
+        raise ValidationFailed("the other claim is voided", {field: [
+            "Voided: its record was withdrawn by a correction; link the claim that"
+            " replaced it."]})
+    if recorded.data is None:
+        raise ValidationFailed("the other claim was redacted", {field: [
+            "Redacted: its record was removed from the ledger and cannot be linked."]})

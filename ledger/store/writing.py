@@ -190,8 +190,9 @@ def check_stream_rules(
                 "the related claim does not exist", {f"{where}.{name}": ["Unknown claim."]}
             )
     if new.type == "ClaimLinked":
+        other = new.data["target_claim_id"]
         check_link(new.data, tx.claim_events(new.claim_id) + pending.get(new.claim_id, []),
-                   path=where)
+                   path=where, target=tx.claim_events(other) + pending.get(other, []))
     if new.type == "EntryCorrected":
         history = tx.claim_events(new.claim_id) + pending.get(new.claim_id, [])
         data = check_correction(new.data, history, path=where, scales=scales)

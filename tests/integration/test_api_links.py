@@ -160,3 +160,34 @@ def test_two_same_links_in_one_import_are_refused_and_nothing_is_written(
     problem = assert_problem(response, 422)
     assert "target_claim_id" in json.dumps(problem["errors"])
     assert api.store.head() == head
+
+
+def test_a_link_to_a_voided_or_redacted_claim_is_refused_and_an_older_one_shows_no_text(
+    api: ApiHarness,
+) -> None:
+    claim = api.new_claim()
+    withdrawn = api.new_claim(statement="Rouhani resigned this morning.")
+    removed = api.new_claim(statement="The informant's name is Farid Behzadi.")
+    older = api.post(f"/v1/claims/{claim}/links", {"target_claim_id": removed,
+                                                   "kind": "responds-to"})
+    assert older.status_code == 201
+
+    def recorded(claim_id: str) -> str:
+        return str(api.get(f"/v1/claims/{claim_id}/history").get_json()["events"][0]["id"])
+
+    assert api.post(f"/v1/claims/{withdrawn}/corrections", {
+        "target_event_id": recorded(withdrawn), "kind": "void",
+        "reason": "Recorded by mistake."}).status_code == 201
+    api.store.redact(recorded(removed), actor="test", reason="Names a source.")
+    head = api.store.head()
+    voided = assert_problem(api.post(f"/v1/claims/{claim}/links", {
+        "target_claim_id": withdrawn, "kind": "same-as"}), 422, "target_claim_id")
+    assert voided["errors"]["target_claim_id"][0].startswith("Voided")
+    redacted = assert_problem(api.post(f"/v1/claims/{claim}/links", {
+        "target_claim_id": removed, "kind": "same-as"}), 422, "target_claim_id")
+    assert redacted["errors"]["target_claim_id"][0].startswith("Redacted")
+    assert api.store.head() == head
+    # the link made before the redaction stays, and carries none of the removed text
+    state = api.get(f"/v1/claims/{claim}")
+    assert [x["target_claim_id"] for x in state.get_json()["links"]] == [removed]
+    assert "Behzadi" not in state.get_data(as_text=True)

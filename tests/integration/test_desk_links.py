@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from api.view_service import view_service
 from tests.integration.desk_support import ViewedApi, viewed_api, views_server_fixture  # noqa: F401
 from tests.integration.test_desk_pages import Desk, text
 from tests.support.redis_server import RedisServer
+from workers.purge import purge_claim
 
 KERRY = "John Kerry personally asked Iran's foreign minister to cooperate against ISIL."
 SHERMAN = "Wendy Sherman asked Abbas Araqchi for cooperation against ISIL; Araqchi refused."
@@ -77,3 +79,28 @@ def test_readers_see_the_links_but_no_link_form(tmp_path: Path, views_server: Re
     page = text(reader.get(f"/desk/claims/{sherman}?link_q=kerry"))
     assert "Contradicted by" in page
     assert 'id="form-links"' not in page
+
+
+def test_a_linked_claim_redacted_later_shows_on_the_other_claim_without_its_text(
+    tmp_path: Path, views_server: RedisServer
+) -> None:
+    viewed, desk, kerry, sherman = two_claims(tmp_path, views_server)
+    assert desk.post(f"/desk/claims/{sherman}/links", {
+        "target_claim_id": kerry, "kind": "restates",
+        "idempotency_key": "link-key-0002"}).status_code == 303
+    viewed.project()
+    assert "John Kerry personally" in text(desk.get(f"/desk/claims/{sherman}"))
+    store = viewed.api.store
+    store.redact(store.read_claim(kerry)[0].id, actor="test", reason="legal")
+    with viewed.api.app.app_context():
+        keys = view_service().config.keys
+    purge_claim(viewed.redis, store, kerry, keys=keys, scales=store.scales)
+    viewed.project()
+    page = text(desk.get(f"/desk/claims/{sherman}"))
+    assert re.search(r'class="link-kind">Restates</span>\s*<a href="/desk/claims/' + kerry, page)
+    assert "John Kerry personally" not in page
+    # and no new link may point at it
+    refused = desk.post(f"/desk/claims/{sherman}/links", {"target_claim_id": kerry,
+                                                           "kind": "same-as"})
+    assert refused.status_code == 422
+    assert "Redacted: its record was removed" in text(refused)
