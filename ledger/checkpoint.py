@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -55,20 +55,29 @@ class Checkpoint(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class VerifierKey:
-    """A parsed signed-note verifier key (Ed25519)."""
+class NoteKey:
+    """A public Ed25519 key of the signed-note family: its name, key id and raw key."""
+
+    #: the signature type byte its key id and written form commit to
+    ALG: ClassVar[int] = ALG_ED25519
 
     name: str
     key_id: bytes
     public_key: bytes
 
     def __str__(self) -> str:
-        """The ``<name>+<hex id>+<base64 key>`` form."""
-        return verifier_key(self.name, self.public_key)
+        """The ``<name>+<hex id>+<base64(type || key)>`` form."""
+        return verifier_key(self.name, self.public_key, self.ALG)
 
     def ed25519(self) -> Ed25519PublicKey:
         """The key as a ``cryptography`` public key object."""
         return Ed25519PublicKey.from_public_bytes(self.public_key)
+
+
+class VerifierKey(NoteKey):
+    """A parsed signed-note verifier key (Ed25519)."""
+
+    __slots__ = ()
 
 
 # --------------------------------------------------------------------------- keys
@@ -90,19 +99,24 @@ def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> bytes
     return bytes(key)
 
 
-def key_id(name: str, public_key: Ed25519PublicKey | bytes) -> bytes:
-    """The 4-byte key id: ``SHA-256(name || 0x0A || 0x01 || public key)[:4]``."""
+def key_id(
+    name: str, public_key: Ed25519PrivateKey | Ed25519PublicKey | bytes, alg: int = ALG_ED25519
+) -> bytes:
+    """The 4-byte key id: ``SHA-256(name || 0x0A || alg || public key)[:4]`` (alg 0x01:
+    a log's signing key)."""
     raw = public_key_bytes(public_key)
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + raw).digest()[:4]
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + raw).digest()[:4]
 
 
-def verifier_key(name: str, public_key: Ed25519PublicKey | bytes) -> str:
-    """The signed-note verifier key string ``<name>+<hex key id>+<base64(0x01||key)>``."""
+def verifier_key(
+    name: str, public_key: Ed25519PrivateKey | Ed25519PublicKey | bytes, alg: int = ALG_ED25519
+) -> str:
+    """The signed-note verifier key string ``<name>+<hex key id>+<base64(alg||key)>``."""
     if not is_valid_key_name(name):
         raise CheckpointError(f"invalid key name {name!r}")
     raw = public_key_bytes(public_key)
-    encoded = base64.b64encode(bytes([ALG_ED25519]) + raw).decode()
-    return f"{name}+{key_id(name, raw).hex()}+{encoded}"
+    encoded = base64.b64encode(bytes([alg]) + raw).decode()
+    return f"{name}+{key_id(name, raw, alg).hex()}+{encoded}"
 
 
 def _b64decode(text: str) -> bytes:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .checkpoint import CheckpointError, is_valid_key_name, public_key_bytes
+from .checkpoint import CheckpointError, NoteKey, is_valid_key_name, key_id, verifier_key
 
 #: Signature type byte of an Ed25519 cosignature/v1 key (key ids and verifier keys).
 ALG_COSIGNATURE_V1 = 0x04
@@ -30,17 +29,11 @@ _BLOB = 4 + 8 + 64
 _MAX_TIME = 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class CosignerKey:
+class CosignerKey(NoteKey):
     """A witness's public cosigning key: its name, key id and raw Ed25519 key."""
 
-    name: str
-    key_id: bytes
-    public_key: bytes
-
-    def __str__(self) -> str:
-        """The ``<name>+<hex id>+<base64(0x04 || key)>`` form."""
-        return cosigner_key(self.name, self.public_key)
+    __slots__ = ()
+    ALG = ALG_COSIGNATURE_V1
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +47,12 @@ class Cosignature:
 
 def cosigner_key_id(name: str, public_key: Ed25519PublicKey | bytes) -> bytes:
     """``SHA-256(name || 0x0A || 0x04 || public key)[:4]``."""
-    raw = public_key_bytes(public_key)
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + raw).digest()[:4]
+    return key_id(name, public_key, ALG_COSIGNATURE_V1)
 
 
 def cosigner_key(name: str, public_key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> str:
     """A cosigner's verifier key string (signature type 0x04)."""
-    if not is_valid_key_name(name):
-        raise CheckpointError(f"invalid key name {name!r}")
-    raw = public_key_bytes(public_key)
-    encoded = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + raw).decode()
-    return f"{name}+{cosigner_key_id(name, raw).hex()}+{encoded}"
+    return verifier_key(name, public_key, ALG_COSIGNATURE_V1)
 
 
 def parse_cosigner_key(text: str) -> CosignerKey:

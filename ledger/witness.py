@@ -30,13 +30,8 @@ SIZE_TYPE = "text/x.tlog.size"
 _OLD = re.compile(r"old (0|[1-9][0-9]{0,19})")
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """The latest checkpoint a witness cosigned for one origin."""
-
-    origin: str
-    size: int
-    root: bytes
+#: the latest checkpoint a witness cosigned for one origin: its origin, size and root
+Seen = cp.Checkpoint
 
 
 @dataclass(frozen=True, slots=True)
