@@ -29,7 +29,6 @@ from uuid import UUID
 
 from flask import Flask, g
 from marshmallow import ValidationError
-from werkzeug.datastructures import Headers
 
 from . import request_log
 from .appending import append_entry, created_headers
@@ -148,18 +147,18 @@ class AppendLane:
             except Exception as exc:  # the app words it; the request is never run again
                 return self._error(environ, start_response, exc)
             text = dumps(event.to_json()).encode("utf-8")
-            headers = Headers([
+            headers = [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(text))),
                 *created_headers(event, fresh).items(),
-            ])
+            ]
             finish_response(
                 headers, 201, method="POST", rule=route.rule, path=environ["PATH_INFO"],
                 request_id=request_id, actor=who.actor, credentials=True, started=started,
                 metrics=ledger_state().metrics,
             )
         self.served += 1
-        start_response(_CREATED, headers.to_wsgi_list())
+        start_response(_CREATED, headers)
         return [text]
 
     def _error(

@@ -30,8 +30,23 @@ class Observer(Protocol):
         """Count one answered request and its latency."""
 
 
+#: an answer's headers: werkzeug's (the app) or WSGI's list of pairs (the append lane)
+HeaderList = Headers | list[tuple[str, str]]
+
+
+def _put(headers: HeaderList, name: str, value: str) -> None:
+    """Set ``name`` in place of its first occurrence, dropping any others."""
+    if isinstance(headers, Headers):
+        headers[name] = value
+        return
+    low = name.lower()
+    at = next(i for i, (n, _) in enumerate(headers) if n.lower() == low)
+    headers[at + 1:] = [(n, v) for n, v in headers[at + 1:] if n.lower() != low]
+    headers[at] = (name, value)
+
+
 def finish_response(
-    headers: Headers,
+    headers: HeaderList,
     status: int,
     *,
     method: str,
@@ -51,22 +66,26 @@ def finish_response(
     the caching their view chose.
     """
     present = {name.lower() for name, _ in headers}  # one pass instead of one per header
+    added: list[tuple[str, str]] = []
     if "x-request-id" in present:
-        headers["X-Request-Id"] = request_id
+        _put(headers, "X-Request-Id", request_id)
     else:
-        headers.add("X-Request-Id", request_id)
-    for low, name, value in SECURITY_HEADERS:
-        if low not in present:
-            headers.add(name, value)
+        added.append(("X-Request-Id", request_id))
+    added.extend((name, value) for low, name, value in SECURITY_HEADERS if low not in present)
     if "content-security-policy" not in present:
-        headers.add("Content-Security-Policy", API_CSP)
+        added.append(("Content-Security-Policy", API_CSP))
     if credentials or not path.startswith(("/v1/", "/tlog/")):
         if "cache-control" in present:
-            headers["Cache-Control"] = "no-store"
+            _put(headers, "Cache-Control", "no-store")
         else:
-            headers.add("Cache-Control", "no-store")
+            added.append(("Cache-Control", "no-store"))
     elif "cache-control" not in present:
-        headers.add("Cache-Control", "no-cache")
+        added.append(("Cache-Control", "no-cache"))
+    if isinstance(headers, Headers):
+        for name, value in added:
+            headers.add(name, value)
+    else:
+        headers.extend(added)
     if started is not None:
         seconds = time.perf_counter() - started
         metrics.observe(method, rule, status, seconds)
