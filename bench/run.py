@@ -103,7 +103,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the harness."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, about 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes (minutes a group)")
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--only", help="comma-separated module names, e.g. append,replay")
     parser.add_argument("--postgres", default=os.environ.get("LEDGER_TEST_POSTGRES_URL"))

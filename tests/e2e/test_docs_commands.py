@@ -28,6 +28,7 @@ from ledger import checkpoint as cp
 from ledger.store import open_store
 from tests.support.net import free_port
 from tests.support.paths import EXAMPLE, ROOT
+from tests.support.postgres import POSTGRES_ENV, REQUIRE_POSTGRES_ENV, with_schema
 from tests.support.redis_server import RedisServer
 from tests.support.server import create_token, ledger_env
 from tests.support.waiting import wait_until
@@ -37,12 +38,15 @@ BIN = Path(sys.executable).parent
 DOCS = ["README.md", "CONTRIBUTING.md"] + [
     f"docs/{name}.md" for name in (
         "index", "quickstart", "architecture", "events", "api", "auditing", "operations",
-        "desk", "benchmarks",
+        "desk", "benchmarks", "reliability",
     )
-]  # docs/reliability.md is being written; its commands join this list when it lands
+]
 WORDS = ("claimledger ", ".venv/bin/", "scripts/", ".ci/run", "curl ", "docker ", "python ",
          "pip ", "apt-get ", "playwright ", "gunicorn ", "ruff ", "mypy")
 SHELLS = ("sh", "bash", "console", "shell")
+#: a run of the suite itself (scripts/test or pytest, perhaps in a loop) on the tests it names
+SUITE = re.compile(r"^(?:for \w+ in \$\(seq \d+\); do )?(?:[A-Z_]+=\S+\s+)*"
+                   r"(?:scripts/test|python -m pytest)\b")
 #: marked regions whose commands another test runs as written
 REGIONS = {
     "walkthrough": "tests/e2e/test_api_docs.py",
@@ -185,7 +189,8 @@ ALLOWED = {
     ".ci/run": "CI's entry point: starts PostgreSQL and calls scripts/test",
     ".venv/bin/ruff check .": "scripts/test runs it first",
     ".venv/bin/mypy": "scripts/test runs it second",
-    "scripts/bench --quick --json out.json": "about 3 minutes; its flags are checked below",
+    "scripts/bench --quick --json out.json": "every group at small sizes (minutes each); its"
+                                             " flags are checked below",
     "scripts/bench": "about 30 minutes; performance is measured, never asserted",
     "python -m bench.<group>": "a pattern, not a command; each group is part of scripts/bench",
     "LEDGER_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python -m bench.run"
@@ -209,6 +214,16 @@ ALLOWED = {
         "py-spy profiles (a minute each, needs the bench extra and ptrace rights); measured,"
         " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
+    "scripts/bench soak --json soak.json": "the soak (10 minutes by default):"
+        " tests/e2e/test_bench_soak.py runs it for a few seconds and checks its report",
+    "python -m bench.soak": "what scripts/bench soak runs (the soak above)",
+    "python -m bench.jsontext --quick": "the strict JSON parser beside json.loads (seconds);"
+                                        " measured, never asserted",
+    "scripts/pypi_advisories_reachable.py": "scripts/test runs it under CI, before pip-audit",
+    "claimledger tokens create": "the command's name in prose; desk.md's"
+                                 " `tokens create --name N --role R` runs below",
+    "claimledger redact": "the command's name in prose; operations.md's"
+                          " `redact EVENT_ID --reason` runs below",
     "python -m bench.outage": "a benchmark group (seconds); part of scripts/bench; measured,"
                               " never asserted",
     "python -m bench.run --only outage --json /tmp/outage.json": "the outage group through the"
@@ -292,10 +307,22 @@ def run_here() -> set[str]:
     return {normalise(line) for line in lines}
 
 
+def named_tests(key: str) -> list[str] | None:
+    """The test paths a run of the suite names (None when ``key`` is no such run)."""
+    if not SUITE.match(key):
+        return None
+    return [path.split("::")[0] for path in re.findall(r"\btests/[\w./:-]+", key)]
+
+
 def test_every_command_in_the_docs_is_run_or_allow_listed() -> None:
     shown = [s for doc in DOCS for s in extract(doc)]
     assert len(shown) > 80
+    suite_runs = {s.key: named_tests(s.key) for s in shown}
+    gone = sorted({f"{s.doc}: {path}" for s in shown for path in suite_runs[s.key] or []
+                   if not (ROOT / path).exists()})
+    assert not gone, "the docs run tests that no longer exist:\n" + "\n".join(gone)
     run_elsewhere = {s.key for s in shown if s.region in REGIONS}
+    run_elsewhere |= {key for key, paths in suite_runs.items() if paths is not None}
     covered = run_here() | run_elsewhere | {normalise(k) for k in ALLOWED}
     missing = sorted({f"{s.doc}: {s.text}" for s in shown
                       if s.region not in REGIONS and s.key not in covered})
@@ -484,19 +511,18 @@ def test_the_readme_and_guides_commands_run_as_shown(deployment: Deployment) -> 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped afterwards."""
-    base = os.environ.get("LEDGER_TEST_POSTGRES_URL")
+    base = os.environ.get(POSTGRES_ENV)
     if not base:
-        if os.environ.get("LEDGER_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail("LEDGER_TEST_REQUIRE_POSTGRES=1 but LEDGER_TEST_POSTGRES_URL is not set")
-        pytest.skip("LEDGER_TEST_POSTGRES_URL is not set")
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_ENV} is not set")
+        pytest.skip(f"{POSTGRES_ENV} is not set")
     import psycopg
 
     schema = f"docs_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
     try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+        yield with_schema(base, schema)
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
