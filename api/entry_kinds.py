@@ -3,8 +3,9 @@
 One ``EntryKind`` line names the URL segment, the event type and its ledger payload
 schema, the role, the operation's summary and the desk's form (title, button, fields).
 From these lines come the API's routes (``api.resources.entries``), their request
-schemas (``api.schemas.body_schema``), the desk's forms (``api.desk.forms``) and the
-append lane's routes (``api.fastlane``); the fold's rule for the event type is in
+schemas (``api.schemas.body_schema``), the desk's forms (``api.desk.forms``), the
+append lane's routes (``api.fastlane``) and docs/api.md's table of entries
+(``python -m api.entry_kinds``); the fold's rule for the event type is in
 ``ledger.fold.RULES``. An app is built with ``ENTRY_KINDS`` unless its config names
 others (``create_app({"ENTRY_KINDS": (...)})``), so a test's extra kind stays in its app.
 """
@@ -198,6 +199,16 @@ ENTRY_KINDS: tuple[EntryKind, ...] = (
 KINDS_BY_TYPE = {k.event_type: k for k in ENTRY_KINDS}
 
 
+def entry_table(kinds: Sequence[EntryKind]) -> str:
+    """The Markdown table of the entry endpoints (docs/api.md shows the standard kinds')."""
+    rows = ["| endpoint | appends | role | what it records |", "|---|---|---|---|"]
+    for k in kinds:
+        summary = " ".join(k.doc.split("\n\n")[0].split())
+        rows.append(f"| `POST /v1/claims/{{id}}/{k.kind}` | `{k.event_type}` | {k.role} |"
+                    f" {summary} |")
+    return "\n".join(rows) + "\n"
+
+
 def install(app: Flask, kinds: Sequence[EntryKind]) -> tuple[EntryKind, ...]:
     """Make ``kinds`` the app's entry kinds."""
     chosen = app.extensions[EXTENSION] = tuple(kinds)
@@ -208,3 +219,7 @@ def current_kinds() -> tuple[EntryKind, ...]:
     """The entry kinds of the current app."""
     kinds: tuple[EntryKind, ...] = current_app.extensions.get(EXTENSION, ENTRY_KINDS)
     return kinds
+
+
+if __name__ == "__main__":  # the table docs/api.md shows
+    print(entry_table(ENTRY_KINDS), end="")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from api.entry_kinds import ENTRY_KINDS, OCCURRED, EntryKind, Field
+from api.entry_kinds import ENTRY_KINDS, OCCURRED, EntryKind, Field, entry_table
 from api.fastlane import AppendLane
 from ledger import events, fold
 from ledger.events import EventType, StrictSchema
@@ -21,6 +21,7 @@ from ledger.fields import Text
 from ledger.fold import Effects, Tally, as_entry
 from ledger.scales import Scales
 from tests.support.api_harness import ApiHarness
+from tests.support.paths import ROOT
 
 FLAG_PATH = "/v1/claims/{claim_id}/flags"
 
@@ -124,3 +125,9 @@ def test_an_entry_kind_registered_for_one_app_stays_out_of_the_others(
     assert 'id="form-denials"' in html
     assert 'id="form-flags"' not in html
     assert other.post(f"/v1/claims/{claim_id}/flags", {"reason": "x"}).status_code == 404
+
+
+def test_the_api_docs_list_the_registered_entry_kinds() -> None:
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    shown = text.split("<!-- entry kinds: begin -->\n")[1].split("<!-- entry kinds: end -->")[0]
+    assert shown == entry_table(ENTRY_KINDS), "paste api.entry_kinds's table into docs/api.md"
