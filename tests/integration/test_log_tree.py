@@ -206,8 +206,8 @@ def test_a_ledger_made_before_nodes_were_keyed_in_append_order_keeps_them_after_
     tmp_path: Path,
 ) -> None:
     from ledger.audit import audit
-    from ledger.store import sqlite as sqlite_store
-    from ledger.store.sqlite_tree import node_key
+    from ledger.store.sqlite import schema as sqlite_store
+    from ledger.store.sqlite.tree import node_key
 
     with new_store("sqlite", tmp_path / "now") as (store, url):
         events = grow([store], 45, story(4))
@@ -216,7 +216,8 @@ def test_a_ledger_made_before_nodes_were_keyed_in_append_order_keeps_them_after_
     assert len(nodes) == 45 - bin(45).count("1")
     # the same ledger as migration 3 stored it: nodes keyed by (level, idx)
     old = f"sqlite:///{tmp_path / 'old.db'}"
-    raw(old, *[s for script in sqlite_store.MIGRATIONS[:3] for s in sqlite_store._split(script)],
+    split = sqlite_store.split_script
+    raw(old, *[s for script in sqlite_store.MIGRATIONS[:3] for s in split(script)],
         "CREATE TABLE ledger_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
         "INSERT INTO ledger_schema VALUES (1, 'x'), (2, 'x'), (3, 'x')",
         f"ATTACH '{url.removeprefix('sqlite:///')}' AS now",

@@ -13,7 +13,7 @@ import pytest
 
 from ledger.store import EventStore, open_store
 from ledger.store.postgres import APPEND_LOCK_KEY
-from ledger.store.postgres_write import bytea_array, int_array, text_array
+from ledger.store.postgres.write import bytea_array, int_array, text_array
 from tests.support.postgres import with_query
 
 from .store_contract import (

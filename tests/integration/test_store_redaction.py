@@ -30,7 +30,7 @@ def test_after_redact_and_forget_deleted_neither_the_file_nor_the_wal_holds_the_
     for n in range(30):  # later appends rewrite the payload's page into the WAL again
         store.append([NewEvent(claim, "NoteAdded", {"text": f"note {n}"})], actor="desk")
     assert SECRET.encode() in file_bytes(path)
-    with store._guard() as conn:  # as SQLite builds without SQLITE_SECURE_DELETE have it
+    with store.db.connection() as conn:  # as SQLite builds without SQLITE_SECURE_DELETE have it
         conn.execute("PRAGMA secure_delete = OFF")
     store.redact(event.id, actor="legal", reason="Court order 14-223.")
     assert SECRET.encode() in file_bytes(path)  # older copies of the page, in the WAL
@@ -39,7 +39,7 @@ def test_after_redact_and_forget_deleted_neither_the_file_nor_the_wal_holds_the_
     assert SECRET.encode() not in file_bytes(path)
     assert Path(f"{path}-wal").stat().st_size == 0
     assert store.read_claim(claim)[0].data is None
-    with store._guard() as conn:  # the connection's own setting is back
+    with store.db.connection() as conn:  # the connection's own setting is back
         assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 0
     store.close()
 

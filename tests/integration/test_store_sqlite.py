@@ -67,7 +67,7 @@ class TestSQLiteStore(StoreContract):
         assert isinstance(store, SQLiteEventStore)
         claim = new_claim_id()
         store.append([recorded(claim)], actor=ACTOR)
-        conn = store._connect()
+        conn = store.db.connect()
 
         def refuse_commit(action: int, arg1: str | None, *_: object) -> int:
             refused = action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT"

@@ -373,7 +373,7 @@ def test_append_refuses_leaves_that_are_not_hashes() -> None:
 
 @given(st.integers(1, 5000))
 def test_stored_node_keys_grow_in_the_order_appends_complete_the_nodes(leaf_count: int) -> None:
-    from ledger.store.sqlite_tree import node_key
+    from ledger.store.sqlite.tree import node_key
 
     completed = [
         (level, (size >> level) - 1)

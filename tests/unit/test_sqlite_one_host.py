@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.store import open_store
-from ledger.store.sqlite_local import (
+from ledger.store.sqlite.local import (
     NETWORK_FILE_SYSTEMS,
     SharedFileSystem,
     check_one_host,

@@ -19,18 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ledger", "api", "workers")
 #: reviewed by hand: the migration scripts are the module's MIGRATIONS constants (and
 #: statements split from them), and the two Merkle queries are built by functions that
-#: join only "?" placeholder runs (see ``sqlite_tree._keys_query``/``_leaves_query``)
+#: join only "?" placeholder runs (see ``sqlite/tree.py``: ``_keys_query``/``_leaves_query``)
 ALLOWED = {
-    ("ledger/store/postgres.py", "script"),
-    ("ledger/store/sqlite.py", "statement"),
-    ("ledger/store/sqlite_tree.py", "head + ','.join([marks] * len(part))"),  # insert_rows
-    ("ledger/store/sqlite_tree.py", "head + marks"),  # insert_rows, one row
-    ("ledger/store/sqlite_tree.py", "_leaves_query(len(leaves))"),
-    ("ledger/store/sqlite_tree.py", "_keys_query(len(inner))"),
-    ("ledger/store/sqlite_tree.py", "_keys_query(len(part)) + ' ORDER BY k'"),
+    ("ledger/store/postgres/schema.py", "script"),
+    ("ledger/store/sqlite/schema.py", "statement"),
+    ("ledger/store/sqlite/write.py", "head + ','.join([marks] * len(part))"),  # insert_rows
+    ("ledger/store/sqlite/write.py", "head + marks"),  # insert_rows, one row
+    ("ledger/store/sqlite/tree.py", "_leaves_query(len(leaves))"),
+    ("ledger/store/sqlite/tree.py", "_keys_query(len(inner))"),
+    ("ledger/store/sqlite/tree.py", "_keys_query(len(part)) + ' ORDER BY k'"),
     # a page of one claim's events: ``events.claim_page`` joins only styled constants
     ("ledger/store/events.py", "SELECT_EVENTS + where"),
-    ("ledger/store/sqlite.py", "_ENVELOPES + where"),
+    ("ledger/store/sqlite/store.py", "_ENVELOPES + where"),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import StoreUnavailable
+from ...errors import StoreUnavailable
 
 #: seconds between two probes of a database found down (per process)
 PROBE_INTERVAL = 0.25

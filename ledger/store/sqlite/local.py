@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import LedgerError
+from ...errors import LedgerError
 
 #: file system types (as /proc/self/mountinfo names them) another host can mount too
 NETWORK_FILE_SYSTEMS = frozenset({

@@ -8,28 +8,26 @@ cost more than the rest of the client's work for a one-event append.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 
-from ..envelope import RecordedEvent
-from ..merkle import Node
-from .caches import ROLL_FORWARD_LIMIT, Leaf
-from .events import EVENT_COLUMNS, HEAD, SQLWriteTransaction
-from .postgres_tree import PostgresTreeWrite
-from .sql import FORMAT
-from .writing import metadata_json
+from ... import merkle
+from ...envelope import RecordedEvent
+from ...merkle import Node
+from ..caches import ROLL_FORWARD_LIMIT, Leaf
+from ..events import HEAD, SQLWriteTransaction
+from ..sql import FORMAT
+from ..tree import Key, Redaction
+from ..writing import metadata_json
+from .tree import select_nodes
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
-#: ``read_all``'s page: the joins bounded below as well, or PostgreSQL merge-joins the
-#: payloads from position 1 on every page (20,000 index entries read for a page of
-#: 1,000 at 21,000 events, a million at a million)
-SELECT_PAGE = (
-    EVENT_COLUMNS + " LEFT JOIN payloads p ON p.position = e.position AND p.position > %(after)s"
-    " LEFT JOIN redactions r ON r.position = e.position AND r.position > %(after)s"
-    " WHERE e.position > %(after)s ORDER BY e.position LIMIT %(limit)s"
-)
+#: ``pg_advisory_xact_lock`` key serialising appends ("ledger" in ASCII).
+APPEND_LOCK_KEY: Final = 0x6C6564676572
+#: taking the append lock: the key written into the statement (no parameter to adapt)
+LOCK_APPEND = f"SELECT pg_advisory_xact_lock({int(APPEND_LOCK_KEY)})"
 
 # One round trip for any number of events: events, tree nodes and payloads filled from
 # parallel arrays.
@@ -64,7 +62,7 @@ def bytea_array(values: Iterable[bytes]) -> str:
     return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
 
 
-class PostgresWrite(PostgresTreeWrite, SQLWriteTransaction):
+class PostgresWrite(SQLWriteTransaction):
     """A write transaction on one pooled connection holding the append lock."""
 
     style = FORMAT
@@ -131,3 +129,40 @@ class PostgresWrite(PostgresTreeWrite, SQLWriteTransaction):
             int_array(k[0] for k in kept),
             text_array([k[1] for k in kept]),
         ))
+
+    def get_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """Stored nodes among ``keys``."""
+        return select_nodes(self.conn, keys)
+
+    def insert_nodes(self, nodes: Sequence[merkle.Node]) -> None:
+        """Insert ``(level, index, hash)`` rows in one statement."""
+        if not nodes:
+            return
+        self.wrote = True
+        self.conn.execute(
+            "INSERT INTO merkle_nodes (level, idx, hash)"
+            " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+            ([n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes]),
+        )
+
+    def insert_redactions(self, redactions: Sequence[Redaction]) -> None:
+        """Record redactions (before their payloads are deleted)."""
+        self.wrote = True
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO redactions (position, event_id, actor, reason, redacted_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                [(r.position, r.event_id, r.actor, r.reason, r.redacted_at) for r in redactions],
+            )
+
+
+def abort(conn: Conn) -> None:
+    """Roll back an implicit transaction with writes before the pipeline's Sync commits it.
+
+    ROLLBACK aborts it (the server warns that no transaction block is in progress). If
+    it cannot be sent, the connection is closed, so no Sync follows.
+    """
+    try:
+        conn.execute("ROLLBACK")
+    except BaseException:
+        conn.close()
