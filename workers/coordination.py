@@ -133,18 +133,40 @@ def count(redis: Redis, keys: Keys, name: str, amount: int = 1) -> None:
     redis.hincrby(keys.stats, name, amount)
 
 
+#: a day, in seconds: how long a long job may run and how long failures are kept
+_DAY = 24 * 3600
+
+
+def _enqueue(
+    redis: Redis,
+    config: ViewConfig,
+    queue: str,
+    job: str,
+    *args: Any,
+    id_: str,
+    timeout: int,
+    result_ttl: int,
+    description: str,
+    failure_ttl: int = _DAY,
+    at: datetime | None = None,
+    **options: Any,
+) -> None:
+    """Put the job ``workers.jobs.<job>(config, *args)`` on ``queue`` with the RQ id
+    ``id_``, or schedule it for ``at`` (RQ's scheduler); ``options`` go to RQ as they are."""
+    target = Queue(queue, connection=queue_of(redis))
+    call = (f"workers.jobs.{job}", config.to_dict(), *args)
+    settings = {"job_id": id_, "job_timeout": timeout, "result_ttl": result_ttl,
+                "failure_ttl": failure_ttl, "description": description, **options}
+    if at is None:
+        target.enqueue(*call, **settings)
+    else:
+        target.enqueue_at(at, *call, **settings)
+
+
 def enqueue_catch_up(redis: Redis, config: ViewConfig, partition: int, id_: str) -> None:
     """Put one catch-up job for a partition on the queue."""
-    Queue(QUEUE, connection=queue_of(redis)).enqueue(
-        "workers.jobs.catch_up",
-        config.to_dict(),
-        partition,
-        job_id=id_,
-        job_timeout=3600,
-        result_ttl=60,
-        failure_ttl=24 * 3600,
-        description=f"catch up partition {partition}",
-    )
+    _enqueue(redis, config, QUEUE, "catch_up", partition, id_=id_, timeout=3600,
+             result_ttl=60, description=f"catch up partition {partition}")
     count(redis, config.keys, "catch_up_jobs")
 
 
@@ -222,15 +244,9 @@ def start_rebuild(redis: Redis, config: ViewConfig, *, reason: str = "operator")
     for _ in range(3):
         id_ = job_id(config, "rebuild")
         if redis.set(keys.rebuild_lock, id_, nx=True, ex=QUEUED_TTL):
-            Queue(REBUILD_QUEUE, connection=queue_of(redis)).enqueue(
-                "workers.jobs.rebuild",
-                config.to_dict(),
-                reason,
-                job_id=id_,
-                job_timeout=24 * 3600,
-                result_ttl=24 * 3600,
-                failure_ttl=24 * 3600,
-                description=f"rebuild the views ({reason})",
+            _enqueue(
+                redis, config, REBUILD_QUEUE, "rebuild", reason, id_=id_, timeout=_DAY,
+                result_ttl=_DAY, description=f"rebuild the views ({reason})",
                 meta={"kind": "rebuild", "reason": reason, "processed": 0, "head": None,
                       "percent": 0.0},
             )
@@ -303,16 +319,10 @@ def arm_tick(redis: Redis, config: ViewConfig, *, now: float | None = None) -> b
     slot = int((now if now is not None else time.time()) // interval) + 1
     when = datetime.fromtimestamp(slot * interval, UTC)
     try:
-        Queue(QUEUE, connection=queue_of(redis)).enqueue_at(
-            when,
-            "workers.jobs.tick",
-            config.to_dict(),
-            job_id=config.keys.tick_job_id(slot),
-            unique=True,
-            job_timeout=600,
-            result_ttl=max(int(interval * 4), 10),
-            failure_ttl=3600,
-            description="views tick",
+        _enqueue(
+            redis, config, QUEUE, "tick", id_=config.keys.tick_job_id(slot), timeout=600,
+            result_ttl=max(int(interval * 4), 10), failure_ttl=3600,
+            description="views tick", at=when, unique=True,
         )
     except DuplicateJobError:
         return False
@@ -349,17 +359,10 @@ def rescue_overdue(redis: Redis, config: ViewConfig, grace: float) -> int:
 def schedule_drop(redis: Redis, config: ViewConfig, generation: int, partitions: int) -> str:
     """Delete a generation's keys after ``drop_delay`` seconds (readers finish first)."""
     id_ = job_id(config, f"drop-g{generation}")
-    Queue(REBUILD_QUEUE, connection=queue_of(redis)).enqueue_in(
-        timedelta(seconds=config.drop_delay),
-        "workers.jobs.drop_generation",
-        config.to_dict(),
-        generation,
-        partitions,
-        job_id=id_,
-        job_timeout=3600,
-        result_ttl=3600,
-        failure_ttl=24 * 3600,
-        description=f"drop views generation {generation}",
+    _enqueue(
+        redis, config, REBUILD_QUEUE, "drop_generation", generation, partitions, id_=id_,
+        timeout=3600, result_ttl=3600, description=f"drop views generation {generation}",
+        at=datetime.now(UTC) + timedelta(seconds=config.drop_delay),
     )
     return id_
 
