@@ -24,18 +24,20 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.views import Bench, _wait, probe_lag
 from ledger.envelope import NewEvent
 from ledger.fold import fold
-from ledger.search import Filters, SearchIndex, open_search_index
+from ledger.search import Document, Filters, SearchIndex, open_search_index
 from ledger.store import EventStore, open_store
 from workers.coordination import request_catch_up
 from workers.indexes import attributes
-from workers.search import catch_up_search, rebuild_search
+from workers.search import catch_up_search, document, rebuild_search
 from workers.synthetic import synthetic_events
 
 SYLLABLES = ["ka", "ri", "zo", "mu", "te", "shi", "an", "bel", "dor", "fa", "gu", "har", "in",
@@ -106,6 +108,11 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def reached(bench: Bench, head: int) -> bool:
+    """Whether the views have applied the log up to ``head``."""
+    return bench.checkpoint() >= head
+
+
 def views_lag(url: str, store: EventStore, index: SearchIndex, work: Path, seconds: float
               ) -> dict[str, list[dict[str, float]]]:
     """The views' lag with a worker keeping the index and without, alternating (same log,
@@ -120,7 +127,7 @@ def views_lag(url: str, store: EventStore, index: SearchIndex, work: Path, secon
             bench.start_worker()
             request_catch_up(bench.redis, bench.config)
             head = store.head()
-            _wait(lambda h=head: bench.checkpoint() >= h, 1800, "the views", 0.1)
+            _wait(partial(reached, bench, head), 1800, "the views", 0.1)
             result = probe_lag(bench, store, seconds)
             found["with_search" if search else "without_search"].append(
                 {k: round(v, 1) for k, v in result.items()} | {"load": load()})
@@ -164,27 +171,8 @@ def run_backend(url: str, claims: int, label: str, work: Path,
         "catch_up_events": more, "catch_up_events_per_s": round(more / catch_up_s),
         "load_after_rebuild_and_catch_up": load(),
     }
-    rng = random.Random(9)
-    common = corpus.words[:2000]
-
-    def timed(q: str, filters: Filters) -> float:
-        begun = time.perf_counter()
-        index.search(generation, q, filters, limit=20, cursor=None)
-        return time.perf_counter() - begun
-
     print(f"  {label}: rebuilt in {rebuild_s:.1f}s, caught up {more} events in"
           f" {catch_up_s:.1f}s", flush=True)
-    two = [timed(f"{rng.choice(common)} {rng.choice(corpus.words)}",
-                 Filters(frozenset({f"status:{rng.choice(STATUSES)}"}))) for _ in range(300)]
-    one = [timed(rng.choice(corpus.words), Filters()) for _ in range(300)]
-    misspelt = [timed(typo(rng.choice(corpus.words[:5000]), rng), Filters()) for _ in range(200)]
-    print(f"  {label}: queries timed (load {load()})", flush=True)
-    result["load_after_queries"] = load()
-    result["two_words_status"] = percentiles(two)
-    result["one_word"] = percentiles(one)
-    result["misspelt_word"] = percentiles(misspelt)
-    # recall: three words of a claim's statement, one misspelt, find it in the top 5
-    rank = {w: i for i, w in enumerate(corpus.words)}
     recorded = [e for e in store.read_all(0, 50_000) if e.type == "ClaimRecorded"]
 
     def searchable(event: Any) -> bool:  # not voided, statement not corrected since
@@ -192,21 +180,10 @@ def run_backend(url: str, claims: int, label: str, work: Path,
         return (state is not None and "status:voided" not in attributes(state)
                 and state.get("statement") == (event.data or {}).get("statement"))
 
-    sample = [e for e in rng.sample(recorded, len(recorded)) if searchable(e)][:100]
-    hits = 0
-    similar_times = []
-    for event in sample:
-        statement = str((event.data or {}).get("statement", ""))
-        chosen = sorted(set(statement.rstrip(".").lower().split()),
-                        key=lambda w: rank.get(w, 0))[-3:]
-        chosen[0] = typo(chosen[0], rng) if len(chosen[0]) > 4 else chosen[0]
-        page = index.search(generation, " ".join(chosen), Filters(), limit=5, cursor=None)
-        hits += any(h.item["id"] == event.claim_id for h in page.hits)
-        begun = time.perf_counter()
-        index.similar(generation, statement, limit=3, threshold=0.45)
-        similar_times.append(time.perf_counter() - begun)
-    result["recall_at_5"] = round(hits / len(sample), 3)
-    result["similar"] = percentiles(similar_times)
+    rng = random.Random(9)
+    sample = [(e.claim_id, str((e.data or {}).get("statement", "")))
+              for e in rng.sample(recorded, len(recorded)) if searchable(e)][:100]
+    result.update(time_queries(index, generation, corpus, sample, label))
     result["load_after_recall"] = load()
     print(f"  {label}: recall {result['recall_at_5']} (load {load()})", flush=True)
     if lag_seconds > 0:
@@ -218,15 +195,114 @@ def run_backend(url: str, claims: int, label: str, work: Path,
     return result
 
 
+def time_queries(index: SearchIndex, generation: int, corpus: Corpus,
+                 sample: list[tuple[str, str]], label: str) -> dict[str, Any]:
+    """Query latencies (two words + a status, one word, a misspelt word, similar) and
+    recall: three words of each sampled claim's statement, one misspelt, in the top 5."""
+    rng = random.Random(9)
+    common = corpus.words[:2000]
+
+    def timed(q: str, filters: Filters) -> float:
+        begun = time.perf_counter()
+        index.search(generation, q, filters, limit=20, cursor=None)
+        return time.perf_counter() - begun
+
+    two = [timed(f"{rng.choice(common)} {rng.choice(corpus.words)}",
+                 Filters(frozenset({f"status:{rng.choice(STATUSES)}"}))) for _ in range(300)]
+    one = [timed(rng.choice(corpus.words), Filters()) for _ in range(300)]
+    misspelt = [timed(typo(rng.choice(corpus.words[:5000]), rng), Filters()) for _ in range(200)]
+    print(f"  {label}: queries timed (load {load()})", flush=True)
+    result: dict[str, Any] = {"load_after_queries": load(), "two_words_status": percentiles(two),
+                              "one_word": percentiles(one), "misspelt_word": percentiles(misspelt)}
+    rank = {w: i for i, w in enumerate(corpus.words)}
+    hits = 0
+    similar_times = []
+    for claim_id, statement in sample:
+        chosen = sorted(set(statement.rstrip(".").lower().split()),
+                        key=lambda w: rank.get(w, 0))[-3:]
+        chosen[0] = typo(chosen[0], rng) if len(chosen[0]) > 4 else chosen[0]
+        page = index.search(generation, " ".join(chosen), Filters(), limit=5, cursor=None)
+        hits += any(h.item["id"] == claim_id for h in page.hits)
+        begun = time.perf_counter()
+        index.similar(generation, statement, limit=3, threshold=0.45)
+        similar_times.append(time.perf_counter() - begun)
+    result["recall_at_5"] = round(hits / len(sample), 3)
+    result["similar"] = percentiles(similar_times)
+    return result
+
+
+@dataclass(frozen=True)
+class _Event:
+    """What the fold needs of an event, without a log (``index_only``)."""
+
+    id: str
+    claim_id: str
+    type: str
+    version: int
+    data: Mapping[str, Any] | None
+    occurred_at: str
+    recorded_at: str
+
+
+def index_only(url: str, claims: int, label: str) -> dict[str, Any]:
+    """The index of ``claims`` claims (the same generated histories, folded in memory and
+    written straight into a generation, no log) and the query figures over it: the
+    issue's size where building its log takes hours on a loaded machine."""
+    corpus = Corpus()
+    index = open_search_index(url)
+    generation = index.create_generation(1).generation
+    started = time.perf_counter()
+    written = events_folded = 0
+    sample: list[tuple[str, str]] = []
+    pick = random.Random(13)
+
+    def at(n: int) -> str:  # increasing times, one a second
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + n))
+
+    for chunk in range(0, claims, 10_000):
+        streams: dict[str, list[_Event]] = {}
+        for n, event in enumerate(events(min(10_000, claims - chunk), 100 + chunk, corpus)):
+            stream = streams.setdefault(event.claim_id, [])
+            stream.append(_Event(event.id or str(uuid.uuid4()), event.claim_id, event.type,
+                                 len(stream) + 1, event.data, at(n), at(n)))
+        docs: dict[str, Document | None] = {}
+        for claim_id, stream in streams.items():
+            state = fold(stream)
+            events_folded += len(stream)
+            if state is None:
+                continue
+            docs[claim_id] = document(state)
+            statement = str(stream[0].data.get("statement", "")) if stream[0].data else ""
+            if (len(sample) < 100 and "status:voided" not in attributes(state)
+                    and state.get("statement") == statement and pick.random() < 0.01):
+                sample.append((claim_id, statement))
+        items = list(docs.items())
+        for i in range(0, len(items), 2000):
+            assert index.apply(generation, 0, written, written + 1, 0, dict(items[i:i + 2000]))
+            written += 1
+        print(f"  {label}: {chunk + 10_000:,} claims indexed (load {load()})", flush=True)
+    index.switch(generation)
+    built_s = time.perf_counter() - started
+    result: dict[str, Any] = {"backend": label, "mode": "index only",
+                              "claims": index.count(generation), "events_folded": events_folded,
+                              "built_s": round(built_s, 1), "load_after_build": load()}
+    result.update(time_queries(index, generation, corpus, sample, label))
+    result["load_after_recall"] = load()
+    index.close()
+    print(f"  {label}: {json.dumps(result)}", flush=True)
+    return result
+
+
 def measure(claims: int, postgres: str | None, only: str | None = None,
-            lag_seconds: float = 20.0) -> list[dict[str, Any]]:
+            lag_seconds: float = 20.0, index_only_: bool = False) -> list[dict[str, Any]]:
     """``run_backend`` on SQLite (unless ``only`` is postgres) and on PostgreSQL when a URL
     is given (in a schema of its own, dropped afterwards)."""
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-search-") as work:
         if only != "postgres":
-            results.append(run_backend(f"sqlite:///{Path(work) / 'ledger.db'}", claims,
-                                       "sqlite", Path(work), lag_seconds))
+            sqlite = f"sqlite:///{Path(work) / 'ledger.db'}"
+            results.append(index_only(sqlite, claims, "sqlite") if index_only_ else
+                           run_backend(sqlite, claims, "sqlite", Path(work), lag_seconds))
         if postgres and only != "sqlite":
             import psycopg
             from psycopg import sql
@@ -236,9 +312,9 @@ def measure(claims: int, postgres: str | None, only: str | None = None,
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             joiner = "&" if "?" in postgres else "?"
             try:
-                results.append(run_backend(
-                    f"{postgres}{joiner}options=-csearch_path%3D{schema}", claims, "postgres",
-                    Path(work), lag_seconds))
+                url = f"{postgres}{joiner}options=-csearch_path%3D{schema}"
+                results.append(index_only(url, claims, "postgres") if index_only_ else
+                               run_backend(url, claims, "postgres", Path(work), lag_seconds))
             finally:
                 with psycopg.connect(postgres, autocommit=True) as conn:
                     conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(
@@ -278,10 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     parser.add_argument("--lag-seconds", type=float,
                         help="each views-lag probe (default 20, quick 5; 0: none)")
+    parser.add_argument("--index-only", action="store_true",
+                        help="no log: histories folded in memory, written into the index;"
+                        " query figures only")
     args = parser.parse_args(argv)
     claims = args.claims or (10_000 if args.quick else 100_000)
     lag = args.lag_seconds if args.lag_seconds is not None else (5.0 if args.quick else 20.0)
-    print(json.dumps(measure(claims, args.postgres, args.only, lag), indent=2))
+    print(json.dumps(measure(claims, args.postgres, args.only, lag, args.index_only), indent=2))
     return 0
 
 
