@@ -193,8 +193,8 @@ def tree_disabled() -> Iterator[None]:
     namespace = vars(store_base)
     original = namespace["append_nodes"]
 
-    def none(tx: Any, cache: Any, size: int, leaves: Any) -> tuple[list[Any], tuple[bytes, ...]]:
-        return [], ()
+    def none(tx: Any, cache: Any, size: int, leaves: Any) -> tuple[list[Any], None]:
+        return [], None
 
     namespace["append_nodes"] = none
     try:

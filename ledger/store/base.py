@@ -349,7 +349,7 @@ class EventStore(ABC):
                 records.append(record)
                 payloads.append(payload)
                 leaves.append(leaf)
-            nodes, frontier = append_nodes(tx, self._frontier, before, leaves)
+            nodes, tree = append_nodes(tx, self._frontier, before, leaves)
             tx.insert(records, payloads, nodes)
             if idempotency is not None:
                 tx.insert_key(
@@ -359,7 +359,7 @@ class EventStore(ABC):
                     recorded_at,
                 )
         self._heads.remember(before, position, heads)
-        self._frontier.remember(position, frontier)
+        self._frontier.keep(tree)
         return records
 
     def _roll_forward(self, tx: WriteTransaction, head: int) -> None:

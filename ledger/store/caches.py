@@ -74,30 +74,40 @@ class FrontierCache:
 
     Appends hold the ledger's lock, so when the size read in the transaction equals the
     size remembered here no other writer has committed since and the hashes are exact.
+    It keeps the tree itself, so an append copies it rather than resuming it from hashes.
     """
 
     def __init__(self) -> None:
         """Start empty (the first append reads the edge from the store)."""
-        self._size = -1
-        self._edge: tuple[bytes, ...] = ()
+        self._tree: merkle.CompactTree | None = None
         self._lock = threading.Lock()
 
     def lookup(self, size: int) -> tuple[bytes, ...] | None:
         """The perfect subtrees' hashes of the tree of ``size`` leaves, if known here."""
         with self._lock:
-            return self._edge if size == self._size else None
+            tree = self._tree
+            return tuple(tree.edge()) if tree is not None and tree.size == size else None
+
+    def tree(self, size: int) -> merkle.CompactTree | None:
+        """A copy of the tree of ``size`` leaves to append to, if known here."""
+        with self._lock:
+            tree = self._tree
+            return tree.copy() if tree is not None and tree.size == size else None
 
     def remember(self, size: int, edge: Sequence[bytes]) -> None:
-        """Record the edge of the tree of ``size`` leaves."""
+        """Record the edge of the tree of ``size`` leaves (a negative size forgets it)."""
+        self.keep(merkle.CompactTree.resume(size, edge) if size >= 0 else None)
+
+    def keep(self, tree: merkle.CompactTree | None) -> None:
+        """Record the tree an append made (the cache owns it from then on; None forgets)."""
         with self._lock:
-            self._size, self._edge = size, tuple(edge)
+            self._tree = tree
 
     def catch_up(self, size: int, leaves: Sequence[bytes]) -> None:
         """Extend the edge known at ``size`` by leaves other writers appended (else nothing)."""
         with self._lock:
-            if size != self._size:
+            tree = self._tree
+            if tree is None or tree.size != size:
                 return
-            tree = merkle.CompactTree.resume(size, self._edge)
             for leaf in leaves:
                 tree.append(leaf)
-            self._size, self._edge = tree.size, tuple(tree.edge())

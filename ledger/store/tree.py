@@ -93,20 +93,20 @@ class NodeTransaction(Protocol):
 class EdgeCache(Protocol):
     """The tree's right edge remembered at one size (``caches.FrontierCache``)."""
 
-    def lookup(self, size: int) -> tuple[bytes, ...] | None:
-        """The perfect subtrees' hashes of the tree of ``size`` leaves, if known."""
+    def tree(self, size: int) -> merkle.CompactTree | None:
+        """A copy of the tree of ``size`` leaves to append to, if known."""
 
 
 def append_nodes(
     tx: NodeTransaction, cache: EdgeCache | None, size_before: int, leaves: Sequence[bytes]
-) -> tuple[list[merkle.Node], tuple[bytes, ...]]:
-    """The node rows appending ``leaves`` writes (levels 1 and up) and the new right edge.
+) -> tuple[list[merkle.Node], merkle.CompactTree]:
+    """The node rows appending ``leaves`` writes (levels 1 and up) and the tree after them.
 
     Only the O(log n) perfect subtrees on the tree's right edge are read (none when this
     process wrote the last append), in one query.
     """
-    edge = cache.lookup(size_before) if cache is not None else None
-    if edge is None:
+    tree = cache.tree(size_before) if cache is not None else None
+    if tree is None:
         keys = merkle.perfect_subtrees(0, size_before)
         found = tx.get_nodes(keys) if keys else {}
         if len(found) != len(keys):
@@ -115,12 +115,13 @@ def append_nodes(
                 " run `claimledger init` to build them",
                 size_before,
             )
-        edge = tuple(found[key] for key in keys)
-    tree = merkle.CompactTree.resume(size_before, edge)
+        tree = merkle.CompactTree.resume(size_before, [found[key] for key in keys])
+    if len(leaves) == 1:  # a one-event append
+        return tree.append(leaves[0]), tree
     rows: list[merkle.Node] = []
     for leaf in leaves:
         rows.extend(tree.append(leaf))
-    return rows, tuple(tree.edge())
+    return rows, tree
 
 
 def _recording(compute: Callable[[merkle.GetNode], T]) -> set[Key]:

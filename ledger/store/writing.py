@@ -200,6 +200,9 @@ def check_stream_rules(
     return new
 
 
+_new_tuple = tuple.__new__
+
+
 def seal(
     new: NewEvent,
     position: int,
@@ -228,8 +231,8 @@ def seal(
         prev_hash=prev_hash,
     )
     leaf_hash = hashing.leaf_hash(leaf)
-    # positional: this runs once per appended event
-    return RecordedEvent(
+    # built as the tuple it is (no keyword __new__): this runs once per appended event
+    return _new_tuple(RecordedEvent, (
         event_id,
         new.claim_id,
         version,
@@ -244,7 +247,8 @@ def seal(
         payload_sha,
         prev_hash,
         leaf_hash.hex(),
-    ), leaf_hash
+        None,
+    )), leaf_hash
 
 
 def metadata_json(metadata: Mapping[str, Any]) -> str:

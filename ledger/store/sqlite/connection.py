@@ -84,16 +84,28 @@ class SQLiteDatabase:
 
     @contextmanager
     def writer_queue(self) -> Iterator[int | None]:
-        """Queue writers on an advisory file lock before SQLite's own write lock.
+        """The writer lock file's descriptor (None in memory), held for the block."""
+        fd = self.writer_lock()
+        if fd is None:
+            yield None
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield fd
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def writer_lock(self) -> int | None:
+        """This thread's descriptor of the writer lock file (None in memory).
+
+        Writers queue on an advisory ``flock`` of it before SQLite's own write lock:
         SQLite makes a writer that finds the database locked sleep and poll (1, 2, 5 …
         100 ms), so several API processes appending at once spend most of their time
         asleep; ``flock`` instead wakes the next writer the moment the lock is released.
-        Each thread opens the lock file itself, since ``flock`` belongs to an open file.
+        Each thread opens the file itself, since ``flock`` belongs to an open file.
         """
         if self.path == ":memory:":
-            yield None
-            return
+            return None
         fd: int | None = getattr(self._local, "lock_fd", None)
         if fd is not None and self._local.lock_pid != os.getpid():
             os.close(fd)  # the parent's, inherited through fork
@@ -101,11 +113,7 @@ class SQLiteDatabase:
         if fd is None:
             fd = os.open(self.path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
             self._local.lock_fd, self._local.lock_pid = fd, os.getpid()
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield fd
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        return fd
 
     def close(self) -> None:
         """Close this thread's connection and lock file (never a parent's)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,16 +70,30 @@ class SQLiteEventStore(EventStore):
 
     @contextmanager
     def write_transaction(self) -> Iterator[WriteTransaction]:
-        with self.db.guard() as conn, self.db.writer_queue() as lock_fd:
-            conn.execute("BEGIN IMMEDIATE")
+        # what db.guard and db.writer_queue do, in one generator: every append runs this,
+        # and two more nested context managers cost about as much as a statement
+        conn = self.db.connect()
+        try:
+            lock_fd = self.db.writer_lock()
+            if lock_fd is not None:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
             try:
-                yield SQLiteWrite(conn)
-                conn.execute("COMMIT")
-                self._check_commit_durable(lock_fd)
-            except BaseException:
-                if conn.in_transaction:  # also after a failed COMMIT, which keeps the lock
-                    conn.execute("ROLLBACK")
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield SQLiteWrite(conn)
+                    conn.execute("COMMIT")
+                    self._check_commit_durable(lock_fd)
+                except BaseException:
+                    if conn.in_transaction:  # also after a failed COMMIT, which keeps the lock
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if lock_fd is not None:
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        except sqlite3.OperationalError as exc:  # as db.guard
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        except OSError as exc:  # the writer lock file on a full or read-only file system
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     def _check_commit_durable(self, lock_fd: int | None) -> None:
         """Refuse to acknowledge a commit made while ext4 was turning read-only.

@@ -76,6 +76,17 @@ class SQLiteWrite(SQLWriteTransaction):
 
     def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes | None],
                nodes: Sequence[Node] = ()) -> None:
+        if len(events) == 1 and payloads[0] is not None:  # a one-event append
+            e = events[0]
+            self.conn.execute(_INSERT_EVENTS + _EVENT_ROW, (
+                e.position, e.id, e.claim_id, e.version, e.type, e.schema_version,
+                e.occurred_at, e.recorded_at, e.actor, metadata_json(e.metadata),
+                e.payload_sha256, e.prev_hash, e.leaf_hash,
+            ))
+            self.conn.execute(_INSERT_PAYLOADS + "(?,?)", (e.position, payloads[0].decode()))
+            if nodes:
+                self.insert_nodes(nodes)
+            return
         rows = [
             (
                 e.position,
@@ -109,6 +120,8 @@ class SQLiteWrite(SQLWriteTransaction):
 
     def insert_nodes(self, nodes: Sequence[merkle.Node]) -> None:
         """Insert ``(level, index, hash)`` rows, many per statement (cheaper than executemany)."""
+        if not nodes:
+            return
         rows = [(node_key(level, index), level, index, value) for level, index, value in nodes]
         insert_rows(self.conn, _INSERT_NODES, rows, "(?,?,?,?)", CHUNK)
 
