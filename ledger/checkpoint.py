@@ -37,7 +37,8 @@ ALG_ED25519 = 0x01
 #: Notes with more signature lines than this are refused (as the Go package does).
 MAX_SIGNATURES = 100
 
-_SIG_PREFIX = "\u2014 "  # em dash, space
+#: what every signature line of a signed note starts with: an em dash and a space
+SIGNATURE_PREFIX = "\u2014 "
 _SIZE_RE = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 _ROOT_SIZE = 32
 
@@ -126,25 +127,32 @@ def _b64decode(text: str) -> bytes:
         raise CheckpointError("invalid base64") from exc
 
 
-def parse_verifier_key(text: str) -> VerifierKey:
-    """Parse and check a verifier key string (name, key id, algorithm, key length)."""
+def key_parts(text: str, what: str) -> tuple[str, bytes, bytes]:
+    """A written key's name, key id and decoded ``type || key`` blob, not yet checked
+    against each other; ``malformed <what>`` unless it reads ``<name>+<8 hex>+<base64>``."""
     name, _, rest = text.partition("+")
     hex_id, _, b64 = rest.partition("+")
     if not is_valid_key_name(name) or not re.fullmatch(r"[0-9a-fA-F]{8}", hex_id):
-        raise CheckpointError("malformed verifier key")
+        raise CheckpointError(f"malformed {what}")
     try:
         blob = _b64decode(b64)
     except CheckpointError:
-        raise CheckpointError("malformed verifier key") from None
+        raise CheckpointError(f"malformed {what}") from None
+    return name, bytes.fromhex(hex_id), blob
+
+
+def parse_verifier_key(text: str) -> VerifierKey:
+    """Parse and check a verifier key string (name, key id, algorithm, key length)."""
+    name, id_, blob = key_parts(text, "verifier key")
     if not blob:
         raise CheckpointError("malformed verifier key")
-    if hashlib.sha256(name.encode() + b"\n" + blob).digest()[:4] != bytes.fromhex(hex_id):
+    if hashlib.sha256(name.encode() + b"\n" + blob).digest()[:4] != id_:
         raise CheckpointError("verifier key id does not match its name and key")
     if blob[0] != ALG_ED25519:
         raise CheckpointError(f"unknown verifier key algorithm {blob[0]:#04x}")
     if len(blob) != 33:
         raise CheckpointError("malformed verifier key: an Ed25519 key is 32 bytes")
-    return VerifierKey(name=name, key_id=bytes.fromhex(hex_id), public_key=blob[1:])
+    return VerifierKey(name=name, key_id=id_, public_key=blob[1:])
 
 
 def generate_signing_key() -> Ed25519PrivateKey:
@@ -223,7 +231,20 @@ def sign_note(text: str, name: str, key: Ed25519PrivateKey) -> str:
     _check_note_chars(text)
     signature = key.sign(text.encode())
     blob = key_id(name, key.public_key()) + signature
-    return f"{text}\n{_SIG_PREFIX}{name} {base64.b64encode(blob).decode()}\n"
+    return f"{text}\n{SIGNATURE_PREFIX}{name} {base64.b64encode(blob).decode()}\n"
+
+
+def signature_line(line: str) -> tuple[str, bytes]:
+    """A signature line's key name and decoded blob (key id first), not yet verified."""
+    if not line.startswith(SIGNATURE_PREFIX):
+        raise CheckpointError("malformed note: bad signature line")
+    name, _, b64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
+    if not is_valid_key_name(name) or not b64:
+        raise CheckpointError("malformed note: bad signature line")
+    try:
+        return name, _b64decode(b64)
+    except CheckpointError:
+        raise CheckpointError("malformed note: bad signature encoding") from None
 
 
 def open_note(note: str | bytes, key: VerifierKey | str) -> str:
@@ -250,15 +271,7 @@ def open_note(note: str | bytes, key: VerifierKey | str) -> str:
         raise CheckpointError("malformed note: too many signatures")
     verified = False
     for line in lines:
-        if not line.startswith(_SIG_PREFIX):
-            raise CheckpointError("malformed note: bad signature line")
-        name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
-        if not is_valid_key_name(name) or not b64:
-            raise CheckpointError("malformed note: bad signature line")
-        try:
-            blob = _b64decode(b64)
-        except CheckpointError:
-            raise CheckpointError("malformed note: bad signature encoding") from None
+        name, blob = signature_line(line)
         if len(blob) < 5:
             raise CheckpointError("malformed note: signature too short")
         if name != known.name or blob[:4] != known.key_id or verified:

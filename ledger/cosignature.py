@@ -10,21 +10,27 @@ written ``<name>+<hex id>+<base64(0x04 || public key)>`` (https://c2sp.org/tlog-
 from __future__ import annotations
 
 import base64
-import binascii
-import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .checkpoint import CheckpointError, NoteKey, is_valid_key_name, key_id, verifier_key
+from .checkpoint import (
+    SIGNATURE_PREFIX,
+    CheckpointError,
+    NoteKey,
+    is_valid_key_name,
+    key_id,
+    key_parts,
+    signature_line,
+    verifier_key,
+)
 
 #: Signature type byte of an Ed25519 cosignature/v1 key (key ids and verifier keys).
 ALG_COSIGNATURE_V1 = 0x04
 #: The header line of the signed message (domain separation).
 HEADER = "cosignature/v1\n"
 
-_SIG_PREFIX = "\u2014 "
 _BLOB = 4 + 8 + 64
 _MAX_TIME = 2**63 - 1
 
@@ -57,19 +63,12 @@ def cosigner_key(name: str, public_key: Ed25519PrivateKey | Ed25519PublicKey | b
 
 def parse_cosigner_key(text: str) -> CosignerKey:
     """Parse and check a cosigner verifier key (name, id, type 0x04, 32-byte key)."""
-    name, _, rest = text.strip().partition("+")
-    hex_id, _, b64 = rest.partition("+")
-    if not is_valid_key_name(name) or not re.fullmatch(r"[0-9a-fA-F]{8}", hex_id):
-        raise CheckpointError("malformed witness key")
-    try:
-        blob = base64.b64decode(b64.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise CheckpointError("malformed witness key") from None
+    name, id_, blob = key_parts(text.strip(), "witness key")
     if len(blob) != 33 or blob[0] != ALG_COSIGNATURE_V1:
         raise CheckpointError("a witness key is type 0x04 (cosignature/v1) with a 32-byte key")
-    if cosigner_key_id(name, blob[1:]) != bytes.fromhex(hex_id):
+    if cosigner_key_id(name, blob[1:]) != id_:
         raise CheckpointError("witness key id does not match its name and key")
-    return CosignerKey(name, bytes.fromhex(hex_id), blob[1:])
+    return CosignerKey(name, id_, blob[1:])
 
 
 def signed_message(body: str, timestamp: int) -> bytes:
@@ -85,7 +84,7 @@ def cosign(body: str, name: str, key: Ed25519PrivateKey, timestamp: int) -> str:
         raise CheckpointError(f"invalid key name {name!r}")
     signature = key.sign(signed_message(body, timestamp))
     blob = cosigner_key_id(name, key.public_key()) + timestamp.to_bytes(8, "big") + signature
-    return f"{_SIG_PREFIX}{name} {base64.b64encode(blob).decode()}\n"
+    return f"{SIGNATURE_PREFIX}{name} {base64.b64encode(blob).decode()}\n"
 
 
 def split_note(note: str) -> tuple[str, list[str]]:
@@ -94,7 +93,7 @@ def split_note(note: str) -> tuple[str, list[str]]:
     if split < 0 or not note.endswith("\n"):
         raise CheckpointError("malformed note: no blank line before the signatures")
     lines = note[split + 2 : -1].split("\n")
-    if not all(line.startswith(_SIG_PREFIX) for line in lines):
+    if not all(line.startswith(SIGNATURE_PREFIX) for line in lines):
         raise CheckpointError("malformed note: bad signature line")
     return note[: split + 1], lines
 
@@ -111,10 +110,9 @@ def verify_cosignatures(
     wanted = {(k.name, k.key_id): k for k in keys}
     found: dict[str, Cosignature] = {}
     for line in lines:
-        name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
         try:
-            blob = base64.b64decode(b64.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError, ValueError):
+            name, blob = signature_line(line)
+        except CheckpointError:  # not a key's line we can read: no key of ours made it
             continue
         key = wanted.get((name, blob[:4]))
         if key is None or name in found or len(blob) != _BLOB:

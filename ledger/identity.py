@@ -36,7 +36,6 @@ from .errors import LedgerError
 if TYPE_CHECKING:  # the verifier imports this module without the stores
     from .store.tree import StoredCheckpoint
 
-_SIG_PREFIX = "\u2014 "
 _EXTENSION = "rotate-key "
 
 
@@ -85,9 +84,9 @@ def note_signers(note: str) -> list[str]:
     split = note.rfind("\n\n")
     signers: list[str] = []
     for line in note[split + 2 :].splitlines() if split >= 0 else []:
-        if not line.startswith(_SIG_PREFIX):
+        if not line.startswith(cp.SIGNATURE_PREFIX):
             continue
-        name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
+        name, _, b64 = line[len(cp.SIGNATURE_PREFIX) :].partition(" ")
         try:
             blob = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError):

@@ -52,6 +52,42 @@ def test_a_cosignature_over_another_body_or_from_the_future_does_not_count() -> 
     assert WITNESS in cosignature.verify_cosignatures(note + late, [key], now=10_000)
 
 
+def test_unreadable_signature_lines_beside_a_cosignature_are_skipped() -> None:
+    note = Log(5).note(5)
+    body = note[: note.find("\n\n") + 1]
+    good = cosignature.cosign(body, WITNESS, WITNESS_KEY, 100)
+    junk = f"\u2014 {WITNESS} !!!\n\u2014 {WITNESS} \n\u2014 bad+name {good.split()[-1]}\n"
+    key = cosignature.parse_cosigner_key(cosignature.cosigner_key(WITNESS, WITNESS_KEY))
+    assert list(cosignature.verify_cosignatures(note + junk + good, [key])) == [WITNESS]
+
+
+def _witness_key_with(part: int, value: str) -> str:
+    parts = cosignature.cosigner_key(WITNESS, WITNESS_KEY).split("+", 2)
+    parts[part] = value
+    return "+".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nobody", "malformed witness key"),
+        (_witness_key_with(1, "zzzzzzzz"), "malformed witness key"),
+        (_witness_key_with(2, "!!!"), "malformed witness key"),
+        (_witness_key_with(1, "00000000"), "witness key id does not match its name and key"),
+        (_witness_key_with(2, base64.b64encode(b"\x04" + bytes(31)).decode()), "type 0x04"),
+    ],
+    ids=["no parts", "id not hex", "key not base64", "id not the key's", "key too short"],
+)
+def test_a_malformed_witness_key_says_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(cp.CheckpointError, match=message):
+        cosignature.parse_cosigner_key(text)
+
+
+def test_a_witness_key_may_come_with_surrounding_whitespace() -> None:
+    written = cosignature.cosigner_key(WITNESS, WITNESS_KEY)
+    assert cosignature.parse_cosigner_key(f"  {written}\n").name == WITNESS
+
+
 def test_a_log_key_is_not_a_witness_key_and_ids_differ_by_type() -> None:
     with pytest.raises(cp.CheckpointError):
         cosignature.parse_cosigner_key(str(LOG_VKEY))
