@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as cp
-from . import identity, merkle
+from . import identity
 from .durable import write_atomically
 from .errors import LedgerError
 from .verifier import (
     VerificationResult,
+    check_consistency,
     verify_checkpoint,
     verify_checkpoint_consistency,
     verify_history,
@@ -202,29 +203,21 @@ def _consistent_with_saved(
     may carry a key the log has since rotated away from.
     """
     result = report.result
-    result.checks["consistency"] += 1
     try:
         old = cp.parse_checkpoint_body(saved[: saved.find("\n\n") + 1])
     except cp.CheckpointError as exc:
+        result.checks["consistency"] += 1
         result.fail("consistency", None, f"the saved checkpoint is unreadable: {exc}")
         return
     new = cp.parse_checkpoint_body(cp.open_note(new_note, key))
-    if old.origin != new.origin:
-        result.fail("consistency", None, f"origin changed from {old.origin!r} to {new.origin!r}")
-        return
-    if new.size < old.size:
-        result.fail("consistency", None, f"the log shrank from {old.size} to {new.size}")
-        return
-    proof = log.consistency(old.size, new.size) if 0 < old.size < new.size else []
-    try:
-        if old.size > 0:
-            hashes = [bytes.fromhex(h) if isinstance(h, str) else b"" for h in proof]
-            merkle.check_consistency(old.size, new.size, old.root, new.root, hashes)
-    except (ValueError, merkle.ProofError) as exc:
-        result.fail(
-            "consistency", None,
-            f"tree of size {old.size} is not a prefix of size {new.size}: {exc}",
-        )
+    proof: Sequence[str] = []
+
+    def fetch() -> Sequence[str]:
+        nonlocal proof
+        proof = log.consistency(old.size, new.size) if 0 < old.size < new.size else []
+        return proof
+
+    if not check_consistency(old, new, fetch, result):
         return
     report.consistency_proofs += 1 if proof else 0
     report.lines.append(

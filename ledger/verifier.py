@@ -17,7 +17,7 @@ is the one to name.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,17 +265,31 @@ def verify_checkpoint_consistency(
     result.checkpoint = new
     if old is None or new is None:
         return result
+    check_consistency(old, new, lambda: proof, result)
+    return result
+
+
+def check_consistency(
+    old: cp.Checkpoint,
+    new: cp.Checkpoint,
+    proof: Callable[[], Sequence[str]],
+    result: VerificationResult,
+) -> bool:
+    """Check into ``result`` that the tree of ``new`` extends the tree of ``old`` (same
+    origin, no smaller, RFC 9162 proof); ``proof`` is asked for the hex proof only once
+    the origins and sizes agree. Whether it holds."""
+    failures = len(result.failures)
     result.checks["consistency"] += 1
     if old.origin != new.origin:
         result.fail("consistency", None, f"origin changed from {old.origin!r} to {new.origin!r}")
     elif new.size < old.size:
         result.fail("consistency", None, f"the log shrank from {old.size} to {new.size}")
     elif old.size == 0:
-        if proof:
+        if proof():
             result.fail("consistency", None, "a proof from the empty tree must be empty")
     else:
         try:
-            hashes = [_unhex(h, f"proof[{i}]") for i, h in enumerate(proof)]
+            hashes = [_unhex(h, f"proof[{i}]") for i, h in enumerate(proof())]
             merkle.check_consistency(old.size, new.size, old.root, new.root, hashes)
         except (ValueError, merkle.ProofError) as exc:
             result.fail(
@@ -283,4 +297,4 @@ def verify_checkpoint_consistency(
                 None,
                 f"tree of size {old.size} is not a prefix of size {new.size}: {exc}",
             )
-    return result
+    return len(result.failures) == failures
