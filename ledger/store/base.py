@@ -38,7 +38,7 @@ from .cosignatures import SQLCosignatures, StoredCosignature
 from .events import EventReads
 from .rotations import KeyRotation, SQLRotations
 from .sessions import SessionRecord, SQLSessions
-from .sql import Database
+from .sql import Connection, Database
 from .tokens import SQLTokens, TokenRecord
 from .tree import (
     ConsistencyProof,
@@ -82,8 +82,11 @@ class EventStore(ABC):
     #: verdict scales corrections are checked against
     scales: Scales = DEFAULT_SCALES
 
-    def __init__(self, db: Database, nodes: NodeReader) -> None:
-        """Compose the recorders over the backend's connections and tree reads."""
+    def __init__(
+        self, db: Database, nodes: NodeReader, migrate: Callable[[Connection], None]
+    ) -> None:
+        """Compose the recorders over the backend's connections, tree reads and schema."""
+        self._db, self._migrate = db, migrate
         self.events = EventReads(db)
         self.tree = Tree(nodes, self.head)
         self.checkpoints = SQLCheckpoints(db)
@@ -96,9 +99,10 @@ class EventStore(ABC):
         self._frontier = FrontierCache()
 
     # --- backend primitives -------------------------------------------------
-    @abstractmethod
     def init(self) -> None:
         """Create or migrate the schema; safe to repeat."""
+        with self._db.transaction() as conn:
+            self._migrate(conn)
 
     @abstractmethod
     def write_transaction(self) -> AbstractContextManager[WriteTransaction]:

@@ -13,27 +13,14 @@ from typing import Any, Protocol
 
 from .sql import Database, styled
 
-#: migration (SQLite): witness cosignatures of stored checkpoints
-SQLITE_MIGRATION = """
+#: the table (both backends; ``{int}`` a 64-bit integer, ``{key}`` text compared
+#: bytewise), formatted by each backend's schema
+TABLE = """
 CREATE TABLE cosignatures (
-    size INTEGER NOT NULL CHECK (size >= 0),
-    witness TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    timestamp INTEGER NOT NULL,
-    line TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    PRIMARY KEY (size, witness, key_id)
-);
-CREATE INDEX cosignatures_witness ON cosignatures (witness, key_id, size);
-"""
-
-#: migration (PostgreSQL): the same table
-POSTGRES_MIGRATION = """
-CREATE TABLE cosignatures (
-    size BIGINT NOT NULL CHECK (size >= 0),
-    witness TEXT COLLATE "C" NOT NULL,
-    key_id TEXT COLLATE "C" NOT NULL,
-    timestamp BIGINT NOT NULL,
+    size {int} NOT NULL CHECK (size >= 0),
+    witness {key} NOT NULL,
+    key_id {key} NOT NULL,
+    timestamp {int} NOT NULL,
     line TEXT NOT NULL,
     received_at TEXT NOT NULL,
     PRIMARY KEY (size, witness, key_id)

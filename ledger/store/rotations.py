@@ -14,34 +14,17 @@ from typing import Any, Protocol
 
 from .sql import Database, styled
 
-#: migration (SQLite): the key rotations of the log's checkpoints, append-only
-SQLITE_MIGRATION = """
+#: the table (both backends; ``{int}`` a 64-bit integer, ``{key}`` text compared
+#: bytewise), formatted by each backend's schema
+TABLE = """
 CREATE TABLE key_rotations (
-    seq INTEGER PRIMARY KEY,
-    size INTEGER NOT NULL CHECK (size >= 0),
-    old_key TEXT NOT NULL,
-    new_key TEXT NOT NULL UNIQUE,
+    seq {int} PRIMARY KEY,
+    size {int} NOT NULL CHECK (size >= 0),
+    old_key {key} NOT NULL,
+    new_key {key} NOT NULL UNIQUE,
     note TEXT NOT NULL,
     rotated_at TEXT NOT NULL
 );
-CREATE TRIGGER key_rotations_refuse_update BEFORE UPDATE ON key_rotations
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on key_rotations refused'); END;
-CREATE TRIGGER key_rotations_refuse_delete BEFORE DELETE ON key_rotations
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on key_rotations refused'); END;
-"""
-
-#: migration (PostgreSQL): the same table, refusing change like the others (migration 1)
-POSTGRES_MIGRATION = """
-CREATE TABLE key_rotations (
-    seq BIGINT PRIMARY KEY,
-    size BIGINT NOT NULL CHECK (size >= 0),
-    old_key TEXT COLLATE "C" NOT NULL,
-    new_key TEXT COLLATE "C" NOT NULL UNIQUE,
-    note TEXT NOT NULL,
-    rotated_at TEXT NOT NULL
-);
-CREATE TRIGGER key_rotations_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON key_rotations
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 """
 
 _COLUMNS = "SELECT seq, size, old_key, new_key, note, rotated_at FROM key_rotations"

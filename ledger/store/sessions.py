@@ -13,33 +13,21 @@ from typing import Any, Protocol
 
 from .sql import Database, styled
 
-#: migration (SQLite): the desk's sessions; rows are deleted on sign-out and expiry
-SQLITE_MIGRATION = """
+#: the table (both backends; ``{int}`` a 64-bit integer, ``{key}`` text compared
+#: bytewise), formatted by each backend's schema
+TABLE = """
 CREATE TABLE desk_sessions (
-    id_sha256 TEXT PRIMARY KEY,
-    token_sha256 TEXT NOT NULL,
+    id_sha256 {key} PRIMARY KEY,
+    token_sha256 {key} NOT NULL,
     csrf TEXT NOT NULL,
     notice TEXT,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    created_at {int} NOT NULL,
+    expires_at {int} NOT NULL
 );
 CREATE INDEX desk_sessions_expiry ON desk_sessions (expires_at);
 CREATE INDEX desk_sessions_token ON desk_sessions (token_sha256);
 """
 
-#: migration (PostgreSQL): the same table
-POSTGRES_MIGRATION = """
-CREATE TABLE desk_sessions (
-    id_sha256 TEXT COLLATE "C" PRIMARY KEY,
-    token_sha256 TEXT COLLATE "C" NOT NULL,
-    csrf TEXT NOT NULL,
-    notice TEXT,
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-CREATE INDEX desk_sessions_expiry ON desk_sessions (expires_at);
-CREATE INDEX desk_sessions_token ON desk_sessions (token_sha256);
-"""
 
 @dataclass(frozen=True)
 class SessionRecord:

@@ -11,6 +11,7 @@ of such a constant, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final, Protocol
 
@@ -48,3 +49,29 @@ class Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """A connection in a transaction committed at the end, rolled back on error."""
+
+
+_SCHEMA_TABLE = (
+    "CREATE TABLE IF NOT EXISTS ledger_schema"
+    " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+)
+_APPLIED = "SELECT version FROM ledger_schema"
+#: recording a migration with the time it was applied, in each dialect (QMARK, FORMAT)
+_RECORD = (
+    "INSERT INTO ledger_schema VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
+    "INSERT INTO ledger_schema (version, applied_at) VALUES (%s, to_char("
+    "clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))",
+)
+
+
+def apply_migrations(
+    conn: Connection, style: int, scripts: Sequence[str], run: Callable[[Connection, str], None]
+) -> None:
+    """Run (with ``run``) the ``scripts`` not yet recorded in ``ledger_schema``, in order,
+    recording each; the caller holds the transaction."""
+    conn.execute(_SCHEMA_TABLE)
+    done = {r[0] for r in conn.execute(_APPLIED)}
+    for number, script in enumerate(scripts, start=1):
+        if number not in done:
+            run(conn, script)
+            conn.execute(_RECORD[style], (number,))

@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 
 from .. import merkle
 from ..errors import IntegrityError, LedgerError
+from .sql import Connection, Database
 
 Key = tuple[int, int]
 T = TypeVar("T")
@@ -146,6 +147,32 @@ class NodeReader(Protocol):
     def level(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
         """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
         ``start + limit - 1``, in order (a missing node is absent)."""
+
+
+#: a backend's query of the stored nodes among some keys, on a connection
+NodeQuery = Callable[[Connection, Sequence[Key]], dict[Key, bytes]]
+#: a backend's query of ``(index, hash)`` at one level from ``start``, at most ``limit``
+LevelQuery = Callable[[Connection, int, int, int], list[tuple[int, bytes]]]
+
+
+class SQLNodes:
+    """A ``NodeReader`` running a backend's two node queries on its connections."""
+
+    def __init__(self, db: Database, select: NodeQuery, level: LevelQuery) -> None:
+        """Run ``select`` and ``level`` on connections of ``db``."""
+        self._db = db
+        self._select = select
+        self._level = level
+
+    def by_keys(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """The stored nodes among ``keys``, in one query."""
+        with self._db.connection() as conn:
+            return self._select(conn, keys)
+
+    def level(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """``(index, hash)`` of the stored nodes at ``level`` from ``start``, in order."""
+        with self._db.connection() as conn:
+            return self._level(conn, level, start, limit)
 
 
 class Tree:

@@ -3,16 +3,16 @@ each, by one process at a time (an advisory lock)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-import psycopg
 from psycopg import sql
 
-from ..cosignatures import POSTGRES_MIGRATION as COSIGNATURES_MIGRATION
+from .. import cosignatures, rotations, sessions
 from ..events import CORRECTIONS_INDEX
-from ..rotations import POSTGRES_MIGRATION as ROTATIONS_MIGRATION
-from ..sessions import POSTGRES_MIGRATION as SESSIONS_MIGRATION
+from ..sql import FORMAT, Connection, apply_migrations
 
+#: the column types the shared table definitions take (``sessions.TABLE`` …)
+TYPES = {"int": "BIGINT", "key": 'TEXT COLLATE "C"'}
 #: advisory lock key serialising schema migrations between processes.
 MIGRATION_LOCK_KEY: Final = 0x6C6564676573
 
@@ -59,6 +59,18 @@ $$;
 CREATE TRIGGER payloads_refuse_unredacted_delete BEFORE DELETE ON payloads
     FOR EACH ROW EXECUTE FUNCTION ledger_refuse_unredacted_delete();
 """
+
+#: the desk's sessions; rows are deleted on sign-out and expiry
+SESSIONS_MIGRATION = sessions.TABLE.format(**TYPES)
+
+#: witness cosignatures of stored checkpoints
+COSIGNATURES_MIGRATION = cosignatures.TABLE.format(**TYPES)
+
+#: the key rotations of the log's checkpoints, refusing change like the others (migration 1)
+ROTATIONS_MIGRATION = rotations.TABLE.format(**TYPES) + (
+    "CREATE TRIGGER key_rotations_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE"
+    " ON key_rotations\n    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();\n"
+)
 
 MIGRATIONS: Final[list[str]] = [
     # 1: the log, its payloads, idempotency keys; UPDATE/DELETE/TRUNCATE refused by triggers.
@@ -123,27 +135,18 @@ MIGRATIONS: Final[list[str]] = [
 ]
 
 
-def migrate(conn: psycopg.Connection[Any]) -> None:
+def migrate(conn: Connection) -> None:
     """Apply the migrations not yet recorded in ``ledger_schema`` (inside a transaction)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
     _create_schema_if_missing(conn)
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS ledger_schema"
-        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    done = {r[0] for r in conn.execute("SELECT version FROM ledger_schema")}
-    for number, script in enumerate(MIGRATIONS, start=1):
-        if number in done:
-            continue
-        conn.execute(script)
-        conn.execute(
-            "INSERT INTO ledger_schema (version, applied_at) VALUES (%s, to_char("
-            "clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))",
-            (number,),
-        )
+    apply_migrations(conn, FORMAT, MIGRATIONS, _run)
 
 
-def _create_schema_if_missing(conn: psycopg.Connection[Any]) -> None:
+def _run(conn: Connection, script: str) -> None:
+    conn.execute(script)
+
+
+def _create_schema_if_missing(conn: Connection) -> None:
     """Create the first schema of ``search_path`` when it does not exist yet."""
     row = conn.execute("SELECT current_schema(), current_setting('search_path')").fetchone()
     if row is None or row[0] is not None:

@@ -19,10 +19,11 @@ from ..caches import ROLL_FORWARD_LIMIT, Leaf
 from ..events import EVENT_COLUMNS, HEAD, LEAVES_SINCE
 from ..rows import collector_paused, event_from_row
 from ..sql import FORMAT
+from ..tree import SQLNodes
 from ..writing import WriteTransaction
 from .connection import PostgresDatabase
 from .schema import migrate
-from .tree import PostgresNodes
+from .tree import level_nodes, select_nodes
 from .write import LOCK_APPEND, PostgresWrite, abort
 
 #: ``read_all``'s page: the joins bounded below as well, or PostgreSQL merge-joins the
@@ -43,12 +44,7 @@ class PostgresEventStore(EventStore):
     def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 10.0) -> None:
         self.db = PostgresDatabase(url, pool_size, timeout)
         self.url, self.pool_size, self.timeout = url, pool_size, timeout
-        super().__init__(self.db, PostgresNodes(self.db))
-
-    def init(self) -> None:
-        """Create or migrate the schema; safe to repeat (one process at a time)."""
-        with self.db.transaction() as conn:
-            migrate(conn)
+        super().__init__(self.db, SQLNodes(self.db, select_nodes, level_nodes), migrate)
 
     @contextmanager
     def write_transaction(self) -> Iterator[WriteTransaction]:

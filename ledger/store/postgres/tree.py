@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..sql import Connection, Database
+from ..sql import Connection
 from ..tree import Key
 
 #: level 0 is the leaf hashes in ``events``; higher levels are ``merkle_nodes`` rows
@@ -18,8 +18,13 @@ _NODES = (
 )
 
 
+_LEVEL = (
+    "SELECT idx, hash FROM merkle_nodes WHERE level = %s AND idx >= %s AND idx < %s ORDER BY idx"
+)
+
 
 def select_nodes(conn: Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
+    """The stored nodes among ``keys``, leaves and higher levels in one query."""
     if not keys:
         return {}
     leaves = [index + 1 for level, index in keys if level == 0]
@@ -28,25 +33,8 @@ def select_nodes(conn: Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
     return {(level, index): bytes(value) for level, index, value in rows}
 
 
-class PostgresNodes:
-    """The tree's nodes read from PostgreSQL (a ``tree.NodeReader``)."""
-
-    def __init__(self, db: Database) -> None:
-        """Use ``db``'s connections."""
-        self._db = db
-
-    def by_keys(self, keys: Sequence[Key]) -> dict[Key, bytes]:
-        """The stored nodes among ``keys``, in one query."""
-        with self._db.connection() as conn:
-            return select_nodes(conn, keys)
-
-    def level(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
-        """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
-        ``start + limit - 1``, in order."""
-        with self._db.connection() as conn:
-            rows = conn.execute(
-                "SELECT idx, hash FROM merkle_nodes WHERE level = %s AND idx >= %s AND idx < %s"
-                " ORDER BY idx",
-                (level, start, start + limit),
-            )
-            return [(index, bytes(value)) for index, value in rows]
+def level_nodes(conn: Connection, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+    """``(index, hash)`` of the stored nodes at ``level`` among indexes ``start`` to
+    ``start + limit - 1``, in order."""
+    rows = conn.execute(_LEVEL, (level, start, start + limit))
+    return [(index, bytes(value)) for index, value in rows]

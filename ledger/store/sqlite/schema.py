@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..cosignatures import SQLITE_MIGRATION as COSIGNATURES_MIGRATION
+from .. import cosignatures, rotations, sessions
 from ..events import CORRECTIONS_INDEX
-from ..rotations import SQLITE_MIGRATION as ROTATIONS_MIGRATION
-from ..sessions import SQLITE_MIGRATION as SESSIONS_MIGRATION
+from ..sql import QMARK, Connection, apply_migrations
+
+#: the column types the shared table definitions take (``sessions.TABLE`` …)
+TYPES = {"int": "INTEGER", "key": "TEXT"}
+
+
+def append_only(*tables: str) -> str:
+    """Triggers refusing every UPDATE and DELETE on ``tables`` (they are append-only)."""
+    return "".join(
+        f"CREATE TRIGGER {table}_refuse_{verb.lower()} BEFORE {verb} ON {table}\n"
+        f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {verb} on {table} refused'); END;\n"
+        for table in tables for verb in ("UPDATE", "DELETE")
+    )
+
 
 #: migration 3: tree nodes, checkpoints and redactions, all append-only; a payload may
 #: be deleted only once a redaction of its position is recorded
@@ -31,18 +43,7 @@ CREATE TABLE redactions (
     reason TEXT NOT NULL,
     redacted_at TEXT NOT NULL
 );
-CREATE TRIGGER merkle_nodes_refuse_update BEFORE UPDATE ON merkle_nodes
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on merkle_nodes refused'); END;
-CREATE TRIGGER merkle_nodes_refuse_delete BEFORE DELETE ON merkle_nodes
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on merkle_nodes refused'); END;
-CREATE TRIGGER checkpoints_refuse_update BEFORE UPDATE ON checkpoints
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on checkpoints refused'); END;
-CREATE TRIGGER checkpoints_refuse_delete BEFORE DELETE ON checkpoints
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on checkpoints refused'); END;
-CREATE TRIGGER redactions_refuse_update BEFORE UPDATE ON redactions
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on redactions refused'); END;
-CREATE TRIGGER redactions_refuse_delete BEFORE DELETE ON redactions
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on redactions refused'); END;
+""" + append_only("merkle_nodes", "checkpoints", "redactions") + """
 DROP TRIGGER payloads_refuse_delete;
 CREATE TRIGGER payloads_refuse_delete BEFORE DELETE ON payloads
 WHEN NOT EXISTS (SELECT 1 FROM redactions r WHERE r.position = OLD.position)
@@ -65,11 +66,16 @@ INSERT INTO merkle_nodes_keyed (k, level, idx, hash)
     SELECT ((idx + 1) << (level + 6)) + level, level, idx, hash FROM merkle_nodes ORDER BY 1;
 DROP TABLE merkle_nodes;
 ALTER TABLE merkle_nodes_keyed RENAME TO merkle_nodes;
-CREATE TRIGGER merkle_nodes_refuse_update BEFORE UPDATE ON merkle_nodes
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on merkle_nodes refused'); END;
-CREATE TRIGGER merkle_nodes_refuse_delete BEFORE DELETE ON merkle_nodes
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on merkle_nodes refused'); END;
-"""
+""" + append_only("merkle_nodes")
+
+#: the desk's sessions; rows are deleted on sign-out and expiry
+SESSIONS_MIGRATION = sessions.TABLE.format(**TYPES)
+
+#: witness cosignatures of stored checkpoints
+COSIGNATURES_MIGRATION = cosignatures.TABLE.format(**TYPES)
+
+#: the key rotations of the log's checkpoints, append-only
+ROTATIONS_MIGRATION = rotations.TABLE.format(**TYPES) + append_only("key_rotations")
 
 MIGRATIONS: list[str] = [
     # 1: the log, its payloads, idempotency keys; UPDATE/DELETE refused by triggers
@@ -103,15 +109,7 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL,
         PRIMARY KEY (actor, key)
     );
-    CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on events refused'); END;
-    CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on events refused'); END;
-    CREATE TRIGGER payloads_refuse_update BEFORE UPDATE ON payloads
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE on payloads refused'); END;
-    CREATE TRIGGER payloads_refuse_delete BEFORE DELETE ON payloads
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on payloads refused'); END;
-    """,
+""" + append_only("events", "payloads"),
     # 2: API tokens (hash only) and the log of who created or revoked them
     """
     CREATE TABLE api_tokens (
@@ -148,21 +146,14 @@ MIGRATIONS: list[str] = [
 
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: Connection) -> None:
     """Apply the migrations not yet recorded in ``ledger_schema`` (inside a transaction)."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS ledger_schema"
-        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    done = {r[0] for r in conn.execute("SELECT version FROM ledger_schema")}
-    for number, script in enumerate(MIGRATIONS, start=1):
-        if number in done:
-            continue
-        for statement in split_script(script):
-            conn.execute(statement)
-        conn.execute(
-            "INSERT INTO ledger_schema VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ'))", (number,)
-        )
+    apply_migrations(conn, QMARK, MIGRATIONS, _run)
+
+
+def _run(conn: Connection, script: str) -> None:
+    for statement in split_script(script):
+        conn.execute(statement)
 
 
 def split_script(script: str) -> list[str]:

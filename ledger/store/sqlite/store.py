@@ -17,11 +17,12 @@ from ..base import EventStore
 from ..events import SELECT_EVENTS, claim_page
 from ..rows import collector_paused, event_from_row
 from ..sql import QMARK
+from ..tree import SQLNodes
 from ..writing import WriteTransaction
 from .connection import SQLiteDatabase, check_writable
 from .local import check_one_host
 from .schema import migrate
-from .tree import SQLiteNodes
+from .tree import level_nodes, select_nodes
 from .write import SQLiteWrite
 
 #: each envelope as ``RecordedEvent.to_json`` gives it, in its key order
@@ -61,12 +62,7 @@ class SQLiteEventStore(EventStore):
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self.db = SQLiteDatabase(self.path, busy_timeout_ms)
-        super().__init__(self.db, SQLiteNodes(self.db))
-
-    def init(self) -> None:
-        """Create or migrate the schema; safe to repeat."""
-        with self.db.transaction() as conn:
-            migrate(conn)
+        super().__init__(self.db, SQLNodes(self.db, select_nodes, level_nodes), migrate)
 
     @contextmanager
     def write_transaction(self) -> Iterator[WriteTransaction]:

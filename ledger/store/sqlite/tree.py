@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..sql import Connection, Database
+from ..sql import Connection
 from ..tree import Key
 
 #: rows per multi-row INSERT, and keys per IN list (bound parameters stay far below limits)
@@ -42,26 +42,13 @@ def select_nodes(conn: Connection, keys: Sequence[Key]) -> dict[Key, bytes]:
     return found
 
 
-class SQLiteNodes:
-    """The tree's nodes read from the SQLite file (a ``tree.NodeReader``)."""
-
-    def __init__(self, db: Database) -> None:
-        """Use ``db``'s connections."""
-        self._db = db
-
-    def by_keys(self, keys: Sequence[Key]) -> dict[Key, bytes]:
-        """The stored nodes among ``keys``, in one query."""
-        with self._db.connection() as conn:
-            return select_nodes(conn, keys)
-
-    def level(self, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
-        """``(index, hash)`` of stored nodes at ``level`` with indexes ``start`` to
-        ``start + limit - 1``, in order."""
-        with self._db.connection() as conn:
-            keys = [node_key(level, index) for index in range(start, start + limit)]
-            found: list[tuple[int, bytes]] = []
-            for first in range(0, len(keys), CHUNK):
-                part = keys[first : first + CHUNK]
-                rows = conn.execute(_keys_query(len(part)) + " ORDER BY k", part)
-                found.extend((index, bytes(value)) for _, index, value in rows)
-            return found
+def level_nodes(conn: Connection, level: int, start: int, limit: int) -> list[tuple[int, bytes]]:
+    """``(index, hash)`` of stored nodes at ``level`` with indexes ``start`` to
+    ``start + limit - 1``, in order."""
+    keys = [node_key(level, index) for index in range(start, start + limit)]
+    found: list[tuple[int, bytes]] = []
+    for first in range(0, len(keys), CHUNK):
+        part = keys[first : first + CHUNK]
+        rows = conn.execute(_keys_query(len(part)) + " ORDER BY k", part)
+        found.extend((index, bytes(value)) for _, index, value in rows)
+    return found
