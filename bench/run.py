@@ -112,13 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(",")) if args.only else None
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
+    broken: list[str] = []
     started = time.perf_counter()
     for module_name, scenarios in GROUPS:
         if only and module_name.split(".")[1] not in only:
             continue
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # the group is there but imports what is not
+                broken.append(f"{module_name} ({exc})")
+                print(f"## {module_name}: cannot be imported: {exc}", flush=True)
             missing.extend(scenarios)
             continue
         print(f"## {module_name}", flush=True)
@@ -134,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     if missing:
         print(f"\nnot measured (module missing): {', '.join(missing)}")
+    if broken:
+        print(f"groups that failed to import: {'; '.join(broken)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(rows, handle, indent=2)
-    return 0
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
