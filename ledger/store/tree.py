@@ -22,6 +22,24 @@ from .sql import Connection, Database
 Key = tuple[int, int]
 T = TypeVar("T")
 
+#: the checkpoints and redactions tables (migration 3 of both backends; ``{int}`` a 64-bit
+#: integer, ``{key}`` text compared bytewise, ``{bytes}`` and ``{length}`` a byte string
+#: and its length), formatted by each backend's schema
+TABLES = """CREATE TABLE checkpoints (
+    size {int} PRIMARY KEY,
+    root {bytes} NOT NULL CHECK ({length}(root) = 32),
+    note TEXT NOT NULL,
+    issued_at {key} NOT NULL
+);
+CREATE TABLE redactions (
+    position {int} PRIMARY KEY REFERENCES events (position),
+    event_id {key} NOT NULL UNIQUE,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    redacted_at TEXT NOT NULL
+);
+"""
+
 #: node keys fetched per query (SQLite allows 32766 bound parameters)
 FETCH_CHUNK = 4000
 

@@ -7,12 +7,12 @@ from typing import Final
 
 from psycopg import sql
 
-from .. import cosignatures, rotations, sessions
+from .. import cosignatures, rotations, sessions, tree
 from ..events import CORRECTIONS_INDEX
 from ..sql import FORMAT, Connection, apply_migrations
 
 #: the column types the shared table definitions take (``sessions.TABLE`` …)
-TYPES = {"int": "BIGINT", "key": 'TEXT COLLATE "C"'}
+TYPES = {"int": "BIGINT", "key": 'TEXT COLLATE "C"', "bytes": "BYTEA", "length": "octet_length"}
 #: advisory lock key serialising schema migrations between processes.
 MIGRATION_LOCK_KEY: Final = 0x6C6564676573
 
@@ -25,19 +25,7 @@ CREATE TABLE merkle_nodes (
     hash BYTEA NOT NULL CHECK (octet_length(hash) = 32),
     PRIMARY KEY (level, idx)
 );
-CREATE TABLE checkpoints (
-    size BIGINT PRIMARY KEY,
-    root BYTEA NOT NULL CHECK (octet_length(root) = 32),
-    note TEXT NOT NULL,
-    issued_at TEXT COLLATE "C" NOT NULL
-);
-CREATE TABLE redactions (
-    position BIGINT PRIMARY KEY REFERENCES events (position),
-    event_id TEXT COLLATE "C" NOT NULL UNIQUE,
-    actor TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    redacted_at TEXT NOT NULL
-);
+""" + tree.TABLES.format(**TYPES) + """\
 CREATE TRIGGER merkle_nodes_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON merkle_nodes
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 CREATE TRIGGER checkpoints_refuse_change BEFORE UPDATE OR DELETE OR TRUNCATE ON checkpoints

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from .. import cosignatures, rotations, sessions
+from .. import cosignatures, rotations, sessions, tree
 from ..events import CORRECTIONS_INDEX
 from ..sql import QMARK, Connection, apply_migrations
 
 #: the column types the shared table definitions take (``sessions.TABLE`` …)
-TYPES = {"int": "INTEGER", "key": "TEXT"}
+TYPES = {"int": "INTEGER", "key": "TEXT", "bytes": "BLOB", "length": "length"}
 
 
 def append_only(*tables: str) -> str:
@@ -30,20 +30,7 @@ CREATE TABLE merkle_nodes (
     hash BLOB NOT NULL CHECK (length(hash) = 32),
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
-CREATE TABLE checkpoints (
-    size INTEGER PRIMARY KEY,
-    root BLOB NOT NULL CHECK (length(root) = 32),
-    note TEXT NOT NULL,
-    issued_at TEXT NOT NULL
-);
-CREATE TABLE redactions (
-    position INTEGER PRIMARY KEY REFERENCES events (position),
-    event_id TEXT NOT NULL UNIQUE,
-    actor TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    redacted_at TEXT NOT NULL
-);
-""" + append_only("merkle_nodes", "checkpoints", "redactions") + """
+""" + tree.TABLES.format(**TYPES) + append_only("merkle_nodes", "checkpoints", "redactions") + """
 DROP TRIGGER payloads_refuse_delete;
 CREATE TRIGGER payloads_refuse_delete BEFORE DELETE ON payloads
 WHEN NOT EXISTS (SELECT 1 FROM redactions r WHERE r.position = OLD.position)
