@@ -33,13 +33,13 @@ from ..integrity import check_recorded
 from ..scales import DEFAULT_SCALES, Scales
 from ..timeutil import format_time, utcnow
 from .caches import ROLL_FORWARD_LIMIT, FrontierCache, HeadCache
-from .checkpoints import SQLCheckpoints
-from .cosignatures import SQLCosignatures, StoredCosignature
+from .checkpoints import CheckpointRecorder, SQLCheckpoints
+from .cosignatures import CosignatureRecorder, SQLCosignatures, StoredCosignature
 from .events import EventReads
-from .rotations import KeyRotation, SQLRotations
-from .sessions import SessionRecord, SQLSessions
+from .rotations import KeyRotation, RotationRecorder, SQLRotations
+from .sessions import SessionRecord, SessionRecorder, SQLSessions
 from .sql import Connection, Database
-from .tokens import SQLTokens, TokenRecord
+from .tokens import SQLTokens, TokenRecord, TokenRecorder
 from .tree import (
     ConsistencyProof,
     InclusionProof,
@@ -89,11 +89,11 @@ class EventStore(ABC):
         self._db, self._migrate = db, migrate
         self.events = EventReads(db)
         self.tree = Tree(nodes, self.head)
-        self.checkpoints = SQLCheckpoints(db)
-        self.tokens = SQLTokens(db)
-        self.sessions = SQLSessions(db)
-        self.rotations = SQLRotations(db)
-        self.cosignatures = SQLCosignatures(db)
+        self.checkpoints: CheckpointRecorder = SQLCheckpoints(db)
+        self.tokens: TokenRecorder = SQLTokens(db)
+        self.sessions: SessionRecorder = SQLSessions(db)
+        self.rotations: RotationRecorder = SQLRotations(db)
+        self.cosignatures: CosignatureRecorder = SQLCosignatures(db)
         #: claim heads and the tree's right edge as this process's last append left them
         self._heads = HeadCache()
         self._frontier = FrontierCache()
