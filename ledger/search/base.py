@@ -81,6 +81,28 @@ def word_deltas(old: list[str], new: list[str]) -> dict[str, int]:
     return deltas
 
 
+class WordCounts:
+    """How a batch of rewritten documents changes a generation's word counts."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, int] = {}
+
+    @staticmethod
+    def of(statement: str, people: str, body: str) -> list[str]:
+        """A document's distinct indexed words, sorted (as stored with it)."""
+        return sorted(vocabulary(statement, people, body))
+
+    def replace(self, before: list[str], after: list[str]) -> None:
+        """A document's words went from ``before`` to ``after``."""
+        for word, delta in word_deltas(before, after).items():
+            self._totals[word] = self._totals.get(word, 0) + delta
+
+    def changed(self) -> list[tuple[str, int]]:
+        """The words whose count changes and by how much, sorted (one lock order for
+        every writer)."""
+        return sorted((w, d) for w, d in self._totals.items() if d)
+
+
 @dataclass(frozen=True)
 class Generation:
     """One generation of the index."""

@@ -14,26 +14,17 @@ in ``text.parse_query``). ``pg_trgm`` is created in schema ``public`` if missing
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
 
-from .base import (
-    MAX_BODY,
-    Document,
-    DocumentAt,
-    Filters,
-    Generation,
-    Row,
-    SearchIndex,
-    Term,
-    vocabulary,
-    word_deltas,
-)
+from ledger.store.sql import FORMAT
+
+from .base import MAX_BODY, Document, DocumentAt, Filters, Generation, Row, Term, WordCounts
+from .connected import ConnectedIndex
 from .text import normalized
 
 _GENERATIONS = """
@@ -71,14 +62,14 @@ def tsquery_expression(terms: Sequence[Term], excluded: Sequence[str], every: bo
     return expression
 
 
-class PostgresSearchIndex(SearchIndex):
+class PostgresSearchIndex(ConnectedIndex):
     """See the module docstring."""
+
+    style = FORMAT
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._lock = threading.RLock()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._pid = 0
+        super().__init__()
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._pid != os.getpid():
@@ -92,7 +83,7 @@ class PostgresSearchIndex(SearchIndex):
             conn.execute("SET pg_trgm.similarity_threshold = 0.3")
             conn.execute("SET pg_trgm.word_similarity_threshold = 0.3")
             self._conn, self._pid = conn, os.getpid()
-        return self._conn
+        return cast("psycopg.Connection[Any]", self._conn)
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
@@ -101,32 +92,11 @@ class PostgresSearchIndex(SearchIndex):
             with conn.transaction():
                 yield conn
 
-    @contextmanager
-    def _read(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._lock:
-            yield self._connection()
-
-    def close(self) -> None:
-        """Close the connection (it reopens on next use)."""
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
-
     # -- generations --------------------------------------------------------------------
-
-    def generations(self) -> list[Generation]:
-        """Every generation, oldest first."""
-        with self._read() as conn:
-            rows = conn.execute("SELECT generation, partitions, state FROM search_generations"
-                                " ORDER BY generation").fetchall()
-        return [Generation(int(g), int(p), str(s)) for g, p, s in rows]
 
     def create_generation(self, partitions: int) -> Generation:
         """A new empty generation being built; a previous unfinished one is dropped."""
-        for old in self.generations():
-            if old.state == "building":
-                self.drop(old.generation)
+        self._drop_building()
         with self._write() as conn:
             conn.execute("LOCK TABLE search_generations IN EXCLUSIVE MODE")
             row = conn.execute("SELECT coalesce(max(generation), 0) FROM search_generations"
@@ -159,13 +129,6 @@ class PostgresSearchIndex(SearchIndex):
                 sql.Identifier(f"sg{int(g)}_words_trgm"), sql.Identifier(f"sg{int(g)}_words")))
         return Generation(g, partitions, "building")
 
-    def switch(self, generation: int) -> None:
-        """Make ``generation`` live; the live one becomes old."""
-        with self._write() as conn:
-            conn.execute("UPDATE search_generations SET state = 'old' WHERE state = 'live'")
-            conn.execute("UPDATE search_generations SET state = 'live' WHERE generation = %s",
-                         (generation,))
-
     def drop(self, generation: int) -> None:
         """Delete a generation that is not live."""
         with self._write() as conn:
@@ -178,20 +141,6 @@ class PostgresSearchIndex(SearchIndex):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(
                 sql.Identifier(f"sg{int(generation)}_docs"),
                 sql.Identifier(f"sg{int(generation)}_words")))
-
-    def checkpoints(self, generation: int) -> list[int | None]:
-        """Per partition; empty when the generation does not exist."""
-        with self._read() as conn:
-            rows = conn.execute("SELECT position FROM search_checkpoints WHERE generation = %s"
-                                " ORDER BY partition", (generation,)).fetchall()
-        return [int(r[0]) for r in rows]
-
-    def marker(self, generation: int) -> int:
-        """The redaction marker of a generation (0 when it does not exist)."""
-        with self._read() as conn:
-            row = conn.execute("SELECT marker FROM search_generations WHERE generation = %s",
-                               (generation,)).fetchone()
-        return int(row[0]) if row else 0
 
     def count(self, generation: int) -> int:
         """How many claims the generation holds."""
@@ -215,23 +164,18 @@ class PostgresSearchIndex(SearchIndex):
 
     # -- writes -------------------------------------------------------------------------
 
-    def apply(
-        self, generation: int, partition: int, expected: int, end: int, marker: int,
-        docs: Mapping[str, Document | None],
-    ) -> bool:
-        """One batch in one transaction, if the checkpoint and marker are as expected."""
-        with self._write() as conn:
-            # the generation's row first (shared), then the partition's: as purge does
-            row = conn.execute("SELECT marker FROM search_generations WHERE generation = %s"
-                               " FOR SHARE", (generation,)).fetchone()
-            cp = conn.execute("SELECT position FROM search_checkpoints WHERE generation = %s"
-                              " AND partition = %s FOR UPDATE", (generation, partition)).fetchone()
-            if row is None or cp is None or int(cp[0]) != expected or int(row[0]) != marker:
-                return False
-            _write_docs(conn, generation, docs)
-            conn.execute("UPDATE search_checkpoints SET position = %s WHERE generation = %s"
-                         " AND partition = %s", (end, generation, partition))
-        return True
+    def _claim_batch(self, conn: Any, generation: int, partition: int
+                     ) -> tuple[int, int] | None:
+        # the generation's row first (shared), then the partition's: as purge does
+        row = conn.execute("SELECT marker FROM search_generations WHERE generation = %s"
+                           " FOR SHARE", (generation,)).fetchone()
+        cp = conn.execute("SELECT position FROM search_checkpoints WHERE generation = %s"
+                          " AND partition = %s FOR UPDATE", (generation, partition)).fetchone()
+        return None if row is None or cp is None else (int(cp[0]), int(row[0]))
+
+    def _write_docs(self, conn: Any, generation: int,
+                    docs: Mapping[str, Document | None]) -> None:
+        _write_docs(conn, generation, docs)
 
     def purge(self, generation: int, partition: int, claim_id: str, doc_at: DocumentAt) -> bool:
         """Move the marker and rewrite the claim as of the partition's checkpoint."""
@@ -319,7 +263,7 @@ def _create_schema_if_missing(conn: psycopg.Connection[Any]) -> None:
 def _write_docs(conn: psycopg.Connection[Any], g: int, docs: Mapping[str, Document | None]
                 ) -> None:
     """Replace (or delete, for None) claims' rows in generation ``g``; word counts follow."""
-    totals: dict[str, int] = {}
+    counts = WordCounts()
     for claim_id, doc in docs.items():
         old = conn.execute(sql.SQL("DELETE FROM {} WHERE claim_id = %s RETURNING words").format(
             sql.Identifier(f"sg{int(g)}_docs")), (claim_id,)).fetchone()
@@ -327,7 +271,7 @@ def _write_docs(conn: psycopg.Connection[Any], g: int, docs: Mapping[str, Docume
         after: list[str] = []
         if doc is not None:
             statement, people, body, similar = doc.normalized()
-            after = sorted(vocabulary(statement, people, body))
+            after = WordCounts.of(statement, people, body)
             conn.execute(sql.SQL(
                 "INSERT INTO {} (claim_id, voided, updated_at, statement, people, body,"
                 " similar_text, similar_norm, summary, attrs, words, tsv) VALUES (%s, %s, %s, %s,"
@@ -338,9 +282,8 @@ def _write_docs(conn: psycopg.Connection[Any], g: int, docs: Mapping[str, Docume
                 (claim_id, "status:voided" in doc.attrs, doc.updated_at, doc.statement,
                  doc.people, doc.body[:MAX_BODY], doc.similar_text, similar, doc.summary,
                  sorted(set(doc.attrs)), after, statement, people, body))
-        for word, delta in word_deltas(before, after).items():
-            totals[word] = totals.get(word, 0) + delta
-    changed = sorted((w, d) for w, d in totals.items() if d)  # one lock order for every writer
+        counts.replace(before, after)
+    changed = counts.changed()
     if not changed:
         return
     conn.execute(sql.SQL(

@@ -14,23 +14,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from .base import (
-    MAX_BODY,
-    Document,
-    DocumentAt,
-    Filters,
-    Generation,
-    Row,
-    SearchIndex,
-    Term,
-    vocabulary,
-    word_deltas,
-)
+from ledger.store.sql import QMARK
+
+from .base import MAX_BODY, Document, DocumentAt, Filters, Generation, Row, Term, WordCounts
+from .connected import ConnectedIndex
 from .text import words
 
 _META = """
@@ -63,15 +54,15 @@ def fts_expression(terms: Sequence[Term], excluded: Sequence[str], every: bool) 
     return expression
 
 
-class SQLiteSearchIndex(SearchIndex):
+class SQLiteSearchIndex(ConnectedIndex):
     """See the module docstring."""
+
+    style = QMARK
 
     def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+        super().__init__()
 
     # -- connection ---------------------------------------------------------------------
 
@@ -84,7 +75,7 @@ class SQLiteSearchIndex(SearchIndex):
             conn.execute("PRAGMA secure_delete=ON")  # a purged redaction leaves no bytes
             conn.executescript(_META)
             self._conn, self._pid = conn, os.getpid()
-        return self._conn
+        return cast(sqlite3.Connection, self._conn)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -98,33 +89,11 @@ class SQLiteSearchIndex(SearchIndex):
                 raise
             conn.execute("COMMIT")
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._connection()
-
-    def close(self) -> None:
-        """Close the connection (it reopens on next use)."""
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
-
     # -- generations --------------------------------------------------------------------
-
-    def generations(self) -> list[Generation]:
-        """Every generation, oldest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT generation, partitions, state FROM search_generations ORDER BY generation"
-            ).fetchall()
-        return [Generation(int(g), int(p), str(s)) for g, p, s in rows]
 
     def create_generation(self, partitions: int) -> Generation:
         """A new empty generation being built; a previous unfinished one is dropped."""
-        for old in self.generations():
-            if old.state == "building":
-                self.drop(old.generation)
+        self._drop_building()
         with self._write() as conn:
             row = conn.execute("SELECT max(generation) FROM search_generations").fetchone()
             generation = int(row[0] or 0) + 1
@@ -134,13 +103,6 @@ class SQLiteSearchIndex(SearchIndex):
                              [(generation, p) for p in range(partitions)])
             _create_tables(conn, generation)
         return Generation(generation, partitions, "building")
-
-    def switch(self, generation: int) -> None:
-        """Make ``generation`` live; the live one becomes old."""
-        with self._write() as conn:
-            conn.execute("UPDATE search_generations SET state = 'old' WHERE state = 'live'")
-            conn.execute("UPDATE search_generations SET state = 'live' WHERE generation = ?",
-                         (generation,))
 
     def drop(self, generation: int) -> None:
         """Delete a generation that is not live."""
@@ -157,22 +119,6 @@ class SQLiteSearchIndex(SearchIndex):
             conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_words")
             conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_fts")
             conn.execute(f"DROP TABLE IF EXISTS sg{int(g)}_tri")
-
-    def checkpoints(self, generation: int) -> list[int | None]:
-        """Per partition; empty when the generation does not exist."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT position FROM search_checkpoints WHERE generation = ? ORDER BY partition",
-                (generation,),
-            ).fetchall()
-        return [int(r[0]) for r in rows]
-
-    def marker(self, generation: int) -> int:
-        """The redaction marker of a generation (0 when it does not exist)."""
-        with self._read() as conn:
-            row = conn.execute("SELECT marker FROM search_generations WHERE generation = ?",
-                               (generation,)).fetchone()
-        return int(row[0]) if row else 0
 
     def count(self, generation: int) -> int:
         """How many claims the generation holds."""
@@ -196,23 +142,18 @@ class SQLiteSearchIndex(SearchIndex):
 
     # -- writes -------------------------------------------------------------------------
 
-    def apply(
-        self, generation: int, partition: int, expected: int, end: int, marker: int,
-        docs: Mapping[str, Document | None],
-    ) -> bool:
-        """One batch in one transaction, if the checkpoint and marker are as expected."""
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT c.position, g.marker FROM search_checkpoints c JOIN search_generations g"
-                " USING (generation) WHERE generation = ? AND partition = ?",
-                (generation, partition),
-            ).fetchone()
-            if row is None or int(row[0]) != expected or int(row[1]) != marker:
-                return False
-            _write_docs(conn, generation, docs)
-            conn.execute("UPDATE search_checkpoints SET position = ? WHERE generation = ?"
-                         " AND partition = ?", (end, generation, partition))
-        return True
+    def _claim_batch(self, conn: Any, generation: int, partition: int
+                     ) -> tuple[int, int] | None:
+        row = conn.execute(
+            "SELECT c.position, g.marker FROM search_checkpoints c JOIN search_generations g"
+            " USING (generation) WHERE generation = ? AND partition = ?",
+            (generation, partition),
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def _write_docs(self, conn: Any, generation: int,
+                    docs: Mapping[str, Document | None]) -> None:
+        _write_docs(conn, generation, docs)
 
     def purge(self, generation: int, partition: int, claim_id: str, doc_at: DocumentAt) -> bool:
         """Move the marker and rewrite the claim as of the partition's checkpoint."""
@@ -341,7 +282,7 @@ def _write_docs(conn: sqlite3.Connection, g: int, docs: Mapping[str, Document | 
     deleting and inserting claim by claim made a segment (and merges) per rewritten claim
     (a rebuild rewrites a claim in each batch that touches it)."""
     _index_attrs(conn, g)
-    totals: dict[str, int] = {}
+    counts = WordCounts()
     old: dict[str, tuple[int, list[str]]] = {}
     for claim_id in docs:
         row = conn.execute(f"SELECT rid, words FROM sg{int(g)}_docs WHERE claim_id = ?",
@@ -358,7 +299,7 @@ def _write_docs(conn: sqlite3.Connection, g: int, docs: Mapping[str, Document | 
         after: list[str] = []
         if doc is not None:
             statement, people, body, similar = doc.normalized()
-            after = sorted(vocabulary(statement, people, body))
+            after = WordCounts.of(statement, people, body)
             cursor = conn.execute(
                 f"INSERT INTO sg{int(g)}_docs (claim_id, voided, updated_at, statement, people,"
                 " body, similar_text, summary, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -372,9 +313,8 @@ def _write_docs(conn: sqlite3.Connection, g: int, docs: Mapping[str, Document | 
                          (rid, similar))
             conn.executemany(f"INSERT INTO sg{int(g)}_attrs (name, rid) VALUES (?, ?)",
                              [(name, rid) for name in sorted(set(doc.attrs))])
-        for word, delta in word_deltas(before, after).items():
-            totals[word] = totals.get(word, 0) + delta
-    changed = sorted((w, d) for w, d in totals.items() if d)
+        counts.replace(before, after)
+    changed = counts.changed()
     if changed:
         conn.executemany(f"INSERT INTO sg{int(g)}_words (word, n) VALUES (?, ?)"
                          " ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", changed)
