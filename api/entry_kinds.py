@@ -1,7 +1,8 @@
 """The registry of entry kinds: each entry a claim can be given, said once.
 
 One ``EntryKind`` line names the URL segment, the event type and its ledger payload
-schema, the role, the operation's summary and the desk's form (title, button, fields).
+schema, the role, the operation's summary, the desk's form (title, button, fields) and
+how the desk draws and names its entries (``style``).
 From these lines come the API's routes (``api.resources.entries``), their request
 schemas (``api.schemas.body_schema``), the desk's forms (``api.desk.forms``), the
 append lane's routes (``api.fastlane``) and docs/api.md's table of entries
@@ -21,6 +22,7 @@ from marshmallow import Schema
 from ledger import events
 
 from .desk.dates import EXAMPLE
+from .desk.timeline import Style
 from .schemas import EventBodySchema, body_schema
 
 #: the URL rule every entry's path is under
@@ -111,7 +113,8 @@ class EntryKind:
     ``doc`` is the view's docstring: the operation's OpenAPI summary (its first
     paragraph) and description. The desk shows the form (``title``,
     ``submit``, ``fields``, ``noun``) on the claim page at ``page`` (its place among the
-    forms; None: not there), and lets entries of this kind be corrected if ``correctable``.
+    forms; None: not there), lets entries of this kind be corrected if ``correctable``, and
+    draws and names them in ``style`` (None: ``desk_style``'s default).
     """
 
     kind: str
@@ -124,6 +127,7 @@ class EntryKind:
     page: int | None = None
     correctable: bool = True
     role: str = "editor"
+    style: Style | None = None
     schema: type[EventBodySchema] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -135,29 +139,39 @@ class EntryKind:
         """The URL rule of the entry's endpoint."""
         return f"{PREFIX}/{self.kind}"
 
+    @property
+    def desk_style(self) -> Style:
+        """How the desk draws and names the entries: ``style``, or (none named) a note's
+        marker in the notes' lane under the kind's noun, after the others in the legend."""
+        return self.style or Style(4, "small-square", "note", self.noun.capitalize())
+
 
 ENTRY_KINDS: tuple[EntryKind, ...] = (
     EntryKind(
         "appearances", "AppearanceAdded",
         "Add an appearance: the claim repeated or reported elsewhere (AppearanceAdded).",
         "Add an appearance", "Record appearance", (*appearance_fields(True), OCCURRED),
-        "appearance", page=3),
+        "appearance", page=3,
+        style=Style(0, "ring", "appearance", "Appearance", 1)),
     EntryKind(
         "corroborations", "ClaimCorroborated", "Record a corroboration (ClaimCorroborated).",
         "Add a corroboration", "Record corroboration",
         (*agent_fields("by", "Corroborated by", "who corroborated the claim"), *_RESPONSE),
-        "corroboration", page=2),
+        "corroboration", page=2,
+        style=Style(1, "up", "corroboration", "Corroboration", 2)),
     EntryKind(
         "denials", "ClaimDenied", "Record a denial (ClaimDenied).",
         "Add a denial", "Record denial",
         (*agent_fields("by", "Denied by", "who denied the claim"), *_RESPONSE),
-        "denial", page=1),
+        "denial", page=1,
+        style=Style(2, "down", "denial", "Denial", 3)),
     EntryKind(
         "retractions", "ClaimRetracted", "Record that the claim was withdrawn (ClaimRetracted).",
         "Record a retraction", "Record retraction",
         (*agent_fields("by", "Retracted by", "who retracted the claim"),
          *appearance_fields(False), Field("note", "Note", "textarea"), OCCURRED),
-        "retraction", page=5),
+        "retraction", page=5,
+        style=Style(3, "square", "retraction", "Retraction", 5)),
     EntryKind(
         "verdicts", "VerdictIssued",
         "Issue a verdict on a named scale (VerdictIssued); the value must be on the scale.",
@@ -167,19 +181,22 @@ ENTRY_KINDS: tuple[EntryKind, ...] = (
          Field("explanation", "Explanation", "textarea", required=True,
                ask="Give the explanation: why this verdict."),
          *agent_fields("reviewer", "Reviewer", "the reviewer", required=False), OCCURRED),
-        "verdict", page=4),
+        "verdict", page=4,
+        style=Style(3, "diamond", "verdict", "Verdict", 4)),
     # the desk corrects an entry from the entry itself (api.desk.correcting)
     EntryKind(
         "corrections", "EntryCorrected",
         "Correct, clarify or void an earlier entry of this claim (EntryCorrected).\n\n"
         "The target must be an earlier event of this claim, not a correction and not\n"
         "already voided; ``changes`` may name only fields of the target's payload.",
-        noun="correction", correctable=False),
+        noun="correction", correctable=False,
+        style=Style(4, "hexagon", "correction", "Correction", 7)),
     EntryKind(
         "notes", "NoteAdded", "Add an internal editorial note (NoteAdded).",
         "Add an internal note", "Add note",
         (Field("text", "Note", "textarea", required=True, ask="Write the note."), OCCURRED),
-        "note", page=6),
+        "note", page=6,
+        style=Style(4, "small-square", "note", "Note", 6)),
     # the desk makes a link from the claim page's search (desk/_links.html), never by typing
     EntryKind(
         "links", "ClaimLinked",
@@ -192,7 +209,7 @@ ENTRY_KINDS: tuple[EntryKind, ...] = (
          Field("kind", "How this claim relates to it", "select", required=True,
                options=LINK_CHOICES, ask="Choose how this claim relates to the other one."),
          Field("note", "Note", "textarea")),
-        "link"),
+        "link", style=Style(0, "diamond", "linked", "Link", 8)),
 )
 
 #: the standard kinds by event type

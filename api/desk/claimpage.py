@@ -22,6 +22,7 @@ from ledger.store import EventStore
 from workers.views import ViewsBehind, ViewsUnavailable
 
 from ..view_service import view_service
+from .forms import desk_forms
 from .histogram import render_histogram
 from .timeline import render_timeline
 
@@ -122,7 +123,7 @@ def claim_page(
     _link_corrections(store, page, as_of, whole)
     if total <= AGGREGATE_ABOVE:
         drawn = whole if whole is not None else store.read_claim(claim_id, limit=total)
-        page.timeline = render_timeline(drawn, page.voided)
+        page.timeline = render_timeline(drawn, page.voided, desk_forms().styles)
     else:
         page.timeline = render_histogram((state or {}).get("histogram"), total)
     return page

@@ -42,7 +42,7 @@ from .forms import (
     place_errors,
 )
 from .pages import append_from_form, for_editors, new_key, page, refusal
-from .timeline import STYLES, details, summary
+from .timeline import details, summary
 
 CORRECTION = FormSpec(
     "correct", "EntryCorrected", "Correct, clarify or void an entry", "Record",
@@ -156,7 +156,7 @@ def _render(claim_id: str, event: RecordedEvent, current: Mapping[str, Any], voi
     store = ledger_state().store
     return page(
         "correct.html", status, claim_id=claim_id, entry=event, current=current,
-        voided=voided, label=STYLES[event.type].label, about=summary(event),
+        voided=voided, label=desk_forms().styles[event.type].label, about=summary(event),
         text=details(event), spec=CORRECTION, copy=spec, form=state,
         both=replace(CORRECTION, fields=CORRECTION.fields + spec.fields),
         options=lambda item: options_for(item, scales=store.scales, targets=()),

@@ -22,10 +22,11 @@ from flask import Response, request, stream_with_context, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..state import ledger_state
+from .forms import desk_forms
 from .listing import ClaimPage, list_claims, verified_history
 from .pages import for_readers, page
 from .reading import claims_or_error, requested_filters
-from .timeline import REDACTED, STYLES, details, summary
+from .timeline import REDACTED, details, summary
 
 log = logging.getLogger("api.desk")
 
@@ -134,7 +135,7 @@ def record(claim_id: Any) -> BaseResponse:
     return page(
         "record.html", claim_id=claim, state=shown.state, events=shown.events,
         total=shown.total, verification=shown.verification, proofs=shown.proofs,
-        styles=STYLES, summary=summary, details=details, voided=shown.voided,
+        styles=desk_forms().styles, summary=summary, details=details, voided=shown.voided,
         printed_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"), head=state.store.head(),
         page_url=_base_url() + url_for("desk.record", claim_id=claim),
     )

@@ -35,6 +35,7 @@ from ..entry_kinds import (
 from ..entry_kinds import LINK_CHOICES as LINK_CHOICES
 from ..entry_kinds import Field as Field
 from .dates import EXAMPLE, DateError, compose
+from .timeline import RECORDED, Style
 
 _NAIVE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?")
 #: the suffix of a time field's time-of-day input, and the form's time zone input
@@ -76,11 +77,13 @@ NEW_CLAIM = FormSpec(
 @dataclass(frozen=True)
 class DeskForms:
     """The forms of an app's entry kinds: those on the claim page (in their order), and
-    by kind and by event type those whose entries the desk appends and corrects."""
+    by kind and by event type those whose entries the desk appends and corrects; and
+    ``styles``, how the desk draws and names each event type (in the legend's order)."""
 
     page: tuple[FormSpec, ...]
     by_kind: dict[str, FormSpec]
     by_type: dict[str, FormSpec]
+    styles: dict[str, Style]
 
     @classmethod
     def of(cls, kinds: Sequence[EntryKind]) -> DeskForms:
@@ -89,8 +92,11 @@ class DeskForms:
                               k.noun)) for k in kinds if k.correctable]
         page = sorted(((k.page, f) for k, f in forms if k.page is not None),
                       key=lambda pair: pair[0])
+        styles = sorted(((k.event_type, k.desk_style) for k in kinds),
+                        key=lambda pair: pair[1].legend)
         return cls(tuple(f for _, f in page), {f.kind: f for _, f in forms},
-                   {NEW_CLAIM.event_type: NEW_CLAIM, **{f.event_type: f for _, f in forms}})
+                   {NEW_CLAIM.event_type: NEW_CLAIM, **{f.event_type: f for _, f in forms}},
+                   {NEW_CLAIM.event_type: RECORDED, **dict(styles)})
 
 
 def desk_forms() -> DeskForms:

@@ -30,7 +30,7 @@ from .forms import (
 from .linking import claim_links, find_claims
 from .listing import FILTERS, PAGE_SIZE, ClaimPage, list_claims, verified_history
 from .pages import error_page, for_followers, for_readers, new_key, page
-from .timeline import STYLES, details, legend_icon, summary
+from .timeline import details, legend_icon, summary
 
 VERDICT_VALUE = next(f for f in FORMS_BY_KIND["verdicts"].fields if f.name == "value")
 
@@ -131,7 +131,7 @@ def claim_page_response(claim_id: str, failed: tuple[str, FormState] | None = No
         as_of_time=as_of, valid_at=valid_at, valid_at_error=valid_at_error,
         valid_at_text=valid_at_text,
         as_of_error=as_of_error, as_of_text=as_of_text, timeline=shown.timeline,
-        styles=STYLES, legend_icon=legend_icon,
+        styles=desk_forms().styles, legend_icon=legend_icon,
         specs=specs if not replaying else (), forms=forms,
         open_form=failed[0] if failed else None,
         options=lambda item: options_for(item, scales=store.scales, targets=()),
@@ -158,7 +158,7 @@ def history(claim_id: Any) -> BaseResponse:
                              request.args.get("upto", type=int), HISTORY_PAGE)
     first, last, total = shown.events[0].version, shown.events[-1].version, shown.total
     return page("history.html", claim_id=str(claim_id), events=shown.events, state=shown.state,
-                verification=shown.verification, proofs=shown.proofs, styles=STYLES,
+                verification=shown.verification, proofs=shown.proofs, styles=desk_forms().styles,
                 total=total, older=first - 1 if first > 1 else None,
                 newer=min(last + HISTORY_PAGE, total) if last < total else None,
                 voided=shown.voided)
@@ -173,7 +173,8 @@ def claim_changes(claim_id: Any) -> BaseResponse:
     shown = changes(ledger_state().store, str(claim_id), after)
     return page("changes.html", claim_id=str(claim_id), page=shown, state=shown.state,
                 events=shown.events, voided=shown.voided, by_id=shown.by_id,
-                corrected=shown.corrected, as_of=None, styles=STYLES, legend_icon=legend_icon,
+                corrected=shown.corrected, as_of=None, styles=desk_forms().styles,
+                legend_icon=legend_icon,
                 summary=summary, details=details)
 
 

@@ -33,25 +33,19 @@ SIZE = 8.0
 
 @dataclass(frozen=True)
 class Style:
-    """How one event type is drawn."""
+    """How one event type is drawn and named; ``legend`` is its place in the claim page's
+    legend (the lowest first)."""
 
     lane: int
     shape: str  # circle, ring, up, down, diamond, square, small-square, hexagon
     css: str  # a class in desk.css that sets the colour
     label: str
+    legend: int = 99
 
 
-STYLES: dict[str, Style] = {
-    "ClaimRecorded": Style(0, "circle", "recorded", "Claim recorded"),
-    "AppearanceAdded": Style(0, "ring", "appearance", "Appearance"),
-    "ClaimCorroborated": Style(1, "up", "corroboration", "Corroboration"),
-    "ClaimDenied": Style(2, "down", "denial", "Denial"),
-    "VerdictIssued": Style(3, "diamond", "verdict", "Verdict"),
-    "ClaimRetracted": Style(3, "square", "retraction", "Retraction"),
-    "NoteAdded": Style(4, "small-square", "note", "Note"),
-    "EntryCorrected": Style(4, "hexagon", "correction", "Correction"),
-    "ClaimLinked": Style(0, "diamond", "linked", "Link"),
-}
+#: how the claim itself is drawn (each entry kind's style is on its registry line:
+#: ``api.entry_kinds``; the app's styles by event type: ``api.desk.forms.desk_forms().styles``)
+RECORDED = Style(0, "circle", "recorded", "Claim recorded", 0)
 LANES = ("Claim & appearances", "Corroborations", "Denials", "Verdicts & retractions",
          "Notes & corrections")
 
@@ -79,9 +73,8 @@ def shape(kind: str, x: float, y: float, size: float = SIZE) -> str:
     return f'<polygon points="{text}"/>'
 
 
-def legend_icon(event_type: str) -> Markup:
-    """A small SVG of an event type's marker, for the legend."""
-    style = STYLES[event_type]
+def legend_icon(style: Style) -> Markup:
+    """A small SVG of an event type's marker (drawn in ``style``), for the legend."""
     return Markup(  # noqa: S704 (built from constants)
         f'<svg class="icon" width="22" height="22" viewBox="0 0 22 22" aria-hidden="true">'
         f'<g class="mark {style.css} shape-{style.shape}">{shape(style.shape, 11, 11, 7)}</g></svg>'
@@ -254,9 +247,11 @@ def draw_axis(parts_: Sequence[Part], axis_y: float) -> list[str]:
     return parts
 
 
-def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup:
-    """The SVG timeline of a claim's events (empty markup when there are none)."""
-    drawn = [e for e in events if e.type in STYLES]
+def render_timeline(events: Sequence[RecordedEvent], voided: set[str],
+                    styles: Mapping[str, Style]) -> Markup:
+    """The SVG timeline of a claim's events drawn in ``styles`` (empty markup when there
+    are none)."""
+    drawn = [e for e in events if e.type in styles]
     if not drawn:
         return Markup("")
     times = {e.id: parse_time(e.occurred_at) for e in drawn}
@@ -293,7 +288,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     where: dict[str, tuple[float, float]] = {}
     stacked: dict[int, list[float]] = {}
     for event in drawn:
-        style = STYLES[event.type]
+        style = styles[event.type]
         x = x_of(times[event.id])
         near = [other for other in stacked.setdefault(style.lane, []) if abs(other - x) < 14]
         stacked[style.lane].append(x)
@@ -302,7 +297,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
     links: list[str] = []
     marks: list[str] = []
     for event in drawn:
-        style = STYLES[event.type]
+        style = styles[event.type]
         x, y = where[event.id]
         is_void = event.id in voided
         data = event.data or {}
@@ -312,7 +307,7 @@ def render_timeline(events: Sequence[RecordedEvent], voided: set[str]) -> Markup
             kind = escape(str(data.get("kind", "")))
             links.append(f'<path class="link link-{kind}" d="M{x:.1f},{y:.1f} Q{(x + tx) / 2:.1f},'
                          f'{bend:.1f} {tx:.1f},{ty - SIZE - 2:.1f}" marker-end="url(#arrow)"/>')
-        what = STYLES[event.type].label
+        what = styles[event.type].label
         about = summary(event)
         title = f"v{event.version} {what}" + (f": {about}" if about else "")
         title += f", occurred {event.occurred_at[:16].replace('T', ' ')} UTC"

@@ -33,7 +33,6 @@ from .forms import (
 from .pages import append_from_form, editor, for_editors, new_key, page, refusal
 from .reading import claim_page_response
 from .similar import similar_claims
-from .timeline import STYLES
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -164,7 +163,7 @@ def add_entry(claim_id: Any, kind: str) -> BaseResponse:
     outcome = _append(spec, str(claim_id))
     if isinstance(outcome, FormState):
         return remember_zone(claim_page_response(str(claim_id), failed=(kind, outcome), status=422))
-    label = STYLES[spec.event_type].label
+    label = desk_forms().styles[spec.event_type].label
     desk_session.notify(f"{label} recorded as version {outcome['version']}." + _read_as(spec))
     target = url_for("desk.claim", claim_id=claim_id, _anchor=f"event-{outcome['id']}")
     return remember_zone(redirect(target, 303))

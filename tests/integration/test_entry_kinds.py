@@ -2,7 +2,8 @@
 
 A throwaway kind (``flags``, event type ``FlagRaised``) is registered for one app built
 by ``create_app``: it shows up as a route, in the OpenAPI document, in the append lane,
-in the fold and as a form on the desk's claim page, and in no other app.
+in the fold and as a form on the desk's claim page, and in no other app; the desk posts it
+from that form and draws it (the kind names no style, so it takes the registry's default).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.support.api_harness import ApiHarness
 from tests.support.paths import ROOT
 
 FLAG_PATH = "/v1/claims/{claim_id}/flags"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 class FlagRaisedSchema(StrictSchema):
@@ -52,8 +54,7 @@ def flags_fixture(monkeypatch: pytest.MonkeyPatch) -> EntryKind:
 
 def claim_page(api: ApiHarness, claim_id: str) -> str:
     """The desk's claim page as an editor signed in to the desk sees it."""
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"',
-                     api.client.get("/desk/sign-in").get_data(as_text=True))
+    csrf = CSRF.search(api.client.get("/desk/sign-in").get_data(as_text=True))
     assert csrf is not None
     signed_in = api.client.post("/desk/sign-in", data={
         "csrf_token": csrf.group(1), "token": api.tokens["editor"], "next": "/desk/"})
@@ -105,6 +106,41 @@ def test_a_registered_entry_kind_is_routed_documented_served_folded_and_on_the_d
     assert refused.status_code == 422
     state = api.get(f"/v1/claims/{claim_id}").get_json()
     assert [note["text"] for note in state["notes"]] == ["Flag: Unsourced quote."]
+
+
+def test_a_registered_entry_kind_is_posted_from_the_desk_and_drawn_in_its_default_style(
+    tmp_path: Path, flags: EntryKind
+) -> None:
+    api = ApiHarness.create(tmp_path, DATA_DIR=tmp_path, ENTRY_KINDS=(*ENTRY_KINDS, flags))
+    claim_id = api.new_claim()
+    csrf = CSRF.search(claim_page(api, claim_id))
+    assert csrf is not None
+    posted = api.client.post(f"/desk/claims/{claim_id}/flags", data={
+        "csrf_token": csrf.group(1), "reason": "Unsourced quote."})
+    assert posted.status_code == 303, posted.get_data(as_text=True)
+    flag = api.store.read_claim(claim_id)[-1]
+    assert (flag.type, flag.version, flag.data) == ("FlagRaised", 2, {"reason": "Unsourced quote."})
+    assert posted.headers["Location"].endswith(f"#event-{flag.id}")
+
+    html = api.client.get(posted.headers["Location"]).get_data(as_text=True)
+    assert "Flag recorded as version 2." in html
+    timeline = html.split('<svg class="timeline"')[1].split("</svg>")[0]
+    assert f'<g class="mark note shape-small-square" data-event-id="{flag.id}">' in timeline
+    assert 'aria-label="v2 Flag, occurred' in timeline
+    row = html.split(f'<tr id="event-{flag.id}"')[1].split("</tr>")[0]
+    assert 'class="entry-note"' in row
+    assert "</svg> Flag" in row
+    assert "Unsourced quote." in row
+    legend = html.split('<ul class="legend"')[1].split("</ul>")[0]
+    assert legend.index("</svg> Link</li>") < legend.index("</svg> Flag</li>")  # after the rest
+
+    history = api.client.get(f"/desk/claims/{claim_id}/history").get_data(as_text=True)
+    assert "FlagRaised" in history
+    record = api.client.get(f"/desk/claims/{claim_id}/record").get_data(as_text=True)
+    assert "<strong>Flag</strong>" in record
+    correct = api.client.get(f"/desk/claims/{claim_id}/entries/{flag.id}/correct")
+    assert correct.status_code == 200
+    assert "Flag" in correct.get_data(as_text=True)
 
 
 def test_an_entry_kind_registered_for_one_app_stays_out_of_the_others(
