@@ -108,7 +108,7 @@ class Replay:
             if not isinstance(event, Mapping):
                 return Finding(expected, "format", "the event is not a JSON object")
             return Finding(expected, "format", format_problem(event) or "malformed")
-        claim = recorded.claim_id
+        claim = recorded[1]  # claim_id (this runs for every event of the log)
         try:
             payload, leaf = check_event(
                 recorded, expected, self._heads.get(claim, (0, None)), self._last_recorded
@@ -119,8 +119,8 @@ class Replay:
             self.redacted += 1
         else:
             self.payloads += 1
-        self._heads[claim] = (recorded.version, recorded.leaf_hash)
-        self._last_recorded = recorded.recorded_at
+        self._heads[claim] = (recorded[2], recorded[13])  # version, leaf_hash
+        self._last_recorded = recorded[8]  # recorded_at
         self._tree.push(leaf)
         self.events += 1
         return None
