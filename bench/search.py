@@ -186,6 +186,7 @@ def run_backend(url: str, claims: int, label: str, work: Path,
     result.update(time_queries(index, generation, corpus, sample, label))
     result["load_after_recall"] = load()
     print(f"  {label}: recall {result['recall_at_5']} (load {load()})", flush=True)
+    print(f"  {label}: {json.dumps(result)}", flush=True)  # kept if the lag probes fail
     if lag_seconds > 0:
         result["views_lag_ms"] = views_lag(url, store, index, work / f"lag-{label}",
                                            lag_seconds)
