@@ -1,8 +1,4 @@
-"""The package layout holds: no import cycles, no oversized modules, no clashing names in api/.
-
-Issue 19 empties the three ``STILL_*`` sets below; until then a test fails only when a new
-cycle, a new oversized module or a new clash appears, never because one was fixed.
-"""
+"""The package layout holds: no import cycles, no oversized modules, no clashing names in api/."""
 
 from __future__ import annotations
 
@@ -14,9 +10,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ledger", "workers", "api")
 MAX_LINES = 450
 
-STILL_CYCLIC: set[frozenset[str]] = set()
-STILL_LARGE: set[str] = set()
-STILL_CLASHING: set[str] = set()
 
 
 def product_modules() -> dict[str, Path]:
@@ -95,11 +88,11 @@ def import_cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
     return groups
 
 
-def test_import_cycles_among_product_modules_are_only_the_ones_issue_19_removes() -> None:
+def test_no_product_modules_import_each_other_even_type_only_or_inside_functions() -> None:
     known = product_modules()
     graph = {name: imported_modules(name, path, known) for name, path in known.items()}
-    new = import_cycles(graph) - STILL_CYCLIC
-    assert not new, f"modules importing each other (even type-only): {sorted(map(sorted, new))}"
+    cycles = import_cycles(graph)
+    assert not cycles, f"modules importing each other: {sorted(map(sorted, cycles))}"
 
 
 def test_the_cycle_finder_finds_a_cycle_of_three_and_none_in_a_chain() -> None:
@@ -114,7 +107,7 @@ def test_no_product_module_grows_past_450_lines() -> None:
         name for name, path in product_modules().items()
         if len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES
     }
-    assert large <= STILL_LARGE, f"modules over {MAX_LINES} lines: {sorted(large - STILL_LARGE)}"
+    assert not large, f"modules over {MAX_LINES} lines: {sorted(large)}"
 
 
 def test_no_two_modules_under_api_share_a_name() -> None:
@@ -123,4 +116,4 @@ def test_no_two_modules_under_api_share_a_name() -> None:
         if name.startswith("api.") and path.name != "__init__.py"
     )
     clashing = {stem for stem, count in stems.items() if count > 1}
-    assert clashing <= STILL_CLASHING, f"api/ module names used twice: {sorted(clashing)}"
+    assert not clashing, f"api/ module names used twice: {sorted(clashing)}"
