@@ -52,6 +52,16 @@ def plan_or_failure(body: bytes) -> int | None:
     return None
 
 
+def names_a_claim_not_in(store: EventStore, body: bytes) -> bool:
+    """Whether a planned event belongs to a claim neither the plan records nor the store holds."""
+    plan = plan_import(io.BytesIO(body))
+    recorded = set(plan.claims.values())
+    return any(
+        event.claim_id not in recorded and store.claim_version(event.claim_id) == 0
+        for event in plan.events
+    )
+
+
 def test_the_example_data_set_plans_in_full() -> None:
     body = "\n".join(json.dumps(line) for line in SEED_LINES).encode()
     assert plan_or_failure(body) == len(SEED_LINES)
@@ -91,6 +101,24 @@ def cli_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, E
     store.close()
 
 
+def test_the_cli_refuses_a_whole_import_that_names_a_claim_the_ledger_does_not_hold(
+    cli_store: tuple[str, EventStore], tmp_path: Path
+) -> None:
+    url, store = cli_store
+    note = next(dict(line) for line in SEED_LINES if line["type"] == "NoteAdded")
+    del note["claim_ref"], note["event_ref"]
+    note["claim_id"] = "00000000-0000-0000-0000-000000000000"
+    path = tmp_path / "import.ndjson"
+    path.write_text(f"{json.dumps(SEED_LINES[0])}\n{json.dumps(note)}\n", encoding="utf-8")
+    head = store.head()
+    assert plan_or_failure(path.read_bytes()) == 2  # a valid plan…
+    assert names_a_claim_not_in(store, path.read_bytes())  # …that the ledger must refuse
+    result = CliRunner().invoke(cli, ["--database-url", url, "import", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: claim 00000000-0000-0000-0000-000000000000 does not")
+    assert store.head() == head
+
+
 @fuzz(25, 1000)
 @given(body=ndjson_files())
 def test_the_cli_imports_all_or_writes_nothing(
@@ -103,7 +131,13 @@ def test_the_cli_imports_all_or_writes_nothing(
     result = CliRunner().invoke(cli, ["--database-url", url, "import", str(path)])
     record("NDJSON import (claimledger import)")
     planned = plan_or_failure(body)
-    if planned is None:
+    if planned is not None and names_a_claim_not_in(store, body):
+        # a valid plan whose line names, by claim_id, a claim the ledger does not hold
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: claim ")
+        assert "does not exist" in result.output
+        assert store.head() == head
+    elif planned is None:
         assert result.exit_code == 1, result.output
         assert result.output.startswith("Error: ")
         # one line, or a summary line and one indented line per error
