@@ -55,7 +55,7 @@ def plan_or_failure(body: bytes) -> int | None:
 def names_a_claim_not_in(store: EventStore, body: bytes) -> bool:
     """Whether a planned event belongs to a claim neither the plan records nor the store holds."""
     plan = plan_import(io.BytesIO(body))
-    recorded = set(plan.claims.values())
+    recorded = {event.claim_id for event in plan.events if event.type == "ClaimRecorded"}
     return any(
         event.claim_id not in recorded and store.claim_version(event.claim_id) == 0
         for event in plan.events
