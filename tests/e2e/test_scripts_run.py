@@ -124,6 +124,7 @@ def test_scripts_run_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path
     result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + quickstart_commands(port)],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"corroboration recorded at log position \d+\n", result.stdout)
     assert '"status": "corroborated"' in result.stdout
     assert "ClaimCorroborated leaf" in result.stdout
 
