@@ -10,6 +10,8 @@ a partition replaces what it gave before (``lo:{source}`` remembers it), so the 
 is a function of the log up to the checkpoint, whatever the batches were: a rebuild
 gives the same. Per target, ``li:{target}`` is a hash of link event id → JSON
 ``{event_id, claim_id, kind, occurred_at}`` (no free text: the note stays on the source).
+Which links a source gives (``given``) and their order are ``ledger.links``'s, shared with
+the answer the log gives when the views cannot (``ledger.links.linked_from``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from redis import Redis
 
 from ledger.envelope import RecordedEvent
+from ledger.links import given, inbound_order
 
 from .config import PartitionKeys, partition_of, text
 from .indexes import matches, matches_attributes
@@ -54,17 +57,6 @@ def relevant(stream: Sequence[RecordedEvent], new: Sequence[RecordedEvent]) -> b
         in ("ClaimLinked", "ClaimRecorded")
         for e in new
     )
-
-
-def given(state: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The links a claim shows on others: its active links, none while it is voided."""
-    if state is None or state.get("status") == "voided":
-        return []
-    return [
-        {"event_id": link["event_id"], "claim_id": state["id"], "kind": link["kind"],
-         "occurred_at": link["occurred_at"], "target": link["target_claim_id"]}
-        for link in state.get("links") or ()
-    ]
 
 
 def contribution(
@@ -110,7 +102,7 @@ end
 def inbound_links(values: Sequence[Any]) -> list[dict[str, Any]]:
     """Other claims' links to a claim (``li:`` hash values), oldest first."""
     links = [json.loads(text(v) or "null") for v in values]
-    return sorted(links, key=lambda link: (link["occurred_at"], link["event_id"]))
+    return sorted(links, key=inbound_order)
 
 
 def with_inbound(state: dict[str, Any], values: Sequence[Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from .caches import ROLL_FORWARD_LIMIT, FrontierCache, HeadCache
 from .checkpoints import CheckpointRecorder, SQLCheckpoints
 from .cosignatures import CosignatureRecorder, SQLCosignatures, StoredCosignature
 from .events import EventReads
+from .links import LinkReads
 from .rotations import KeyRotation, RotationRecorder, SQLRotations
 from .sessions import SessionRecord, SessionRecorder, SQLSessions
 from .sql import Connection, Database
@@ -88,6 +89,7 @@ class EventStore(ABC):
         """Compose the recorders over the backend's connections, tree reads and schema."""
         self._db, self._migrate = db, migrate
         self.events = EventReads(db)
+        self.links = LinkReads(db)
         self.tree = Tree(nodes, self.head)
         self.checkpoints: CheckpointRecorder = SQLCheckpoints(db)
         self.tokens: TokenRecorder = SQLTokens(db)

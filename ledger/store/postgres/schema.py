@@ -9,6 +9,7 @@ from psycopg import sql
 
 from .. import cosignatures, rotations, sessions, tree
 from ..events import CORRECTIONS_INDEX
+from ..links import LINK_TARGETS_INDEX
 from ..sql import FORMAT, Connection, apply_migrations
 
 #: the column types the shared table definitions take (``sessions.TABLE`` …)
@@ -120,6 +121,8 @@ MIGRATIONS: Final[list[str]] = [
     CORRECTIONS_INDEX,
     # 7: signing-key rotations of the checkpoints (`claimledger rotate-key`)
     ROTATIONS_MIGRATION,
+    # 8: the links naming a claim found without reading the log (``links.LinkReads``)
+    LINK_TARGETS_INDEX[FORMAT],
 ]
 
 

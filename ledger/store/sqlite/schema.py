@@ -6,6 +6,7 @@ import sqlite3
 
 from .. import cosignatures, rotations, sessions, tree
 from ..events import CORRECTIONS_INDEX
+from ..links import LINK_TARGETS_INDEX
 from ..sql import QMARK, Connection, apply_migrations
 
 #: the column types the shared table definitions take (``sessions.TABLE`` …)
@@ -129,6 +130,8 @@ MIGRATIONS: list[str] = [
     CORRECTIONS_INDEX,
     # 8: signing-key rotations of the checkpoints (`claimledger rotate-key`)
     ROTATIONS_MIGRATION,
+    # 9: the links naming a claim found without reading the log (``links.LinkReads``)
+    LINK_TARGETS_INDEX[QMARK],
 ]
 
 
