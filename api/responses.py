@@ -132,11 +132,16 @@ def etag(version: int, redactions: int = 0) -> str:
 def state_etag(state: Mapping[str, Any]) -> str:
     """The ``ETag`` of a folded claim state.
 
-    Other claims' links to it (``linked_from``, from the views) change the answer without
-    a new version of the claim, so they add ``-l`` and a digest of their event ids.
+    Other claims' links to it (``linked_from``) change the answer without a new version
+    of the claim, so they add ``-l`` and a digest of their event ids.
     """
     tag = etag(int(state["version"]), len(state.get("redacted_event_ids") or ()))
-    inbound = state.get("linked_from")
+    return linked_etag(tag, state.get("linked_from") or ())
+
+
+def linked_etag(tag: str, inbound: Sequence[Mapping[str, Any]]) -> str:
+    """A claim's ``etag`` with other claims' links to it (``linked_from``) folded in: the
+    views' answer and the log's carry the same tag for the same state."""
     if not inbound:
         return tag
     ids = ",".join(sorted(str(link["event_id"]) for link in inbound))

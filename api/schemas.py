@@ -310,9 +310,10 @@ class ClaimSchema(Schema):
     )
     linked_from = fields.List(
         fields.Nested(InboundLinkSchema),
-        metadata={"description": "Other claims' active links to this one, from the views:"
-                  " absent when there are none, or when the log answered (as_of, valid_at,"
-                  " the views unavailable)."},
+        metadata={"description": "Other claims' active links to this one, oldest first;"
+                  " absent when there are none. The log's answer (as_of, valid_at, the"
+                  " views unavailable) holds the same as the views': with as_of or"
+                  " valid_at, the links each other claim held then."},
     )
     counts = fields.Nested(CountsSchema, required=True)
     voided_event_ids = fields.List(fields.UUID())

@@ -2,7 +2,8 @@
 
 A claim page shows one page of ``PAGE_SIZE`` entries (``upto``: the last version shown,
 the newest page by default), the claim's state from the views (folded from the log only
-when the views cannot answer or lag behind the claim), its corrections (read on their
+when the views cannot answer or lag behind the claim, with the other claims' links to
+it read from the log's index of link targets), its corrections (read on their
 own) and a timeline that draws each entry up to ``AGGREGATE_ABOVE`` entries and a
 histogram beyond. The changes fragment and the history page read pages the same way.
 """
@@ -18,6 +19,7 @@ from markupsafe import Markup
 from ledger.envelope import RecordedEvent
 from ledger.errors import ClaimNotFound
 from ledger.fold import fold, recent
+from ledger.links import linked_from
 from ledger.store import EventStore
 from workers.views import ViewsBehind, ViewsUnavailable
 
@@ -80,8 +82,21 @@ def current_state(store: EventStore, claim_id: str, version: int) -> dict[str, A
             return state
     except (ViewsUnavailable, ViewsBehind) as exc:
         log.debug("claim %s folded from the log: %s", claim_id, exc)
-    folded = fold(store.read_claim(claim_id), store.scales)
-    return None if folded is None else recent(folded)
+    return from_log(store, claim_id, fold(store.read_claim(claim_id), store.scales))
+
+
+def from_log(
+    store: EventStore, claim_id: str, folded: dict[str, Any] | None, *,
+    as_of: str | None = None, valid_at: str | None = None,
+) -> dict[str, Any] | None:
+    """A state folded from the log as a claim page shows it (``recent``), with the other
+    claims' links to it (``linked_from``) read from the log as the views would give them."""
+    if folded is None:
+        return None
+    inbound = linked_from(store, claim_id, as_of=as_of, valid_at=valid_at)
+    if inbound:
+        folded["linked_from"] = inbound
+    return recent(folded)
 
 
 def voided_ids(state: dict[str, Any] | None) -> set[str]:
@@ -110,8 +125,8 @@ def claim_page(
         whole = [e for e in whole if valid_at is None or e.type == "EntryCorrected"
                  or e.occurred_at <= valid_at]
         total = len(whole)
-        folded = fold(whole, store.scales)
-        state = None if folded is None else recent(folded)
+        state = from_log(store, claim_id, fold(whole, store.scales), as_of=as_of,
+                             valid_at=valid_at)
     last = total if upto is None else max(1, min(upto, total))
     first = max(1, last - PAGE_SIZE + 1)
     if whole is not None:

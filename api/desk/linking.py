@@ -1,10 +1,12 @@
 """The desk's links between claims: what a claim page shows of them (both ways), and
 finding the other claim by searching the claim list, so an editor never types an id.
 
-The linked claims are read from the views as ``GET /v1/claims?linked_to=`` reads them; the
-candidates come from the search index as ``GET /v1/claims?q=`` finds them, and while the
-index cannot answer (being built) from the newest ``SCAN`` claims' summaries whose
-statement or claimant holds every word typed (case and accents aside).
+The linked claims are read from the views as ``GET /v1/claims?linked_to=`` reads them, or
+folded from the log while the views cannot answer (the claims linking here found through
+the log's index of link targets, ``ledger.links``); the candidates come from the search
+index as ``GET /v1/claims?q=`` finds them, and while the index cannot answer (being
+built) from the newest ``SCAN`` claims' summaries whose statement or claimant holds
+every word typed (case and accents aside).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.fold import fold, summarize
 from ledger.search.base import InvalidSearch
+from ledger.store import EventStore
 from workers.views import InvalidQuery, ViewsBehind, ViewsUnavailable
 
 from ..search import search_service
@@ -28,6 +32,8 @@ log = logging.getLogger("api.desk")
 SCAN = 2000
 #: how many candidates a search shows
 FOUND = 10
+#: how many linked claims a page folds from the log while the views cannot answer
+FROM_LOG = 50
 _KINDS = dict(LINK_CHOICES)
 #: how the other claim's link reads from this claim's side
 _INBOUND = {"same-as": "Same claim as", "restates": "Restated by",
@@ -54,16 +60,17 @@ class Linked:
 
 @dataclass
 class Links:
-    """A claim's links both ways; ``complete`` is False when the views could not say
-    which other claims link here."""
+    """A claim's links both ways; ``complete`` is False when some other claim could be
+    named only by its id (the views could not answer, and past ``FROM_LOG`` claims)."""
 
     items: list[Linked] = field(default_factory=list)
     complete: bool = True
 
 
-def claim_links(claim_id: str, state: Mapping[str, Any] | None) -> Links:
+def claim_links(store: EventStore, claim_id: str, state: Mapping[str, Any] | None) -> Links:
     """The claim's links to others (its state's ``links``) and theirs to it
-    (``linked_from``, from the views), each with the other claim's summary."""
+    (``linked_from``: from the views, or the log when it folded the state), each with the
+    other claim's summary: from the views, else folded from the log."""
     if not state:
         return Links()
     links = Links([Linked(x["event_id"], x["target_claim_id"], True, x["kind"], x.get("note"))
@@ -80,9 +87,22 @@ def claim_links(claim_id: str, state: Mapping[str, Any] | None) -> Links:
                 # a link just made may not be in the views yet: its other claim is
                 link.other = others.get(link.claim_id) or reader.get_summary(link.claim_id)
     except (ViewsUnavailable, ViewsBehind, InvalidQuery) as exc:
-        log.debug("claim %s: linked claims unread (%s)", claim_id, exc)
-        links.complete = False
+        log.debug("claim %s: linked claims folded from the log (%s)", claim_id, exc)
+        _others_from_log(store, links)
     return links
+
+
+def _others_from_log(store: EventStore, links: Links) -> None:
+    """Each link's other claim summarised from the log (the first ``FROM_LOG`` claims)."""
+    folded: dict[str, dict[str, Any] | None] = {}
+    for link in links.items:
+        if link.claim_id not in folded:
+            if len(folded) >= FROM_LOG:
+                links.complete = False
+                continue
+            state = fold(store.read_claim(link.claim_id), store.scales)
+            folded[link.claim_id] = None if state is None else summarize(state)
+        link.other = folded[link.claim_id]
 
 
 def _folded(text: str) -> str:

@@ -139,7 +139,7 @@ def claim_page_response(claim_id: str, failed: tuple[str, FormState] | None = No
         total=shown.total if not replaying else store.claim_version(claim_id),
         summary=summary, details=details, failed_kind=failed[0] if failed else None,
         story_dates=story_dates(shown.state),
-        links=claim_links(claim_id, shown.state), link_query=link_query, found=found,
+        links=claim_links(store, claim_id, shown.state), link_query=link_query, found=found,
         link_error=link_error, link_choices=LINK_CHOICES,
     )
 

@@ -3,7 +3,8 @@
 The list is read from the views in Redis. A claim's current state is read from the views
 too, and folded from the log whenever the views cannot answer in time (Redis down, the
 views behind ``min_position`` past the wait, or not yet holding the claim), so a single
-claim never depends on Redis. ``X-Ledger-Source`` says which answered.
+claim never depends on Redis; the log's answer holds the other claims' links to it too
+(``ledger.links``), as the views' does. ``X-Ledger-Source`` says which answered.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ from marshmallow import RAISE
 from ledger.errors import ClaimNotFound
 from ledger.fold import replay
 from ledger.ids import new_uuid
+from ledger.links import linked_from
 from workers.views import ViewsBehind, ViewsUnavailable
 
 from ..appending import WRITE_HEADERS, append_event
 from ..auth import requires
 from ..errors import Problem
 from ..parsing import Blueprint, none_match
-from ..responses import envelopes_etag, etag, json_response, json_text_response, state_etag
+from ..responses import (
+    envelopes_etag,
+    etag,
+    json_response,
+    json_text_response,
+    linked_etag,
+    state_etag,
+)
 from ..schemas import (
     ClaimQuerySchema,
     ClaimSchema,
@@ -231,16 +240,22 @@ class Claim(MethodView):
                 return json_response(state, headers={"ETag": tag, SOURCE: "views"})
         store = ledger_state().store
         events = store.read_claim(str(claim_id), as_of=as_of)
+        if not events:
+            raise ClaimNotFound(claim_id)
+        # other claims' links to it, as the views would show them (``ledger.links``)
+        inbound = linked_from(store, str(claim_id), as_of=as_of, valid_at=valid_at)
         headers = {SOURCE: "log"}
-        if events and as_of is None and valid_at is None:
+        if as_of is None and valid_at is None:
             redacted = sum(1 for e in events if e.data is None)
-            tag = headers["ETag"] = etag(events[-1].version, redacted)
+            tag = headers["ETag"] = linked_etag(etag(events[-1].version, redacted), inbound)
             unchanged = _not_modified(tag, "log")
             if unchanged is not None:
                 return unchanged
         state = replay(events, valid_at=valid_at, scales=store.scales)
         if state is None:
             raise ClaimNotFound(claim_id)
+        if inbound:
+            state["linked_from"] = inbound
         return json_response(state, headers=headers)
 
 

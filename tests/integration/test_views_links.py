@@ -159,13 +159,17 @@ def test_a_rebuild_gives_the_same_links_both_ways(views: LinkedViews) -> None:
     assert [x[0] for x in inbound(views, c)] == [b]
 
 
-def test_without_the_views_a_claim_answers_its_own_links_from_the_log(tmp_path: Path) -> None:
+def test_without_the_views_a_claim_answers_links_both_ways_from_the_log(tmp_path: Path) -> None:
     api = ApiHarness.create(tmp_path)
     first, second = api.new_claim(), api.new_claim()
-    api.post(f"/v1/claims/{second}/links", {"target_claim_id": first, "kind": "same-as"})
+    made = api.post(f"/v1/claims/{second}/links", {"target_claim_id": first,
+                                                   "kind": "same-as"}).get_json()
     response = api.get(f"/v1/claims/{first}")
     assert response.headers["X-Ledger-Source"] == "log"
-    assert "linked_from" not in response.get_json()
+    assert response.get_json()["linked_from"] == [{
+        "event_id": made["id"], "claim_id": second, "kind": "same-as",
+        "occurred_at": made["occurred_at"]}]
+    assert response.headers["ETag"].startswith('"1-l')
     assert [x["target_claim_id"] for x in api.get(f"/v1/claims/{second}").get_json()["links"]] == [
         first]
 
