@@ -313,8 +313,21 @@ def renew_if(redis: Redis, key: str, value: str, ttl: float) -> bool:
     return bool(redis.eval(_RENEW, 1, key, value, int(ttl * 1000)))
 
 
+def tick_waiting(redis: Redis, config: ViewConfig) -> bool:
+    """Whether one of our ticks waits in the catch-up queue (due, not started yet)."""
+    prefix = config.keys.tick_job_id(0).removesuffix("0")
+    redis = queue_of(redis)
+    waiting = redis.lrange(Queue(QUEUE, connection=redis).key, 0, -1)
+    return any((text(id_) or "").startswith(prefix) for id_ in waiting)
+
+
 def arm_tick(redis: Redis, config: ViewConfig, *, now: float | None = None) -> bool:
-    """Schedule (via RQ's scheduler) the tick of the next time slot, once per slot."""
+    """Schedule (via RQ's scheduler) the tick of the next time slot, once per slot, unless
+    a tick already waits in the queue: while the worker is busy (a rebuild, a lingering
+    catch-up) ticks would pile up one per slot, and the catch-up jobs queued behind them
+    would wait for every one of them to run once the worker is free."""
+    if tick_waiting(redis, config):
+        return False
     interval = max(config.tick_interval, 0.5)
     slot = int((now if now is not None else time.time()) // interval) + 1
     when = datetime.fromtimestamp(slot * interval, UTC)
@@ -338,6 +351,8 @@ def rescue_overdue(redis: Redis, config: ViewConfig, grace: float) -> int:
     a job from the schedule first enqueues it.
     """
     prefix = job_prefix(config)
+    tick = config.keys.tick_job_id(0).removesuffix("0")
+    ticking = tick_waiting(redis, config)
     redis = queue_of(redis)
     moved = 0
     for name in (QUEUE, REBUILD_QUEUE):
@@ -349,9 +364,14 @@ def rescue_overdue(redis: Redis, config: ViewConfig, grace: float) -> int:
             if not id_.startswith(prefix) or not redis.zrem(registry.key, id_):
                 continue
             try:
-                queue.enqueue_job(Job.fetch(id_, connection=redis))
+                job = Job.fetch(id_, connection=redis)
             except NoSuchJobError:
                 continue
+            if id_.startswith(tick) and ticking:  # one waiting tick does what they all would
+                job.delete()
+                continue
+            queue.enqueue_job(job)
+            ticking |= id_.startswith(tick)
             moved += 1
     return moved
 

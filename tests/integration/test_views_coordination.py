@@ -84,3 +84,26 @@ def test_overdue_ticks_are_moved_when_no_scheduler_runs(redis: Redis, config: Vi
     assert rescue_overdue(redis, config, grace=5) == 1
     assert len(queued(redis)) == 1
     assert rescue_overdue(redis, config, grace=5) == 0
+
+
+def test_no_tick_is_armed_while_one_waits_in_the_queue(redis: Redis, config: ViewConfig) -> None:
+    # a busy worker (a rebuild, a lingering catch-up) takes no job: one tick per slot
+    # would pile up, and a catch-up queued behind them would wait for each to run
+    now = time.time()
+    assert arm_tick(redis, config, now=now - 30) is True
+    assert rescue_overdue(redis, config, grace=5) == 1  # as the scheduler would: it is due
+    for slot in range(1, 20):
+        assert arm_tick(redis, config, now=now - 30 + slot) is False
+    assert len(queued(redis)) == 1
+    Queue(QUEUE, connection=redis).remove(queued(redis)[0])  # a worker took it
+    assert arm_tick(redis, config, now=now) is True
+
+
+def test_overdue_ticks_behind_a_waiting_tick_are_dropped(redis: Redis, config: ViewConfig) -> None:
+    now = time.time()
+    for slot in range(10):  # no scheduler ran for ten slots
+        arm_tick(redis, config, now=now - 60 + slot)
+    assert rescue_overdue(redis, config, grace=5) == 1
+    assert len(queued(redis)) == 1
+    registry = ScheduledJobRegistry(queue=Queue(QUEUE, connection=redis))
+    assert registry.get_job_ids() == []
