@@ -4,7 +4,16 @@
 
 ``http-append-ceiling`` serves the trivial app's ``/echo`` plus one durable SQLite insert
 per request (``bench.trivial_durable``) the same way: the rate no durable append through
-Flask and gunicorn on this machine exceeds, as a ratio to the trivial app."""
+Flask and gunicorn on this machine exceeds, as a ratio to the trivial app.
+
+The sides of each comparison are measured interleaved: each side's time is cut into
+``SLICES`` wrk runs, taken in turn with the other sides' (the first side changing from
+slice to slice), so a burst of the neighbours' load or of the disk's flushes falls on all
+of them alike rather than on whichever ran in that window. Beside each rate the run prints
+the server processes' CPU time per request (user + system, from ``/proc``): for the API
+its gunicorn workers, the views worker and Redis, which the neighbours' load moves far
+less than requests per second.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +28,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +41,9 @@ NOTE = json.dumps({"text": "Checked with the Tehran bureau."})
 JSON = "application/json"
 #: claims the append scenario spreads its notes over
 TARGET_CLAIMS = 200
+#: wrk runs each side's time is cut into, interleaved with the other sides'
+SLICES = 5
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def free_port() -> int:
@@ -64,9 +78,21 @@ def _request(url: str, token: str, body: dict[str, Any] | None = None) -> dict[s
         return result
 
 
+@dataclass
+class Load:
+    """What wrk measured: requests answered in so many seconds."""
+
+    requests: int
+    seconds: float
+
+
+_DONE = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b")
+_UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
 def wrk(url: str, seconds: int, token: str | None, body: str | None,
-        paths: list[str] | None = None) -> float:
-    """Requests per second from wrk -c16 -t2; fails if any answer was not 2xx.
+        paths: list[str] | None = None) -> Load:
+    """One wrk -c16 -t2 run; fails if any answer was not 2xx.
 
     With ``paths``, the POSTs go to each path in turn (``url`` gives the host).
     """
@@ -92,9 +118,99 @@ def wrk(url: str, seconds: int, token: str | None, body: str | None,
         os.unlink(script.name)
     if "Non-2xx" in out:
         raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    match = _DONE.search(out)
     assert match, out
-    return float(match.group(1))
+    return Load(int(match.group(1)), float(match.group(2)) * _UNIT[match.group(3)])
+
+
+def cpu_seconds(groups: list[int], pids: list[int]) -> float:
+    """User + system CPU seconds of the processes in process ``groups``, and ``pids``
+    (with their reaped children's)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                fields = handle.read().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        # after the command: state, ppid, pgrp, …, utime, stime, and the same of the
+        # children it waited for (the views worker forks one per job)
+        if int(fields[2]) in groups or int(entry) in pids:
+            total += sum(int(f) for f in fields[11:15])
+    return total / _TICK
+
+
+@dataclass
+class Side:
+    """One thing measured: how to load it for n seconds, and its server processes."""
+
+    name: str
+    load: Callable[[int], Load]
+    groups: list[int]
+    pids: list[int] = field(default_factory=list)
+    parts: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+
+
+@dataclass
+class Measured:
+    """A side's totals over its slices, and its processes' CPU over the whole run."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds
+
+    def cpu_us(self, part: str = "all") -> float:
+        """CPU microseconds per request (of one part of the side, or of all of it)."""
+        return self.cpu[part] / self.requests * 1e6
+
+
+def interleaved(sides: list[Side], seconds: int, slices: int = SLICES) -> dict[str, Measured]:
+    """Each side loaded for ``seconds`` in all, in ``slices`` runs taken in turn."""
+    step = max(1, round(seconds / slices))
+    results = {side.name: Measured() for side in sides}
+
+    def cpu_now(side: Side) -> dict[str, float]:
+        parts = {"all": (side.groups, side.pids), **side.parts}
+        return {name: cpu_seconds(groups, pids) for name, (groups, pids) in parts.items()}
+
+    before = {side.name: cpu_now(side) for side in sides}
+    for n in range(slices):
+        for side in sides[n % len(sides):] + sides[:n % len(sides)]:
+            load = side.load(step)
+            results[side.name].requests += load.requests
+            results[side.name].seconds += load.seconds
+    for side in sides:  # the views worker may still be catching up: all of it is the API's
+        after = cpu_now(side)
+        results[side.name].cpu = {k: after[k] - before[side.name][k] for k in after}
+    return results
+
+
+def _popen(args: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """A server in a session (and process group) of its own, its output discarded."""
+    return subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, **options)
+
+
+def _row(scenario: str, ours: Measured, peer: Measured) -> dict[str, Any]:
+    ratio = ours.rate / peer.rate
+    print(f"{scenario:<19} ours {ours.rate:>8.0f}/s   trivial Flask {peer.rate:>8.0f}/s"
+          f"   ratio {ratio:.2f}", flush=True)
+    return {"scenario": scenario, "unit": "requests/s", "ours": round(ours.rate),
+            "peer": round(peer.rate), "peer_name": "trivial Flask app",
+            "ratio": round(ratio, 2)}
+
+
+def _cpu_line(name: str, measured: Measured) -> str:
+    parts = ", ".join(f"{part} {measured.cpu_us(part):.0f}" for part in measured.cpu
+                      if part != "all")
+    return f"{name} {measured.cpu_us():.0f} µs" + (f" ({parts})" if parts else "")
 
 
 def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
@@ -113,28 +229,22 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
     token = subprocess.run([cli, "tokens", "create", "--name", "bench", "--role", "editor"],
                            env=env, check=True, capture_output=True, text=True).stdout.strip()
     ours_port, trivial_port, durable_port = free_port(), free_port(), free_port()
-    servers = [
-        subprocess.Popen([cli, "serve", "--workers", "2", "--port", str(ours_port),
-                          "--no-access-log"], env=env, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([cli, "worker"], env=env, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind",
-                          f"127.0.0.1:{trivial_port}", "bench.trivial:app"], cwd=ROOT,
-                         start_new_session=True, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
-        subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind",
-                          f"127.0.0.1:{durable_port}", "bench.trivial_durable:app"], cwd=ROOT,
-                         env={**os.environ, "BENCH_DURABLE_DB": str(tmp / "durable.db")},
-                         start_new_session=True, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
+    gunicorn = [str(BIN / "gunicorn"), "--workers", "2", "--bind"]
+    serve, worker, trivial_app, durable_app = servers = [
+        _popen([cli, "serve", "--workers", "2", "--port", str(ours_port), "--no-access-log"],
+               env=env),
+        _popen([cli, "worker"], env=env),
+        _popen([*gunicorn, f"127.0.0.1:{trivial_port}", "bench.trivial:app"], cwd=ROOT),
+        _popen([*gunicorn, f"127.0.0.1:{durable_port}", "bench.trivial_durable:app"], cwd=ROOT,
+               env={**os.environ, "BENCH_DURABLE_DB": str(tmp / "durable.db")}),
     ]
+    assert redis.process is not None
     rows: list[dict[str, Any]] = []
     try:
         ours, trivial = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{trivial_port}"
+        durable = f"http://127.0.0.1:{durable_port}"
         _wait(f"{ours}/healthz")
         _wait(f"{trivial}/hello")
-        durable = f"http://127.0.0.1:{durable_port}"
         _wait(f"{durable}/echo", post=True)
         claim = _request(f"{ours}/v1/claims", token, {
             "statement": "Kerry asked Zarif for Iran's help against ISIL.",
@@ -149,20 +259,28 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
             "claimant": {"name": "Ali Khamenei"}, "appearance": {"outlet": "Fars News Agency"}})
             for n in range(TARGET_CLAIMS)]
         note_paths = [f"/v1/claims/{t['claim_id']}/notes" for t in targets]
-        appends = wrk(ours, seconds, token, NOTE, note_paths)
-        echoes = wrk(f"{trivial}/echo", seconds, None, NOTE)
-        for scenario, our_rate, peer_rate in (
-            ("http-append", appends, echoes),
-            ("http-append-ceiling", wrk(f"{durable}/echo", seconds, None, NOTE), echoes),
-            ("http-history",
-             wrk(f"{ours}/v1/claims/{history_claim}/history", seconds, token, None),
-             wrk(f"{trivial}/hello", seconds, None, None)),
-        ):
-            rows.append({"scenario": scenario, "unit": "requests/s", "ours": round(our_rate),
-                         "peer": round(peer_rate), "peer_name": "trivial Flask app",
-                         "ratio": round(our_rate / peer_rate, 2)})
-            print(f"{scenario:<19} ours {our_rate:>8.0f}/s   trivial Flask {peer_rate:>8.0f}/s"
-                  f"   ratio {our_rate / peer_rate:.2f}", flush=True)
+        api_parts = {"API workers": ([serve.pid], []), "views worker": ([worker.pid], []),
+                     "Redis": ([], [redis.process.pid])}
+        api = ([serve.pid, worker.pid], [redis.process.pid])
+        writes = interleaved([
+            Side("ours", lambda s: wrk(ours, s, token, NOTE, note_paths), *api, api_parts),
+            Side("ceiling", lambda s: wrk(f"{durable}/echo", s, None, NOTE), [durable_app.pid]),
+            Side("trivial", lambda s: wrk(f"{trivial}/echo", s, None, NOTE), [trivial_app.pid]),
+        ], seconds)
+        history = f"{ours}/v1/claims/{history_claim}/history"
+        reads = interleaved([
+            Side("ours", lambda s: wrk(history, s, token, None), *api, api_parts),
+            Side("trivial", lambda s: wrk(f"{trivial}/hello", s, None, None), [trivial_app.pid]),
+        ], seconds)
+        rows.append(_row("http-append", writes["ours"], writes["trivial"]))
+        rows.append(_row("http-append-ceiling", writes["ceiling"], writes["trivial"]))
+        rows.append(_row("http-history", reads["ours"], reads["trivial"]))
+        ceiling = writes["ours"].rate / writes["ceiling"].rate
+        print(f"http-append ÷ http-append-ceiling {ceiling:.2f} (same slices); server CPU per"
+              f" request: {_cpu_line('append', writes['ours'])};"
+              f" {_cpu_line('ceiling', writes['ceiling'])}; {_cpu_line('echo', writes['trivial'])};"
+              f" {_cpu_line('history', reads['ours'])}; {_cpu_line('hello', reads['trivial'])}",
+              flush=True)
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)
