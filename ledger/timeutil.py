@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 _RFC3339 = re.compile(
@@ -54,3 +56,19 @@ def normalize_time(text: str) -> str:
 def utcnow() -> datetime:
     """The current time, aware, in UTC, truncated to microseconds."""
     return datetime.now(UTC)
+
+
+#: the whole second ``now_text`` last formatted, and its text up to the seconds
+_second: tuple[int, str] = (-1, "")
+
+
+def now_text(clock: Callable[[], int] = time.time_ns) -> str:
+    """``format_time(utcnow())``, in fewer steps: the same clock (nanoseconds since the
+    epoch) floored to microseconds as ``datetime.now`` floors it, each second's text
+    formatted once."""
+    global _second
+    seconds, micros = divmod(clock() // 1000, 1_000_000)
+    second = _second
+    if second[0] != seconds:
+        second = _second = (seconds, format_time(datetime.fromtimestamp(seconds, UTC))[:19])
+    return f"{second[1]}.{micros:06d}Z"

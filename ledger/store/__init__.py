@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import EventStore, Idempotency, fingerprint
+from .base import EventStore, fingerprint
+from .writing import Idempotency
 
 if TYPE_CHECKING:
     from ..scales import Scales

@@ -15,7 +15,6 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,13 +31,14 @@ from ..events import EVENT_TYPES
 from ..integrity import check_recorded
 from ..scales import DEFAULT_SCALES, Scales
 from ..timeutil import format_time, utcnow
-from .caches import ROLL_FORWARD_LIMIT, FrontierCache, HeadCache
+from .caches import FrontierCache, HeadCache, roll_forward
 from .checkpoints import CheckpointRecorder, SQLCheckpoints
 from .cosignatures import CosignatureRecorder, SQLCosignatures, StoredCosignature
 from .events import EventReads
 from .links import LinkReads
 from .rotations import KeyRotation, RotationRecorder, SQLRotations
 from .sessions import SessionRecord, SessionRecorder, SQLSessions
+from .single import Appended, append_one
 from .sql import Connection, Database
 from .tokens import SQLTokens, TokenRecord, TokenRecorder
 from .tree import (
@@ -52,6 +52,7 @@ from .tree import (
 )
 from .writing import (
     CHECKED_TYPES,
+    Idempotency,
     StoredKey,
     WriteTransaction,
     backfill_nodes,
@@ -60,14 +61,6 @@ from .writing import (
     seal,
     write_restored,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Idempotency:
-    """An idempotency key (scoped to the actor) and a fingerprint of the request."""
-
-    key: str
-    fingerprint: str
 
 
 def fingerprint(value: Any) -> str:
@@ -311,6 +304,14 @@ class EventStore(ABC):
         for event in events:
             if event.type not in EVENT_TYPES:
                 raise ValidationFailed(f"unknown event type {event.type!r}", {"type": ["Unknown."]})
+        if len(events) == 1:
+            done = self._write_one(events[0], actor, expected_versions, idempotency, now)
+            if done.tree is not None:
+                [record] = done.records
+                self._heads.remember_one(done.before, record.claim_id,
+                                         (record.version, record.leaf_hash))
+                self._frontier.keep(done.tree)
+            return done.records
         with self.write_transaction() as tx:
             if idempotency is not None:
                 stored = tx.find_key(actor, idempotency.key)
@@ -369,17 +370,15 @@ class EventStore(ABC):
         return records
 
     def _roll_forward(self, tx: WriteTransaction, head: int) -> None:
-        """Bring the head and frontier caches to ``head`` if other writers added a few events.
+        """Bring the head and frontier caches to ``head`` if other writers added a few."""
+        roll_forward(self._heads, self._frontier, tx, head)
 
-        With several processes appending in turn, each append would otherwise find both
-        caches stale and look up the claim's head and the tree's right edge again.
-        """
-        known = self._heads.position
-        if not 0 <= known < head or head - known > ROLL_FORWARD_LIMIT:
-            return
-        later = tx.leaves_since(known, head - known)
-        if self._heads.catch_up(later):
-            self._frontier.catch_up(known, [bytes.fromhex(leaf.leaf_hash) for leaf in later])
+    def _write_one(self, new: NewEvent, actor: str, expected: Mapping[str, int] | None,
+                   idempotency: Idempotency | None, now: datetime | None) -> Appended:
+        """``single.append_one`` in a write transaction (a backend may run it cheaper)."""
+        with self.write_transaction() as tx:
+            return append_one(tx, (self._heads, self._frontier, self.scales), new, actor,
+                              expected, idempotency, now)
 
     def restore(self, events: Iterable[RecordedEvent], batch: int = 1000) -> int:
         """Load exported events verbatim into an empty store, re-verifying every hash.

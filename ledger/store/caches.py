@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .. import merkle
 
@@ -42,6 +42,11 @@ class HeadCache:
             known = self._heads if self._position == position else {}
             return {claim_id: known.get(claim_id) for claim_id in claim_ids}
 
+    def get(self, position: int, claim_id: str) -> tuple[int, str | None] | None:
+        """One claim's head at ``position``, if known here."""
+        with self._lock:
+            return self._heads.get(claim_id) if self._position == position else None
+
     @property
     def position(self) -> int:
         """The log position the cached heads are exact at (-1: none)."""
@@ -67,6 +72,14 @@ class HeadCache:
                 self._heads = {}
             self._heads.update(heads)
             self._position = after
+
+    def remember_one(self, before: int, claim_id: str, head: tuple[int, str]) -> None:
+        """``remember`` for a one-event append at ``before + 1``."""
+        with self._lock:
+            if self._position != before or len(self._heads) > self._limit:
+                self._heads = {}
+            self._heads[claim_id] = head
+            self._position = before + 1
 
 
 class FrontierCache:
@@ -111,3 +124,24 @@ class FrontierCache:
                 return
             for leaf in leaves:
                 tree.append(leaf)
+
+
+class LeafReader(Protocol):
+    """What rolling the caches forward reads: the events after a position."""
+
+    def leaves_since(self, position: int, limit: int) -> list[Leaf]:
+        """Up to ``limit`` events after ``position``, in order."""
+
+
+def roll_forward(heads: HeadCache, frontier: FrontierCache, tx: LeafReader, head: int) -> None:
+    """Bring both caches to ``head`` if other writers added a few events since.
+
+    With several processes appending in turn, each append would otherwise find both
+    caches stale and look up the claim's head and the tree's right edge again.
+    """
+    known = heads.position
+    if not 0 <= known < head or head - known > ROLL_FORWARD_LIMIT:
+        return
+    later = tx.leaves_since(known, head - known)
+    if heads.catch_up(later):
+        frontier.catch_up(known, [bytes.fromhex(leaf.leaf_hash) for leaf in later])

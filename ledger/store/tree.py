@@ -124,23 +124,30 @@ def append_nodes(
     Only the O(log n) perfect subtrees on the tree's right edge are read (none when this
     process wrote the last append), in one query.
     """
-    tree = cache.tree(size_before) if cache is not None else None
-    if tree is None:
-        keys = merkle.perfect_subtrees(0, size_before)
-        found = tx.get_nodes(keys) if keys else {}
-        if len(found) != len(keys):
-            raise IntegrityError(
-                f"the tree nodes of the first {size_before} events are missing:"
-                " run `claimledger init` to build them",
-                size_before,
-            )
-        tree = merkle.CompactTree.resume(size_before, [found[key] for key in keys])
+    tree = tree_at(tx, cache, size_before)
     if len(leaves) == 1:  # a one-event append
         return tree.append(leaves[0]), tree
     rows: list[merkle.Node] = []
     for leaf in leaves:
         rows.extend(tree.append(leaf))
     return rows, tree
+
+
+def tree_at(tx: NodeTransaction, cache: EdgeCache | None, size: int) -> merkle.CompactTree:
+    """The tree of the first ``size`` leaves to append to: the cache's copy, else resumed
+    from its O(log n) perfect subtrees, read in one query."""
+    tree = cache.tree(size) if cache is not None else None
+    if tree is not None:
+        return tree
+    keys = merkle.perfect_subtrees(0, size)
+    found = tx.get_nodes(keys) if keys else {}
+    if len(found) != len(keys):
+        raise IntegrityError(
+            f"the tree nodes of the first {size} events are missing:"
+            " run `claimledger init` to build them",
+            size,
+        )
+    return merkle.CompactTree.resume(size, [found[key] for key in keys])
 
 
 def _recording(compute: Callable[[merkle.GetNode], T]) -> set[Key]:

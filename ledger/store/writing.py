@@ -32,6 +32,14 @@ class StoredKey:
     last_position: int
 
 
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An idempotency key (scoped to the actor) and a fingerprint of the request."""
+
+    key: str
+    fingerprint: str
+
+
 class WriteTransaction(ABC):
     """One write transaction holding the ledger's append lock."""
 
@@ -67,6 +75,10 @@ class WriteTransaction(ABC):
     def insert(self, events: Sequence[RecordedEvent], payloads: Sequence[bytes | None],
                nodes: Sequence[Node] = ()) -> None:
         """Insert events, their canonical payloads (None: redacted) and tree nodes at once."""
+
+    def insert_one(self, event: RecordedEvent, payload: bytes, nodes: Sequence[Node]) -> None:
+        """``insert`` of one event and its payload (a backend may do it cheaper)."""
+        self.insert([event], [payload], nodes)
 
     @abstractmethod
     def get_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:

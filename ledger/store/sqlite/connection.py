@@ -20,6 +20,16 @@ from ..sql import QMARK
 
 #: connections inherited across fork: kept referenced so this process never closes them
 _INHERITED: list[sqlite3.Connection] = []
+#: how many times this process's ancestry forked: a thread's connection or lock file
+#: opened at another count is a parent's (cheaper than asking ``getpid`` every append)
+_forks = [0]
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class SQLiteDatabase:
@@ -38,7 +48,7 @@ class SQLiteDatabase:
         """This thread's connection, opened on first use."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
-            if self._local.pid == os.getpid():
+            if self._local.fork == _forks[0]:
                 return conn
             _INHERITED.append(conn)  # forked: never use (nor finalise) the parent's connection
         if self.path != ":memory:":
@@ -51,8 +61,16 @@ class SQLiteDatabase:
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
-        self._local.conn, self._local.pid = conn, os.getpid()
+        self._local.conn, self._local.fork = conn, _forks[0]
+        self._local.cursor = conn.cursor()
         return conn
+
+    def cursor(self) -> sqlite3.Cursor:
+        """A cursor of this thread's connection, kept for the appends' statements (a new
+        cursor per statement costs about as much as running a short one)."""
+        self.connect()
+        cursor: sqlite3.Cursor = self._local.cursor
+        return cursor
 
     @contextmanager
     def guard(self) -> Iterator[sqlite3.Connection]:
@@ -107,12 +125,12 @@ class SQLiteDatabase:
         if self.path == ":memory:":
             return None
         fd: int | None = getattr(self._local, "lock_fd", None)
-        if fd is not None and self._local.lock_pid != os.getpid():
+        if fd is not None and self._local.lock_fork != _forks[0]:
             os.close(fd)  # the parent's, inherited through fork
             fd = None
         if fd is None:
             fd = os.open(self.path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            self._local.lock_fd, self._local.lock_pid = fd, os.getpid()
+            self._local.lock_fd, self._local.lock_fork = fd, _forks[0]
         return fd
 
     def close(self) -> None:
@@ -123,11 +141,11 @@ class SQLiteDatabase:
             self._local.lock_fd = None
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            if self._local.pid == os.getpid():
+            if self._local.fork == _forks[0]:
                 conn.close()
             else:
                 _INHERITED.append(conn)
-            self._local.conn = None
+            self._local.conn = self._local.cursor = None
 
 
 

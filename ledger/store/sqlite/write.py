@@ -23,6 +23,9 @@ _INSERT_EVENTS = (
 _EVENT_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_PAYLOADS = "INSERT INTO payloads (position, data) VALUES "
 _INSERT_NODES = "INSERT INTO merkle_nodes (k, level, idx, hash) VALUES "
+_INSERT_ONE_EVENT = _INSERT_EVENTS + _EVENT_ROW
+_INSERT_ONE_PAYLOAD = _INSERT_PAYLOADS + "(?,?)"
+_INSERT_ONE_NODE = _INSERT_NODES + "(?,?,?,?)"
 
 
 def insert_rows(
@@ -42,15 +45,17 @@ class SQLiteWrite(SQLWriteTransaction):
 
     style = QMARK
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, cursor: sqlite3.Cursor | None = None) -> None:
         self.conn = conn
+        #: the connection's kept cursor, for the statements every append runs
+        self.cursor = conn.cursor() if cursor is None else cursor
 
     def head(self) -> tuple[int, str | None]:
-        row = self.conn.execute(HEAD).fetchone()
+        row = self.cursor.execute(HEAD).fetchone()
         return (row[0], row[1]) if row else (0, None)
 
     def claim_head(self, claim_id: str) -> tuple[int, str | None]:
-        row = self.conn.execute(
+        row = self.cursor.execute(
             "SELECT version, leaf_hash FROM events WHERE claim_id = ?"
             " ORDER BY version DESC LIMIT 1",
             (claim_id,),
@@ -113,6 +118,20 @@ class SQLiteWrite(SQLWriteTransaction):
         ]
         insert_rows(self.conn, _INSERT_PAYLOADS, texts, "(?,?)", 250)
         self.insert_nodes(nodes)
+
+    def insert_one(self, event: RecordedEvent, payload: bytes, nodes: Sequence[Node]) -> None:
+        e, execute = event, self.cursor.execute
+        execute(_INSERT_ONE_EVENT, (
+            e.position, e.id, e.claim_id, e.version, e.type, e.schema_version, e.occurred_at,
+            e.recorded_at, e.actor, metadata_json(e.metadata), e.payload_sha256, e.prev_hash,
+            e.leaf_hash,
+        ))
+        execute(_INSERT_ONE_PAYLOAD, (e.position, payload.decode()))
+        if len(nodes) == 1:  # every other append completes one node, a fourth two…
+            level, index, value = nodes[0]
+            execute(_INSERT_ONE_NODE, (node_key(level, index), level, index, value))
+        elif nodes:
+            self.insert_nodes(nodes)
 
     def get_nodes(self, keys: Sequence[Key]) -> dict[Key, bytes]:
         """Stored nodes among ``keys``."""
