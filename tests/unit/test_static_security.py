@@ -13,6 +13,7 @@ picked by a subscript (``_ADD[db.style]``); anything else flowing into
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,20 @@ def _safe(node: ast.expr, constants: set[str], local: dict[str, list[ast.expr]])
     return False
 
 
+@cache
+def _parsed(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once per run (modules import each other's constants
+    transitively, so without this a module deep in the chains is parsed hundreds of times)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _module_constants(path: Path) -> frozenset[str]:
+    """``_constants`` of the module at ``path``, its own imports counted."""
+    tree = _parsed(path)
+    return frozenset(_constants(tree, _imported_constants(tree, path)))
+
+
 def _imported_constants(tree: ast.Module, path: Path) -> frozenset[str]:
     """Names imported from a module of the same package tree (``from .x import NAME``,
     ``from ..x import NAME``) that are constants there, itself counting its own imports."""
@@ -97,8 +112,7 @@ def _imported_constants(tree: ast.Module, path: Path) -> frozenset[str]:
                 ".py"
             )
             if source.exists():
-                there_tree = ast.parse(source.read_text(encoding="utf-8"))
-                there = _constants(there_tree, _imported_constants(there_tree, source))
+                there = _module_constants(source)
                 names |= {a.asname or a.name for a in node.names if a.name in there}
     return frozenset(names)
 
@@ -108,8 +122,8 @@ def unsafe_sql() -> list[str]:
     found = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            constants = _constants(tree, _imported_constants(tree, path))
+            tree = _parsed(path)
+            constants = set(_module_constants(path))
             for scope in ast.walk(tree):
                 if not isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef):
                     continue
