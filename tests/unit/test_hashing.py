@@ -79,3 +79,19 @@ def test_the_leaf_input_equals_the_rfc8785_form_of_its_eleven_fields(
     expected = _reference(fields)
     if isinstance(expected, bytes):
         assert hashing.leaf_input(**fields) == expected
+
+
+_PLAIN_LEAF = {
+    "position": 7, "id": "e", "claim_id": "c", "version": 2, "type": "NoteAdded",
+    "schema_version": 1, "occurred_at": "2026-01-01T00:00:00.000000Z",
+    "recorded_at": "2026-01-01T00:00:00.000000Z", "actor": "a", "payload_sha256": "0" * 64,
+    "prev_hash": "1" * 64,
+}
+
+
+@pytest.mark.parametrize("name", [n for n, v in _PLAIN_LEAF.items() if isinstance(v, str)])
+def test_every_ascii_character_in_a_leaf_field_gives_the_rfc8785_form(name: str) -> None:
+    # the fast path's guard decides, per character, whether the text is already canonical
+    for code in range(0x80):
+        fields = {**_PLAIN_LEAF, name: f"x{chr(code)}y"}
+        assert hashing.leaf_input(**fields) == _reference(fields), hex(code)
