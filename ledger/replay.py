@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import merkle
-from .integrity import Broken, Finding, check_event, format_problem, from_json
+from .integrity import Broken, Finding, check_event, format_problem, json_fields
 
 
 @dataclass(slots=True)
@@ -103,7 +103,7 @@ class Replay:
 
     def _check(self, event: Mapping[str, Any]) -> Finding | None:
         expected = self._tree.size + 1
-        recorded = from_json(event)
+        recorded = json_fields(event)
         if recorded is None:
             if not isinstance(event, Mapping):
                 return Finding(expected, "format", "the event is not a JSON object")
