@@ -112,6 +112,14 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def progress(label: str, started: float, head: int, count: int, end: int) -> None:
+    """Say how far a rebuild got now and then (a run cut short keeps its rate)."""
+    if end // 100_000 != (end - count) // 100_000 or end >= head:
+        took = time.perf_counter() - started
+        print(f"  {label}: index rebuilt to {end:,} of {head:,} in {took:.0f}s"
+              f" ({end / took:,.0f} events/s, load {load()})", flush=True)
+
+
 def reached(bench: Bench, head: int) -> bool:
     """Whether the views have applied the log up to ``head``."""
     return bench.checkpoint() >= head
@@ -152,7 +160,8 @@ def run_backend(url: str, claims: int, label: str, work: Path,
           f" {time.perf_counter() - started:.0f}s (load {load()})", flush=True)
     index = open_search_index(url)
     started = time.perf_counter()
-    generation, _ = rebuild_search(index, store, store.scales, 1, batch_size=5000)
+    generation, _ = rebuild_search(index, store, store.scales, 1, batch_size=5000,
+                                   on_batch=partial(progress, label, started, head))
     rebuild_s = time.perf_counter() - started
     more = fill(store, max(1, claims // 20), seed=12, corpus=corpus) - head
     started = time.perf_counter()
