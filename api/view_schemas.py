@@ -57,7 +57,8 @@ class ClaimListQuerySchema(Schema):
     updated_after = Timestamp(metadata={"description": "Only claims updated after this time."})
     linked_to = fields.UUID(
         metadata={"description": "Only the claims linked to this claim or from it (ClaimLinked,"
-                  " either way)."},
+                  " either way). While the views cannot answer, the log does, with the same"
+                  " items and cursors (X-Ledger-Source: log)."},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIMIT))
     cursor = fields.String(

@@ -23,6 +23,7 @@ from ledger.errors import ClaimNotFound
 from ledger.fold import replay
 from ledger.ids import new_uuid
 from ledger.links import linked_from
+from workers.links_log import linked_claims_from_log
 from workers.views import ViewsBehind, ViewsUnavailable
 
 from ..appending import WRITE_HEADERS, append_event
@@ -121,25 +122,39 @@ class Claims(MethodView):
         hold fewer than ``limit`` claims when a narrow filter needed a long scan; only a
         null ``next`` means the end. With ``q`` the search index answers
         (``X-Ledger-Source: search``), best match first, each item with a ``snippet``.
+        With ``linked_to``, while the views cannot answer (or lag past ``min_position``'s
+        wait) the log does, with the same items and cursors (``X-Ledger-Source: log``).
         Unknown query parameters are a 422.
         """
         min_position = checked_min_position(query.get("min_position"))
         if query.get("q"):
             return _search(query, min_position)
-        with view_service().reading() as reader:
-            items, cursor = reader.list_claims(
-                status=query.get("status"),
-                verdict=query.get("verdict"),
-                claimant=query.get("claimant"),
-                outlet=query.get("outlet"),
-                tag=query.get("tag"),
-                updated_after=query.get("updated_after"),
-                linked_to=str(query["linked_to"]) if query.get("linked_to") else None,
-                limit=query["limit"],
+        linked_to = str(query["linked_to"]) if query.get("linked_to") else None
+        filters: dict[str, str | None] = {
+            name: query.get(name) for name in ("status", "verdict", "claimant", "outlet", "tag")
+        }
+        try:
+            with view_service().reading() as reader:
+                items, cursor = reader.list_claims(
+                    status=filters["status"], verdict=filters["verdict"],
+                    claimant=filters["claimant"], outlet=filters["outlet"], tag=filters["tag"],
+                    updated_after=query.get("updated_after"),
+                    linked_to=linked_to,
+                    limit=query["limit"],
+                    cursor=query.get("cursor"),
+                    min_position=min_position,
+                    timeout=WAIT_SECONDS,
+                )
+        except (ViewsUnavailable, ViewsBehind) as exc:
+            if linked_to is None:
+                raise
+            logger.debug("claims linked to %s from the log: %s", linked_to, exc)
+            items, cursor = linked_claims_from_log(
+                ledger_state().store, linked_to, filters=filters,
+                updated_after=query.get("updated_after"), limit=query["limit"],
                 cursor=query.get("cursor"),
-                min_position=min_position,
-                timeout=WAIT_SECONDS,
             )
+            return json_response({"items": items, "next": cursor}, headers={SOURCE: "log"})
         return json_response({"items": items, "next": cursor}, headers={SOURCE: "views"})
 
     @requires("editor")

@@ -49,6 +49,20 @@ def from_log(views: LinkedViews, claim_id: str, **query: Any) -> tuple[dict[str,
     return response.get_json(), response.headers.get("ETag", "")
 
 
+def pages(views: LinkedViews, source: str, **query: Any) -> list[tuple[list[Any], Any]]:
+    """Every page of ``GET /v1/claims`` one claim at a time, as ``(items, next)``."""
+    found, cursor = [], None
+    while True:
+        response = views.page(limit=1, **query, **({"cursor": cursor} if cursor else {}))
+        assert response.status_code == 200, response.get_json()
+        assert response.headers["X-Ledger-Source"] == source
+        body = response.get_json()
+        found.append((body["items"], body["next"]))
+        cursor = body["next"]
+        if cursor is None:
+            return found
+
+
 def test_with_redis_stopped_a_claim_shows_the_links_to_it_as_the_views_did(
     offline: LinkedViews,
 ) -> None:
@@ -73,9 +87,19 @@ def test_with_redis_stopped_a_claim_shows_the_links_to_it_as_the_views_did(
     # as_of replays from the log: at the head it is the views' answer, without an ETag
     assert from_log(views, kerry, as_of=before_void)[0] == seen[kerry][0]
 
+    listed = {claim: pages(views, "views", linked_to=claim, min_position=views.head())
+              for claim in (kerry, jones)}
+    assert [items[0]["id"] for items, _ in listed[kerry]] == [jones, sherman]
+    assert pages(views, "views", linked_to=kerry, status="voided") == [([], None)]
+
     views.server.stop()
     for claim, (state, tag) in seen.items():
         assert from_log(views, claim) == (state, tag), claim
+    # linked_to= from the log: the same items, pages and cursors
+    for claim, expected in listed.items():
+        assert pages(views, "log", linked_to=claim) == expected, claim
+    assert pages(views, "log", linked_to=kerry, status="voided") == [([], None)]
+    assert pages(views, "log", linked_to=kerry, claimant="nobody at all") == [([], None)]
 
     # a void recorded while Redis is down takes the link off at once (writes need no Redis)
     views.write(sherman, "corrections", {"target_event_id": restates["id"], "kind": "void",
@@ -91,6 +115,8 @@ def test_with_redis_stopped_a_claim_shows_the_links_to_it_as_the_views_did(
         "target_event_id": views.api.store.read_claim(jones)[0].id, "kind": "void",
         "reason": "Logged in error."})
     assert "linked_from" not in from_log(views, kerry)[0]
+    assert [items[0]["id"] for items, _ in pages(views, "log", linked_to=kerry,
+                                                 status="voided")] == [jones]
 
     # the desk's claim page: both ways, the other claims named from the log
     desk = Desk(views.api)
