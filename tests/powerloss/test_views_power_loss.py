@@ -9,6 +9,7 @@ the log that survived: never ahead of it, whatever they had read before the cras
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,20 +31,26 @@ from tests.powerloss.crashing import (
 from tests.powerloss.mount import PowerLossMount
 from tests.powerloss.test_sqlite_power_loss import MODES, TIMEOUT, recorded, report
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 from tests.support.workers import Deployment
 from workers.coordination import request_catch_up
 from workers.synthetic import synthetic_events
+from workers.views import ViewReader, ViewsUnavailable
 
 #: two batches of synthetic histories (about five events a claim)
 FIRST = list(synthetic_events(20, seed=3))
 SECOND = list(synthetic_events(20, seed=4))
 
 
+class PowerWentDuringTheWait(OSError):
+    """The power went (at a worker's sync point) before the views reached the head."""
+
+
 class Workers(Beside):
     """One worker over the mount's ledger, and the Redis its views live in."""
 
-    def __init__(self, deployment: Deployment) -> None:
-        self.deployment = deployment
+    def __init__(self, deployment: Deployment, mount: PowerLossMount) -> None:
+        self.deployment, self.mount = deployment, mount
 
     def booted(self) -> None:
         """A fresh world for the image: empty Redis, a worker, views of the image's log."""
@@ -70,7 +77,7 @@ def workers(powerloss: PowerLossMount, tmp_path: Path) -> Iterator[Workers]:
     """A private Redis and the worker processes, all stopped however the test ends."""
     with RedisServer(tmp_path / "redis") as redis:
         db = powerloss.mountpoint / "ledger" / "ledger.db"
-        beside = Workers(Deployment(tmp_path, db, redis))
+        beside = Workers(Deployment(tmp_path, db, redis), powerloss)
         try:
             yield beside
         finally:
@@ -86,14 +93,27 @@ def a_ledger_with_views(ledger: Ledger, store: SQLiteEventStore) -> None:
 
 
 def two_batches_caught_up(workers: Workers) -> Operation:
-    """Append a batch, ask for the catch-up, append the next while it runs, wait for it."""
+    """Append a batch, ask for the catch-up, append the next while it runs, wait for it
+    (or for the power to go: the worker's own syncs, its search index's, are sync points
+    too, and once the power is off nothing on the disk answers, so no view can move)."""
 
     def operation(ledger: Ledger, store: SQLiteEventStore, run: Run) -> None:
         redis, config = workers.deployment.redis(), workers.deployment.config
         for batch in (FIRST, SECOND):
             run.acknowledged += store.append(batch, actor=ACTOR)
             request_catch_up(redis, config)  # what the API does after an append
-        workers.deployment.wait_for_views(timeout=60)
+        head, reader = store.head(), ViewReader(redis)
+
+        def caught_up_or_power_gone() -> bool:
+            with contextlib.suppress(ViewsUnavailable):
+                if reader.checkpoint() == head:
+                    return True
+            return not workers.mount.powered
+
+        wait_until(caught_up_or_power_gone, 60, f"the views to reach {head}", 0.05)
+        if not workers.mount.powered:
+            raise PowerWentDuringTheWait(head)
+        workers.deployment.wait_for_views(timeout=60)  # the digests, at the head
 
     return operation
 
