@@ -12,6 +12,8 @@ payload) drops the link from it. Creating it reads the existing log once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..envelope import RecordedEvent
 from ..timeutil import normalize_time
 from .events import EVENT_COLUMNS, SELECT_EVENTS
@@ -43,10 +45,12 @@ _LINKS_TO = (
 )
 _AS_OF = styled(" AND e.recorded_at <= ?")
 _BY_POSITION = " ORDER BY e.position"
-#: what the fold needs of a claim besides its links: its record and its corrections
-_SOURCE = styled(
-    SELECT_EVENTS + " WHERE e.claim_id = ? AND e.version = 1 UNION ALL "
-    + SELECT_EVENTS + " WHERE e.claim_id = ? AND e.type = 'EntryCorrected' ORDER BY 3"
+#: a placeholder in each dialect; sources are read this many at a time
+_MARK = ("?", "%s")
+_CHUNK = 200
+_RECORDS = SELECT_EVENTS + " WHERE e.version = 1 AND e.claim_id IN ("
+_CORRECTIONS = (
+    " UNION ALL " + SELECT_EVENTS + " WHERE e.type = 'EntryCorrected' AND e.claim_id IN ("
 )
 
 
@@ -70,10 +74,20 @@ class LinkReads:
             rows = conn.execute(statement + _BY_POSITION, params).fetchall()
         return [event_from_row(row) for row in rows]
 
-    def source_entries(self, claim_id: str, *, as_of: str | None = None) -> list[RecordedEvent]:
-        """A claim's ``ClaimRecorded`` and ``EntryCorrected`` events (recorded by ``as_of``)
-        in version order: with its links, all the fold needs to say which are active."""
-        with self._db.connection() as conn:
-            rows = conn.execute(_SOURCE[self._db.style], (claim_id, claim_id)).fetchall()
+    def source_entries(
+        self, claim_ids: Sequence[str], *, as_of: str | None = None
+    ) -> list[RecordedEvent]:
+        """The claims' ``ClaimRecorded`` and ``EntryCorrected`` events (recorded by
+        ``as_of``): with their links, all the fold needs to say which links are active."""
         bound = normalize_time(as_of) if as_of is not None else None
-        return [e for e in map(event_from_row, rows) if bound is None or e.recorded_at <= bound]
+        ids = list(claim_ids)
+        found: list[RecordedEvent] = []
+        with self._db.connection() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start:start + _CHUNK]
+                marks = ",".join([_MARK[self._db.style]] * len(chunk))
+                rows = conn.execute(_RECORDS + marks + ")" + _CORRECTIONS + marks + ")",
+                                    chunk + chunk).fetchall()
+                found += [e for e in map(event_from_row, rows)
+                          if bound is None or e.recorded_at <= bound]
+        return found

@@ -18,7 +18,7 @@ from ledger.events import validate_payload
 from ledger.fold import replay
 from ledger.links import given, inbound_order, linked_from
 from ledger.store import EventStore, open_store
-from ledger.store.links import _LINKS_TO
+from ledger.store.links import _CORRECTIONS, _LINKS_TO, _RECORDS
 from ledger.timeutil import format_time
 
 from .store_contract import ACTOR, corrected, new_claim_id, note, recorded
@@ -105,16 +105,24 @@ def test_the_links_to_a_claim_are_read_through_the_index_not_the_log(
 ) -> None:
     target, source = claims(store, 2)
     store.append([linked(source, target)], actor=ACTOR)
+    # and the linking claims' records and corrections, two at a time here
+    sources = _RECORDS + "?,?)" + _CORRECTIONS + "?,?)"
     if url.startswith("sqlite:///"):
         plan = raw(url, [], "EXPLAIN QUERY PLAN " + _LINKS_TO[0], (target,))
         text = " ".join(str(row[-1]) for row in plan)
         assert "USING INDEX payloads_link_targets" in text, text
+        plan = raw(url, [], "EXPLAIN QUERY PLAN " + sources, (source, target) * 2)
+        text += " ".join(str(row[-1]) for row in plan)
+        assert "USING INDEX events_claim_corrections" in text, text
         assert "SCAN" not in text, text
     else:
         # seq scans priced out: a plan not using the index would still be a seq scan
         plan = raw(url, ["SET enable_seqscan = off"], "EXPLAIN " + _LINKS_TO[1], (target,))
         text = " ".join(str(row[0]) for row in plan)
         assert "payloads_link_targets" in text, text
+        plan = raw(url, ["SET enable_seqscan = off"], "EXPLAIN " + sources.replace("?", "%s"),
+                   (source, target) * 2)
+        text += " ".join(str(row[0]) for row in plan)
         assert "Seq Scan" not in text, text
 
 
