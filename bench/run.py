@@ -48,6 +48,8 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("bench.proofs", ("proof-1m",)),
+    ("bench.links", ("links-from-log-sqlite", "links-index-insert-sqlite",
+                     "links-from-log-postgres", "links-index-insert-postgres")),
     (
         "bench.verify",
         ("verify-all", "verify-all-client-cpu", "verify-all-server-cpu", "verify-all-feed",
