@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 
 from rq import Worker
 from rq.job import Job
@@ -11,6 +12,7 @@ from rq.registry import FinishedJobRegistry
 
 from ledger.envelope import NewEvent
 from ledger.store import open_store
+from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 from tests.support.workers import (  # noqa: F401 (fixtures)
     SEED_CLAIMS,
@@ -160,3 +162,34 @@ def test_a_burst_of_10000_single_event_appends_makes_far_fewer_jobs_than_events(
     jobs = int(client.hget(config.keys.stats, "catch_up_jobs") or 0) - jobs_before
     print(f"\n10,000 single-event appends in {appended:.1f}s made {jobs} catch-up jobs")
     assert jobs <= 1000
+
+
+def test_each_append_is_caught_up_by_its_own_wake_up_with_no_tick_to_repair_a_lost_one(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # the tick (hourly here) would hide a lost wake-up within a second; with a 50 ms linger
+    # the appends below fall before, at and after the moment the job leaves the head
+    store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.init()
+    fill_store(store, 20, seed=5)
+    deployment = Deployment(tmp_path, tmp_path / "ledger.db", redis_server,
+                            env_overrides={"LEDGER_VIEWS_TICK_SECONDS": "3600",
+                                           "LEDGER_VIEWS_LINGER": "0.05"})
+    client, config = deployment.redis(), deployment.config
+    worker = deployment.start_worker()
+    try:
+        request_catch_up(client, config)  # no views yet: starts the first build
+        deployment.wait_for_views(timeout=60)
+        claims = sorted(deployment.expected().claims)
+        for i in range(30):  # 0 to 116 ms after the views reached the last append
+            time.sleep(0.004 * i)  # not a wait: where this append falls in the linger
+            head = store.append([NewEvent(claims[i % len(claims)], "NoteAdded",
+                                          {"text": f"wake {i}"})], actor="desk@example.org")[-1]
+            request_catch_up(client, config)
+            wait_until(lambda p=head.position: _checkpoint(deployment) >= p, 10,
+                       f"the views to reach append {i} (position {head.position}) by its"
+                       f" wake-up alone (worker log in {tmp_path})")
+        deployment.wait_for_views(timeout=10)
+    finally:
+        worker.stop()
+        store.close()
