@@ -32,7 +32,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         ("replay-claim-sqlite", "replay-claim-postgres", "read-all-sqlite", "read-all-postgres"),
     ),
     ("bench.http", ("http-append", "http-append-ceiling", "http-history")),
-    ("bench.views", ("catch-up", "rebuild-1m", "lag-p99")),
+    ("bench.views", ("catch-up", "rebuild-1m", "rebuild-1m-cpu", "lag-p99")),
     ("bench.outage", ("outage-append-up-p50", "outage-append-hung-first-3",
                       "outage-append-hung-p50", "outage-append-dead-first-3",
                       "outage-append-dead-p50", "outage-claim-read-dead-p50",
