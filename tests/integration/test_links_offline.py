@@ -1,7 +1,8 @@
 """Other claims' links to a claim without Redis: a real redis-server and ``claimledger
 worker`` (four partitions) answer first, then Redis stops and the log answers the same
-``linked_from`` (and ETag) from its index of link targets; a void made meanwhile drops
-out, ``as_of`` replays it, and the desk's claim page shows the links both ways."""
+``linked_from`` (and ETag) from its index of link targets, a redacted link gone from both;
+a void made meanwhile drops out, ``as_of`` replays it, ``linked_to=`` pages the same,
+and the desk's claim page shows the links both ways."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from api.view_service import view_service
 from tests.integration.test_desk_pages import Desk
 from tests.integration.test_views_links import (
     PARTITIONS,
@@ -22,6 +24,7 @@ from tests.integration.test_views_links import (
 )
 from tests.support.api_harness import ApiHarness
 from tests.support.redis_server import RedisServer
+from workers.purge import purge_claim
 
 
 @pytest.fixture
@@ -77,13 +80,20 @@ def test_with_redis_stopped_a_claim_shows_the_links_to_it_as_the_views_did(
     views.write(jones, "corrections", {"target_event_id": answers["id"], "kind": "correction",
                                        "changes": {"kind": "contradicts"}, "reason": "Denies."})
     before_void = views.api.store.read_all(views.head() - 1, 1)[0].recorded_at
+    # a link taken down: its payload redacted in the log, the views purged
+    store = views.api.store
+    taken = link(views, lying, jones, "restates")
+    store.redact(taken["id"], actor="test", reason="Legal takedown.")
+    with views.api.app.app_context():
+        keys = view_service().config.keys
+    purge_claim(views.server.client(), store, lying, keys=keys, scales=store.scales)
 
     # Redis up: the views answer
     seen = {claim: (at_head(views, claim), views.claim(claim).headers["ETag"])
             for claim in (kerry, sherman, jones, lying)}
     assert [(x["claim_id"], x["kind"]) for x in seen[kerry][0]["linked_from"]] == [
         (sherman, "restates"), (jones, "contradicts")]
-    assert [x["claim_id"] for x in seen[jones][0]["linked_from"]] == [kerry]
+    assert [x["claim_id"] for x in seen[jones][0]["linked_from"]] == [kerry]  # not lying's
     # as_of replays from the log: at the head it is the views' answer, without an ETag
     assert from_log(views, kerry, as_of=before_void)[0] == seen[kerry][0]
 
