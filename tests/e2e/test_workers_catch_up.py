@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from rq import Worker
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
@@ -141,9 +144,26 @@ def test_four_partitions_on_two_workers_give_views_equal_to_the_log(
     assert {j.worker_name for j in catch_ups} == workers
 
 
+@pytest.fixture
+def small(redis_server: RedisServer, tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment over a log of its own, about 1,000 events (not the seeded 30,000,
+    which only cost these tests a first build and whole-log folds)."""
+    seed = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    seed.init()
+    fill_store(seed, 200, seed=9)
+    seed.close()
+    book = Deployment(tmp_path, tmp_path / "ledger.db", redis_server)
+    yield book
+    for worker in book.workers:
+        worker.stop()
+    for directory in book.scratch:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def test_a_burst_of_10000_single_event_appends_makes_far_fewer_jobs_than_events(
-    deployment: Deployment,
+    small: Deployment,
 ) -> None:
+    deployment = small
     deployment.move_store_to_memory()
     deployment.start_worker()
     deployment.wait_for_views(timeout=60)
@@ -165,22 +185,19 @@ def test_a_burst_of_10000_single_event_appends_makes_far_fewer_jobs_than_events(
 
 
 def test_each_append_is_caught_up_by_its_own_wake_up_with_no_tick_to_repair_a_lost_one(
-    redis_server: RedisServer, tmp_path: Path
+    small: Deployment,
 ) -> None:
     # the tick (hourly here) would hide a lost wake-up within a second; with a 50 ms linger
     # the appends below fall before, at and after the moment the job leaves the head
-    store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    store.init()
-    fill_store(store, 20, seed=5)
-    deployment = Deployment(tmp_path, tmp_path / "ledger.db", redis_server,
-                            env_overrides={"LEDGER_VIEWS_TICK_SECONDS": "3600",
-                                           "LEDGER_VIEWS_LINGER": "0.05"})
+    deployment = small
+    deployment.env_overrides.update(LEDGER_VIEWS_TICK_SECONDS="3600", LEDGER_VIEWS_LINGER="0.05")
     client, config = deployment.redis(), deployment.config
-    worker = deployment.start_worker()
+    deployment.start_worker()
+    request_catch_up(client, config)  # no views yet: starts the first build
+    deployment.wait_for_views(timeout=60)
+    claims = sorted(deployment.expected().claims)
+    store = deployment.store()
     try:
-        request_catch_up(client, config)  # no views yet: starts the first build
-        deployment.wait_for_views(timeout=60)
-        claims = sorted(deployment.expected().claims)
         for i in range(30):  # 0 to 116 ms after the views reached the last append
             time.sleep(0.004 * i)  # not a wait: where this append falls in the linger
             head = store.append([NewEvent(claims[i % len(claims)], "NoteAdded",
@@ -188,8 +205,7 @@ def test_each_append_is_caught_up_by_its_own_wake_up_with_no_tick_to_repair_a_lo
             request_catch_up(client, config)
             wait_until(lambda p=head.position: _checkpoint(deployment) >= p, 10,
                        f"the views to reach append {i} (position {head.position}) by its"
-                       f" wake-up alone (worker log in {tmp_path})")
-        deployment.wait_for_views(timeout=10)
+                       f" wake-up alone (worker log in {deployment.directory})")
     finally:
-        worker.stop()
         store.close()
+    deployment.wait_for_views(timeout=10)
