@@ -3,7 +3,8 @@ what the index of link targets costs a write.
 
 Scenarios: ``links-from-log-<db>``: median ms of ``linked_from`` for a claim with 20
 inbound links in a log of 200,000 events (``--quick``: 20,000), beside the same at a
-tenth of that size (ratio large / small: near 1 means it does not grow with the log);
+tenth of that size, samples interleaved (ratio large / small: near 1 means it does not
+grow with the log);
 ``links-index-insert-<db>``: µs of the database's own work per payload row inserted
 with the index, beside without it (a story's mix of payloads, one in ten a link; ratio
 with / without). SQLite rows go in one transaction, PostgreSQL's in one statement, so
@@ -30,7 +31,7 @@ from ledger.envelope import NewEvent
 from ledger.events import validate_payload
 from ledger.fold import fold
 from ledger.links import linked_from
-from ledger.store import open_store
+from ledger.store import EventStore, open_store
 from ledger.store.links import LINK_TARGETS_INDEX
 from workers.synthetic import fill_store
 
@@ -68,26 +69,31 @@ def _link(source: str, target: str) -> NewEvent:
     return NewEvent(source, "ClaimLinked", data)
 
 
-def linked_from_ms(url: str, events: int, samples: int = 50) -> float:
-    """Median ms of ``linked_from`` for a claim with ``INBOUND`` links in a log of about
-    ``events`` events (synthetic claims of five events on average)."""
+def _linked_log(url: str, events: int) -> tuple[EventStore, str]:
+    """A store of about ``events`` events (synthetic claims of five events on average)
+    and a claim ``INBOUND`` others link to."""
     store = open_store(url)
-    try:
-        store.init()
-        fill_store(store, max(1, events // 5))
-        live = [c for c in store.ids_starting("", limit=4 * INBOUND)
-                if (fold(store.read_claim(c)) or {}).get("status") != "voided"]
-        hub, spokes = live[0], live[1:INBOUND + 1]
-        store.append([_link(spoke, hub) for spoke in spokes], actor="bench")
-        times = []
-        for _ in range(samples):
+    store.init()
+    fill_store(store, max(1, events // 5))
+    live = [c for c in store.ids_starting("", limit=4 * INBOUND)
+            if (fold(store.read_claim(c)) or {}).get("status") != "voided"]
+    hub, spokes = live[0], live[1:INBOUND + 1]
+    store.append([_link(spoke, hub) for spoke in spokes], actor="bench")
+    assert len(linked_from(store, hub)) == len(spokes)
+    return store, hub
+
+
+def linked_from_ms(large: tuple[EventStore, str], small: tuple[EventStore, str],
+                   samples: int = 60) -> tuple[float, float]:
+    """Median ms of ``linked_from`` on both logs, their samples interleaved so that the
+    machine's load falls on both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(samples):
+        for side, (store, hub) in enumerate((large, small)):
             started = time.perf_counter()
-            found = linked_from(store, hub)
-            times.append(time.perf_counter() - started)
-        assert len(found) == len(spokes)
-        return statistics.median(times) * 1000
-    finally:
-        store.close()
+            linked_from(store, hub)
+            times[side].append(time.perf_counter() - started)
+    return statistics.median(times[0]) * 1000, statistics.median(times[1]) * 1000
 
 
 def _payloads(count: int) -> list[str]:
@@ -157,10 +163,13 @@ def run(quick: bool, postgres: str | None) -> list[dict[str, Any]]:
     for db in ("sqlite", "postgres"):
         if db == "postgres" and not postgres:
             continue
-        with _database(db, postgres) as url:
-            big = linked_from_ms(url, large)
-        with _database(db, postgres) as url:
-            small = linked_from_ms(url, large // 10)
+        with _database(db, postgres) as big_url, _database(db, postgres) as small_url:
+            logs = _linked_log(big_url, large), _linked_log(small_url, large // 10)
+            try:
+                big, small = linked_from_ms(*logs)
+            finally:
+                for store, _ in logs:
+                    store.close()
         rows.append(_row(f"links-from-log-{db}", f"ms at {large:,} events ({INBOUND} links;"
                          f" ratio = ms / ms at {large // 10:,})", big, small,
                          f"{large // 10:,} events"))
