@@ -84,7 +84,7 @@ def _linked_log(url: str, events: int) -> tuple[EventStore, str]:
 
 
 def linked_from_ms(large: tuple[EventStore, str], small: tuple[EventStore, str],
-                   samples: int = 60) -> tuple[float, float]:
+                   samples: int = 200) -> tuple[float, float]:
     """Median ms of ``linked_from`` on both logs, their samples interleaved so that the
     machine's load falls on both alike."""
     times: tuple[list[float], list[float]] = ([], [])
