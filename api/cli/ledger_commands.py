@@ -17,6 +17,7 @@ from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ClaimNotFound, ValidationFailed
 from ledger.fold import fold, replay
 from ledger.importing import MAX_ERRORS, plan_import
+from ledger.links import linked_from
 from ledger.timeutil import normalize_time
 
 from ..settings import Settings
@@ -214,10 +215,14 @@ def show(
     """Show a claim's current (or replayed) state; CLAIM_ID may be an unambiguous prefix."""
     store = store_from(settings)
     claim_id = resolve(store, claim_id)
-    events = store.read_claim(claim_id, as_of=_time(as_of, "--as-of"))
-    state = replay(events, valid_at=_time(valid_at, "--valid-at"), scales=store.scales)
+    as_of, valid_at = _time(as_of, "--as-of"), _time(valid_at, "--valid-at")
+    events = store.read_claim(claim_id, as_of=as_of)
+    state = replay(events, valid_at=valid_at, scales=store.scales)
     if state is None:
         raise ClaimNotFound(claim_id)
+    inbound = linked_from(store, claim_id, as_of=as_of, valid_at=valid_at)
+    if inbound:  # as GET /v1/claims/{id} answers it
+        state["linked_from"] = inbound
     if as_json:
         click.echo(json.dumps(state, indent=2, ensure_ascii=False))
         return
@@ -235,6 +240,10 @@ def show(
         click.echo(f"  denied by {entry['by']['name']} ({entry['occurred_at']})")
     for entry in state["corroborations"]:
         click.echo(f"  corroborated by {entry['by']['name']} ({entry['occurred_at']})")
+    for link in state["links"]:
+        click.echo(f"  {link['kind']} claim {link['target_claim_id']}")
+    for link in inbound:
+        click.echo(f"  claim {link['claim_id']} {link['kind']} this one")
 
 
 @click.command()

@@ -213,6 +213,34 @@ def test_show_and_history_read_a_claim_and_an_unknown_claim_is_one_clear_line(
     assert "Traceback" not in missing.stderr
 
 
+def test_show_lists_a_claims_links_both_ways_as_the_api_does(tmp_path: Path) -> None:
+    env = ledger_env(tmp_path)
+    run(["init"], env)
+    claim = {"statement": "Kerry asked Zarif to cooperate against ISIL.",
+             "claimant": {"name": "Ali Khamenei"}, "appearance": {"outlet": "Fars"}}
+    lines = [
+        {"claim_ref": "kerry", "type": "ClaimRecorded", "data": claim,
+         "occurred_at": "2014-09-15T08:00:00Z"},
+        {"claim_ref": "sherman", "type": "ClaimRecorded", "occurred_at": "2014-09-15T09:00:00Z",
+         "data": {**claim, "statement": "Sherman asked Araqchi for cooperation."}},
+        {"claim_ref": "sherman", "type": "ClaimLinked", "related_claim_ref": "kerry",
+         "data": {"kind": "restates"}, "occurred_at": "2014-09-15T12:00:00Z"},
+    ]
+    file = tmp_path / "linked.ndjson"
+    file.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    run(["import", str(file)], env)
+    events = [json.loads(line) for line in run(["export"], env).stdout.splitlines()]
+    kerry, sherman, link = events[0]["claim_id"], events[1]["claim_id"], events[2]
+    state = json.loads(run(["show", kerry, "--json"], env).stdout)
+    assert state["linked_from"] == [{"event_id": link["id"], "claim_id": sherman,
+                                     "kind": "restates", "occurred_at": link["occurred_at"]}]
+    assert f"claim {sherman} restates this one" in run(["show", kerry], env).stdout
+    assert f"restates claim {kerry}" in run(["show", sherman], env).stdout
+    before = json.loads(run(["show", kerry, "--json", "--valid-at", "2014-09-15T11:00:00Z"],
+                            env).stdout)
+    assert "linked_from" not in before
+
+
 def test_init_is_safe_to_repeat(tmp_path: Path) -> None:
     env = ledger_env(tmp_path)
     run(["init"], env)
