@@ -10,9 +10,9 @@ The sides of each comparison are measured interleaved: each side's time is cut i
 ``SLICES`` wrk runs, taken in turn with the other sides' (the first side changing from
 slice to slice), so a burst of the neighbours' load or of the disk's flushes falls on all
 of them alike rather than on whichever ran in that window. Beside each rate the run prints
-the server processes' CPU time per request (user + system, from ``/proc``): for the API
-its gunicorn workers, the views worker and Redis, which the neighbours' load moves far
-less than requests per second.
+the server processes' CPU time per request over the side's own slices (user + system,
+from ``/proc``): for the API its gunicorn workers, the views worker and Redis. The
+neighbours' load moves it far less than requests per second.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class Side:
 
 @dataclass
 class Measured:
-    """A side's totals over its slices, and its processes' CPU over the whole run."""
+    """A side's totals over its slices, and its processes' CPU over them."""
 
     requests: int = 0
     seconds: float = 0.0
@@ -172,7 +172,8 @@ class Measured:
 
 
 def interleaved(sides: list[Side], seconds: int, slices: int = SLICES) -> dict[str, Measured]:
-    """Each side loaded for ``seconds`` in all, in ``slices`` runs taken in turn."""
+    """Each side loaded for ``seconds`` in all, in ``slices`` runs taken in turn; a side's
+    CPU is its processes' over its own runs (the views worker lags its appends by a batch)."""
     step = max(1, round(seconds / slices))
     results = {side.name: Measured() for side in sides}
 
@@ -180,15 +181,16 @@ def interleaved(sides: list[Side], seconds: int, slices: int = SLICES) -> dict[s
         parts = {"all": (side.groups, side.pids), **side.parts}
         return {name: cpu_seconds(groups, pids) for name, (groups, pids) in parts.items()}
 
-    before = {side.name: cpu_now(side) for side in sides}
     for n in range(slices):
         for side in sides[n % len(sides):] + sides[:n % len(sides)]:
+            before = cpu_now(side)
             load = side.load(step)
-            results[side.name].requests += load.requests
-            results[side.name].seconds += load.seconds
-    for side in sides:  # the views worker may still be catching up: all of it is the API's
-        after = cpu_now(side)
-        results[side.name].cpu = {k: after[k] - before[side.name][k] for k in after}
+            after = cpu_now(side)
+            result = results[side.name]
+            result.requests += load.requests
+            result.seconds += load.seconds
+            for part, used in after.items():
+                result.cpu[part] = result.cpu.get(part, 0.0) + used - before[part]
     return results
 
 

@@ -45,3 +45,19 @@ def test_cpu_seconds_counts_a_process_group_and_nothing_outside_it() -> None:
     assert http.cpu_seconds([group], []) - before >= 0.15
     assert http.cpu_seconds([], [me]) >= 0.15
     assert http.cpu_seconds([], []) == 0
+
+
+def test_a_sides_cpu_is_counted_over_its_own_slices_only() -> None:
+    def burn(seconds: int) -> http.Load:
+        started = time.process_time()
+        while time.process_time() - started < 0.1:
+            pass
+        return http.Load(10, float(seconds))
+
+    me = os.getpid()
+    results = http.interleaved([
+        http.Side("busy", burn, groups=[], pids=[me]),
+        http.Side("idle", lambda seconds: http.Load(10, float(seconds)), groups=[], pids=[me]),
+    ], 3, slices=3)
+    assert results["busy"].cpu["all"] >= 0.25
+    assert results["idle"].cpu["all"] < 0.05
