@@ -14,11 +14,12 @@ from ledger.ids import new_uuid
 from ledger.store import Idempotency, fingerprint
 
 from .auth import principal
+from .credentials import Principal
 from .errors import body_paths
 from .parsing import idempotency_key, if_match
 from .responses import etag, json_response
 from .schemas import EventBody
-from .state import ledger_state
+from .state import LedgerState, ledger_state
 
 log = logging.getLogger("api.writing")
 
@@ -26,9 +27,9 @@ log = logging.getLogger("api.writing")
 REPLAYED_HEADER = "Idempotency-Replayed"
 
 
-def request_metadata(key: str | None) -> dict[str, Any]:
-    """What the events of this request carry in ``metadata``."""
-    metadata: dict[str, Any] = {"request_id": g.request_id}
+def request_metadata(key: str | None, request_id: str | None = None) -> dict[str, Any]:
+    """What the events of this request carry in ``metadata`` (``request_id``: ``g``'s)."""
+    metadata: dict[str, Any] = {"request_id": g.request_id if request_id is None else request_id}
     if key is not None:
         metadata["idempotency_key"] = key
     return metadata
@@ -50,9 +51,9 @@ def route_fingerprint(method: str, rule: str, arguments: Mapping[str, str], body
     return fingerprint({"method": method, "route": rule, "args": arguments, "body": body})
 
 
-def after_append(events: Sequence[RecordedEvent]) -> None:
+def after_append(events: Sequence[RecordedEvent], state: LedgerState | None = None) -> None:
     """Count what was written and run the app's append hooks (which must not fail the write)."""
-    state = ledger_state()
+    state = state or ledger_state()
     for event in events:
         state.metrics.appended(event.type)
     for hook in state.append_hooks:
@@ -91,17 +92,21 @@ def append_entry(
     body: EventBody,
     expected: int | None,
     key: str | None,
+    caller: tuple[LedgerState, Principal, str] | None = None,
 ) -> tuple[RecordedEvent, bool]:
-    """Append one event to ``claim_id`` as the caller (``g``); the event, and whether it is new.
+    """Append one event to ``claim_id`` as the caller; the event, and whether it is new.
 
     ``route`` (the URL rule and its path arguments) is part of the idempotency
     fingerprint, with the body. A repeated
     Idempotency-Key answers the original event (not new); new events run the append hooks.
+    ``caller`` is the app's state, the principal and the request id, when the caller has
+    them at hand (the append lane); else they come from the app and ``g``.
     """
-    state = ledger_state()
+    state, who, request_id = caller or (ledger_state(), principal(), None)
     event_id = new_uuid()
     new = NewEvent(
-        claim_id, event_type, body.data, body.occurred_at, request_metadata(key), event_id
+        claim_id, event_type, body.data, body.occurred_at, request_metadata(key, request_id),
+        event_id,
     )
     idempotency = None
     if key is not None:
@@ -113,7 +118,7 @@ def append_entry(
     try:
         events = state.store.append(
             [new],
-            actor=principal().actor,
+            actor=who.actor,
             expected_versions=expected_versions,
             idempotency=idempotency,
         )
@@ -122,7 +127,7 @@ def append_entry(
     event = events[0]
     fresh = event.id == event_id
     if fresh:
-        after_append(events)
+        after_append(events, state)
     return event, fresh
 
 

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
+from ledger.store import EventStore
+
 from .credentials import ANONYMOUS, ROLE_GRANTS, Principal, digest, well_formed
 from .errors import Problem
 from .state import ledger_state
@@ -127,11 +129,15 @@ def authenticate() -> None:
         )
 
 
-def bearer_principal(header: str) -> Principal | None:
-    """Whose bearer token an ``Authorization`` header carries; None if unknown or malformed."""
+def bearer_principal(header: str, store: EventStore | None = None) -> Principal | None:
+    """Whose bearer token an ``Authorization`` header carries; None if unknown or malformed.
+
+    The token is looked up in ``store`` (the app's by default) on every request, so a
+    revocation by any process (another worker, the CLI) holds from the next request on.
+    """
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not well_formed(token):
         return None
-    record = ledger_state().store.find_token(digest(token))
+    record = (store or ledger_state().store).find_token(digest(token))
     return None if record is None else Principal(record.name, record.role, record.id)

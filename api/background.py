@@ -16,6 +16,17 @@ IDLE_SECONDS = 30.0
 #: often instead of once per append, so it never competes with requests for the GIL
 MIN_GAP_SECONDS = 0.05
 
+#: this process's id, kept current across fork (``os.getpid`` is a system call per poke)
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class Coalesced:
     """Runs ``action`` on a background thread after ``poke()``; a burst of pokes runs it once.
@@ -40,11 +51,17 @@ class Coalesced:
 
     def poke(self) -> None:
         """Ask for one more run of ``action`` (soon, not now)."""
+        thread = self._thread
+        # a run is asked for and not begun: the thread clears the wish before it runs, so
+        # that run starts after this poke; and the thread only leaves (under the lock)
+        # while no run is wanted. Under steady appends, the usual case.
+        if self._wanted.is_set() and thread is not None and self._pid == _pid and thread.is_alive():
+            return
         with self._lock:
             self._wanted.set()
             thread = self._thread
-            if thread is None or not thread.is_alive() or self._pid != os.getpid():
-                self._pid = os.getpid()
+            if thread is None or not thread.is_alive() or self._pid != _pid:
+                self._pid = _pid
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
 

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from flask import Flask, g
 from marshmallow import ValidationError
@@ -38,7 +37,7 @@ from .errors import Problem
 from .parsing import idempotency_key, if_match, parse_json
 from .responses import dumps, finish_response
 from .schemas import EventBodySchema
-from .state import ledger_state
+from .state import EXTENSION, LedgerState
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -68,6 +67,8 @@ class AppendLane:
     def __init__(self, app: Flask, wsgi_app: WSGIApp, kinds: Sequence[EntryKind]) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        #: the app's state, held here: the lane reads it without a context lookup each time
+        self.state: LedgerState = app.extensions[EXTENSION]
         #: appends this lane answered itself (in this process)
         self.served = 0
         self._routes = {k.kind: EntryRoute(k.rule, k.schema(), k.role) for k in kinds}
@@ -128,8 +129,9 @@ class AppendLane:
             data = parse_json(raw)
         except Problem:
             return None
+        state = self.state
         with self.app.app_context():
-            who = bearer_principal(header)
+            who = bearer_principal(header, state.store)
             if who is None or not who.may(route.role):
                 return None
             try:
@@ -138,11 +140,12 @@ class AppendLane:
                 return None
             g.started, g.principal = started, who
             g.request_id = request_id = request_log.request_id(environ.get("HTTP_X_REQUEST_ID"))
-            claim_id = str(UUID(claim))
+            claim_id = claim.lower()  # _ENTRY_PATH matched the canonical form
             try:
                 event, fresh = append_entry(
                     (route.rule, {"claim_id": claim_id}),
                     route.schema.event_type, claim_id, body, expected, key,
+                    (state, who, request_id),
                 )
             except Exception as exc:  # the app words it; the request is never run again
                 return self._error(environ, start_response, exc)
@@ -155,7 +158,7 @@ class AppendLane:
             finish_response(
                 headers, 201, method="POST", rule=route.rule, path=environ["PATH_INFO"],
                 request_id=request_id, actor=who.actor, credentials=True, started=started,
-                metrics=ledger_state().metrics,
+                metrics=state.metrics,
             )
         self.served += 1
         start_response(_CREATED, headers)

@@ -22,6 +22,8 @@ REQUEST_LOGGER = "claimledger.request"
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.I)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: the access log's logger (the same object ``getLogger`` answers, without its lock)
+_REQUESTS = logging.getLogger(REQUEST_LOGGER)
 
 
 def request_id(given: str | None) -> str:
@@ -73,9 +75,8 @@ def log_request(
     request_id: str,
 ) -> None:
     """Emit the request's one access-log line."""
-    logger = logging.getLogger(REQUEST_LOGGER)
-    if logger.isEnabledFor(logging.INFO):
-        logger.info(
+    if _REQUESTS.isEnabledFor(logging.INFO):
+        _REQUESTS.info(
             "%s %s %d", method, route, status,
             extra={"method": method, "route": route, "path": path, "status": status,
                    "duration_ms": round(seconds * 1000, 3), "actor": actor,
