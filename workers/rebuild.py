@@ -223,7 +223,7 @@ def rebuild(
             head = store.head()
             reached = projector.run(generation, config.partitions, parts,
                                     batch_size=config.rebuild_batch_size, on_batch=batch_done)
-            if reached >= head and _ahead_of_live(redis, config, live, reached):
+            if reached >= head and _ahead_of_live(redis, store, config, live, reached):
                 break
         write_pointer(redis, keys, generation, config.partitions)
         redis.delete(keys.building)
@@ -301,13 +301,22 @@ def _generations_left(redis: Redis, keys: Keys) -> dict[int, int]:
     return found
 
 
-def _ahead_of_live(redis: Redis, config: ViewConfig, live: Live | None, reached: int) -> bool:
-    """Whether the new generation is at least where every live partition is."""
+def _ahead_of_live(
+    redis: Redis, store: EventStore, config: ViewConfig, live: Live | None, reached: int
+) -> bool:
+    """Whether the new generation is at least where every live partition is, leaving out
+    a live partition beyond the log's head: views of another log (an older backup
+    restored), which a rebuild must replace though they go back, or they never would."""
     if live is None:
         return True
     keys = config.keys
     cps = mget(redis, [keys.part(live.generation, p).checkpoint for p in range(live.partitions)])
-    return all(raw is None or int(text(raw) or 0) <= reached for raw in cps)
+    head = store.head()  # read after the checkpoints: our own log never shrinks under them
+    for raw in cps:
+        cp = None if raw is None else int(text(raw) or 0)
+        if cp is not None and reached < cp <= head:
+            return False
+    return True
 
 
 def _resume_abandoned(redis: Redis, config: ViewConfig, live: Live | None) -> int | None:

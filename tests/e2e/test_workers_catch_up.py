@@ -209,3 +209,24 @@ def test_each_append_is_caught_up_by_its_own_wake_up_with_no_tick_to_repair_a_lo
     finally:
         store.close()
     deployment.wait_for_views(timeout=10)
+
+
+def test_views_of_a_longer_log_come_back_to_an_older_backup_restored_under_them(
+    small: Deployment,
+) -> None:
+    deployment = small
+    backup = deployment.directory / "backup.db"
+    shutil.copyfile(deployment.db_path, backup)  # the log as it was (1,000 events)
+    store = deployment.store()
+    fill_store(store, 50, seed=10)  # then it grew
+    store.close()
+    worker = deployment.start_worker()
+    grown = deployment.wait_for_views(timeout=60)
+    worker.stop()
+    for suffix in ("", "-wal", "-shm"):  # the operator restores the backup
+        Path(f"{deployment.db_path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(backup, deployment.db_path)
+    deployment.start_worker()
+    # the views hold positions this log does not have: rebuilt, they go back to its head
+    restored = deployment.wait_for_views(timeout=60)
+    assert restored.checkpoint < grown.checkpoint
