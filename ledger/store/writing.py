@@ -213,6 +213,7 @@ def check_stream_rules(
 
 
 _new_tuple = tuple.__new__
+_sha256 = hashlib.sha256
 
 
 def seal(
@@ -228,21 +229,11 @@ def seal(
     schema_version = EVENT_TYPES[new.type].schema_version
     event_id = new.id or new_uuid()
     occurred_at = new.occurred_at or recorded_at
-    payload_sha = hashlib.sha256(payload).hexdigest()
-    leaf = hashing.leaf_input(
-        position=position,
-        id=event_id,
-        claim_id=new.claim_id,
-        version=version,
-        type=new.type,
-        schema_version=schema_version,
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-        actor=actor,
-        payload_sha256=payload_sha,
-        prev_hash=prev_hash,
-    )
-    leaf_hash = hashing.leaf_hash(leaf)
+    payload_sha = _sha256(payload).hexdigest()
+    leaf = hashing.leaf_bytes(position, event_id, new.claim_id, version, new.type,
+                              schema_version, occurred_at, recorded_at, actor, payload_sha,
+                              prev_hash)
+    leaf_hash = _sha256(b"\x00" + leaf).digest()  # hashing.leaf_hash, inlined
     # built as the tuple it is (no keyword __new__): this runs once per appended event
     return _new_tuple(RecordedEvent, (
         event_id,
