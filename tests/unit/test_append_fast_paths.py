@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -104,3 +105,32 @@ def test_one_event_appends_write_the_rows_a_batch_of_the_same_events_writes(
         batch.close()
     assert _rows(tmp_path / "one.db") == _rows(tmp_path / "batch.db")
 
+
+
+def test_every_commit_changes_the_writer_lock_files_length(tmp_path: Path) -> None:
+    # the check after a commit (a length change the kernel must journal) proves nothing
+    # unless the length really changes: one-event appends name it, other writes flip it
+    store = open_store(f"sqlite:///{tmp_path}/ledger.db")
+    lock = tmp_path / "ledger.db-writer.lock"
+    claim, key = new_uuid(), Idempotency("key", "fingerprint")
+    recorded = validate_payload("ClaimRecorded", CLAIM)
+    writes = [
+        lambda: store.append([NewEvent(claim, "ClaimRecorded", recorded)], actor="t"),
+        lambda: store.append([NewEvent(claim, "NoteAdded", {"text": "one"})], actor="t"),
+        lambda: store.append([NewEvent(claim, "NoteAdded", {"text": "two"})] * 2, actor="t"),
+        lambda: store.append([NewEvent(claim, "NoteAdded", {"text": "three"})], actor="t",
+                             idempotency=key),
+        lambda: store.append([NewEvent(claim, "NoteAdded", {"text": "three"})], actor="t",
+                             idempotency=key),  # a replay: writes nothing, still commits
+        lambda: store.append([NewEvent(claim, "NoteAdded", {"text": "four"})], actor="t"),
+        lambda: store.append([NewEvent(claim, "NoteAdded", {"text": "five"})], actor="t"),
+    ]
+    try:
+        store.init()
+        lengths = [lock.stat().st_size if lock.exists() else 0]  # made by the first write
+        for write in writes:
+            write()
+            lengths.append(lock.stat().st_size)
+    finally:
+        store.close()
+    assert all(a != b for a, b in itertools.pairwise(lengths)), lengths

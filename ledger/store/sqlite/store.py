@@ -51,6 +51,9 @@ def _with_redaction(envelope: str, actor: str, reason: str, redacted_at: str) ->
     ) + "}"
 
 
+#: the writer lock file's lengths one-event appends cycle through (``_check_commit_durable``)
+_LENGTHS = 1 << 20
+
 _READ_ALL = SELECT_EVENTS + " WHERE e.position > ? ORDER BY e.position LIMIT ?"
 
 
@@ -110,7 +113,10 @@ class SQLiteEventStore(EventStore):
                                       (self._heads, self._frontier, self.scales),
                                       new, actor, expected, idempotency, now)
                     cursor.execute("COMMIT")
-                    self._check_commit_durable(lock_fd)
+                    # the new head names a length no writer left (2 and up): no fstat
+                    self._check_commit_durable(
+                        lock_fd, None if done.tree is None else 2 + (done.before + 1) % _LENGTHS
+                    )
                     return done
                 except BaseException:
                     if cursor.connection.in_transaction:  # also after a failed COMMIT
@@ -124,7 +130,7 @@ class SQLiteEventStore(EventStore):
         except OSError as exc:  # the writer lock file on a full or read-only file system
             raise StoreUnavailable(f"SQLite: {exc}") from exc
 
-    def _check_commit_durable(self, lock_fd: int | None) -> None:
+    def _check_commit_durable(self, lock_fd: int | None, length: int | None = None) -> None:
         """Refuse to acknowledge a commit made while ext4 was turning read-only.
 
         An ext4 error aborts the journal first and sets its read-only flag only after the
@@ -133,14 +139,20 @@ class SQLiteEventStore(EventStore):
         (docs/reliability.md, "A disk turned read-only"). Opening a file for writing looks
         only at the read-only flag, so it passes in that window; changing a file's length
         needs a journal transaction, which an aborted journal refuses. So the writer lock
-        file's length flips between 0 and 1 (no fsync: only the refusal matters), under
-        the append lock, after every commit. An abort is sticky: if this succeeds, the
-        journal had not been aborted when the commit synced, so the sync's answer stands.
+        file's length changes (no fsync: only the refusal matters), under the append lock,
+        after every commit. An abort is sticky: if this succeeds, the journal had not been
+        aborted when the commit synced, so the sync's answer stands.
+
+        The length must differ from the one the last commit left, or the kernel has no
+        change to journal. Most writes flip it between 0 and 1 (``fstat`` says which); a
+        one-event append passes ``length``, 2 plus its position modulo ``_LENGTHS``,
+        which differs from both and from the length the append before it left.
         """
         if lock_fd is None:
             return
         try:
-            os.ftruncate(lock_fd, 0 if os.fstat(lock_fd).st_size else 1)
+            os.ftruncate(lock_fd, (0 if os.fstat(lock_fd).st_size else 1) if length is None
+                         else length)
         except OSError as exc:
             raise StoreUnavailable(
                 "the ledger's file system failed during the commit, so it may not be durable:"
