@@ -298,6 +298,11 @@ ALLOWED = {
     "python -m bench.search --postgres postgresql://postgres@127.0.0.1:5432/test":
         "the full search benchmark (a 1M-event log on each backend); measured, never"
         " asserted",
+    "python -m bench.search --only sqlite": "the full search benchmark on SQLite only (a"
+        " 1M-event log; over half an hour on a loaded machine); measured, never asserted",
+    "python -m bench.search --index-only --postgres postgresql://postgres@127.0.0.1:5432/test":
+        "the search query figures at 100,000 claims without a log (minutes); measured,"
+        " never asserted",
     "claimledger import --dry-run FILE": "tests/e2e/test_cli_dry_run.py runs it on a file"
         " with a near-duplicate of the example story's claim and checks what it lists",
     "claimledger show --as-of … --valid-at …": "elided arguments; README's `show CLAIM_ID"
