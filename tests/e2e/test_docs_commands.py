@@ -214,6 +214,10 @@ ALLOWED = {
         "py-spy profiles (a minute each, needs the bench extra and ptrace rights); measured,"
         " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.views --quick --only rebuild": "the views group's rebuild alone (minutes),"
+        " behind the issue-19 rebuild figures; measured, never asserted",
+    "python -m bench.replay_cost write FILE": "writes a synthetic log's envelopes for the"
+        " callgrind count of a replay's instructions; measured, never asserted",
     "scripts/bench soak --json soak.json": "the soak (10 minutes by default):"
         " tests/e2e/test_bench_soak.py runs it for a few seconds and checks its report",
     "python -m bench.soak": "what scripts/bench soak runs (the soak above)",
