@@ -214,6 +214,9 @@ ALLOWED = {
         "py-spy profiles (a minute each, needs the bench extra and ptrace rights); measured,"
         " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.links": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.run --quick --only links --postgres postgresql://postgres@127.0.0.1:5432/test":
+        "the links group through the harness on both backends (minutes)",
     "python -m bench.views --quick --only rebuild": "the views group's rebuild alone (minutes),"
         " behind the issue-19 rebuild figures; measured, never asserted",
     "python -m bench.replay_cost write FILE": "writes a synthetic log's envelopes for the"
