@@ -48,10 +48,10 @@ _BY_POSITION = " ORDER BY e.position"
 #: a placeholder in each dialect; sources are read this many at a time
 _MARK = ("?", "%s")
 _CHUNK = 200
+#: two statements, not one UNION ALL: PostgreSQL ran the union as a Parallel Append, and
+#: starting its two workers took 25 ms of a 27 ms answer on this 2-core machine
 _RECORDS = SELECT_EVENTS + " WHERE e.version = 1 AND e.claim_id IN ("
-_CORRECTIONS = (
-    " UNION ALL " + SELECT_EVENTS + " WHERE e.type = 'EntryCorrected' AND e.claim_id IN ("
-)
+_CORRECTIONS = SELECT_EVENTS + " WHERE e.type = 'EntryCorrected' AND e.claim_id IN ("
 
 
 class LinkReads:
@@ -86,8 +86,8 @@ class LinkReads:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start:start + _CHUNK]
                 marks = ",".join([_MARK[self._db.style]] * len(chunk))
-                rows = conn.execute(_RECORDS + marks + ")" + _CORRECTIONS + marks + ")",
-                                    chunk + chunk).fetchall()
+                rows = conn.execute(_RECORDS + marks + ")", chunk).fetchall()
+                rows += conn.execute(_CORRECTIONS + marks + ")", chunk).fetchall()
                 found += [e for e in map(event_from_row, rows)
                           if bound is None or e.recorded_at <= bound]
         return found

@@ -106,7 +106,7 @@ def test_the_links_to_a_claim_are_read_through_the_index_not_the_log(
     target, source = claims(store, 2)
     store.append([linked(source, target)], actor=ACTOR)
     # and the linking claims' records and corrections, two at a time here
-    sources = _RECORDS + "?,?)" + _CORRECTIONS + "?,?)"
+    sources = _RECORDS + "?,?) UNION ALL " + _CORRECTIONS + "?,?)"
     if url.startswith("sqlite:///"):
         plan = raw(url, [], "EXPLAIN QUERY PLAN " + _LINKS_TO[0], (target,))
         text = " ".join(str(row[-1]) for row in plan)
