@@ -215,6 +215,8 @@ ALLOWED = {
         " never asserted",
     "python -m bench.views": "a benchmark group (minutes); part of scripts/bench",
     "python -m bench.links": "a benchmark group (minutes); part of scripts/bench",
+    "python -m bench.links --postgres postgresql://postgres@127.0.0.1:5432/test":
+        "the links group on both backends, full size (minutes); measured, never asserted",
     "python -m bench.run --quick --only links --postgres postgresql://postgres@127.0.0.1:5432/test":
         "the links group through the harness on both backends (minutes)",
     "python -m bench.views --quick --only rebuild": "the views group's rebuild alone (minutes),"
