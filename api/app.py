@@ -24,7 +24,7 @@ from .fastlane import AppendLane
 from .metrics import Metrics
 from .ratelimit import init_rate_limits
 from .resources import blueprints, docs_ui, stream
-from .resources.log import checkpoint_after_append
+from .resources.log import CheckpointAfterAppend
 from .responses import finish_response
 from .schemas import ProblemSchema
 from .settings import Settings
@@ -130,7 +130,7 @@ def build_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_field(field_class, kind, fmt)
     for blueprint in blueprints(kinds):  # the OpenAPI document lists them in this order
         api.register_blueprint(blueprint)
-    state.append_hooks.append(checkpoint_after_append)  # a checkpoint after each append
+    state.append_hooks.append(CheckpointAfterAppend())  # a checkpoint after each append
     witnessing.init_app(app, state)  # after the checkpoint hook: send new ones to witnesses
     stream.init_app(app)
     docs_ui.init_app(app)  # /docs: Swagger UI from the installed package

@@ -64,9 +64,22 @@ def log_service() -> LogService:
     return service
 
 
-def checkpoint_after_append(_events: Sequence[RecordedEvent]) -> None:
-    """Append hook: issue a checkpoint, at most one per LEDGER_CHECKPOINT_INTERVAL."""
-    log_service().after_append()
+class CheckpointAfterAppend:
+    """Append hook: issue a checkpoint, at most one per LEDGER_CHECKPOINT_INTERVAL.
+
+    One per app: it finds the app's log service on the first append and keeps it (the
+    service, once opened, is never replaced), instead of looking it up after each one.
+    """
+
+    def __init__(self) -> None:
+        self._service: LogService | None = None
+
+    def __call__(self, _events: Sequence[RecordedEvent]) -> None:
+        """Issue a checkpoint if the interval has passed since this process's last."""
+        service = self._service
+        if service is None:
+            service = self._service = log_service()
+        service.after_append()
 
 
 def served_note(checkpoint: StoredCheckpoint) -> str:
