@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import os
-import struct
 import threading
 import time
 
 _entropy = threading.local()
 
 
-def _random_62() -> int:
-    """62 random bits from os.urandom, drawn 4 KiB at a time (a syscall per id is costly)."""
-    numbers: list[int] | None = getattr(_entropy, "numbers", None)
-    if not numbers:
-        numbers = _entropy.numbers = list(_WORDS.unpack(os.urandom(_WORDS.size)))
-    return numbers.pop() & _RANDOM_62
+def _tails() -> list[str]:
+    """Random second halves of UUIDs as text (``vxxx-xxxxxxxxxxxx``: the variant's two bits,
+    then 62 random ones), 512 of them from one 4 KiB draw of os.urandom (a syscall per id
+    is costly, and making them all at once costs less than one at a time)."""
+    hexes = os.urandom(4096).hex()
+    return [
+        f"{_VARIANT_DIGIT[hexes[i]]}{hexes[i + 1 : i + 4]}-{hexes[i + 4 : i + 16]}"
+        for i in range(0, len(hexes), 16)
+    ]
+
+
+#: a hex digit's two low bits under the variant's two (``10``): 8, 9, a or b
+_VARIANT_DIGIT = {f"{d:x}": f"{0b1000 | d & 0b11:x}" for d in range(16)}
 
 
 def _forget_entropy() -> None:
-    _entropy.numbers = None
+    _entropy.tails = None
 
 
 os.register_at_fork(after_in_child=_forget_entropy)
@@ -35,12 +41,8 @@ def new_uuid() -> str:
     ids land on one index page; 62 random bits keep them unique.
     """
     millis, fraction = divmod(time.time_ns(), 1_000_000)
-    head = millis << 16 | 0x7000 | (fraction << 12) // 1_000_000
-    h = (head.to_bytes(8, "big") + (_random_62() | _VARIANT).to_bytes(8, "big")).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_VARIANT = 0b10 << 62
-_RANDOM_62 = (1 << 62) - 1
-#: 512 unsigned 64-bit words, the random draws kept per thread
-_WORDS = struct.Struct("=512Q")
+    h = (millis << 16 | 0x7000 | (fraction << 12) // 1_000_000).to_bytes(8, "big").hex()
+    tails: list[str] | None = getattr(_entropy, "tails", None)
+    if not tails:
+        tails = _entropy.tails = _tails()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{tails.pop()}"
