@@ -307,6 +307,10 @@ ALLOWED = {
     "python -m bench.search --postgres postgresql://postgres@127.0.0.1:5432/test":
         "the full search benchmark (a 1M-event log on each backend); measured, never"
         " asserted",
+    "python -m bench.search --claims 10000 --lag-seconds 10 --postgres"
+    " postgresql://postgres@127.0.0.1:5432/test": "the search benchmark at the quick size"
+        " with the lag probes, both backends (half an hour on a loaded machine); measured,"
+        " never asserted",
     "python -m bench.search --only sqlite": "the full search benchmark on SQLite only (a"
         " 1M-event log; over half an hour on a loaded machine); measured, never asserted",
     "python -m bench.search --index-only --postgres postgresql://postgres@127.0.0.1:5432/test":
