@@ -7,7 +7,7 @@ of link targets (``store.links``). Which of a source's links count is the fold's
 a voided or redacted link gives nothing, nor does a voided source, and a corrected
 ``kind`` is the one shown. The fold of a source's record, its corrections and its links
 to the target says that exactly as the fold of its whole stream would (no other entry
-bears on them), so the answer costs two index reads per source (one statement for up to
+bears on them), so the answer costs two index reads per source (two statements for up to
 200 sources), however long their streams.
 """
 
