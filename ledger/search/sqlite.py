@@ -202,7 +202,13 @@ class SQLiteSearchIndex(ConnectedIndex):
                 [*params, enough]).fetchall()
             # ties are broken by claim id: the cut is exact unless a tie spans it
             if len(ranked) == enough and ranked[limit - 1][1] >= ranked[-1][1]:
-                return self._match_whole(conn, g, where, params, limit)
+                whole = conn.execute(  # the ranking in one query, ties broken by claim id
+                    f"SELECT d.claim_id, d.summary, d.statement, d.people, d.body,"
+                    f" bm25(sg{int(g)}_fts, 4.0, 2.0, 1.0) AS rank FROM sg{int(g)}_fts AS f"
+                    f" JOIN sg{int(g)}_docs AS d ON d.rid = f.rowid"
+                    " WHERE " + where + " ORDER BY rank, d.claim_id LIMIT ?", [*params, limit],
+                ).fetchall()
+                return [Row(r[0], r[1], r[2], r[3], r[4], -float(r[5])) for r in whole]
             rows = conn.execute(
                 f"SELECT d.rid, d.claim_id, d.summary, d.statement, d.people, d.body"
                 f" FROM sg{int(g)}_docs d WHERE d.rid IN (SELECT value FROM json_each(?))",
@@ -210,17 +216,6 @@ class SQLiteSearchIndex(ConnectedIndex):
         rank = {int(r[0]): float(r[1]) for r in ranked}
         found = sorted((rank[int(r[0])], str(r[1]), r) for r in rows)[:limit]
         return [Row(r[1], r[2], r[3], r[4], r[5], -score) for score, _, r in found]
-
-    def _match_whole(self, conn: sqlite3.Connection, g: int, where: str,
-                     params: list[object], limit: int) -> list[Row]:
-        """The ranking in one query, ties broken by claim id in SQL."""
-        rows = conn.execute(
-            f"SELECT d.claim_id, d.summary, d.statement, d.people, d.body,"
-            f" bm25(sg{int(g)}_fts, 4.0, 2.0, 1.0) AS rank FROM sg{int(g)}_fts AS f"
-            f" JOIN sg{int(g)}_docs AS d ON d.rid = f.rowid"
-            " WHERE " + where + " ORDER BY rank, d.claim_id LIMIT ?", [*params, limit],
-        ).fetchall()
-        return [Row(r[0], r[1], r[2], r[3], r[4], -float(r[5])) for r in rows]
 
     def _known(self, generation: int, word: str) -> bool:
         with self._read() as conn:
