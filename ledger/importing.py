@@ -10,7 +10,7 @@ link's ``data.target_claim_id``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from . import jsontext
 from .envelope import NewEvent
-from .errors import MalformedLine, ValidationFailed
+from .errors import ClaimNotFound, MalformedLine, ValidationFailed
 from .events import EVENT_TYPES, validate_payload
 from .fields import Text, Timestamp, UUIDText
 from .scales import DEFAULT_SCALES, Scales
@@ -118,6 +118,37 @@ def plan_import(
     if not plan.events:
         raise ValidationFailed("the import is empty", {"lines": ["No events."]})
     return plan
+
+
+def refused_append(
+    exc: ClaimNotFound | ValidationFailed, events: Sequence[NewEvent]
+) -> ValidationFailed:
+    """The store's refusal of a planned import, its paths as ``lines.N.x`` (the line the
+    refused event came from), for the API's 422 and the CLI's message alike."""
+    if isinstance(exc, ClaimNotFound):
+        missing = str(exc.claim_id)
+        line = _line_of(events, missing)
+        return ValidationFailed(
+            "a line names a claim that does not exist; nothing was written",
+            {f"lines.{line}.claim_id": [f"No such claim ({missing})."]},
+        )
+    mapped: dict[str, Any] = {}
+    for key, value in exc.errors.items():
+        index, rest = None, key
+        if key.startswith("events[") and "]" in key:
+            number, _, rest = key[len("events[") :].partition("]")
+            index = int(number) if number.isdigit() else None
+        elif len(events) == 1 and (key == "data" or key.startswith("data.")):
+            index, rest = 0, key[len("data") :]
+        if index is not None and index < len(events):
+            key = f"lines.{events[index].metadata.get('import_line', '?')}.data{rest}"
+        mapped[key] = value
+    return ValidationFailed(str(exc), mapped)
+
+
+def _line_of(events: Sequence[NewEvent], claim_id: str) -> Any:
+    found = next((e for e in events if e.claim_id == claim_id), None)
+    return found.metadata.get("import_line", "?") if found is not None else "?"
 
 
 def _line_event(

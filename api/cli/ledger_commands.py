@@ -16,8 +16,9 @@ from ledger.durable import make_directories
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ClaimNotFound, ValidationFailed
 from ledger.fold import fold, replay
-from ledger.importing import MAX_ERRORS, plan_import
+from ledger.importing import MAX_ERRORS, plan_import, refused_append
 from ledger.links import linked_from
+from ledger.store import EventStore
 from ledger.timeutil import normalize_time
 
 from ..settings import Settings
@@ -80,12 +81,31 @@ def import_(settings: Settings, file: IO[bytes], if_empty: bool, phases: bool = 
         echo_dry_run(settings.database_url, plan.events)
         return
     groups = _phases(plan.events, blanks) if phases else [plan.events]
-    events = [e for group in groups for e in store.append(group, actor=settings.actor)]
+    events: list[RecordedEvent] = []
+    for group in groups:
+        try:
+            if len(groups) > 1 and not events:  # no phase may find a claim missing
+                _refuse_missing_claims(store, plan.events)
+            events += store.append(group, actor=settings.actor)
+        except (ClaimNotFound, ValidationFailed) as exc:  # the same paths as the API's 422
+            refusal = refused_append(exc, plan.events if isinstance(exc, ClaimNotFound) else group)
+            written = (f"\n  (the phases before this one were appended: positions"
+                       f" {events[0].position}-{events[-1].position})" if events else "")
+            raise click.ClickException(_every_error(refusal) + written) from None
     click.echo(
         f"imported {len(events)} events into {len({e.claim_id for e in events})}"
         f" claims (positions {events[0].position}-{events[-1].position})"
         + (f" in {len(groups)} phase{'s' if len(groups) != 1 else ''}" if phases else "")
     )
+
+
+def _refuse_missing_claims(store: EventStore, events: list[NewEvent]) -> None:
+    """Raise ``ClaimNotFound`` for the first claim a line names by claim_id that the ledger
+    does not hold (before any phase is appended; one append checks this itself)."""
+    created = {e.claim_id for e in events if e.type == "ClaimRecorded"}
+    for claim_id in dict.fromkeys(e.claim_id for e in events if e.claim_id not in created):
+        if store.claim_version(claim_id) == 0:
+            raise ClaimNotFound(claim_id)
 
 
 def _phases(events: list[NewEvent], blanks: list[int]) -> list[list[NewEvent]]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
-from typing import IO, Any, cast
+from typing import IO, cast
 
 from flask import Response, request
 from flask.views import MethodView
 
-from ledger.envelope import NewEvent, RecordedEvent
+from ledger.envelope import RecordedEvent
 from ledger.errors import ClaimNotFound, MalformedLine, ValidationFailed
-from ledger.importing import ImportPlan, plan_import
+from ledger.importing import ImportPlan, plan_import, refused_append
 from ledger.store import Idempotency
 
 from ..appending import REPLAYED_HEADER, after_append, request_fingerprint, request_metadata
@@ -116,15 +116,8 @@ class Imports(MethodView):
             events = state.store.append(
                 plan.events, actor=principal().actor, idempotency=idempotency
             )
-        except ValidationFailed as exc:
-            raise ValidationFailed(str(exc), _line_paths(exc.errors, plan.events)) from None
-        except ClaimNotFound as exc:
-            missing = str(exc.claim_id)
-            line = _line_of(plan.events, lambda e: e.claim_id == missing)
-            raise ValidationFailed(
-                "a line names a claim that does not exist; nothing was written",
-                {f"lines.{line}.claim_id": ["No such claim."]},
-            ) from None
+        except (ValidationFailed, ClaimNotFound) as exc:
+            raise refused_append(exc, plan.events) from None
         replayed = events[0].id != plan.events[0].id
         claims = _original_claims(plan, events) if replayed else plan.claims
         if not replayed:
@@ -136,27 +129,6 @@ class Imports(MethodView):
             "claims": claims,
         }
         return json_response(body, 201, {REPLAYED_HEADER: "true"} if replayed else None)
-
-
-def _line_of(events: Sequence[NewEvent], match: Any) -> Any:
-    found = next((e for e in events if match(e)), None)
-    return found.metadata.get("import_line", "?") if found is not None else "?"
-
-
-def _line_paths(errors: dict[str, Any], events: Sequence[NewEvent]) -> dict[str, Any]:
-    """The store's paths (``events[i].x``, or ``data.x`` for one event) as ``lines.N.data.x``."""
-    mapped: dict[str, Any] = {}
-    for key, value in errors.items():
-        index, rest = None, key
-        if key.startswith("events[") and "]" in key:
-            number, _, rest = key[len("events[") :].partition("]")
-            index = int(number) if number.isdigit() else None
-        elif len(events) == 1 and (key == "data" or key.startswith("data.")):
-            index, rest = 0, key[len("data") :]
-        if index is not None and index < len(events):
-            key = f"lines.{events[index].metadata.get('import_line', '?')}.data{rest}"
-        mapped[key] = value
-    return mapped
 
 
 def _original_claims(plan: ImportPlan, original: Sequence[RecordedEvent]) -> dict[str, str]:

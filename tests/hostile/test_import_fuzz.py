@@ -115,7 +115,10 @@ def test_the_cli_refuses_a_whole_import_that_names_a_claim_the_ledger_does_not_h
     assert names_a_claim_not_in(store, path.read_bytes())  # …that the ledger must refuse
     result = CliRunner().invoke(cli, ["--database-url", url, "import", str(path)])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: claim 00000000-0000-0000-0000-000000000000 does not")
+    assert result.output.splitlines() == [
+        "Error: a line names a claim that does not exist; nothing was written (1 error):",
+        "  line 2, claim_id: No such claim (00000000-0000-0000-0000-000000000000).",
+    ]
     assert store.head() == head
 
 
@@ -134,8 +137,8 @@ def test_the_cli_imports_all_or_writes_nothing(
     if planned is not None and names_a_claim_not_in(store, body):
         # a valid plan whose line names, by claim_id, a claim the ledger does not hold
         assert result.exit_code == 1, result.output
-        assert result.output.startswith("Error: claim ")
-        assert "does not exist" in result.output
+        assert result.output.startswith("Error: a line names a claim that does not exist")
+        assert result.output.splitlines()[1].startswith("  line ")  # the line, as the API's 422
         assert store.head() == head
     elif planned is None:
         assert result.exit_code == 1, result.output

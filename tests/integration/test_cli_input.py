@@ -1,7 +1,8 @@
 """The CLI with what people type: bad import files explained in full, and id prefixes.
 
-``import`` lists every error of a refused file (up to the check's limit, with a count) and
-says plainly that a JSON array is not NDJSON; ``show``, ``history`` and ``redact`` take an
+``import`` lists every error of a refused file (up to the check's limit, with a count; a
+claim the ledger does not hold by line and id, as ``POST /v1/imports`` does) and says
+plainly that a JSON array is not NDJSON; ``show``, ``history`` and ``redact`` take an
 unambiguous prefix of an id, as git does, list the candidates of an ambiguous one and ask
 for more than a too-short one.
 """
@@ -119,6 +120,24 @@ def test_a_line_that_is_an_array_is_named_as_one(ledger: Ledger) -> None:
     result = ledger.cli("import", ledger.file("mixed.ndjson", text))
     assert result.exit_code == 1
     assert "  line 2: A JSON array, not an object: the import takes NDJSON" in result.output
+
+
+@pytest.mark.parametrize("phased", [False, True])
+def test_import_names_the_line_and_id_of_a_claim_the_ledger_does_not_hold(
+    ledger: Ledger, phased: bool
+) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    note = {"claim_id": missing, "type": "NoteAdded", "data": {"text": "Checked."}}
+    lines = example_lines()[:3]
+    text = "\n".join(lines[:2]) + ("\n\n" if phased else "\n") + "\n".join(
+        [lines[2], json.dumps(note)])
+    result = ledger.cli("import", *(["--phases"] if phased else []), ledger.file("f.ndjson", text))
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "Error: a line names a claim that does not exist; nothing was written (1 error):",
+        f"  line {5 if phased else 4}, claim_id: No such claim ({missing}).",
+    ]
+    assert ledger.head() == 0  # with --phases too: no phase is appended
 
 
 def test_show_history_and_redact_take_an_unambiguous_prefix(ledger: Ledger) -> None:
