@@ -231,6 +231,10 @@ ALLOWED = {
     "scripts/pypi_advisories_reachable.py": "scripts/test runs it under CI, before pip-audit",
     "claimledger tokens create": "the command's name in prose; desk.md's"
                                  " `tokens create --name N --role R` runs below",
+    "claimledger tokens revoke": "the command's name in prose (benchmarks.md: why the token"
+                                 " lookup is not cached); the CLI tests revoke tokens",
+    "python -m bench.run --quick --only http": "the HTTP group through the harness, small"
+                                               " (minutes); measured, never asserted",
     "claimledger redact": "the command's name in prose; operations.md's"
                           " `redact EVENT_ID --reason` runs below",
     "python -m bench.outage": "a benchmark group (seconds); part of scripts/bench; measured,"
