@@ -235,6 +235,8 @@ ALLOWED = {
                                  " lookup is not cached); the CLI tests revoke tokens",
     "python -m bench.run --quick --only http": "the HTTP group through the harness, small"
                                                " (minutes); measured, never asserted",
+    "python -m bench.run --only http": "the HTTP group through the harness, full size"
+                                       " (minutes); measured, never asserted",
     "claimledger redact": "the command's name in prose; operations.md's"
                           " `redact EVENT_ID --reason` runs below",
     "python -m bench.outage": "a benchmark group (seconds); part of scripts/bench; measured,"
