@@ -98,25 +98,6 @@ def payload_sha256(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
-def leaf_input(
-    *,
-    position: int,
-    id: str,
-    claim_id: str,
-    version: int,
-    type: str,
-    schema_version: int,
-    occurred_at: str,
-    recorded_at: str,
-    actor: str,
-    payload_sha256: str,
-    prev_hash: str | None,
-) -> bytes:
-    """The canonical bytes a leaf commits to (times already in ``...ffffffZ`` form)."""
-    return leaf_bytes(position, id, claim_id, version, type, schema_version, occurred_at,
-                      recorded_at, actor, payload_sha256, prev_hash)
-
-
 #: every printable ASCII character but the quote and the backslash
 _PLAIN = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
 #: the quotes of the leaf form itself, with a previous hash and without
@@ -136,8 +117,9 @@ def leaf_bytes(
     payload_sha256: str,
     prev_hash: str | None,
 ) -> bytes:
-    """``leaf_input`` with the fields passed in ``LEAF_FIELDS`` order, by position (each
-    append and each replayed event calls it; keywords cost more than the rest of it)."""
+    """The canonical bytes a leaf commits to (times already in ``...ffffffZ`` form), the
+    fields in ``LEAF_FIELDS`` order; each append and replayed event calls it by position,
+    since keywords cost more than the rest of it."""
     # RFC 8785 key order; plain printable ASCII values need no escaping. Built first and
     # checked after: deleting every plain character leaves only the form's own quotes,
     # unless a value holds a quote, a backslash or a control character.
@@ -172,6 +154,10 @@ def leaf_bytes(
             "prev_hash": prev_hash,
         }
     )
+
+
+#: ``leaf_bytes`` by keyword, as verifiers and tests call it
+leaf_input = leaf_bytes
 
 
 def leaf_hash(leaf: bytes) -> bytes:

@@ -23,7 +23,6 @@ from ..envelope import NewEvent, RecordedEvent
 from ..errors import (
     ConcurrencyConflict,
     EventNotFound,
-    IdempotencyConflict,
     StoreNotEmpty,
     ValidationFailed,
 )
@@ -58,6 +57,7 @@ from .writing import (
     backfill_nodes,
     check_stream_rules,
     redact_payload,
+    replayed,
     seal,
     write_restored,
 )
@@ -313,14 +313,9 @@ class EventStore(ABC):
                 self._frontier.keep(done.tree)
             return done.records
         with self.write_transaction() as tx:
-            if idempotency is not None:
-                stored = tx.find_key(actor, idempotency.key)
-                if stored is not None:
-                    if stored.fingerprint != idempotency.fingerprint:
-                        raise IdempotencyConflict(
-                            "this idempotency key was already used with a different request"
-                        )
-                    return tx.read_range(stored.first_position, stored.last_position)
+            earlier = replayed(tx, actor, idempotency)
+            if earlier is not None:
+                return earlier
             position, last_recorded = tx.head()
             self._roll_forward(tx, position)
             before = position

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .. import hashing, merkle
 from ..envelope import NewEvent, RecordedEvent
-from ..errors import ConcurrencyConflict, IdempotencyConflict
+from ..errors import ConcurrencyConflict
 from ..scales import Scales
 from ..timeutil import format_time, now_text
 from .caches import FrontierCache, HeadCache, roll_forward
@@ -22,6 +22,7 @@ from .writing import (
     StoredKey,
     WriteTransaction,
     check_stream_rules,
+    replayed,
     seal,
 )
 
@@ -46,14 +47,9 @@ def append_one(
     """Append ``new`` inside ``tx`` (the append lock held), as ``EventStore.append`` does,
     with the store's ``caches`` (its claim heads and tree edge) and verdict scales."""
     heads, frontier, scales = caches
-    if idempotency is not None:
-        stored = tx.find_key(actor, idempotency.key)
-        if stored is not None:
-            if stored.fingerprint != idempotency.fingerprint:
-                raise IdempotencyConflict(
-                    "this idempotency key was already used with a different request"
-                )
-            return Appended(tx.read_range(stored.first_position, stored.last_position), -1, None)
+    earlier = replayed(tx, actor, idempotency)
+    if earlier is not None:
+        return Appended(earlier, -1, None)
     before, last_recorded = tx.head()
     roll_forward(heads, frontier, tx, before)
     clock = now_text() if now is None else format_time(now)

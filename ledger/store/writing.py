@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import hashing, merkle
 from ..envelope import NewEvent, RecordedEvent
-from ..errors import ClaimNotFound, IntegrityError, ValidationFailed
+from ..errors import ClaimNotFound, IdempotencyConflict, IntegrityError, ValidationFailed
 from ..events import EVENT_TYPES
 from ..ids import new_uuid
 from ..merkle import Node
@@ -103,6 +103,20 @@ class WriteTransaction(ABC):
     @abstractmethod
     def read_range(self, first: int, last: int) -> list[RecordedEvent]:
         """Events with positions in ``[first, last]``."""
+
+
+def replayed(tx: WriteTransaction, actor: str,
+             idempotency: Idempotency | None) -> list[RecordedEvent] | None:
+    """What an earlier request with this idempotency key appended, or None if none did
+    (the same key with a different request is refused)."""
+    if idempotency is None:
+        return None
+    stored = tx.find_key(actor, idempotency.key)
+    if stored is None:
+        return None
+    if stored.fingerprint != idempotency.fingerprint:
+        raise IdempotencyConflict("this idempotency key was already used with a different request")
+    return tx.read_range(stored.first_position, stored.last_position)
 
 
 def write_restored(
