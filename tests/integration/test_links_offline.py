@@ -16,13 +16,12 @@ import pytest
 from api.view_service import view_service
 from tests.integration.test_desk_pages import Desk
 from tests.integration.test_views_links import (
-    PARTITIONS,
     LinkedViews,
     at_head,
     claims_in_other_partitions,
     link,
+    linked_views,
 )
-from tests.support.api_harness import ApiHarness
 from tests.support.redis_server import RedisServer
 from workers.purge import purge_claim
 
@@ -32,15 +31,8 @@ def offline(tmp_path: Path) -> Iterator[LinkedViews]:
     """An app, Redis and worker of this test's own: the test stops Redis."""
     server = RedisServer(tmp_path / "redis").start()
     try:
-        api = ApiHarness.create(tmp_path, REDIS_URL=server.url, PARTITIONS=PARTITIONS,
-                                DATA_DIR=tmp_path)
-        built = LinkedViews(api, server, tmp_path)
-        built.start_worker()
-        try:
-            built.wait_for_views()
+        with linked_views(tmp_path, server, DATA_DIR=tmp_path) as built:
             yield built
-        finally:
-            built.stop_worker()
     finally:
         server.stop()
 

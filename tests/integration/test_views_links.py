@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,24 @@ class LinkedViews(Views):
         return {**super().worker_env(), "LEDGER_PARTITIONS": str(PARTITIONS)}
 
 
+@contextmanager
+def linked_views(directory: Path, server: RedisServer, **config: Any) -> Iterator[LinkedViews]:
+    """An app on ``server`` with its worker running and the views built."""
+    api = ApiHarness.create(directory, REDIS_URL=server.url, PARTITIONS=PARTITIONS, **config)
+    built = LinkedViews(api, server, directory)
+    built.start_worker()
+    try:
+        built.wait_for_views()
+        yield built
+    finally:
+        built.stop_worker()
+
+
 @pytest.fixture(scope="module")
 def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedViews]:
     directory = tmp_path_factory.mktemp("links-views")
-    with RedisServer(directory / "redis") as server:
-        api = ApiHarness.create(directory, REDIS_URL=server.url, PARTITIONS=PARTITIONS)
-        built = LinkedViews(api, server, directory)
-        built.start_worker()
-        try:
-            built.wait_for_views()
-            yield built
-        finally:
-            built.stop_worker()
+    with RedisServer(directory / "redis") as server, linked_views(directory, server) as built:
+        yield built
 
 
 def claims_in_other_partitions(views: Views, count: int) -> list[str]:
