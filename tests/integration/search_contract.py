@@ -275,3 +275,50 @@ def check_projector_resumes_where_the_checkpoint_is(url: str) -> None:
     assert index.snapshot(generation.generation) == fresh.snapshot(g)
     for q, _ in HOLD_BACK:
         assert top(index, generation.generation, q) == top(fresh, g, q)
+
+
+def check_pages_rank_common_word_claims_above_weak_rare_word_ones(url: str) -> None:
+    """The fill-in (claims holding some words) may skip the claims holding only a common
+    word while a page of rare-word claims outranks them (SQLite); paging must still give
+    exactly the one ranking: a common-word claim above the weak rare-word claims."""
+    rng = random.Random(33)
+    filler = sorted({"".join(rng.choice(SYLLABLES) for _ in range(3)) for _ in range(300)}
+                    - {"zorbex", "quillon"})
+
+    def words_(n: int) -> str:
+        return " ".join(rng.choice(filler) for _ in range(n))
+
+    store = open_store(url)
+    store.init()
+    kinds: dict[str, str] = {}
+    for n in range(300):
+        claim_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        kind, statement, quote = "filler", words_(6), words_(8)
+        if n < 10:  # the rare word, said and repeated in a short statement
+            kind, statement = "strong rare", f"Zorbex zorbex zorbex {words_(3)}"
+        elif n < 25:  # the rare word once, deep in a long quote
+            kind, quote = "weak rare", f"{words_(70)} zorbex {words_(70)}"
+        elif n < 85:  # the common word (a third of the claims), repeated in a statement
+            kind, statement = "strong common", f"Quillon quillon quillon {words_(3)}"
+        elif n < 125:
+            kind, quote = "weak common", f"{words_(20)} quillon {words_(20)}"
+        record(store, claim_id, statement.capitalize() + ".", quote=quote)
+        kinds[claim_id] = kind
+    index, g = built(url, store)
+    for filters in (Filters(), Filters(frozenset({"status:unverified"}))):
+        whole = index.search(g, "quillon zorbex", filters, limit=200, cursor=None)
+        order = [h.item["id"] for h in whole.hits]
+        assert len(order) == 125
+        assert whole.next is None
+        first_weak_rare = min(i for i, c in enumerate(order) if kinds[c] == "weak rare")
+        assert any(kinds[c] == "strong common" for c in order[:first_weak_rare])
+        for size in (3, 5, 7):
+            paged: list[tuple[str, float]] = []
+            cursor = None
+            while True:
+                page = index.search(g, "quillon zorbex", filters, limit=size, cursor=cursor)
+                paged += [(h.item["id"], h.score) for h in page.hits]
+                cursor = page.next
+                if cursor is None:
+                    break
+            assert paged == [(h.item["id"], h.score) for h in whole.hits]

@@ -7,9 +7,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ledger.search import Document, Filters
 from ledger.search.base import Row, Term
 from ledger.search.sqlite import SQLiteSearchIndex, fts_expression
+from ledger.search.sqlite_ranking import Ranking
 
 WORDS = ["kari", "karizo", "mute", "shian", "beldor", "fagu", "harin", "jolek", "mannu",
          "orpe", "quaros", "satun", "viwa", "yenka", "rimu", "teshi"]
@@ -58,6 +61,48 @@ def test_two_step_ranking_equals_the_one_query_ranking(tmp_path: Path) -> None:
     fallbacks = sum("ORDER BY rank, d.claim_id" in s and not s.startswith(REFERENCE)
                     for s in statements)
     assert 0 < fallbacks < checked
+
+
+def test_pruned_fill_in_equals_the_one_query_ranking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words from common to rare (Zipf-like): the fill-in's pruned ranking (claims holding
+    a rare word first, common-only claims skipped below their bound) is the full one."""
+    rng = random.Random(12)
+    vocabulary = [f"{a}{b}" for a in WORDS for b in ("", "ka", "zo", "mu")]
+    weights = [1.0 / (rank + 1) ** 1.1 for rank in range(len(vocabulary))]
+    docs: dict[str, Document | None] = {}
+    for n in range(900):
+        statement = " ".join(rng.choices(vocabulary, weights, k=rng.randint(3, 8)))
+        body = " ".join(rng.choices(vocabulary, weights, k=rng.randint(0, 60)))
+        docs[f"{rng.getrandbits(64):016x}-{n:04d}"] = Document(
+            f"{n}", statement, "", body, statement,
+            (f"status:{rng.choice(STATUSES)}",), "2026-01-01T00:00:00Z", "{}")
+    index = SQLiteSearchIndex(str(tmp_path / "ledger.db.search"))
+    generation = index.create_generation(1).generation
+    assert index.apply(generation, 0, 0, 1, 0, docs)
+    index.switch(generation)
+    outcomes: list[bool] = []
+    pruned = Ranking._pruned
+
+    def counted(self: Ranking, *args: Any) -> list[Row] | None:
+        found = pruned(self, *args)
+        outcomes.append(found is not None)
+        return found
+
+    monkeypatch.setattr(Ranking, "_pruned", counted)
+    for _ in range(200):
+        chosen = [vocabulary[rng.randrange(4)], vocabulary[rng.randrange(len(vocabulary))]]
+        terms = [Term(((w,),)) for w in dict.fromkeys(chosen)]
+        filters = Filters(frozenset(rng.choice([(), ("status:denied",)])))
+        limit = rng.choice([1, 5, 21, 41])
+        found = index._match(generation, terms, [], every=False, filters=filters, limit=limit)
+        where, params = _where(generation, terms, False, filters)
+        with index._read() as conn:
+            assert found == _one_query(conn, generation, where, params, limit)
+    # both ways ran: pages from the rare-word claims alone, and the whole ranking
+    assert outcomes.count(True) > 20
+    assert outcomes.count(False) > 20
 
 
 REFERENCE = "/* reference */ "

@@ -32,6 +32,17 @@ ALLOWED = {
     # a page of one claim's events: ``events.claim_page`` joins only styled constants
     ("ledger/store/events.py", "SELECT_EVENTS + where"),
     ("ledger/store/sqlite/store.py", "_ENVELOPES + where"),
+    # the search's ranking queries: ``where`` is ``Ranking._where``'s constant conditions
+    # (table names by ``int(...)``), and in ``_pruned`` a constant restriction before them
+    ("ledger/search/sqlite_ranking.py", "f'SELECT count(*) FROM (SELECT 1 FROM"
+     " sg{int(self.g)}_fts AS f WHERE sg{int(self.g)}_fts MATCH ?' + where + ' LIMIT ?)'"),
+    ("ledger/search/sqlite_ranking.py", "f'SELECT f.rowid, bm25(sg{int(self.g)}_fts,"
+     " {WEIGHTS}) AS rank FROM sg{int(self.g)}_fts AS f WHERE ' + where +"
+     " ' ORDER BY rank LIMIT ?'"),
+    ("ledger/search/sqlite_ranking.py", "f'SELECT d.claim_id, d.summary, d.statement,"
+     " d.people, d.body, bm25(sg{int(g)}_fts, {WEIGHTS}) AS rank FROM sg{int(g)}_fts AS f"
+     " JOIN sg{int(g)}_docs AS d ON d.rid = f.rowid WHERE ' + where +"
+     " ' ORDER BY rank, d.claim_id LIMIT ?'"),
 }
 
 
