@@ -37,7 +37,7 @@ from .events import EventReads
 from .links import LinkReads
 from .rotations import KeyRotation, RotationRecorder, SQLRotations
 from .sessions import SessionRecord, SessionRecorder, SQLSessions
-from .single import Appended, append_one
+from .single import Appended, append_one, prepare
 from .sql import Connection, Database
 from .tokens import SQLTokens, TokenRecord, TokenRecorder
 from .tree import (
@@ -371,9 +371,10 @@ class EventStore(ABC):
     def _write_one(self, new: NewEvent, actor: str, expected: Mapping[str, int] | None,
                    idempotency: Idempotency | None, now: datetime | None) -> Appended:
         """``single.append_one`` in a write transaction (a backend may run it cheaper)."""
+        prepared = prepare(new)  # before the lock: it does not depend on the log's head
         with self.write_transaction() as tx:
             return append_one(tx, (self._heads, self._frontier, self.scales), new, actor,
-                              expected, idempotency, now)
+                              expected, idempotency, now, prepared)
 
     def restore(self, events: Iterable[RecordedEvent], batch: int = 1000) -> int:
         """Load exported events verbatim into an empty store, re-verifying every hash.

@@ -1,7 +1,8 @@
 """The one-event append, what most appends are (a note, a verdict, one HTTP request): the
 same checks, rows, bytes and hashes as ``EventStore.append``'s general path, without the
 sets, lists and per-claim bookkeeping a batch needs (a fifth of a one-event append's
-instructions went to them)."""
+instructions went to them). What does not depend on the log's head (the payload's
+canonical form, the metadata's text) is made before the append lock is taken."""
 
 from __future__ import annotations
 
@@ -18,13 +19,39 @@ from .caches import FrontierCache, HeadCache, roll_forward
 from .tree import tree_at
 from .writing import (
     CHECKED_TYPES,
+    REWRITTEN_TYPES,
     Idempotency,
     StoredKey,
     WriteTransaction,
     check_stream_rules,
+    metadata_json,
     replayed,
     seal,
 )
+
+
+class Prepared(NamedTuple):
+    """What a one-event append writes that no other writer can change: made before the
+    append lock is taken, so the lock is held for the head-dependent work only."""
+
+    payload: bytes | None
+    metadata: str | None
+
+
+def prepare(new: NewEvent) -> Prepared:
+    """The payload's canonical form (None when the stream rules may still rewrite the
+    data: a correction's) and the metadata's text, for ``append_one`` (None: made there)."""
+    data = new.data
+    try:
+        payload = None if new.type in _REWRITTEN else hashing.canonical_json(
+            data if type(data) is dict else dict(data))
+        metadata = metadata_json(new.metadata)
+    except Exception:  # raised again under the lock, after the checks that come first there
+        return Prepared(None, None)
+    return Prepared(payload, metadata)
+
+
+_REWRITTEN = REWRITTEN_TYPES
 
 
 class Appended(NamedTuple):
@@ -43,9 +70,11 @@ def append_one(
     expected: Mapping[str, int] | None,
     idempotency: Idempotency | None,
     now: datetime | None,
+    prepared: Prepared | None = None,
 ) -> Appended:
     """Append ``new`` inside ``tx`` (the append lock held), as ``EventStore.append`` does,
-    with the store's ``caches`` (its claim heads and tree edge) and verdict scales."""
+    with the store's ``caches`` (its claim heads and tree edge) and verdict scales, and
+    what ``prepare`` made of ``new`` before the lock (made here if None)."""
     heads, frontier, scales = caches
     earlier = replayed(tx, actor, idempotency)
     if earlier is not None:
@@ -62,15 +91,17 @@ def append_one(
             if have[0] != version:
                 raise ConcurrencyConflict(other, version, have[0])
     version, prev_hash = head
+    payload, metadata = prepared or prepare(new)
     data = new.data
     if (new.type in CHECKED_TYPES or version == 0 or "related_claim_id" in data
             or "target_claim_id" in data):
         new = check_stream_rules(tx, new, version, {}, 0, 1, scales)
         data = new.data
-    payload = hashing.canonical_json(data if type(data) is dict else dict(data))
+    if payload is None:  # a correction: its data is as the stream rules left it
+        payload = hashing.canonical_json(data if type(data) is dict else dict(data))
     record, leaf = seal(new, before + 1, version + 1, prev_hash, recorded_at, actor, payload)
     tree = tree_at(tx, frontier, before)
-    tx.insert_one(record, payload, tree.append(leaf))
+    tx.insert_one(record, payload, tree.append(leaf), metadata)
     if idempotency is not None:
         tx.insert_key(
             actor, idempotency.key,

@@ -76,8 +76,10 @@ class WriteTransaction(ABC):
                nodes: Sequence[Node] = ()) -> None:
         """Insert events, their canonical payloads (None: redacted) and tree nodes at once."""
 
-    def insert_one(self, event: RecordedEvent, payload: bytes, nodes: Sequence[Node]) -> None:
-        """``insert`` of one event and its payload (a backend may do it cheaper)."""
+    def insert_one(self, event: RecordedEvent, payload: bytes, nodes: Sequence[Node],
+                   metadata: str | None = None) -> None:
+        """``insert`` of one event and its payload (a backend may do it cheaper, and use
+        ``metadata``, the event's ``metadata_json`` made before the lock)."""
         self.insert([event], [payload], nodes)
 
     @abstractmethod
@@ -181,6 +183,8 @@ def redact_payload(tx: WriteTransaction, record: Redaction) -> None:
 
 #: types whose stream rules need more than "the claim exists"
 CHECKED_TYPES = frozenset({"ClaimRecorded", "EntryCorrected"})
+#: types whose data the stream rules may rewrite (``check_correction``'s verdict scales)
+REWRITTEN_TYPES = frozenset({"EntryCorrected"})
 #: payload fields naming another claim, which must exist
 _RELATED = frozenset({"related_claim_id", "target_claim_id"})
 

@@ -84,6 +84,14 @@ def test_one_event_appends_write_the_rows_a_batch_of_the_same_events_writes(
                  validate_payload("ClaimLinked", {"target_claim_id": other, "kind": "restates"}),
                  id=new_uuid()),
     ]
+    # a correction, whose payload the stream rules normalise under the lock (the id lowered)
+    corroborated = NewEvent(claim, "ClaimCorroborated",
+                            validate_payload("ClaimCorroborated", {"by": {"name": "A source"}}),
+                            id=new_uuid())
+    events += [corroborated, NewEvent(claim, "EntryCorrected", validate_payload("EntryCorrected", {
+        "target_event_id": corroborated.id, "kind": "correction",
+        "changes": {"related_claim_id": other.upper()}, "reason": "The other claim."}),
+        id=new_uuid())]
     now = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
     one = open_store(f"sqlite:///{tmp_path}/one.db")
     batch = open_store(f"sqlite:///{tmp_path}/batch.db")

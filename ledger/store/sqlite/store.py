@@ -17,7 +17,7 @@ from ...errors import StoreUnavailable
 from ..base import EventStore
 from ..events import SELECT_EVENTS, claim_page
 from ..rows import collector_paused, event_from_row
-from ..single import Appended, append_one
+from ..single import Appended, append_one, prepare
 from ..sql import QMARK
 from ..tree import SQLNodes
 from ..writing import Idempotency, WriteTransaction
@@ -101,6 +101,7 @@ class SQLiteEventStore(EventStore):
         # write_transaction's steps written out, the connection's kept cursor running the
         # statements: a one-event append's transaction cost a tenth of its instructions
         db = self.db
+        prepared = prepare(new)  # before the lock: it does not depend on the log's head
         try:
             cursor = db.cursor()
             lock_fd = db.writer_lock()
@@ -111,7 +112,7 @@ class SQLiteEventStore(EventStore):
                 try:
                     done = append_one(SQLiteWrite(cursor.connection, cursor),
                                       (self._heads, self._frontier, self.scales),
-                                      new, actor, expected, idempotency, now)
+                                      new, actor, expected, idempotency, now, prepared)
                     cursor.execute("COMMIT")
                     # the new head names a length no writer left (2 and up): no fstat
                     self._check_commit_durable(

@@ -119,12 +119,13 @@ class SQLiteWrite(SQLWriteTransaction):
         insert_rows(self.conn, _INSERT_PAYLOADS, texts, "(?,?)", 250)
         self.insert_nodes(nodes)
 
-    def insert_one(self, event: RecordedEvent, payload: bytes, nodes: Sequence[Node]) -> None:
+    def insert_one(self, event: RecordedEvent, payload: bytes, nodes: Sequence[Node],
+                   metadata: str | None = None) -> None:
         e, execute = event, self.cursor.execute
         execute(_INSERT_ONE_EVENT, (
             e.position, e.id, e.claim_id, e.version, e.type, e.schema_version, e.occurred_at,
-            e.recorded_at, e.actor, metadata_json(e.metadata), e.payload_sha256, e.prev_hash,
-            e.leaf_hash,
+            e.recorded_at, e.actor, metadata_json(e.metadata) if metadata is None else metadata,
+            e.payload_sha256, e.prev_hash, e.leaf_hash,
         ))
         execute(_INSERT_ONE_PAYLOAD, (e.position, payload.decode()))
         if len(nodes) == 1:  # every other append completes one node, a fourth two…
