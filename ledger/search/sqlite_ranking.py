@@ -110,8 +110,8 @@ class Ranking:
         rows = self._rows()
         common = {p for p, n in held.items() if n > COMMON_SHARE * rows}
         rare = [p for p in phrases(terms) if p not in common]
-        if not common or not rare:
-            return None
+        if not common or not rare or any(held[p] > rows for p in common):
+            return None  # (more holders than rows: not one snapshot; rank everything)
         bound = sum(idf_bound(rows, held[p]) * (K1 + 1.0) for p in phrases(terms)
                     if p in common)
         where, params = self._where(False)  # a lookup per rare match: few
