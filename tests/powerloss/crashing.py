@@ -14,8 +14,11 @@ has another root.
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import shutil
 import sqlite3
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +66,7 @@ class Run:
     acknowledged: list[RecordedEvent] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
     key: str | None = None  # the verifier key of a signing key the operation created
-    error: BaseException | None = None
+    error: str | None = None  # what the operation raised, traceback and all, as text
 
 
 #: an operation: the ledger, its open store, and the run to record acknowledgements in
@@ -113,12 +116,31 @@ def _attempt(mount: PowerLossMount, ledger: Ledger, operation: Operation) -> Run
     store = ledger.store()
     try:
         operation(ledger, store, run)
-    except Exception as exc:  # the power went: whatever it raised, nothing more is handed out
-        run.error = exc
+    except Exception:  # the power went: whatever it raised, nothing more is handed out
+        # as text: a kept exception would keep its frames' cursors, and an unfinished
+        # statement keeps its SQLite connection (and files on the disk) open past the close
+        run.error = traceback.format_exc()
     finally:
         with contextlib.suppress(Exception):
             store.close()
+    # a file still open here (a connection whose close SQLite deferred while a statement
+    # lived on, in a reference cycle) would meet the next boot's files under the same
+    # device and inode numbers inside SQLite: collect the cycles now, then fail plainly
+    gc.collect()
+    left = _open_files(mount.mountpoint)
+    assert not left, f"the operation left files open on the disk after its store closed: {left}"
     return run
+
+
+def _open_files(mountpoint: Path) -> list[str]:
+    """This process's open files under ``mountpoint``."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{mountpoint}/"):
+                names.append(target)
+    return sorted(names)
 
 
 class Beside:
@@ -151,7 +173,7 @@ def crash_everywhere(
     mount.reset()
     run = _attempt(mount, ledger, scenario.operation)
     if run.error is not None:
-        raise AssertionError(f"{scenario.name}: the dry run failed") from run.error
+        raise AssertionError(f"{scenario.name}: the dry run failed:\n{run.error}")
     syncs = mount.syncs()
     figures.sync_points = len(syncs)
     figures.kinds = {f"{path} {kind}" for path, kind in syncs}
@@ -185,6 +207,7 @@ def _crash_and_check(
     mount: PowerLossMount, ledger: Ledger, run: Run, allowed: set[int], key: str | None,
     figures: Figures, mode: str, where: str, beside: Beside,
 ) -> None:
+    synced = mount.syncs()  # this run's sync points, for the message if a check fails
     if mount.powered:
         name, _, seed = mode.partition(":")
         mount.crash(name, int(seed or 0))
@@ -196,7 +219,10 @@ def _crash_and_check(
     problems = check_survivors(ledger, run, allowed, run.key or key)
     figures.lost += sum(1 for p in problems if p.startswith("lost"))
     figures.forked += sum(1 for p in problems if p.startswith("forked"))
-    assert not problems, f"{figures.operation}, power lost {where} ({mode}): {problems}"
+    assert not problems, (
+        f"{figures.operation}, power lost {where} ({mode}): {problems};"
+        f" this run synced {synced}, then the power went"
+    )
     beside.recovered()
 
 

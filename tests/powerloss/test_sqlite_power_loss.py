@@ -8,6 +8,7 @@ and checks the rebooted ledger. CI drops every unsynced write once per sync poin
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from ledger import checkpoint as cp
 from ledger.envelope import NewEvent, RecordedEvent
+from ledger.errors import StoreUnavailable
 from ledger.events import validate_payload
 from ledger.importing import plan_import
 from ledger.store.sqlite import SQLiteEventStore
@@ -244,3 +246,25 @@ def test_an_append_to_a_ledger_in_directories_just_created_survives_the_power_lo
         assert ledger.key.exists()
     finally:
         store.close()
+
+
+def test_a_store_closed_after_its_commit_failed_closes_its_files_while_the_error_is_kept(
+    powerloss: PowerLossMount,
+) -> None:
+    # a statement that failed with an I/O error stays unfinished while its cursor lives,
+    # and SQLite defers closing the connection: before the fix a kept error (its
+    # traceback holds the append's kept cursor) left the ledger's files open after close
+    ledger = Ledger(powerloss.mountpoint / "ledger")
+    ledger.directory.mkdir()
+    store = ledger.store()
+    store.init()
+    store.append([recorded(str(uuid.uuid4()))], actor=ACTOR)
+    powerloss.reset()
+    powerloss.arm(1)  # the next commit's sync loses the power
+    with pytest.raises(StoreUnavailable) as failed:
+        store.append([recorded(str(uuid.uuid4()))], actor=ACTOR)
+    store.close()
+    left = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.realpath(f"/proc/self/fd/{fd}").startswith(str(ledger.directory))]
+    assert "disk I/O error" in str(failed.value)
+    assert left == []

@@ -142,6 +142,10 @@ class SQLiteDatabase:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             if self._local.fork == _forks[0]:
+                # a failed append's traceback can outlive the store and still hold the kept
+                # cursor; its unfinished statement would leave the connection open
+                # (sqlite3_close_v2 defers while any statement lives), files and all
+                self._local.cursor.close()
                 conn.close()
             else:
                 _INHERITED.append(conn)
