@@ -322,6 +322,9 @@ ALLOWED = {
     "python -m bench.search --index-only --postgres postgresql://postgres@127.0.0.1:5432/test":
         "the search query figures at 100,000 claims without a log (minutes); measured,"
         " never asserted",
+    "python -m bench.search --index-only --only postgres --postgres"
+    " postgresql://postgres@127.0.0.1:5432/test": "the same on PostgreSQL only (minutes);"
+        " measured, never asserted",
     "claimledger import --dry-run FILE": "tests/e2e/test_cli_dry_run.py runs it on a file"
         " with a near-duplicate of the example story's claim and checks what it lists",
     "claimledger show --as-of … --valid-at …": "elided arguments; README's `show CLAIM_ID"
