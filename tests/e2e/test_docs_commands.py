@@ -254,6 +254,8 @@ ALLOWED = {
     "python -m bench.newsroom --quick": "a benchmark group (2 minutes); part of scripts/bench",
     "python -m bench.run --only newsroom": "the same group through the harness (minutes)",
     "python -m bench.run --only append": "the append group through the harness (minutes)",
+    "python -m bench.run --quick --only append": "the append group through the harness,"
+                                                 " small (a minute)",
     "python -m bench.scale_out": "a benchmark group (3 minutes, needs PostgreSQL); part of"
                                  " scripts/bench",
     "python -m bench.scale_out --quick": "the same group, 8 s a configuration (2 minutes,"
