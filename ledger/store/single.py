@@ -43,15 +43,13 @@ def prepare(new: NewEvent) -> Prepared:
     data: a correction's) and the metadata's text, for ``append_one`` (None: made there)."""
     data = new.data
     try:
-        payload = None if new.type in _REWRITTEN else hashing.canonical_json(
+        payload = None if new.type in REWRITTEN_TYPES else hashing.canonical_json(
             data if type(data) is dict else dict(data))
         metadata = metadata_json(new.metadata)
     except Exception:  # raised again under the lock, after the checks that come first there
         return Prepared(None, None)
     return Prepared(payload, metadata)
 
-
-_REWRITTEN = REWRITTEN_TYPES
 
 
 class Appended(NamedTuple):
@@ -70,11 +68,11 @@ def append_one(
     expected: Mapping[str, int] | None,
     idempotency: Idempotency | None,
     now: datetime | None,
-    prepared: Prepared | None = None,
+    prepared: Prepared,
 ) -> Appended:
     """Append ``new`` inside ``tx`` (the append lock held), as ``EventStore.append`` does,
     with the store's ``caches`` (its claim heads and tree edge) and verdict scales, and
-    what ``prepare`` made of ``new`` before the lock (made here if None)."""
+    what ``prepare`` made of ``new`` before the lock."""
     heads, frontier, scales = caches
     earlier = replayed(tx, actor, idempotency)
     if earlier is not None:
@@ -91,7 +89,7 @@ def append_one(
             if have[0] != version:
                 raise ConcurrencyConflict(other, version, have[0])
     version, prev_hash = head
-    payload, metadata = prepared or prepare(new)
+    payload, metadata = prepared
     data = new.data
     if (new.type in CHECKED_TYPES or version == 0 or "related_claim_id" in data
             or "target_claim_id" in data):
